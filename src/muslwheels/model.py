@@ -1,0 +1,208 @@
+"""Frozen dataclasses shared by every layer: the parsed configuration and the planned targets.
+
+Nothing downstream of ``config.load_config`` sees raw TOML dicts; nothing downstream of
+``plan.make_plan`` recomputes what a target is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from .arches import Arch
+
+
+class Flavour(str, Enum):
+    SHARED = "shared"  # auditwheel-repaired, musllinux_1_x tags, repository
+    NO_SHARED = "no-shared"  # linux_<arch> tags, no_shared_repository
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Mode(str, Enum):
+    EMULATE = "emulate"  # QEMU runs the whole build for a foreign platform
+    CROSS = "cross"  # native compiler targets the foreign platform
+    AUTO = "auto"  # cross where allowed, fall back to emulate
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# --- configuration (modules.toml) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which targets an override applies to; an empty tuple / None means "any"."""
+
+    arches: tuple[str, ...] = ()  # canonical arch keys
+    pythons: str | None = None  # a PEP 440 specifier string, e.g. ">=3.12"
+    ssl: tuple[str, ...] = ()
+    flavours: tuple[Flavour, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one module; the mergeable part of a module section and of an override."""
+
+    apk: tuple[str, ...] = ()
+    apt: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # ordered (name, value) pairs
+    before_build: tuple[str, ...] = ()
+    build: str | None = None  # replaces the default wheel command
+    mode: Mode | None = None  # None: take the run's --mode
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class Override:
+    select: Selector
+    recipe: Recipe  # fields left at their default do not override
+    set_fields: frozenset[str] = frozenset()  # which Recipe fields the override sets
+
+
+@dataclass(frozen=True)
+class ModuleConfig:
+    name: str  # as written in modules.toml
+    recipe: Recipe = field(default_factory=Recipe)
+    depends: tuple[str, ...] = ()  # module names (normalised keys of other [modules.*])
+    ssl_variants: tuple[str, ...] = ()  # empty: the module has no SSL choice
+    exclude_arches: tuple[str, ...] = ()  # canonical arch keys
+    pythons: str | None = None  # PEP 440 specifier limiting Pythons
+    overrides: tuple[Override, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return normalize_name(self.name)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    pythons: tuple[str, ...] = ("3.12", "3.13")
+    arches: tuple[str, ...] = ("amd64", "arm64v8", "armv7")
+    alpine: str = "3.20"
+    base_image: str = "python:{python}-alpine{alpine}"
+    repository: str = "musl-wheels/python-musl-wheels"
+    no_shared_repository: str = "musl-wheels/python-alpine-wheels"
+    ssl: str = "openssl"
+    mode: Mode = Mode.EMULATE
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str  # the file it came from, for messages
+    defaults: Defaults
+    modules: tuple[ModuleConfig, ...] = ()
+
+    def module(self, name: str) -> ModuleConfig | None:
+        key = normalize_name(name)
+        for m in self.modules:
+            if m.key == key:
+                return m
+        return None
+
+
+# --- planned targets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One wheel to build: module x version x Python x arch x SSL x flavour."""
+
+    module: str  # the index's own spelling
+    version: str
+    python: str  # "X.Y"
+    arch: Arch
+    ssl: str | None  # None when the module has no SSL variants
+    flavour: Flavour
+    base_image: str  # fully resolved, e.g. python:3.12-alpine3.20
+    repository: str  # where the wheel image goes (per flavour, or --repository)
+    recipe: Recipe
+    depends: tuple[str, ...] = ()  # ids of the targets this one needs first
+
+    @property
+    def key(self) -> str:
+        return normalize_name(self.module)
+
+    @property
+    def version_tag(self) -> str:
+        """``<module>[-ssl]<version>-py<X.Y>``: the multi-arch image tag."""
+        ssl = f"-{self.ssl}" if self.ssl else ""
+        return f"{self.module}{ssl}{self.version}-py{self.python}"
+
+    @property
+    def tag(self) -> str:
+        """``<module>[-ssl]<version>-py<X.Y>-<archtag>``: the per-arch image tag."""
+        return f"{self.version_tag}-{self.arch.tag}"
+
+    @property
+    def image(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    @property
+    def multiarch_image(self) -> str:
+        return f"{self.repository}:{self.version_tag}"
+
+    @property
+    def wheel_dir(self) -> str:
+        """Relative to the wheels root: the canonical arch key."""
+        return self.arch.key
+
+    @property
+    def platform(self) -> str:
+        return self.arch.platform
+
+    @property
+    def id(self) -> str:
+        """Unique within a plan (the flavour is part of it: both may be planned together)."""
+        return f"{self.tag}@{self.flavour.value}"
+
+
+_NORMALIZE = re.compile(r"[-_.]+")
+
+
+def normalize_name(name: str) -> str:
+    """PEP 503 normalisation."""
+    return _NORMALIZE.sub("-", name).lower()
+
+
+# --- facts from the outside world (the index, the base-image registry) -------------------------
+# Pure logic receives these through the two Protocols below; index.py and registry.py implement them
+# over HTTP, unit tests implement them with plain objects.
+
+
+@dataclass(frozen=True)
+class Project:
+    """What the package index knows about one project."""
+
+    name: str  # the index's own spelling, e.g. "PyNaCl"
+    versions: tuple[str, ...]  # every version with at least one file, in index order
+    yanked: frozenset[str] = frozenset()  # versions whose every file is yanked
+
+
+class ProjectLookup(Protocol):
+    def project(self, name: str) -> Project | None:
+        """The project called ``name`` (compared PEP 503-normalised), or None if the index has none.
+
+        Raises ResolutionError when the index cannot be asked (unreachable, bad answer).
+        """
+
+
+class ImageLookup(Protocol):
+    def tags(self, repository: str) -> tuple[str, ...]:
+        """Every tag of an image repository (``python``, ``127.0.0.1:5000/standin/python``).
+
+        Raises ResolutionError when the registry cannot be asked.
+        """
+
+    def platforms(self, image: str) -> tuple[str, ...] | None:
+        """The platforms (``linux/arm64``...) an image is published for; None if no such tag.
+
+        A single-platform image (no manifest list) gives its one platform.
+        """
