@@ -1,0 +1,42 @@
+"""Sessions: lint, typecheck, tests (unit), integration (real Docker).
+
+`nox` runs lint, typecheck, tests and integration. The integration session needs the Docker engine,
+buildx, QEMU, the local registries and the stand-in images that `.ci/setup` installs and starts; it
+skips its tests with a reason when no engine answers, unless MUSLWHEELS_REQUIRE_INTEGRATION=1 (CI).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.reuse_existing_virtualenvs = True
+
+PASSTHROUGH = ("MUSLWHEELS_REQUIRE_INTEGRATION",)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests: no Docker, no network beyond loopback servers the tests start."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/unit", "-q", *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Real engine, buildx, QEMU, registry and sdists (see .ci/setup)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/integration", "-q", "-m", "integration", *session.posargs)

@@ -1,0 +1,201 @@
+"""The one module that writes to the terminal (rich). Library code reports through it, never prints.
+
+Data (``--json``) goes to stdout; everything for people goes to stderr. On a terminal the build shows a
+live status per target; elsewhere (CI logs, pipes) it prints plain, one event per line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from .errors import MuslWheelsError
+from .model import Target
+
+
+class ResultLike(Protocol):
+    """What the console needs from a build/extract/push result (build.TargetResult satisfies it)."""
+
+    @property
+    def target(self) -> Target: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def wheels(self) -> tuple[str, ...]: ...
+    @property
+    def message(self) -> str: ...
+
+
+_STATUS_STYLE = {
+    "built": "green",
+    "skipped": "cyan",
+    "reused": "cyan",
+    "pushed": "green",
+    "extracted": "green",
+    "would-build": "yellow",
+    "failed": "bold red",
+}
+
+
+class Ui:
+    def __init__(self, *, out: Any = None, err: Any = None, plain: bool | None = None) -> None:
+        self.out = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
+        self.err = Console(file=err or sys.stderr, highlight=False, soft_wrap=True)
+        self.plain = (not self.err.is_terminal) if plain is None else plain
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def error(self, err: MuslWheelsError) -> None:
+        self.err.print(Text("error: ", style="bold red") + Text(err.message))
+        if err.hint:
+            self.err.print(Text("  hint: ", style="yellow") + Text(err.hint))
+
+    def note(self, message: str) -> None:
+        self.err.print(Text("note: ", style="cyan") + Text(message))
+
+    def notes(self, messages: Iterable[str]) -> None:
+        for m in messages:
+            self.note(m)
+
+    def info(self, message: str) -> None:
+        self.err.print(Text(message))
+
+    def data(self, obj: Mapping[str, Any]) -> None:
+        """One JSON object on one stdout line (for scripts)."""
+        self.out.file.write(json.dumps(obj, sort_keys=False) + "\n")
+        self.out.file.flush()
+
+    def lines(self, text: str) -> None:
+        self.out.file.write(text if text.endswith("\n") else text + "\n")
+        self.out.file.flush()
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def plan_table(self, targets: Sequence[Target], requested: Sequence[str]) -> None:
+        table = Table(title=f"{len(targets)} target(s)", title_justify="left")
+        for col in ("tag", "module", "version", "python", "arch", "ssl", "flavour", "base image"):
+            table.add_column(col)
+        table.add_column("depends on")
+        wanted = set(requested)
+        for t in targets:
+            label = t.tag if t.id in wanted else f"{t.tag} (dependency)"
+            table.add_row(
+                escape(label),
+                escape(t.module),
+                t.version,
+                t.python,
+                t.arch.key,
+                t.ssl or "-",
+                t.flavour.value,
+                escape(t.base_image),
+                escape(", ".join(d.split("@")[0] for d in t.depends) or "-"),
+            )
+        self.out.print(table)
+
+    def summary(self, results: Sequence[ResultLike], *, title: str = "summary") -> None:
+        table = Table(title=title, title_justify="left")
+        for col in ("target", "status", "time", "wheels / message"):
+            table.add_column(col)
+        for r in results:
+            detail = ", ".join(r.wheels) if r.wheels else ""
+            if r.message:
+                detail = f"{detail}\n{r.message}" if detail else r.message
+            table.add_row(
+                escape(f"{r.target.tag} ({r.target.flavour.value})"),
+                Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
+                f"{r.seconds:.1f}s" if r.seconds else "-",
+                escape(detail),
+            )
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        self.err.print(table)
+        self.err.print(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
+
+    # -- build progress (implements build.BuildReporter) -----------------------------------------
+
+    def build_reporter(self, total: int) -> BuildProgress:
+        return BuildProgress(self, total)
+
+
+class BuildProgress:
+    """Live status on a terminal; plain event lines otherwise. Thread-safe (jobs run in threads)."""
+
+    def __init__(self, ui: Ui, total: int) -> None:
+        self.ui = ui
+        self.total = total
+        self.lock = threading.Lock()
+        self.running: dict[str, tuple[float, str]] = {}  # id -> (start, last log line)
+        self.done = 0
+        self.live: Live | None = None
+
+    def __enter__(self) -> BuildProgress:
+        if not self.ui.plain:
+            self.live = Live(self._render(), console=self.ui.err, refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+            self.live = None
+
+    def _render(self) -> Table:
+        table = Table.grid(padding=(0, 1))
+        table.add_row(Text(f"[{self.done}/{self.total}] done", style="bold"))
+        now = time.monotonic()
+        for target_id, (start, line) in self.running.items():
+            table.add_row(
+                Text(f"{target_id.split('@')[0]}", style="cyan"),
+                Text(f"{now - start:5.0f}s"),
+                Text(line[-90:], style="dim", overflow="ellipsis", no_wrap=True),
+            )
+        return table
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def target_started(self, target: Target) -> None:
+        with self.lock:
+            self.running[target.id] = (time.monotonic(), "")
+            if self.ui.plain:
+                self.ui.err.print(
+                    f"start   {target.tag} ({target.flavour.value}, {target.platform})"
+                )
+            self._refresh()
+
+    def target_log(self, target: Target, line: str) -> None:
+        with self.lock:
+            if target.id in self.running:
+                start, _ = self.running[target.id]
+                self.running[target.id] = (start, line.rstrip())
+                self._refresh()
+
+    def target_finished(self, result: ResultLike) -> None:
+        with self.lock:
+            self.running.pop(result.target.id, None)
+            self.done += 1
+            style = _STATUS_STYLE.get(result.status, "")
+            text = Text(f"{result.status:<8}", style=style) + Text(f"{result.target.tag}")
+            if result.seconds:
+                text += Text(f" {result.seconds:.1f}s")
+            if result.message and result.status == "failed":
+                text += Text(f": {result.message}")
+            if self.live is not None:
+                self.live.console.print(text)
+            else:
+                self.ui.err.print(text)
+            self._refresh()

@@ -1,0 +1,137 @@
+"""Targets as JSON, and the plan state file that carries a plan from one hook process to the next.
+
+Docker Hub runs post_checkout, pre_build, build and push as separate processes. ``post-checkout``
+writes the resolved plan together with the inputs it was made from; the later phases read it back only
+when their own inputs are the same, so a stale plan from an earlier run is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .arches import lookup_arch
+from .errors import UsageError
+from .model import Flavour, Mode, Recipe, Target
+
+STATE_VERSION = 1
+
+
+def target_to_dict(target: Target) -> dict[str, Any]:
+    """The JSON shape of a target (also what ``invoke plan --json`` prints, one per line)."""
+    r = target.recipe
+    return {
+        "id": target.id,
+        "module": target.module,
+        "version": target.version,
+        "python": target.python,
+        "arch": target.arch.key,
+        "platform": target.platform,
+        "ssl": target.ssl,
+        "flavour": target.flavour.value,
+        "base_image": target.base_image,
+        "repository": target.repository,
+        "image": target.image,
+        "tag": target.tag,
+        "multiarch_tag": target.version_tag,
+        "wheel_dir": f"wheels/{target.wheel_dir}",
+        "depends": list(target.depends),
+        "recipe": {
+            "apk": list(r.apk),
+            "apt": list(r.apt),
+            "env": dict(r.env),
+            "before_build": list(r.before_build),
+            "build": r.build,
+            "mode": r.mode.value if r.mode else None,
+        },
+    }
+
+
+def target_from_dict(data: Mapping[str, Any]) -> Target:
+    arch = lookup_arch(str(data["arch"]))
+    if arch is None:
+        raise ValueError(f"unknown arch {data['arch']!r}")
+    r = data["recipe"]
+    recipe = Recipe(
+        apk=tuple(r["apk"]),
+        apt=tuple(r["apt"]),
+        env=tuple((str(k), str(v)) for k, v in r["env"].items()),
+        before_build=tuple(r["before_build"]),
+        build=r["build"],
+        mode=Mode(r["mode"]) if r["mode"] else None,
+    )
+    return Target(
+        module=str(data["module"]),
+        version=str(data["version"]),
+        python=str(data["python"]),
+        arch=arch,
+        ssl=data["ssl"],
+        flavour=Flavour(data["flavour"]),
+        base_image=str(data["base_image"]),
+        repository=str(data["repository"]),
+        recipe=recipe,
+        depends=tuple(data["depends"]),
+    )
+
+
+def inputs_digest(inputs: Mapping[str, Any]) -> str:
+    """A stable digest of what a plan was made from (tags, options, modules.toml content...)."""
+    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def save_state(
+    path: Path, inputs: Mapping[str, Any], targets: Sequence[Target], requested: Sequence[str]
+) -> None:
+    """Write the state atomically: a reader sees the old file or the new one, never half of one."""
+    payload = {
+        "version": STATE_VERSION,
+        "inputs": dict(inputs),
+        "digest": inputs_digest(inputs),
+        "requested": list(requested),
+        "targets": [target_to_dict(t) for t in targets],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1, default=str)
+            fh.write("\n")
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(
+    path: Path, inputs: Mapping[str, Any]
+) -> tuple[tuple[Target, ...], tuple[str, ...]] | None:
+    """The saved targets if the state exists and was made from the same inputs, else None.
+
+    A state made from other inputs is deleted (it can only mislead). A corrupt state is an error
+    that says which file to remove.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        payload = json.loads(text)
+        if payload.get("version") != STATE_VERSION or payload.get("digest") != inputs_digest(
+            inputs
+        ):
+            path.unlink(missing_ok=True)
+            return None
+        targets = tuple(target_from_dict(t) for t in payload["targets"])
+        requested = tuple(str(i) for i in payload["requested"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise UsageError(
+            f"the plan state file {path} is damaged ({err})",
+            hint=f"delete {path} and run `invoke post-checkout` again",
+        ) from None
+    return targets, requested
