@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+
+from muslwheels.errors import UsageError
+from muslwheels.model import Flavour, Mode
+from muslwheels.options import resolve_options, truthy
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "On", " 1 "])
+def test_truthy_values(value: str) -> None:
+    assert truthy({"X": value}, "X") is True
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "OFF"])
+def test_falsy_values(value: str) -> None:
+    assert truthy({"X": value}, "X") is False
+
+
+def test_unset_is_false() -> None:
+    assert truthy({}, "X") is False
+
+
+def test_ambiguous_value_is_a_usage_error_naming_the_variable() -> None:
+    with pytest.raises(UsageError, match=r"NO_SHARED='maybe'") as info:
+        truthy({"NO_SHARED": "maybe"}, "NO_SHARED")
+    assert info.value.hint is not None and "1/true/yes/on" in info.value.hint
+
+
+def test_defaults_without_environment() -> None:
+    o = resolve_options({})
+    assert o.flavour is Flavour.SHARED
+    assert (o.dry_run, o.push, o.self_pull, o.force_pull, o.jobs) == (False, False, True, False, 1)
+
+
+def test_environment_switches_map_to_options() -> None:
+    env = {
+        "NO_SHARED": "1",
+        "NOOP": "1",
+        "DO_PUSH": "1",
+        "NO_SELF_PULL": "yes",
+        "WHEELS_FORCE_PULL": "true",
+        "DOCKER_REPO": "me/wheels",
+        "BASE_IMAGE": "img:{python}",
+    }
+    o = resolve_options(env)
+    assert o.flavour is Flavour.NO_SHARED
+    assert o.dry_run and o.push and not o.self_pull and o.force_pull
+    assert o.repository == "me/wheels"
+    assert o.base_image == "img:{python}"
+
+
+def test_no_build_means_dry_run() -> None:
+    assert resolve_options({"NO_BUILD": "1"}).dry_run
+
+
+def test_no_push_beats_do_push() -> None:
+    assert resolve_options({"DO_PUSH": "1", "NO_PUSH": "1"}).push is False
+
+
+def test_cli_flag_wins_over_environment() -> None:
+    env = {"NO_SHARED": "1", "DO_PUSH": "1", "BASE_IMAGE": "env:{python}"}
+    o = resolve_options(env, no_shared=False, push=False, base_image="cli:{python}")
+    assert o.flavour is Flavour.SHARED
+    assert o.push is False
+    assert o.base_image == "cli:{python}"
+
+
+def test_mode_is_parsed_and_checked() -> None:
+    assert resolve_options({}, mode="CROSS").mode is Mode.CROSS
+    with pytest.raises(UsageError, match="unknown --mode 'fast'"):
+        resolve_options({}, mode="fast")
+
+
+def test_bad_jobs_and_contradictions() -> None:
+    with pytest.raises(UsageError, match="--jobs"):
+        resolve_options({}, jobs=0)
+    with pytest.raises(UsageError, match="--refresh and --offline"):
+        resolve_options({}, refresh=True, offline=True)

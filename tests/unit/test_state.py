@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from muslwheels.arches import lookup_arch
+from muslwheels.errors import UsageError
+from muslwheels.model import Flavour, Mode, Recipe, Target
+from muslwheels.state import load_state, save_state, target_from_dict, target_to_dict
+
+
+def _target(module: str = "PyNaCl", arch: str = "aarch64", depends: tuple[str, ...] = ()) -> Target:
+    a = lookup_arch(arch)
+    assert a is not None
+    return Target(
+        module=module,
+        version="1.5.0",
+        python="3.12",
+        arch=a,
+        ssl=None,
+        flavour=Flavour.SHARED,
+        base_image="python:3.12-alpine3.20",
+        repository="me/wheels",
+        recipe=Recipe(apk=("libsodium-dev",), env=(("SODIUM_INSTALL", "system"),), mode=Mode.CROSS),
+        depends=depends,
+    )
+
+
+def test_target_dict_round_trip_and_fields() -> None:
+    t = _target(depends=("cffi1.17.1-py3.12-arm64v8@shared",))
+    d = target_to_dict(t)
+    assert target_from_dict(json.loads(json.dumps(d))) == t
+    assert d["tag"] == "PyNaCl1.5.0-py3.12-arm64v8"
+    assert d["image"] == "me/wheels:PyNaCl1.5.0-py3.12-arm64v8"
+    assert d["platform"] == "linux/arm64"
+    assert d["wheel_dir"] == "wheels/arm64v8"
+    for key in ("module", "version", "python", "arch", "ssl", "flavour", "depends"):
+        assert key in d
+
+
+def test_state_is_used_only_for_the_same_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "plan.json"
+    inputs = {"tags": ["PyNaCl-py3.12-aarch64"], "flavour": "shared"}
+    save_state(path, inputs, [_target()], [_target().id])
+    loaded = load_state(path, dict(inputs))
+    assert loaded == ((_target(),), (_target().id,))
+    # Different inputs: the stale state is discarded, and deleted.
+    assert load_state(path, {**inputs, "flavour": "no-shared"}) is None
+    assert not path.exists()
+
+
+def test_missing_state_is_none(tmp_path: Path) -> None:
+    assert load_state(tmp_path / "nope.json", {}) is None
+
+
+def test_damaged_state_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    save_state(path, {"a": 1}, [_target()], [])
+    data = json.loads(path.read_text())
+    del data["targets"][0]["module"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=str(path)):
+        load_state(path, {"a": 1})
+
+
+def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
+    save_state(tmp_path / "plan.json", {}, [_target()], [])
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
