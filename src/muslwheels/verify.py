@@ -1,0 +1,151 @@
+"""Does a wheel's file name fit the target it was built for? Pure rules, no file system.
+
+A wheel belongs to a target when its project name and version are the target's, at least one of its
+tags runs on the target's Python, and every one of its platform tags is for the target's machine in the
+target's flavour:
+
+- *shared* (auditwheel-repaired): ``musllinux_X_Y_<machine>`` or ``manylinux_X_Y_<machine>`` (and the
+  legacy ``manylinux1/2010/2014_<machine>`` aliases auditwheel adds); ``linux_<machine>`` is refused,
+  it means the repair did not happen.
+- *no-shared*: ``linux_<machine>`` only.
+- either flavour: ``any`` (a pure-Python wheel; nothing to repair).
+
+The Python part accepts ``cpXY-cpXY`` (the target's own ABI), ``cpXY-none``, ``cp3Z-abi3`` with
+Z <= Y (the stable ABI, built against an older minimum), and ``py3`` / ``py3Z`` (Z <= Y) with ABI
+``none`` (pure or version-independent wheels).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from .model import Flavour, Target
+
+_MANYLINUX_LEGACY = ("manylinux1", "manylinux2010", "manylinux2014")
+_POLICY = re.compile(r"^(musllinux|manylinux)_(\d+)_(\d+)_(.+)$")
+_CP = re.compile(r"^cp(\d)(\d+)$")
+_PY = re.compile(r"^py(\d)(\d*)$")
+
+
+@dataclass(frozen=True)
+class WheelCheck:
+    """The verdict on one wheel file name: ``problems`` is empty when it fits the target."""
+
+    filename: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _python_tuple(python: str) -> tuple[int, int]:
+    major, _, minor = python.partition(".")
+    return int(major), int(minor)
+
+
+def python_fits(tag: Tag, python: str) -> bool:
+    """Whether the interpreter/ABI part of one tag runs on CPython ``python`` ("X.Y")."""
+    major, minor = _python_tuple(python)
+    cp = _CP.match(tag.interpreter)
+    if cp:
+        tag_major, tag_minor = int(cp.group(1)), int(cp.group(2))
+        if tag_major != major:
+            return False
+        if tag.abi == "abi3":
+            return tag_minor <= minor
+        if tag.abi in (f"cp{major}{minor}", "none"):
+            return tag_minor == minor
+        return False
+    py = _PY.match(tag.interpreter)
+    if py and tag.abi == "none":
+        if int(py.group(1)) != major:
+            return False
+        return not py.group(2) or int(py.group(2)) <= minor
+    return False
+
+
+def platform_fits(platform: str, *, machine: str, flavour: Flavour) -> bool:
+    """Whether one platform tag is acceptable for a wheel of ``flavour`` on ``machine``."""
+    if platform == "any":
+        return True
+    if flavour is Flavour.NO_SHARED:
+        return platform == f"linux_{machine}"
+    policy = _POLICY.match(platform)
+    if policy:
+        return policy.group(4) == machine
+    return any(platform == f"{legacy}_{machine}" for legacy in _MANYLINUX_LEGACY)
+
+
+def expected_tags(target: Target) -> str:
+    """A one-line description of what fits ``target``, for error messages."""
+    major, minor = _python_tuple(target.python)
+    machine = target.arch.wheel_machine
+    if target.flavour is Flavour.NO_SHARED:
+        platforms = f"linux_{machine}"
+    else:
+        platforms = f"musllinux_*_{machine} or manylinux_*_{machine}"
+    return (
+        f"{target.module} {target.version}, Python cp{major}{minor}-cp{major}{minor} "
+        f"(or cp{major}x-abi3 with x <= {minor}, or py{major}-none), "
+        f"platform {platforms} (or any)"
+    )
+
+
+def check_wheel(filename: str, target: Target) -> WheelCheck:
+    """Check one wheel file name against ``target``; every problem found is listed."""
+    try:
+        name, version, _build, tags = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion) as err:
+        return WheelCheck(filename, (f"not a valid wheel file name ({err})",))
+    problems: list[str] = []
+    if name != canonicalize_name(target.module):
+        problems.append(f"project {name!r} is not {target.module!r}")
+    try:
+        wanted = Version(target.version)
+    except InvalidVersion:
+        wanted = None
+    if wanted is None or version != wanted:
+        problems.append(f"version {version} is not {target.version}")
+    if not any(python_fits(tag, target.python) for tag in tags):
+        found = ", ".join(sorted({f"{t.interpreter}-{t.abi}" for t in tags}))
+        problems.append(f"Python tags {found} do not run on Python {target.python}")
+    machine = target.arch.wheel_machine
+    foreign = sorted(
+        {
+            t.platform
+            for t in tags
+            if not platform_fits(t.platform, machine=machine, flavour=target.flavour)
+        }
+    )
+    if foreign:
+        problems.append(
+            f"platform {', '.join(foreign)} is not a {target.flavour.value} tag for {machine}"
+        )
+    return WheelCheck(filename, tuple(problems))
+
+
+def wheel_fits(filename: str, target: Target) -> bool:
+    return check_wheel(filename, target).ok
+
+
+def check_wheels(filenames: Iterable[str], target: Target) -> tuple[WheelCheck, ...]:
+    """Check what one build produced: every file must be a wheel that fits (at least one)."""
+    return tuple(check_wheel(f, target) for f in sorted(filenames))
+
+
+def verification_failure(checks: tuple[WheelCheck, ...], target: Target) -> str | None:
+    """None when the build output is acceptable; otherwise the one-line reason it is not."""
+    if not checks:
+        return f"the build produced no wheel (expected {expected_tags(target)})"
+    bad = [c for c in checks if not c.ok]
+    if not bad:
+        return None
+    listed = "; ".join(f"{c.filename}: {', '.join(c.problems)}" for c in bad)
+    return f"wheel does not match the target: {listed} (expected {expected_tags(target)})"
