@@ -236,12 +236,12 @@ def _describe(value: object) -> str:
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
-    options = list(choices)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in options}
-        close = [lowered[word.lower()]] if word.lower() in lowered else []
-    return f"; did you mean '{close[0]}'?" if close else ""
+    """``"; did you mean 'x'?"`` for the closest choice (compared case-insensitively), or ``""``."""
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(choice.lower(), choice)
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean '{by_lower[close[0]]}'?" if close else ""
 
 
 def _check_keys(
@@ -261,7 +261,10 @@ def _check_keys(
         hint = "known keys: " + ", ".join(allowed)
         if isinstance(value, Mapping) and where.section.startswith("[modules."):
             hint += '; a module name containing dots must be quoted, e.g. [modules."backports.zoneinfo"]'
-        where.fail(shown, f"is unknown{_suggest(key, allowed)}", hint=hint)
+        suggestion = _suggest(key, allowed)
+        if suggestion and prefix:
+            suggestion = suggestion.replace("'", f"'{prefix}", 1)
+        where.fail(shown, f"is unknown{suggestion}", hint=hint)
 
 
 # --- scalar and list readers ------------------------------------------------------------------
@@ -470,9 +473,9 @@ def _reference_problem(reference: str, *, allow_tag: bool) -> str | None:
         return "the name is longer than 255 characters"
     components = name.split("/")
     first = components[0]
-    if len(components) > 1 and (
-        "." in first or ":" in first or first == "localhost" or first != first.lower()
-    ):
+    # Docker also takes an upper-case first component for a registry; here that is far more
+    # likely a mistyped user name, so it is reported as not lowercase instead.
+    if len(components) > 1 and ("." in first or ":" in first or first == "localhost"):
         if not _DOMAIN.fullmatch(first):
             return f"registry {first!r} is not a host name with an optional :port"
         components = components[1:]
