@@ -72,7 +72,7 @@ def test_bad_templates(template: str, error: str) -> None:
 
 
 def test_bad_min_alpine() -> None:
-    with pytest.raises(ConfigError, match="not X.Y"):
+    with pytest.raises(ConfigError, match=r"not X\.Y"):
         python_versions_for("python:{python}-alpine{alpine}", [], min_alpine="edge")
 
 
