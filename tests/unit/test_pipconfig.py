@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from muslwheels.errors import ResolutionError
+from muslwheels.pipconfig import IndexSettings, discover_index_settings, settings_from
+
+DEFAULT = "https://index.invalid/simple"
+
+
+def test_nothing_configured_gives_pips_default() -> None:
+    assert settings_from({}, {}, DEFAULT) == IndexSettings(index_url=DEFAULT)
+
+
+def test_environment_ranks_above_files() -> None:
+    env = {
+        "PIP_INDEX_URL": "https://env.invalid/simple",
+        "PIP_EXTRA_INDEX_URL": "https://e1.invalid/simple  https://e2.invalid/simple",
+        "PIP_CERT": "/env/ca.pem",
+        "PIP_CLIENT_CERT": "/env/client.pem",
+        "PIP_TRUSTED_HOST": "a.invalid b.invalid:8080",
+        "PIP_FIND_LINKS": "/env/wheels",
+    }
+    config = {
+        "global.index-url": "https://file.invalid/simple",
+        "global.extra-index-url": "https://file-extra.invalid/simple",
+        "global.cert": "/file/ca.pem",
+        "global.find-links": "/file/wheels",
+    }
+    assert settings_from(env, config, DEFAULT) == IndexSettings(
+        index_url="https://env.invalid/simple",
+        extra_index_urls=("https://e1.invalid/simple", "https://e2.invalid/simple"),
+        cert="/env/ca.pem",
+        client_cert="/env/client.pem",
+        trusted_hosts=("a.invalid", "b.invalid:8080"),
+        find_links=("/env/wheels",),
+    )
+
+
+def test_files_command_section_over_global() -> None:
+    config = {
+        "global.index-url": "https://global.invalid/simple",
+        "wheel.index-url": "https://wheel.invalid/simple",
+        "install.index-url": "https://install.invalid/simple",
+        "global.extra-index-url": "file:///opt/a/simple\nfile:///opt/b/simple",
+        "global.trusted-host": "x.invalid\ny.invalid",
+    }
+    settings = settings_from({}, config, DEFAULT)
+    assert settings.index_url == "https://wheel.invalid/simple"
+    assert settings.extra_index_urls == ("file:///opt/a/simple", "file:///opt/b/simple")
+    assert settings.trusted_hosts == ("x.invalid", "y.invalid")
+    assert settings_from({}, config, DEFAULT, command="install").index_url == (
+        "https://install.invalid/simple"
+    )
+
+
+def test_empty_environment_values_count_as_unset() -> None:
+    config = {"global.cert": "/file/ca.pem"}
+    assert settings_from({"PIP_CERT": "  ", "PIP_INDEX_URL": ""}, config, DEFAULT) == (
+        IndexSettings(index_url=DEFAULT, cert="/file/ca.pem")
+    )
+
+
+def test_index_urls_without_repeats() -> None:
+    env = {"PIP_INDEX_URL": "https://a.invalid/s", "PIP_EXTRA_INDEX_URL": "https://a.invalid/s"}
+    settings = settings_from(env, {}, DEFAULT)
+    assert settings.extra_index_urls == ()
+    settings = IndexSettings("https://a.invalid/s", ("https://b.invalid/s", "https://b.invalid/s"))
+    assert settings.index_urls == ("https://a.invalid/s", "https://b.invalid/s")
+
+
+@pytest.fixture
+def clean_pip_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No PIP_* variables; PIP_CONFIG_FILE points at an (empty) file in tmp_path."""
+    for name in list(os.environ):
+        if name.startswith("PIP_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "pip.conf"
+    config.write_text("")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    return config
+
+
+def pips_default_index() -> str:
+    from pip._internal.models.index import PyPI
+
+    return str(PyPI.simple_url)
+
+
+def test_discover_reads_pips_files_and_default(clean_pip_env: Path) -> None:
+    clean_pip_env.write_text(
+        "[global]\n"
+        "extra-index-url =\n"
+        "    http://127.0.0.1:9/one\n"
+        "    file:///srv/two\n"
+        "trusted_host = 127.0.0.2\n"
+        "[wheel]\n"
+        "find-links = /srv/wheels\n"
+    )
+    settings = discover_index_settings()
+    assert settings.index_url == pips_default_index()
+    assert settings.extra_index_urls == ("http://127.0.0.1:9/one", "file:///srv/two")
+    assert settings.trusted_hosts == ("127.0.0.2",)
+    assert settings.find_links == ("/srv/wheels",)
+
+
+def test_discover_environment_overrides_file(
+    clean_pip_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean_pip_env.write_text("[global]\nindex-url = http://127.0.0.1:9/file\n")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/env")
+    assert discover_index_settings().index_url == "http://127.0.0.1:9/env"
+    monkeypatch.delenv("PIP_INDEX_URL")
+    assert discover_index_settings().index_url == "http://127.0.0.1:9/file"
+
+
+def test_discover_with_a_python_that_has_no_pip(clean_pip_env: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho \"No module named 'pip'\" >&2\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(ResolutionError, match="could not read pip's configuration: No module"):
+        discover_index_settings(str(fake))
+
+
+def test_discover_with_a_missing_python(clean_pip_env: Path, tmp_path: Path) -> None:
+    with pytest.raises(ResolutionError, match="could not run"):
+        discover_index_settings(str(tmp_path / "nope"))
