@@ -80,9 +80,11 @@ BUILD_PLACEHOLDERS: Mapping[str, str] = {
     "deps_dir": "the directory holding the dependency wheels (give it to pip as --find-links)",
 }
 
-#: The wheel command used when a module sets no ``build``.
+#: The wheel command used when a module sets no ``build``: this project's wheel only, always from
+#: the sdist. (Documented in the header of the shipped modules.toml.)
 DEFAULT_BUILD_COMMAND = (
-    "python -m pip wheel --find-links {deps_dir} --wheel-dir {wheel_dir} {requirement}"
+    "python -m pip wheel -v --no-deps --no-binary {module} "
+    "--find-links {deps_dir} --wheel-dir {wheel_dir} {requirement}"
 )
 
 _BASE_IMAGE_PLACEHOLDERS: Mapping[str, str] = {
