@@ -278,13 +278,13 @@ def _table(where: _Where, key: str | None, value: object) -> Mapping[str, object
     return value
 
 
-def _string(where: _Where, key: str, value: object, *, one_line: bool = True) -> str:
+def _string(where: _Where, key: str, value: object) -> str:
     if not isinstance(value, str):
         hint = f'quote it: "{value}"' if isinstance(value, (int, float)) else None
         where.fail(key, f"must be a string, got {_describe(value)}", hint=hint)
     if not value.strip():
         where.fail(key, "must not be empty", hint="give a value or remove the key")
-    if one_line and ("\n" in value or "\r" in value or "\0" in value):
+    if "\n" in value or "\r" in value or "\0" in value:
         where.fail(
             key,
             "must be a single line",
