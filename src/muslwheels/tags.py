@@ -420,15 +420,15 @@ def _dash_before_version(text: str) -> str | None:
 
 
 def _unknown_module_hint(text: str, missing: Sequence[str], modules: Config) -> str:
+    fixed = _dash_before_version(text)
+    if fixed is not None:
+        return f"a version follows the name without '-': write {fixed!r}"
     keys = {m.key: m.name for m in modules.modules}
     close = dict.fromkeys(
         keys[key]
         for name in missing
         for key in difflib.get_close_matches(normalize_name(name), keys, n=2, cutoff=0.75)
     )
-    fixed = _dash_before_version(text)
-    if fixed is not None:
-        return f"a version follows the name without '-': write {fixed!r}"
     if close:
         return f"did you mean {' or '.join(map(repr, close))} (from {modules.path})?"
     return "check the spelling: names are looked up on the package index pip is configured with"
@@ -533,6 +533,8 @@ def parse_tags(
     its module is a project on the index (compared PEP 503-normalised) and the index has its
     version, if it names one; an SSL suffix also needs the variant in the module's ssl_variants.
     Exactly one reading must hold; its module (and version) come back in the index's spelling.
+    A reading naming a module of modules.toml that the index does not know fails the tag, even
+    when another reading holds (the configuration is wrong, or the user meant that module).
     Each name is asked about once per call. The index's ResolutionError propagates.
     """
     texts = tuple(texts)
