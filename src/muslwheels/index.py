@@ -1,0 +1,573 @@
+"""The package index over the simple repository API, as pip sees it.
+
+PEP 691 JSON is asked for first, PEP 503 HTML is the fallback (one request; the server picks).
+The primary index, the extra indexes and the find-links locations are merged as pip merges them.
+``file://`` index URLs and find-links directories are read from disk. Versions come from the
+distribution file names (sdists and wheels; unparsable names are skipped, as pip skips them);
+a version is yanked (PEP 592) when every one of its files is.
+
+The pure rules (:func:`project_from_files`, :func:`newest_version`, :func:`is_yanked`,
+:func:`find_version`, the page parsers) take their facts as arguments; :class:`PackageIndex`
+is the thin part that asks the outside world, through :class:`~muslwheels.cache.JsonCache`.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ipaddress
+import json
+import posixpath
+import socket
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .cache import Fact, Json, JsonCache
+from .errors import ResolutionError
+from .model import Project, normalize_name
+from .pipconfig import IndexSettings
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
+HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+DEFAULT_TIMEOUT = 15.0
+
+# Archive extensions pip accepts for source distributions.
+SDIST_EXTENSIONS = (
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+    ".tar",
+    ".zip",
+)
+
+_HINT_UNREACHABLE = (
+    "check PIP_INDEX_URL / PIP_EXTRA_INDEX_URL and `pip config list`, and the network; "
+    "--offline answers from the cache"
+)
+
+
+# --- pure rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One file an index lists for a project."""
+
+    filename: str
+    yanked: bool = False
+
+
+def name_and_version(filename: str, project: str) -> tuple[str, str] | None:
+    """The name as spelled in a distribution file name and its normalised version, or None.
+
+    None for files of another project, unknown file types and versions that are not PEP 440.
+    Names are split off the way pip splits them: a wheel name has no dash; an sdist name is
+    the prefix that normalises to the project's name.
+    """
+    key = canonicalize_name(project)
+    raw: str | None = None
+    version: str | None = None
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        if len(parts) in (5, 6):
+            raw, version = parts[0], parts[1]
+    else:
+        lower = filename.lower()
+        ext = next((e for e in SDIST_EXTENSIONS if lower.endswith(e)), None)
+        if ext is not None:
+            stem = filename[: -len(ext)]
+            for i, char in enumerate(stem):
+                if char == "-" and canonicalize_name(stem[:i]) == key:
+                    raw, version = stem[:i], stem[i + 1 :]
+                    break
+    if raw is None or version is None or canonicalize_name(raw) != key:
+        return None
+    try:
+        return raw, str(Version(version))
+    except InvalidVersion:
+        return None
+
+
+def _spelling_score(raw: str) -> tuple[bool, bool]:
+    # Lower case and underscores are what normalising tools produce; mixed case and the
+    # dashes or dots of old sdist names are what the author wrote.
+    return (raw != raw.lower(), "-" in raw or "." in raw)
+
+
+def project_from_files(
+    name: str, files: Iterable[DistFile], *, index_name: str | None = None
+) -> Project:
+    """A :class:`Project` from the files the index lists for ``name``.
+
+    Versions keep the order of their first file. The project's spelling: ``index_name`` when the
+    index gave one that is more than the normalised form, else the most informative spelling
+    among the file names (mixed case, then dashes/dots), else the name asked for.
+    """
+    versions: dict[str, list[bool]] = {}
+    spellings: dict[str, int] = {}
+    for dist in files:
+        parsed = name_and_version(dist.filename, name)
+        if parsed is None:
+            continue
+        raw, version = parsed
+        versions.setdefault(version, []).append(dist.yanked)
+        spellings[raw] = spellings.get(raw, 0) + 1
+    if index_name and index_name != normalize_name(index_name):
+        spelling = index_name
+    elif spellings:
+        spelling = max(spellings, key=lambda raw: (_spelling_score(raw), spellings[raw]))
+    else:
+        spelling = index_name or name
+    yanked = frozenset(v for v, flags in versions.items() if all(flags))
+    return Project(name=spelling, versions=tuple(versions), yanked=yanked)
+
+
+def is_yanked(project: Project, version: str) -> bool:
+    """Whether ``version`` (compared as PEP 440 versions) is yanked: pip accepts it only pinned."""
+    found = find_version(project, version)
+    return found is not None and found in project.yanked
+
+
+def find_version(project: Project, version: str) -> str | None:
+    """The project's own spelling of ``version`` (PEP 440 equality: ``1.0`` is ``1.0.0``), or None."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return None
+    for candidate in project.versions:
+        try:
+            if Version(candidate) == wanted:
+                return candidate
+        except InvalidVersion:
+            continue
+    return None
+
+
+def newest_version(project: Project, *, pre: bool = False) -> str | None:
+    """The version ``pip install <project>`` would pick, or None when pip would find none.
+
+    As pip does: pre-releases count only with ``pre`` or when the project has no final release
+    (yanked ones included in that test); yanked versions are never picked without a pin.
+    """
+    parsed: dict[Version, str] = {}
+    for text in project.versions:
+        try:
+            parsed.setdefault(Version(text), text)
+        except InvalidVersion:
+            continue
+    applicable = SpecifierSet("").filter(parsed, prereleases=True if pre else None)
+    usable = [v for v in applicable if parsed[v] not in project.yanked]
+    return parsed[max(usable)] if usable else None
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "a":
+            return
+        attributes = dict(attrs)
+        href = attributes.get("href")
+        if href:
+            self.links.append((href, "data-yanked" in attributes))
+
+
+def parse_html_page(body: bytes | str) -> list[DistFile]:
+    """The files a PEP 503 page links to (file name = last path segment of each link)."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    parser = _LinkParser()
+    parser.feed(text)
+    parser.close()
+    files = []
+    for href, yanked in parser.links:
+        path = urllib.parse.urlsplit(href).path
+        filename = urllib.parse.unquote(posixpath.basename(path))
+        if filename:
+            files.append(DistFile(filename, yanked))
+    return files
+
+
+def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
+    """The project name and files of a PEP 691 project page; ValueError when it is not one."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    meta = data.get("meta")
+    api_version = meta.get("api-version") if isinstance(meta, dict) else None
+    if not isinstance(api_version, str) or api_version.split(".")[0] != "1":
+        raise ValueError(f"unsupported simple API version {api_version!r}")
+    raw_files = data.get("files")
+    if not isinstance(raw_files, list):
+        raise ValueError('no "files" list')
+    files = []
+    for entry in raw_files:
+        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+            raise ValueError('a "files" entry has no "filename"')
+        yanked = entry.get("yanked", False)
+        files.append(DistFile(entry["filename"], yanked is True or isinstance(yanked, str)))
+    name = data.get("name")
+    return (name if isinstance(name, str) else None), files
+
+
+def project_to_json(project: Project | None) -> Json:
+    if project is None:
+        return None
+    versions: list[Json] = list(project.versions)
+    yanked: list[Json] = [*sorted(project.yanked)]
+    return {"name": project.name, "versions": versions, "yanked": yanked}
+
+
+def _valid_project_record(value: Json) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        return False
+    name, versions, yanked = value.get("name"), value.get("versions"), value.get("yanked")
+    return (
+        isinstance(name, str)
+        and isinstance(versions, list)
+        and isinstance(yanked, list)
+        and all(isinstance(v, str) for v in [*versions, *yanked])
+    )
+
+
+def project_from_json(value: Json) -> Project | None:
+    """The inverse of :func:`project_to_json`; ValueError for anything it did not write."""
+    if not _valid_project_record(value):
+        raise ValueError("not a project record")
+    if not isinstance(value, dict):
+        return None
+    name, versions, yanked = value["name"], value["versions"], value["yanked"]
+    assert isinstance(name, str) and isinstance(versions, list) and isinstance(yanked, list)
+    return Project(name, tuple(str(v) for v in versions), frozenset(str(v) for v in yanked))
+
+
+# --- talking to the index -----------------------------------------------------------------------
+
+
+def redact(url: str) -> str:
+    """``url`` without the password of its user info (for messages and cache keys)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.password is not None else f"{parts.username}@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + host))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _file_path(url: str) -> Path:
+    return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        inner = exc.reason
+        return str(inner.strerror if isinstance(inner, OSError) and inner.strerror else inner)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+class PackageIndex:
+    """:class:`~muslwheels.model.ProjectLookup` over the indexes pip is configured with.
+
+    Every answer is memoised for the run and cached on disk by ``cache``; ``facts`` holds what
+    each lookup used and when it was fetched, ``notes`` the sources that were skipped and why.
+    """
+
+    def __init__(
+        self,
+        settings: IndexSettings,
+        *,
+        cache: JsonCache | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        use_find_links: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache if cache is not None else JsonCache(None)
+        self.timeout = timeout
+        self.use_find_links = use_find_links
+        self.facts: dict[str, Fact[Project | None]] = {}
+        self.notes: list[str] = []
+        self._ssl: dict[bool, ssl.SSLContext] = {}
+        self._sources: tuple[str, ...] | None = None
+        self._find_link_files: dict[str, list[DistFile]] = {}
+
+    # -- public -------------------------------------------------------------------------------
+
+    def project(self, name: str) -> Project | None:
+        return self.lookup(name).value
+
+    def lookup(self, name: str) -> Fact[Project | None]:
+        """The project and when its data was fetched (for "versions from the index, cached ...")."""
+        key = normalize_name(name)
+        if not key or not all(c.isalnum() or c == "-" for c in key):
+            return Fact(None, self.cache.clock())
+        sources = self._usable_sources()
+        cache_key = "project " + key + " from " + " ".join(redact(s) for s in sources)
+        raw = self.cache.fetch(
+            "index",
+            cache_key,
+            lambda: project_to_json(self._ask(key, sources)),
+            what=f'the index\'s versions of "{name}"',
+            valid=_valid_project_record,
+        )
+        project = project_from_json(raw.value)
+        fact: Fact[Project | None] = Fact(project, raw.fetched_at, raw.cached)
+        self.facts[key] = fact
+        return fact
+
+    @property
+    def oldest_fetched_at(self) -> float | None:
+        """When the oldest answer used in this run was fetched (None: no lookup yet)."""
+        return min((f.fetched_at for f in self.facts.values()), default=None)
+
+    @property
+    def any_cached(self) -> bool:
+        return any(f.cached for f in self.facts.values())
+
+    # -- sources ------------------------------------------------------------------------------
+
+    def _usable_sources(self) -> tuple[str, ...]:
+        """Index URLs then find-links entries (prefixed ``links:``) that may be asked."""
+        if self._sources is not None:
+            return self._sources
+        usable: list[str] = []
+        for url in self.settings.index_urls:
+            if self._allowed(url, "index"):
+                usable.append(url)
+        if self.use_find_links:
+            for link in self.settings.find_links:
+                if "://" not in link or self._allowed(link, "find-links location"):
+                    usable.append("links:" + link)
+        self._sources = tuple(usable)
+        return self._sources
+
+    def _allowed(self, url: str, what: str) -> bool:
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme in ("https", "file"):
+            return True
+        if scheme == "http":
+            host = parts.hostname or ""
+            if _is_loopback(host) or self._trusted(parts):
+                return True
+            self.notes.append(
+                f"ignored {what} {redact(url)}: plain HTTP to a host that is not trusted "
+                "(pip ignores it too; add it to trusted-host or use https)"
+            )
+            return False
+        self.notes.append(f"ignored {what} {redact(url)}: unsupported URL scheme {scheme!r}")
+        return False
+
+    def _trusted(self, parts: urllib.parse.SplitResult) -> bool:
+        host = parts.hostname or ""
+        with_port = f"{host}:{parts.port}" if parts.port is not None else host
+        return host in self.settings.trusted_hosts or with_port in self.settings.trusted_hosts
+
+    # -- asking -------------------------------------------------------------------------------
+
+    def _ask(self, key: str, sources: tuple[str, ...]) -> Project | None:
+        found = False
+        index_name: str | None = None
+        files: list[DistFile] = []
+        for source in sources:
+            if source.startswith("links:"):
+                page = [
+                    f
+                    for f in self._find_links(source[len("links:") :])
+                    if name_and_version(f.filename, key) is not None
+                ]
+                found = found or bool(page)
+                files.extend(page)
+                continue
+            answer = self._project_page(source, key)
+            if answer is None:
+                continue
+            found = True
+            name, page = answer
+            index_name = index_name or name
+            files.extend(page)
+        if not found:
+            return None
+        return project_from_files(key, files, index_name=index_name)
+
+    def _project_page(self, base: str, key: str) -> tuple[str | None, list[DistFile]] | None:
+        url = base.rstrip("/") + "/" + key + "/"
+        if urllib.parse.urlsplit(url).scheme.lower() == "file":
+            return self._local_project_page(url)
+        status, content_type, body, final_url = self._get(url)
+        if status in (404, 410):
+            return None
+        mime = content_type.split(";")[0].strip().lower()
+        try:
+            if mime in JSON_TYPES:
+                return parse_json_page(body)
+            if mime in HTML_TYPES:
+                return None, parse_html_page(body)
+        except ValueError as exc:
+            raise ResolutionError(
+                f"package index {redact(final_url)} gave a malformed answer: {exc}",
+                hint="check that this URL is a PEP 503/691 simple index (PIP_INDEX_URL, "
+                "`pip config list`)",
+            ) from exc
+        raise ResolutionError(
+            f"package index {redact(final_url)} answered with {mime or 'no content type'}, "
+            "not a simple-API page",
+            hint="check that this URL is a PEP 503/691 simple index (PIP_INDEX_URL, "
+            "`pip config list`)",
+        )
+
+    def _local_project_page(self, url: str) -> tuple[str | None, list[DistFile]] | None:
+        path = _file_path(url)
+        if path.is_dir() and (path / "index.html").is_file():
+            path = path / "index.html"
+        elif path.is_dir():
+            return None, [DistFile(p.name) for p in sorted(path.iterdir()) if p.is_file()]
+        if not path.is_file():
+            return None
+        try:
+            return None, parse_html_page(path.read_bytes())
+        except OSError as exc:
+            raise ResolutionError(
+                f"cannot read local index page {path}: {exc.strerror or exc}",
+                hint="check the file:// index URL in PIP_EXTRA_INDEX_URL / `pip config list`",
+            ) from exc
+
+    def _find_links(self, location: str) -> list[DistFile]:
+        if location in self._find_link_files:
+            return self._find_link_files[location]
+        files: list[DistFile]
+        scheme = urllib.parse.urlsplit(location).scheme.lower() if "://" in location else ""
+        if scheme in ("", "file"):
+            path = _file_path(location) if scheme == "file" else Path(location)
+            if path.is_dir():
+                files = [DistFile(p.name) for p in sorted(path.iterdir()) if p.is_file()]
+            elif path.is_file() and path.suffix.lower() in (".html", ".htm"):
+                files = parse_html_page(path.read_bytes())
+            elif path.is_file():
+                files = [DistFile(path.name)]
+            else:
+                self.notes.append(f"ignored find-links location {location}: it does not exist")
+                files = []
+        else:
+            status, _type, body, _url = self._get(location)
+            if status in (404, 410):
+                self.notes.append(f"ignored find-links location {redact(location)}: not found")
+                files = []
+            else:
+                files = parse_html_page(body)
+        self._find_link_files[location] = files
+        return files
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        if verify in self._ssl:
+            return self._ssl[verify]
+        cert = self.settings.cert
+        try:
+            if cert and Path(cert).is_dir():
+                context = ssl.create_default_context(capath=cert)
+            else:
+                context = ssl.create_default_context(cafile=cert)
+            if self.settings.client_cert:
+                context.load_cert_chain(self.settings.client_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ResolutionError(
+                f"cannot load the TLS certificates from pip's configuration "
+                f"(cert={cert}, client-cert={self.settings.client_cert}): {_reason(exc)}",
+                hint="fix PIP_CERT / PIP_CLIENT_CERT or the cert settings in `pip config list`",
+            ) from exc
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self._ssl[verify] = context
+        return context
+
+    def _get(self, url: str) -> tuple[int, str, bytes, str]:
+        """GET ``url``: (status, content type, body, final URL); raises for anything but 2xx/404/410."""
+        shown = redact(url)
+        parts = urllib.parse.urlsplit(url)
+        headers = {"Accept": ACCEPT, "User-Agent": "muslwheels"}
+        if parts.username is not None:
+            credentials = f"{urllib.parse.unquote(parts.username)}:" + urllib.parse.unquote(
+                parts.password or ""
+            )
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port is not None else host
+            url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self._context(not self._trusted(parts)))
+        )
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with opener.open(request, timeout=self.timeout) as response:
+                return (
+                    response.status,
+                    response.headers.get("Content-Type", ""),
+                    response.read(),
+                    response.geturl(),
+                )
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 410):
+                return exc.code, "", b"", url
+            if exc.code in (401, 403):
+                raise ResolutionError(
+                    f"package index {shown} refused access (HTTP {exc.code})",
+                    hint="put credentials into the index URL (https://user:password@host/...) "
+                    "or check PIP_INDEX_URL / `pip config list`",
+                ) from exc
+            raise ResolutionError(
+                f"package index {shown} answered HTTP {exc.code} {exc.reason}",
+                hint=_HINT_UNREACHABLE,
+            ) from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise ResolutionError(
+                    f"TLS verification failed for package index {shown}: "
+                    f"{exc.reason.verify_message or exc.reason}",
+                    hint="point PIP_CERT (or cert in pip's config) at the CA bundle that signs "
+                    "this index",
+                ) from exc
+            raise ResolutionError(
+                f"package index {shown} is unreachable: {_reason(exc)}", hint=_HINT_UNREACHABLE
+            ) from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # timeouts while reading, resets, answers that are not HTTP, malformed URLs
+            raise ResolutionError(
+                f"package index {shown} is unreachable: {_reason(exc)}", hint=_HINT_UNREACHABLE
+            ) from exc

@@ -1,0 +1,82 @@
+"""Fixtures that start real loopback servers (see tests/unit/servers/)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from servers.pypi import PypiServer
+from servers.registry import Registry, registry_available
+from servers.routes import GarbageServer, RouteServer, free_port
+
+
+@pytest.fixture
+def web() -> Iterator[RouteServer]:
+    """An HTTP server on 127.0.0.1 answering ``web.routes[path]`` and recording requests."""
+    server = RouteServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def garbage_url() -> Iterator[str]:
+    """The URL of a server on 127.0.0.1 that answers bytes that are not HTTP."""
+    server = GarbageServer()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """The URL of a port on 127.0.0.1 where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (the certificate is its own CA)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The real distribution registry (docker-registry) on a free 127.0.0.1 port, empty."""
+    if not registry_available():
+        reason = "docker-registry is not installed (apt-get install docker-registry)"
+        if os.environ.get("MUSLWHEELS_REQUIRE_INTEGRATION") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = Registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def start_pypiserver() -> Iterator[Callable[[Path], PypiServer]]:
+    """Starts pypiserver on a free 127.0.0.1 port serving a directory (never falling back to
+    another index); stopped after the test."""
+    started: list[PypiServer] = []
+
+    def start(directory: Path) -> PypiServer:
+        server = PypiServer(directory)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

@@ -1,0 +1,1 @@
+"""Real loopback servers for unit tests (started by the fixtures in tests/unit/conftest.py)."""

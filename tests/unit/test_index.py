@@ -1,0 +1,449 @@
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from servers.pypi import PypiServer, make_sdist
+from servers.routes import Reply, RouteServer
+
+from muslwheels.cache import JsonCache
+from muslwheels.errors import ResolutionError
+from muslwheels.index import (
+    DistFile,
+    PackageIndex,
+    find_version,
+    is_yanked,
+    name_and_version,
+    newest_version,
+    parse_html_page,
+    parse_json_page,
+    project_from_files,
+)
+from muslwheels.model import Project
+from muslwheels.pipconfig import IndexSettings
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+
+# --- pure rules ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("PyNaCl-1.5.0-cp36-abi3-manylinux_2_28_x86_64.whl", ("PyNaCl", "1.5.0")),
+        ("pynacl-1.6.0.tar.gz", ("pynacl", "1.6.0")),
+        ("PyNaCl-1.4.0.zip", ("PyNaCl", "1.4.0")),
+        ("PyNaCl-1.2.0.tar.bz2", ("PyNaCl", "1.2.0")),
+        ("PyNaCl-2.0.0rc1-py3-none-any.whl", ("PyNaCl", "2.0.0rc1")),
+        ("PyNaCl-1.0-1-py3-none-any.whl", ("PyNaCl", "1.0")),  # build tag
+        ("PyNaCl-01.05-py3-none-any.whl", ("PyNaCl", "1.5")),  # normalised version
+        ("PyNaCl-1.5.0.egg", None),
+        ("PyNaCl-1.5.0.exe", None),
+        ("PyNaCl-notaversion.tar.gz", None),
+        ("pynacl_extra-1.0.tar.gz", None),  # another project
+        ("PyNaCl-1.5.0-py3-any.whl", None),  # too few wheel parts
+    ],
+)
+def test_name_and_version(filename: str, expected: tuple[str, str] | None) -> None:
+    assert name_and_version(filename, "pynacl") == expected
+
+
+def test_name_and_version_names_with_dashes_digits_and_dots() -> None:
+    assert name_and_version("psycopg2-binary-2.9.9.tar.gz", "psycopg2-binary") == (
+        "psycopg2-binary",
+        "2.9.9",
+    )
+    assert name_and_version("psycopg2-2.9.9.tar.gz", "psycopg2-binary") is None
+    assert name_and_version("backports.zoneinfo-0.2.1.tar.gz", "backports-zoneinfo") == (
+        "backports.zoneinfo",
+        "0.2.1",
+    )
+    assert name_and_version("base58-2.1.1-py3-none-any.whl", "base58") == ("base58", "2.1.1")
+
+
+def test_project_from_files_spelling_order_and_yanked() -> None:
+    files = [
+        DistFile("pynacl-1.0.tar.gz"),
+        DistFile("PyNaCl-1.0-py3-none-any.whl", yanked=True),
+        DistFile("pynacl-1.1.tar.gz", yanked=True),
+        DistFile("PyNaCl-1.1-py3-none-any.whl", yanked=True),
+        DistFile("pynacl-0.9.tar.gz"),
+        DistFile("unrelated-3.0.tar.gz"),
+    ]
+    project = project_from_files("pynacl", files)
+    assert project == Project("PyNaCl", ("1.0", "1.1", "0.9"), frozenset({"1.1"}))
+
+
+def test_project_spelling_prefers_old_sdist_dashes() -> None:
+    files = [
+        DistFile("psycopg2_binary-2.9.10-cp312-cp312-musllinux_1_2_x86_64.whl"),
+        DistFile("psycopg2-binary-2.9.9.tar.gz"),
+    ]
+    assert project_from_files("psycopg2-binary", files).name == "psycopg2-binary"
+    assert project_from_files("x", [], index_name="X").name == "X"
+    assert project_from_files("x-y", [], index_name=None).name == "x-y"
+
+
+def test_newest_version_rules() -> None:
+    def newest(
+        versions: list[str], yanked: tuple[str, ...] = (), *, pre: bool = False
+    ) -> str | None:
+        return newest_version(Project("p", tuple(versions), frozenset(yanked)), pre=pre)
+
+    assert newest(["1.0", "1.10", "1.9"]) == "1.10"
+    assert newest(["1.0", "2.0rc1"]) == "1.0"
+    assert newest(["1.0", "2.0rc1"], pre=True) == "2.0rc1"
+    assert newest(["2.0a1", "2.0rc1"]) == "2.0rc1"  # no final release: pre-releases count
+    assert newest(["1.0", "2.0"], yanked=("2.0",)) == "1.0"
+    assert newest(["1.0", "2.0"], yanked=("1.0", "2.0")) is None
+    # pip filters pre-releases before dropping yanked versions: a yanked final hides them
+    assert newest(["1.0", "2.0rc1"], yanked=("1.0",)) is None
+    assert newest(["1.0", "2.0rc1"], yanked=("1.0",), pre=True) == "2.0rc1"
+    assert newest([]) is None
+    assert newest(["1.0+cpu", "1.0"]) == "1.0+cpu"
+
+
+def test_is_yanked_and_find_version() -> None:
+    project = Project("p", ("1.0", "1.1.0"), frozenset({"1.1.0"}))
+    assert find_version(project, "1.0.0") == "1.0"
+    assert find_version(project, "2") is None
+    assert find_version(project, "not a version") is None
+    assert is_yanked(project, "1.1")
+    assert not is_yanked(project, "1.0")
+    assert not is_yanked(project, "3.0")
+
+
+def test_parse_html_page() -> None:
+    page = b"""<!DOCTYPE html><html><body>
+    <a href="../../files/aenum-3.1.17-py3-none-any.whl#sha256=8b88">aenum-3.1.17-py3-none-any.whl</a>
+    <a href="https://files.invalid/a/aenum-3.1.16.tar.gz" data-yanked="">x</a>
+    <a href="aenum%2D3.1.15.tar.gz" data-yanked="broken build">aenum-3.1.15.tar.gz</a>
+    <a>no href</a>
+    </body></html>"""
+    assert parse_html_page(page) == [
+        DistFile("aenum-3.1.17-py3-none-any.whl", False),
+        DistFile("aenum-3.1.16.tar.gz", True),
+        DistFile("aenum-3.1.15.tar.gz", True),
+    ]
+
+
+def test_parse_json_page() -> None:
+    page = {
+        "meta": {"api-version": "1.1"},
+        "name": "cffi",
+        "files": [
+            {"filename": "cffi-1.0.tar.gz", "url": "x", "hashes": {}},
+            {"filename": "cffi-1.1.tar.gz", "url": "x", "hashes": {}, "yanked": True},
+            {"filename": "cffi-1.2.tar.gz", "url": "x", "hashes": {}, "yanked": "reason"},
+            {"filename": "cffi-1.3.tar.gz", "url": "x", "hashes": {}, "yanked": False},
+        ],
+    }
+    assert parse_json_page(json.dumps(page)) == (
+        "cffi",
+        [
+            DistFile("cffi-1.0.tar.gz", False),
+            DistFile("cffi-1.1.tar.gz", True),
+            DistFile("cffi-1.2.tar.gz", True),
+            DistFile("cffi-1.3.tar.gz", False),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("[]", "not a JSON object"),
+        ('{"meta": {"api-version": "2.0"}, "files": []}', "unsupported simple API version"),
+        ('{"meta": {"api-version": "1.0"}}', 'no "files" list'),
+        ('{"meta": {"api-version": "1.0"}, "files": [{"url": "x"}]}', 'has no "filename"'),
+        ("{not json", "Expecting"),
+    ],
+)
+def test_parse_json_page_rejects(body: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_json_page(body)
+
+
+# --- the index over HTTP ---------------------------------------------------------------------------
+
+
+def json_page(name: str, files: list[tuple[str, bool]]) -> Reply:
+    body = {
+        "meta": {"api-version": "1.0"},
+        "name": name,
+        "files": [{"filename": f, "url": f, "hashes": {}, "yanked": y} for f, y in files],
+    }
+    return Reply(200, json.dumps(body).encode(), {"Content-Type": JSON_TYPE})
+
+
+def html_page(files: list[tuple[str, bool]]) -> Reply:
+    links = "".join(
+        f'<a href="/files/{f}#sha256=00"{" data-yanked" if y else ""}>{f}</a>\n' for f, y in files
+    )
+    body = f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
+    return Reply(200, body, {"Content-Type": "text/html; charset=utf-8"})
+
+
+@pytest.fixture
+def served(web: RouteServer) -> RouteServer:
+    """A JSON index at /json/simple and an HTML one at /html/simple."""
+    web.routes["/json/simple/cffi/"] = json_page(
+        "cffi",
+        [
+            ("cffi-1.16.0.tar.gz", False),
+            ("cffi-1.17.0.tar.gz", True),
+            ("cffi-1.17.0-cp312-cp312-musllinux_1_2_x86_64.whl", True),
+            ("cffi-1.18.0rc1.tar.gz", False),
+        ],
+    )
+    web.routes["/html/simple/pynacl/"] = html_page(
+        [("PyNaCl-1.5.0.tar.gz", False), ("pynacl-1.6.0.tar.gz", False), ("PyNaCl-1.7.0.zip", True)]
+    )
+    web.routes["/html/simple/cffi/"] = html_page(
+        [("cffi-1.17.0.tar.gz", False), ("cffi-1.15.0.tar.gz", False)]
+    )
+    return web
+
+
+def index_at(*urls: str, **kwargs: object) -> PackageIndex:
+    settings = IndexSettings(index_url=urls[0], extra_index_urls=tuple(urls[1:]))
+    return PackageIndex(settings, **kwargs)  # type: ignore[arg-type]
+
+
+def test_json_index(served: RouteServer) -> None:
+    index = index_at(served.url + "/json/simple/")
+    project = index.project("CFFI")
+    assert project == Project("cffi", ("1.16.0", "1.17.0", "1.18.0rc1"), frozenset({"1.17.0"}))
+    assert newest_version(project) == "1.16.0"
+    assert newest_version(project, pre=True) == "1.18.0rc1"
+    request = served.requests[-1]
+    assert request.path == "/json/simple/cffi/"
+    assert request.headers["Accept"].startswith("application/vnd.pypi.simple.v1+json")
+
+
+def test_html_index(served: RouteServer) -> None:
+    project = index_at(served.url + "/html/simple").project("pynacl")
+    assert project == Project("PyNaCl", ("1.5.0", "1.6.0", "1.7.0"), frozenset({"1.7.0"}))
+    assert project is not None and newest_version(project) == "1.6.0"
+
+
+def test_missing_project_is_none(served: RouteServer) -> None:
+    assert index_at(served.url + "/json/simple").project("nothing-here") is None
+    assert index_at(served.url + "/json/simple").project("../etc") is None
+
+
+def test_extra_indexes_are_merged(served: RouteServer) -> None:
+    index = index_at(served.url + "/json/simple", served.url + "/html/simple")
+    project = index.project("cffi")
+    assert project is not None
+    assert project.versions == ("1.16.0", "1.17.0", "1.18.0rc1", "1.15.0")
+    assert project.yanked == frozenset()  # 1.17.0 is yanked on one index only
+    assert newest_version(project) == "1.17.0"
+    # a project on the extra index only
+    assert index.project("PyNaCl") is not None
+
+
+def test_each_question_is_asked_once_per_run(served: RouteServer) -> None:
+    index = index_at(served.url + "/json/simple")
+    index.project("cffi")
+    index.project("CFFI")
+    index.project("cffi")
+    assert served.paths().count("/json/simple/cffi/") == 1
+
+
+def test_disk_cache_and_offline(served: RouteServer, tmp_path: Path) -> None:
+    url = served.url + "/json/simple"
+    first = index_at(url, cache=JsonCache(tmp_path)).lookup("cffi")
+    assert not first.cached
+    asked = len(served.requests)
+
+    index = index_at(url, cache=JsonCache(tmp_path))
+    again = index.lookup("cffi")
+    assert again.cached and again.value == first.value
+    assert again.fetched_at == first.fetched_at
+    assert index.oldest_fetched_at == first.fetched_at and index.any_cached
+
+    offline = index_at(url, cache=JsonCache(tmp_path, offline=True))
+    assert offline.project("cffi") == first.value
+    with pytest.raises(ResolutionError, match='"pynacl" is not in the cache') as info:
+        offline.project("pynacl")
+    assert "without --offline" in (info.value.hint or "")
+    assert len(served.requests) == asked
+
+    refreshed = index_at(url, cache=JsonCache(tmp_path, refresh=True)).lookup("cffi")
+    assert not refreshed.cached
+    assert len(served.requests) == asked + 1
+
+
+def test_cache_is_per_index_configuration(served: RouteServer, tmp_path: Path) -> None:
+    index_at(served.url + "/json/simple", cache=JsonCache(tmp_path)).project("cffi")
+    other = index_at(served.url + "/html/simple", cache=JsonCache(tmp_path)).project("cffi")
+    assert other is not None and other.versions == ("1.17.0", "1.15.0")
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (Reply(200, b"{garbage", {"Content-Type": JSON_TYPE}), "gave a malformed answer"),
+        (Reply(200, b"[1, 2]", {"Content-Type": JSON_TYPE}), "gave a malformed answer"),
+        (Reply(200, b"PK\x03\x04", {"Content-Type": "application/zip"}), "application/zip"),
+        (Reply(500, b"oops", {}), "answered HTTP 500"),
+        (Reply(401, b"", {}), r"refused access \(HTTP 401\)"),
+    ],
+)
+def test_bad_answers(web: RouteServer, reply: Reply, error: str) -> None:
+    web.routes["/simple/cffi/"] = reply
+    with pytest.raises(ResolutionError, match=error) as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.hint
+
+
+def test_unreachable_index(dead_url: str) -> None:
+    with pytest.raises(ResolutionError) as info:
+        index_at(dead_url + "/simple").project("cffi")
+    assert str(info.value).startswith(f"package index {dead_url}/simple/cffi/ is unreachable: ")
+    assert "PIP_INDEX_URL" in (info.value.hint or "")
+    assert "--offline" in (info.value.hint or "")
+
+
+def test_server_that_does_not_speak_http(garbage_url: str) -> None:
+    with pytest.raises(ResolutionError, match="is unreachable"):
+        index_at(garbage_url + "/simple").project("cffi")
+
+
+def test_unreachable_extra_index_is_an_error_too(served: RouteServer, dead_url: str) -> None:
+    with pytest.raises(ResolutionError, match=f"{dead_url}/x/cffi/ is unreachable"):
+        index_at(served.url + "/json/simple", dead_url + "/x").project("cffi")
+
+
+def test_credentials_in_the_url(web: RouteServer) -> None:
+    web.routes["/simple/cffi/"] = lambda request: (
+        json_page("cffi", [("cffi-1.0.tar.gz", False)])
+        if request.headers.get("Authorization") == "Basic dXNlcjpzM2NyZXQ="  # user:s3cret
+        else Reply(401)
+    )
+    url = web.url.replace("http://", "http://user:s3cret@") + "/simple"
+    assert index_at(url).project("cffi") is not None
+    web.routes["/simple/cffi/"] = Reply(403)
+    with pytest.raises(ResolutionError) as info:
+        index_at(url).project("cffi")
+    assert "s3cret" not in str(info.value)
+    assert "user:***@127.0.0.1" in str(info.value)
+
+
+def test_plain_http_to_untrusted_host_is_ignored_as_pip_does(served: RouteServer) -> None:
+    index = index_at(served.url + "/json/simple", "http://index.invalid/simple")
+    assert index.project("cffi") is not None
+    assert index.notes == [
+        "ignored index http://index.invalid/simple: plain HTTP to a host that is not trusted "
+        "(pip ignores it too; add it to trusted-host or use https)"
+    ]
+
+
+@pytest.fixture
+def tls_web(tls_cert: tuple[Path, Path]) -> Iterator[RouteServer]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_cert)
+    server = RouteServer(context)
+    server.routes["/simple/cffi/"] = json_page("cffi", [("cffi-1.0.tar.gz", False)])
+    yield server
+    server.close()
+
+
+def test_tls_with_the_configured_ca_bundle(
+    tls_web: RouteServer, tls_cert: tuple[Path, Path]
+) -> None:
+    settings = IndexSettings(index_url=tls_web.url + "/simple", cert=str(tls_cert[0]))
+    assert PackageIndex(settings).project("cffi") is not None
+
+
+def test_tls_without_the_ca_fails_clearly(tls_web: RouteServer, tmp_path: Path) -> None:
+    with pytest.raises(ResolutionError, match="TLS verification failed") as info:
+        index_at(tls_web.url + "/simple").project("cffi")
+    assert "PIP_CERT" in (info.value.hint or "")
+
+
+def test_tls_trusted_host_skips_verification(tls_web: RouteServer) -> None:
+    settings = IndexSettings(
+        index_url=tls_web.url + "/simple", trusted_hosts=(f"127.0.0.1:{tls_web.port}",)
+    )
+    assert PackageIndex(settings).project("cffi") is not None
+
+
+def test_unreadable_ca_bundle(tls_web: RouteServer, tmp_path: Path) -> None:
+    settings = IndexSettings(index_url=tls_web.url + "/simple", cert=str(tmp_path / "none.pem"))
+    with pytest.raises(ResolutionError, match="cannot load the TLS certificates"):
+        PackageIndex(settings).project("cffi")
+
+
+# --- local indexes and find-links ------------------------------------------------------------------
+
+
+def test_file_index_with_pages_and_plain_directories(tmp_path: Path) -> None:
+    (tmp_path / "simple" / "aenum").mkdir(parents=True)
+    (tmp_path / "simple" / "aenum" / "index.html").write_text(
+        '<a href="../../files/aenum-3.1.17-py3-none-any.whl#sha256=8b">aenum-3.1.17-py3-none-any.whl</a>'
+    )
+    (tmp_path / "simple" / "bcrypt").mkdir()
+    (tmp_path / "simple" / "bcrypt" / "bcrypt-5.0.0.tar.gz").write_bytes(b"")
+    index = index_at((tmp_path / "simple").as_uri())
+    assert index.project("aenum") == Project("aenum", ("3.1.17",))
+    assert index.project("bcrypt") == Project("bcrypt", ("5.0.0",))
+    assert index.project("cffi") is None
+    assert index_at((tmp_path / "missing").as_uri()).project("aenum") is None
+
+
+def test_find_links_directories_and_pages(tmp_path: Path, served: RouteServer) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "cffi-2.0.0+local-cp312-cp312-linux_x86_64.whl").write_bytes(b"")
+    (wheels / "other-1.0.tar.gz").write_bytes(b"")
+    page = tmp_path / "links.html"
+    page.write_text('<a href="cffi-1.99.tar.gz">cffi-1.99.tar.gz</a>')
+    settings = IndexSettings(
+        index_url=served.url + "/json/simple",
+        find_links=(str(wheels), page.as_uri(), str(tmp_path / "gone")),
+    )
+    index = PackageIndex(settings)
+    project = index.project("cffi")
+    assert project is not None
+    assert project.versions == ("1.16.0", "1.17.0", "1.18.0rc1", "2.0.0+local", "1.99")
+    assert index.notes == [f"ignored find-links location {tmp_path / 'gone'}: it does not exist"]
+    assert PackageIndex(settings, use_find_links=False).project("cffi") != project
+    # a project found only through find-links
+    assert index.project("other") == Project("other", ("1.0",))
+
+
+# --- a second real implementation: pypiserver --------------------------------------------------------
+
+
+@pytest.fixture
+def pypi(tmp_path: Path, start_pypiserver: Callable[[Path], PypiServer]) -> PypiServer:
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    make_sdist(packages, "PyNaCl", "1.5.0")
+    make_sdist(packages, "PyNaCl", "1.6.0", filename_name="pynacl")
+    make_sdist(packages, "PyNaCl", "1.7.0rc1", filename_name="pynacl")
+    make_sdist(packages, "psycopg2-binary", "2.9.9")
+    make_sdist(packages, "psycopg2-binary", "2.9.10", filename_name="psycopg2_binary")
+    make_sdist(packages, "psycopg2", "2.9.10")
+    return start_pypiserver(packages)
+
+
+def test_pypiserver(pypi: PypiServer) -> None:
+    index = index_at(pypi.url + "/simple/")
+    nacl = index.project("pynacl")
+    assert nacl is not None
+    assert nacl.name == "PyNaCl"
+    assert sorted(nacl.versions) == ["1.5.0", "1.6.0", "1.7.0rc1"]
+    assert newest_version(nacl) == "1.6.0"
+    assert newest_version(nacl, pre=True) == "1.7.0rc1"
+    binary = index.project("PSYCOPG2_binary")
+    assert binary is not None
+    assert binary.name == "psycopg2-binary"
+    assert newest_version(binary) == "2.9.10"
+    assert index.project("psycopg2") == Project("psycopg2", ("2.9.10",))
+    assert index.project("no-such-project") is None
