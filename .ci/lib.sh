@@ -2,6 +2,7 @@
 # Helpers shared by .ci/setup and tests/standins/build-glibc.sh. Source it; it defines functions only
 # (plus CI_WORK, the machine-local work directory that holds registry storage, logs and rootfs builds).
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 CI_WORK=${MUSLWHEELS_CI_WORK:-/var/lib/muslwheels-ci}
 DEBIAN_SOURCES=${MUSLWHEELS_DEBIAN_SOURCES:-/etc/apt/sources.list.d/debian.sources}
 
@@ -9,17 +10,25 @@ log() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Timed step: `step "heading" cmd args...` prints the heading, runs the command, prints the duration.
+# The command runs in plain (not `||`) context so `set -e` keeps working inside it; a failing step ends the
+# script through the EXIT trap installed by step_trap, which names the step and its duration.
+CURRENT_STEP=
+STEP_START=0
 step() {
-    local heading=$1 start rc=0
+    CURRENT_STEP=$1
     shift
-    start=$(date +%s)
-    printf '\n== %s\n' "$heading" >&2
-    "$@" || rc=$?
-    if [ "$rc" -ne 0 ]; then
-        printf '== %s: FAILED (exit %s) after %ss\n' "$heading" "$rc" "$(($(date +%s) - start))" >&2
-        return "$rc"
+    STEP_START=$(date +%s)
+    printf '\n== %s\n' "$CURRENT_STEP" >&2
+    "$@"
+    printf '== %s: done in %ss\n' "$CURRENT_STEP" "$(($(date +%s) - STEP_START))" >&2
+    CURRENT_STEP=
+}
+step_trap() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -n "$CURRENT_STEP" ]; then
+        printf '== %s: FAILED (exit %s) after %ss\n' "$CURRENT_STEP" "$rc" "$(($(date +%s) - STEP_START))" >&2
     fi
-    printf '== %s: done in %ss\n' "$heading" "$(($(date +%s) - start))" >&2
+    return "$rc"
 }
 
 # Print the deb822 stanza fields `URIs` and `Signed-By` (verbatim, including continuation lines) of the first

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../../.ci/lib.sh
+# shellcheck source-path=SCRIPTDIR source=../../.ci/lib.sh
 . "$HERE/../../.ci/lib.sh"
 
 REGISTRY=${MUSLWHEELS_STANDIN_REGISTRY:-127.0.0.1:5000}
@@ -137,12 +137,14 @@ build() {
         fi
     done
     [ "$rc" -eq 0 ] || die "debootstrap failed"
+    log "debootstrap of ${ARCHES[*]} done after ${SECONDS}s"
     local sources=()
     for arch in "${ARCHES[@]}"; do
         import_and_push "$arch"
         sources+=("$IMAGE-$arch")
     done
     docker buildx imagetools create --tag "$IMAGE" "${sources[@]}"
+    log "$IMAGE pushed (${ARCHES[*]}) after ${SECONDS}s"
 }
 
 # Run both platforms from the registry; the arm64 one must report aarch64 (QEMU).
@@ -159,6 +161,8 @@ check() {
             die "$IMAGE for linux/$arch lacks a working pip, venv or gcc"
         log "$IMAGE linux/$arch: platform.machine() = $out"
     done
+    # Leave the host's own platform under the tag locally, so `docker run $IMAGE` without --platform is native.
+    docker pull -q "$IMAGE" >/dev/null
 }
 
 http_answers "http://$REGISTRY/v2/" || die "registry $REGISTRY does not answer (start it with .ci/setup)"
