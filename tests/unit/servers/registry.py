@@ -213,6 +213,7 @@ class AuthGate:
         self.private = private
         self.server = RouteServer()
         self.server.routes["/token"] = self._token
+        self.server.routes["*"] = self._forward
         self.blob_redirect: str | None = None  # answer config-blob requests with a redirect here
         self.tokens_issued = 0
 
@@ -250,10 +251,6 @@ class AuthGate:
         self.tokens_issued += 1
         body = json.dumps({"token": f"tok/{scope}", "expires_in": 300}).encode()
         return Reply(200, body, {"Content-Type": "application/json"})
-
-    def route(self, path: str) -> None:
-        """Gate and forward every request under ``path`` (e.g. ``/v2/standin/python/...``)."""
-        self.server.routes[path] = self._forward
 
     def _forward(self, request: Request) -> Reply:
         path = request.path.split("?")[0]

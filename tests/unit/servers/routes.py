@@ -32,8 +32,8 @@ Route = Union[Reply, Callable[[Request], Reply]]
 
 
 class RouteServer:
-    """``routes[path]`` (path without query, or with it for an exact match) answers requests;
-    anything else is a 404. ``requests`` lists what arrived, in order."""
+    """``routes[path]`` (path with its query for an exact match, else without it, else ``"*"``)
+    answers requests; anything else is a 404. ``requests`` lists what arrived, in order."""
 
     def __init__(self, context: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
@@ -55,7 +55,11 @@ class RouteServer:
                     self.rfile.read(length) if length else b"",
                 )
                 owner.requests.append(request)
-                route = owner.routes.get(self.path) or owner.routes.get(self.path.split("?")[0])
+                route = (
+                    owner.routes.get(self.path)
+                    or owner.routes.get(self.path.split("?")[0])
+                    or owner.routes.get("*")
+                )
                 if route is None:
                     reply = Reply(404, b"not found", {"Content-Type": "text/plain"})
                 elif isinstance(route, Reply):

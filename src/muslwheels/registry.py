@@ -1,0 +1,706 @@
+"""Base-image facts from a container registry, over the registry HTTP API v2.
+
+:class:`RegistryClient` answers the two questions planning asks (which tags a repository has,
+which platforms an image is published for), anonymously where the registry allows it, else with
+the credentials ``docker login`` stored. Registries on loopback addresses are spoken to in plain
+HTTP, as Docker does; every other registry over verified HTTPS. Answers are memoised for the run
+and cached on disk through :class:`~muslwheels.cache.JsonCache`.
+
+Image references follow Docker's rules: a first path component with a dot or a colon, or
+``localhost``, is a registry host; otherwise the reference belongs to Docker's default registry,
+and a single-component name there is an official image under ``library/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ipaddress
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cache import Fact, Json, JsonCache
+from .errors import ResolutionError
+
+
+@dataclass(frozen=True)
+class DefaultRegistry:
+    """Where image references without a registry host go."""
+
+    name: str  # how references spell it
+    endpoint: str  # the host that serves the v2 API for it
+    aliases: tuple[str, ...] = ()  # other spellings that mean the same registry
+    legacy_index: str = ""  # the host in the server URL ``docker login`` files credentials under
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, self.endpoint, *self.aliases)
+
+    @property
+    def credentials_key(self) -> str:
+        return f"https://{self.legacy_index}/v1/" if self.legacy_index else self.name
+
+
+#: Docker's own default for image references without a registry host (``python:3.12`` means this
+#: registry's ``library/python:3.12``), exactly as the Docker engine and CLI hard-wire it. The only
+#: place these names appear; the token service is never named: it comes from the registry's own
+#: ``WWW-Authenticate`` challenge.
+DOCKER_DEFAULT_REGISTRY = DefaultRegistry(
+    name="docker.io",
+    endpoint="registry-1.docker.io",
+    aliases=("index.docker.io",),
+    legacy_index="index.docker.io",
+)
+
+DEFAULT_TIMEOUT = 15.0
+OFFICIAL_PREFIX = "library/"
+
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MANIFEST_V1 = "application/vnd.docker.distribution.manifest.v1+json"
+MANIFEST_V1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, MANIFEST_LIST, OCI_MANIFEST, MANIFEST_V2))
+INDEX_TYPES = (MANIFEST_LIST, OCI_INDEX)
+IMAGE_TYPES = (MANIFEST_V2, OCI_MANIFEST)
+V1_TYPES = (MANIFEST_V1, MANIFEST_V1_SIGNED)
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$"
+)
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+# --- references ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    registry: str  # host[:port] as written, or the default registry's name
+    repository: str  # path inside the registry (``library/python`` for official images)
+    reference: str  # tag or digest; "latest" when the reference names neither
+
+    @property
+    def is_digest(self) -> bool:
+        return ":" in self.reference
+
+    def __str__(self) -> str:
+        separator = "@" if self.is_digest else ":"
+        return f"{self.registry}/{self.repository}{separator}{self.reference}"
+
+
+def parse_reference(
+    text: str, *, default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY
+) -> ImageReference:
+    """Split an image reference as Docker does; ResolutionError when it is not one."""
+    rest, digest = text, None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+    first, slash, remainder = rest.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        registry, path = first, remainder
+    else:
+        registry, path = default.name, rest
+    tag = None
+    if ":" in path:
+        path, tag = path.rsplit(":", 1)
+    if registry in default.names:
+        registry = default.name
+        if "/" not in path:
+            path = OFFICIAL_PREFIX + path
+    reference = digest or tag or "latest"
+    valid = (
+        _HOST.match(registry) is not None
+        and _PATH.match(path) is not None
+        and (digest is None or _DIGEST.match(digest) is not None)
+        and (tag is None or _TAG.match(tag) is not None)
+    )
+    if not valid:
+        raise ResolutionError(
+            f"{text!r} is not a valid image reference",
+            hint="check base_image in modules.toml: [registry/]repository[:tag], lower-case path",
+        )
+    return ImageReference(registry, path, reference)
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+
+def docker_config_path(env: Mapping[str, str], home: Path) -> Path:
+    """Where the Docker CLI keeps its configuration: ``$DOCKER_CONFIG`` or ``~/.docker``."""
+    directory = env.get("DOCKER_CONFIG")
+    return (Path(directory) if directory else home / ".docker") / "config.json"
+
+
+def load_docker_config(path: Path) -> dict[str, Any]:
+    """The Docker CLI configuration at ``path`` ({} when there is none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ResolutionError(
+            f"cannot read Docker's configuration {path}: {exc}",
+            hint="fix or remove that file (it holds the credentials of `docker login`)",
+        ) from exc
+    if not isinstance(data, dict):
+        raise ResolutionError(
+            f"Docker's configuration {path} is not a JSON object",
+            hint="fix or remove that file (it holds the credentials of `docker login`)",
+        )
+    return data
+
+
+def _host_of(key: str) -> str:
+    """``https://host:5000/v1/`` -> ``host:5000`` (the forms `docker login` writes)."""
+    if "://" in key:
+        return urllib.parse.urlsplit(key).netloc
+    return key.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+def credentials_in_config(
+    config: Mapping[str, Any], registry: str, *, default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY
+) -> Credentials | str | None:
+    """What Docker's configuration holds for ``registry``: credentials from ``auths``, the name
+    of the credential helper that holds them (``credHelpers`` / ``credsStore``), or None."""
+    hosts = set(default.names) if registry in default.names else {registry}
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key, helper in helpers.items():
+            if _host_of(str(key)) in hosts and isinstance(helper, str) and helper:
+                return helper
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        return store
+    auths = config.get("auths")
+    if not isinstance(auths, dict):
+        return None
+    for key, entry in auths.items():
+        if _host_of(str(key)) not in hosts or not isinstance(entry, dict):
+            continue
+        username, password = entry.get("username"), entry.get("password")
+        if isinstance(username, str) and isinstance(password, str) and username:
+            return Credentials(username, password)
+        encoded = entry.get("auth")
+        if isinstance(encoded, str) and encoded:
+            try:
+                decoded = base64.b64decode(encoded, validate=True).decode()
+            except ValueError:
+                continue
+            user, sep, secret = decoded.partition(":")
+            if sep and user:
+                return Credentials(user, secret)
+    return None
+
+
+def credentials_from_helper(
+    helper: str, server: str, *, timeout: float = 30.0
+) -> Credentials | None:
+    """Ask ``docker-credential-<helper> get`` for ``server``'s credentials (None: it has none).
+
+    Identity tokens (OAuth refresh tokens) are not used: they come back as None.
+    """
+    try:
+        completed = subprocess.run(
+            [f"docker-credential-{helper}", "get"],
+            input=server,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode != 0:
+        return None
+    try:
+        data = json.loads(completed.stdout)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    username, secret = data.get("Username"), data.get("Secret")
+    if not isinstance(username, str) or not isinstance(secret, str) or username == "<token>":
+        return None
+    return Credentials(username, secret)
+
+
+# --- WWW-Authenticate ---------------------------------------------------------------------------
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="...",service="..."`` -> ("bearer", {"realm": ..., "service": ...})."""
+    scheme, _, params = header.strip().partition(" ")
+    values = {}
+    for match in _CHALLENGE_PARAM.finditer(params):
+        quoted, bare = match.group(2), match.group(3)
+        values[match.group(1).lower()] = (
+            re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        )
+    return scheme.lower(), values
+
+
+def platform_string(platform: Mapping[str, Any]) -> str | None:
+    """``{"os": "linux", "architecture": "arm", "variant": "v7"}`` -> ``linux/arm/v7``."""
+    os_name, arch = platform.get("os"), platform.get("architecture")
+    if not isinstance(os_name, str) or not isinstance(arch, str) or not os_name or not arch:
+        return None
+    variant = platform.get("variant")
+    return (
+        f"{os_name}/{arch}/{variant}"
+        if isinstance(variant, str) and variant
+        else f"{os_name}/{arch}"
+    )
+
+
+def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The platforms of a manifest list / OCI index, in order, without attestation entries."""
+    manifests = document.get("manifests")
+    if not isinstance(manifests, list):
+        raise ValueError('no "manifests" list')
+    found: list[str] = []
+    for entry in manifests:
+        if not isinstance(entry, dict):
+            raise ValueError('a "manifests" entry is not an object')
+        annotations = entry.get("annotations")
+        if isinstance(annotations, dict) and (
+            annotations.get("vnd.docker.reference.type") == "attestation-manifest"
+        ):
+            continue
+        platform = entry.get("platform")
+        text = platform_string(platform) if isinstance(platform, dict) else None
+        if text is not None and text != "unknown/unknown" and text not in found:
+            found.append(text)
+    return tuple(found)
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host[:port]`` is a loopback address (``localhost``, ``127.0.0.0/8``, ``[::1]``)."""
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        name = host.split(":", 1)[0]
+    else:
+        name = host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError):
+        inner = exc.reason
+        return str(inner.strerror if isinstance(inner, OSError) and inner.strerror else inner)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+class _NoAuthLeak(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never carry the registry's Authorization to another host (blob
+    storage behind a redirect refuses requests with two kinds of authentication)."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
+            new.headers.pop("Authorization", None)
+            new.unredirected_hdrs.pop("Authorization", None)
+        return new
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+class RegistryClient:
+    """:class:`~muslwheels.model.ImageLookup` over the registry HTTP API v2.
+
+    ``docker_config``: Docker's CLI configuration (credentials); None reads it from
+    ``$DOCKER_CONFIG`` / ``~/.docker``. ``insecure``: further registry hosts spoken to in plain
+    HTTP (loopback ones always are). ``certs_dir``: Docker's per-registry CA directory
+    (``<certs_dir>/<host>/*.crt`` are trusted for that host). ``page_size``: tags asked for per
+    request (the registry may send fewer and a ``Link`` to the next page).
+    """
+
+    def __init__(
+        self,
+        *,
+        cache: JsonCache | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        docker_config: Mapping[str, Any] | None = None,
+        insecure: tuple[str, ...] = (),
+        certs_dir: Path | None = Path("/etc/docker/certs.d"),
+        default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY,
+        page_size: int = 1000,
+    ) -> None:
+        self.page_size = page_size
+        self.cache = cache if cache is not None else JsonCache(None)
+        self.timeout = timeout
+        self._docker_config = docker_config
+        self.insecure = insecure
+        self.certs_dir = certs_dir
+        self.default = default
+        self.facts: dict[str, Fact[Json]] = {}
+        self.notes: list[str] = []
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._credentials: dict[str, Credentials | None] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    # -- ImageLookup --------------------------------------------------------------------------
+
+    def tags(self, repository: str) -> tuple[str, ...]:
+        return self.tags_fact(repository).value
+
+    def platforms(self, image: str) -> tuple[str, ...] | None:
+        return self.platforms_fact(image).value
+
+    # -- with ages ----------------------------------------------------------------------------
+
+    def tags_fact(self, repository: str) -> Fact[tuple[str, ...]]:
+        ref = parse_reference(repository, default=self.default)
+        name = f"{ref.registry}/{ref.repository}"
+        raw = self.cache.fetch(
+            "registry",
+            "tags " + name,
+            lambda: list(self._ask_tags(ref)),
+            what=f"the tags of {repository}",
+            valid=lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+        )
+        self.facts["tags " + name] = raw
+        assert isinstance(raw.value, list)
+        return Fact(tuple(str(t) for t in raw.value), raw.fetched_at, raw.cached)
+
+    def platforms_fact(self, image: str) -> Fact[tuple[str, ...] | None]:
+        ref = parse_reference(image, default=self.default)
+        key = f"platforms {ref}"
+
+        def ask() -> Json:
+            found = self._ask_platforms(ref)
+            return None if found is None else list(found)
+
+        raw = self.cache.fetch(
+            "registry",
+            key,
+            ask,
+            what=f"the platforms of {image}",
+            valid=lambda v: (
+                v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v))
+            ),
+        )
+        self.facts[key] = raw
+        value = tuple(str(p) for p in raw.value) if isinstance(raw.value, list) else None
+        return Fact(value, raw.fetched_at, raw.cached)
+
+    @property
+    def oldest_fetched_at(self) -> float | None:
+        return min((f.fetched_at for f in self.facts.values()), default=None)
+
+    # -- questions ----------------------------------------------------------------------------
+
+    def _ask_tags(self, ref: ImageReference) -> tuple[str, ...]:
+        found: list[str] = []
+        url: str | None = (
+            f"{self._base(ref.registry)}/v2/{ref.repository}/tags/list?n={self.page_size}"
+        )
+        seen: set[str] = set()
+        while url is not None and url not in seen:
+            seen.add(url)
+            response = self._get(ref, url, accept="application/json")
+            if response.status == 404:
+                raise ResolutionError(
+                    f"repository {ref.repository} not found on registry {ref.registry}",
+                    hint="check the base_image in modules.toml (and that the image was pushed)",
+                )
+            self._expect_ok(ref, response)
+            document = self._json(ref, response)
+            tags = document.get("tags")
+            if tags is None:
+                tags = []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise self._malformed(ref, response, '"tags" is not a list of strings')
+            found.extend(t for t in tags if t not in found)
+            url = None
+            link = response.headers.get("Link")
+            if link:
+                match = _LINK_NEXT.search(link)
+                if match:
+                    url = urllib.parse.urljoin(response.url, match.group(1))
+        return tuple(found)
+
+    def _ask_platforms(self, ref: ImageReference) -> tuple[str, ...] | None:
+        url = f"{self._base(ref.registry)}/v2/{ref.repository}/manifests/{ref.reference}"
+        response = self._get(ref, url, accept=MANIFEST_ACCEPT)
+        if response.status == 404:
+            return None
+        self._expect_ok(ref, response)
+        document = self._json(ref, response)
+        media_type = document.get("mediaType")
+        if not isinstance(media_type, str):
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            if media_type in INDEX_TYPES or (not media_type and "manifests" in document):
+                return platforms_in_index(document)
+            if media_type in V1_TYPES:
+                arch = document.get("architecture")
+                if not isinstance(arch, str):
+                    raise ValueError('no "architecture"')
+                return (f"linux/{arch}",)
+            if media_type in IMAGE_TYPES or (not media_type and "config" in document):
+                return (self._config_platform(ref, document),)
+        except ValueError as exc:
+            raise self._malformed(ref, response, str(exc)) from exc
+        raise self._malformed(ref, response, f"unknown manifest type {media_type!r}")
+
+    def _config_platform(self, ref: ImageReference, manifest: Mapping[str, Any]) -> str:
+        config = manifest.get("config")
+        digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise ValueError('no "config" digest')
+        url = f"{self._base(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
+        response = self._get(ref, url, accept="application/json, */*")
+        if response.status == 404:
+            raise ValueError(f"its config blob {digest} is missing")
+        self._expect_ok(ref, response)
+        platform = platform_string(self._json(ref, response))
+        if platform is None:
+            raise ValueError("its config names no os/architecture")
+        return platform
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _base(self, registry: str) -> str:
+        host = self.default.endpoint if registry == self.default.name else registry
+        plain = _is_loopback(host) or host in self.insecure
+        return f"{'http' if plain else 'https'}://{host}"
+
+    def _get(self, ref: ImageReference, url: str, *, accept: str) -> _Response:
+        scope = f"repository:{ref.repository}:pull"
+        headers = {"Accept": accept}
+        token = self._tokens.get((ref.registry, scope))
+        if token:
+            headers["Authorization"] = token
+        response = self._request(ref, url, headers)
+        if response.status != 401:
+            return response
+        challenge = response.headers.get("WWW-Authenticate", "")
+        scheme, params = parse_challenge(challenge)
+        credentials = self._credentials_for(ref.registry)
+        if scheme == "bearer" and params.get("realm"):
+            authorization = "Bearer " + self._token(ref, params, scope, credentials)
+        elif scheme == "basic" and credentials is not None:
+            pair = f"{credentials.username}:{credentials.password}".encode()
+            authorization = "Basic " + base64.b64encode(pair).decode()
+        else:
+            raise self._denied(ref, credentials, 401)
+        self._tokens[(ref.registry, scope)] = authorization
+        headers["Authorization"] = authorization
+        response = self._request(ref, url, headers)
+        if response.status in (401, 403):
+            raise self._denied(ref, credentials, response.status)
+        return response
+
+    def _token(
+        self,
+        ref: ImageReference,
+        params: Mapping[str, str],
+        scope: str,
+        credentials: Credentials | None,
+    ) -> str:
+        query = {"scope": params.get("scope") or scope}
+        if params.get("service"):
+            query["service"] = params["service"]
+        realm = params["realm"]
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        headers = {"Accept": "application/json"}
+        if credentials is not None:
+            pair = f"{credentials.username}:{credentials.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        response = self._request(ref, url, headers, what=f"token service {realm}")
+        if response.status in (401, 403):
+            raise self._denied(ref, credentials, response.status)
+        if not 200 <= response.status < 300:
+            raise ResolutionError(
+                f"token service {realm} of registry {ref.registry} answered HTTP {response.status}",
+                hint="try again later; --offline answers from the cache",
+            )
+        try:
+            document = json.loads(response.body)
+            token = document.get("token") or document.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise ResolutionError(
+                f"token service {realm} of registry {ref.registry} gave no token",
+                hint="check the registry; --offline answers from the cache",
+            )
+        return token
+
+    def _request(
+        self,
+        ref: ImageReference,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        what: str | None = None,
+    ) -> _Response:
+        host = urllib.parse.urlsplit(url).netloc
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self._context(host)), _NoAuthLeak()
+        )
+        request = urllib.request.Request(
+            url, headers={"User-Agent": "muslwheels", **headers}, method="GET"
+        )
+        try:
+            with opener.open(request, timeout=self.timeout) as response:
+                return _Response(
+                    response.status, dict(response.headers), response.read(), response.geturl()
+                )
+        except urllib.error.HTTPError as exc:
+            body = exc.read() if exc.fp is not None else b""
+            return _Response(exc.code, dict(exc.headers or {}), body, exc.geturl())
+        except urllib.error.URLError as exc:
+            subject = what or f"registry {ref.registry}"
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise ResolutionError(
+                    f"TLS verification failed for {subject}: "
+                    f"{exc.reason.verify_message or exc.reason}",
+                    hint=f"put the registry's CA certificate into "
+                    f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt",
+                ) from exc
+            raise ResolutionError(
+                f"{subject} is unreachable: {_reason(exc)}",
+                hint=self._hint_unreachable(ref),
+            ) from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            subject = what or f"registry {ref.registry}"
+            raise ResolutionError(
+                f"{subject} is unreachable: {_reason(exc)}", hint=self._hint_unreachable(ref)
+            ) from exc
+
+    def _hint_unreachable(self, ref: ImageReference) -> str:
+        if _is_loopback(ref.registry):
+            return "start the local registry (.ci/run does), or check base_image in modules.toml"
+        return "check the network and base_image in modules.toml; --offline answers from the cache"
+
+    def _context(self, host: str) -> ssl.SSLContext:
+        if host in self._contexts:
+            return self._contexts[host]
+        context = ssl.create_default_context()
+        if self.certs_dir is not None:
+            directory = self.certs_dir / host
+            try:
+                for crt in sorted(directory.glob("*.crt")):
+                    context.load_verify_locations(cafile=str(crt))
+            except (OSError, ssl.SSLError) as exc:
+                raise ResolutionError(
+                    f"cannot load the CA certificates in {directory}: {exc}",
+                    hint="fix or remove the broken certificate file",
+                ) from exc
+        self._contexts[host] = context
+        return context
+
+    def _credentials_for(self, registry: str) -> Credentials | None:
+        if registry in self._credentials:
+            return self._credentials[registry]
+        if self._docker_config is None:
+            self._docker_config = load_docker_config(docker_config_path(os.environ, Path.home()))
+        found = credentials_in_config(self._docker_config, registry, default=self.default)
+        if isinstance(found, str):
+            server = self.default.credentials_key if registry == self.default.name else registry
+            helper = found
+            found = credentials_from_helper(helper, server)
+            if found is None:
+                self.notes.append(
+                    f"docker-credential-{helper} has no credentials for {registry} "
+                    "(or could not be run); asking anonymously"
+                )
+        self._credentials[registry] = found
+        return found
+
+    def _denied(
+        self, ref: ImageReference, credentials: Credentials | None, status: int
+    ) -> ResolutionError:
+        if credentials is None:
+            return ResolutionError(
+                f"registry {ref.registry} refused anonymous access to {ref.repository} "
+                f"(HTTP {status}): the repository does not exist or is private",
+                hint=f"check the image name; for a private repository run "
+                f"`docker login {ref.registry}`",
+            )
+        return ResolutionError(
+            f"registry {ref.registry} refused {credentials.username}'s access to "
+            f"{ref.repository} (HTTP {status})",
+            hint=f"check the image name; run `docker login {ref.registry}` again if the "
+            "credentials changed",
+        )
+
+    def _expect_ok(self, ref: ImageReference, response: _Response) -> None:
+        if 200 <= response.status < 300:
+            return
+        if response.status in (401, 403):
+            raise self._denied(ref, self._credentials_for(ref.registry), response.status)
+        raise ResolutionError(
+            f"registry {ref.registry} answered HTTP {response.status} for {ref.repository}",
+            hint=self._hint_unreachable(ref),
+        )
+
+    def _json(self, ref: ImageReference, response: _Response) -> dict[str, Any]:
+        try:
+            document = json.loads(response.body)
+        except ValueError as exc:
+            raise self._malformed(ref, response, "not JSON") from exc
+        if not isinstance(document, dict):
+            raise self._malformed(ref, response, "not a JSON object")
+        return document
+
+    def _malformed(self, ref: ImageReference, response: _Response, why: str) -> ResolutionError:
+        path = urllib.parse.urlsplit(response.url).path
+        return ResolutionError(
+            f"registry {ref.registry} gave a malformed answer for {path}: {why}",
+            hint="check that base_image in modules.toml names a container registry",
+        )
