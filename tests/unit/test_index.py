@@ -22,7 +22,7 @@ from muslwheels.index import (
     parse_json_page,
     project_from_files,
 )
-from muslwheels.model import Project
+from muslwheels.model import Project, ProjectLookup
 from muslwheels.pipconfig import IndexSettings
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -447,3 +447,8 @@ def test_pypiserver(pypi: PypiServer) -> None:
     assert newest_version(binary) == "2.9.10"
     assert index.project("psycopg2") == Project("psycopg2", ("2.9.10",))
     assert index.project("no-such-project") is None
+
+
+def test_package_index_is_a_project_lookup() -> None:
+    lookup: ProjectLookup = PackageIndex(IndexSettings(index_url="https://index.invalid/simple"))
+    assert lookup.project("") is None  # not a project name: nothing is asked

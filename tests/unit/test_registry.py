@@ -14,6 +14,7 @@ from servers.routes import Reply, Request, RouteServer
 
 from muslwheels.cache import JsonCache
 from muslwheels.errors import ResolutionError
+from muslwheels.model import ImageLookup
 from muslwheels.registry import (
     DOCKER_DEFAULT_REGISTRY,
     Credentials,
@@ -421,3 +422,8 @@ def test_authorization_is_not_sent_to_redirected_blob_storage(
     assert client().platforms(f"{gate.host}/{REPO}:single-docker") == ("linux/arm/v7",)
     assert [r.path.split("/")[-2] for r in web.requests] == ["blobs"]
     assert "Authorization" not in web.requests[0].headers
+
+
+def test_registry_client_is_an_image_lookup(pushed: Registry) -> None:
+    lookup: ImageLookup = client()
+    assert lookup.platforms(f"{pushed.host}/{REPO}:single-oci") == ("linux/riscv64",)
