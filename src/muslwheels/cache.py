@@ -13,7 +13,8 @@ Files are written to a temporary name in the same directory and moved into place
 Within one process every question is asked at most once (in-memory memo), whatever the options.
 ``refresh`` ignores what is on disk (but still writes the new answer); ``offline`` never asks the
 outside world and accepts a cached answer of any age; otherwise an answer older than ``max_age``
-seconds is asked again.
+seconds is asked again. Answers from local sources (loopback servers, directories) are not put
+on disk at all: they are cheap to ask and change under the user's own hands.
 """
 
 from __future__ import annotations
@@ -167,11 +168,14 @@ class JsonCache:
         *,
         what: str,
         valid: Callable[[Json], bool] | None = None,
+        persist: bool = True,
     ) -> Fact[Json]:
         """The answer to ``key``: from memory, else from disk when fresh enough, else ``ask()``.
 
         ``what`` names the question for the offline error, e.g. ``versions of "cffi"``; a stored
         answer that ``valid`` rejects (written by another version of this tool) counts as missing.
+        ``persist=False`` is for local sources (a loopback registry, a directory): their answers
+        are remembered for the run only, and they are asked even offline.
         """
         memo_key = (namespace, key)
         with self._lock:
@@ -182,7 +186,10 @@ class JsonCache:
             with self._lock:
                 if memo_key in self._memo:
                     return self._memo[memo_key]
-            fact = self._fetch_uncached(namespace, key, ask, what=what, valid=valid)
+            if persist:
+                fact = self._fetch_uncached(namespace, key, ask, what=what, valid=valid)
+            else:
+                fact = Fact(ask(), self.clock())
             with self._lock:
                 self._memo[memo_key] = fact
             return fact

@@ -14,6 +14,7 @@ is the thin part that asks the outside world, through :class:`~muslwheels.cache.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import ipaddress
 import json
@@ -115,32 +116,67 @@ def _spelling_score(raw: str) -> tuple[bool, bool]:
     return (raw != raw.lower(), "-" in raw or "." in raw)
 
 
-def project_from_files(
-    name: str, files: Iterable[DistFile], *, index_name: str | None = None
-) -> Project:
-    """A :class:`Project` from the files the index lists for ``name``.
+@dataclass(frozen=True)
+class PageSummary:
+    """What one source lists for a project, condensed to what merging sources needs."""
 
-    Versions keep the order of their first file. The project's spelling: ``index_name`` when the
-    index gave one that is more than the normalised form, else the most informative spelling
-    among the file names (mixed case, then dashes/dots), else the name asked for.
-    """
-    versions: dict[str, list[bool]] = {}
+    index_name: str | None = None  # the name the source gave (PEP 691 ``name``), if any
+    versions: tuple[tuple[str, bool], ...] = ()  # (version, every file yanked), first-file order
+    spellings: tuple[tuple[str, int], ...] = ()  # name as spelled in file names, number of files
+
+
+def summarize(
+    project: str, files: Iterable[DistFile], *, index_name: str | None = None
+) -> PageSummary:
+    """Condense the files one source lists for ``project`` (other projects' files are ignored)."""
+    versions: dict[str, bool] = {}
     spellings: dict[str, int] = {}
     for dist in files:
-        parsed = name_and_version(dist.filename, name)
+        parsed = name_and_version(dist.filename, project)
         if parsed is None:
             continue
         raw, version = parsed
-        versions.setdefault(version, []).append(dist.yanked)
+        versions[version] = versions.get(version, True) and dist.yanked
         spellings[raw] = spellings.get(raw, 0) + 1
+    return PageSummary(index_name, tuple(versions.items()), tuple(spellings.items()))
+
+
+def merge_pages(project: str, pages: Iterable[PageSummary]) -> Project:
+    """One :class:`Project` from what several sources list, as pip merges them.
+
+    Versions keep the order of their first file; a version is yanked only when every file of it
+    on every source is. The spelling: a source's own name when it is more than the normalised
+    form, else the most informative spelling in the file names (mixed case, then dashes/dots,
+    then the most files), else ``project``.
+    """
+    versions: dict[str, bool] = {}
+    spellings: dict[str, int] = {}
+    index_name: str | None = None
+    for page in pages:
+        if index_name is None and page.index_name:
+            index_name = page.index_name
+        for version, all_yanked in page.versions:
+            versions[version] = versions.get(version, True) and all_yanked
+        for raw, count in page.spellings:
+            spellings[raw] = spellings.get(raw, 0) + count
     if index_name and index_name != normalize_name(index_name):
         spelling = index_name
     elif spellings:
         spelling = max(spellings, key=lambda raw: (_spelling_score(raw), spellings[raw]))
     else:
-        spelling = index_name or name
-    yanked = frozenset(v for v, flags in versions.items() if all(flags))
-    return Project(name=spelling, versions=tuple(versions), yanked=yanked)
+        spelling = index_name or project
+    return Project(
+        name=spelling,
+        versions=tuple(versions),
+        yanked=frozenset(v for v, all_yanked in versions.items() if all_yanked),
+    )
+
+
+def project_from_files(
+    name: str, files: Iterable[DistFile], *, index_name: str | None = None
+) -> Project:
+    """A :class:`Project` from the files one index lists for ``name``."""
+    return merge_pages(name, [summarize(name, files, index_name=index_name)])
 
 
 def is_yanked(project: Project, version: str) -> bool:
@@ -232,37 +268,53 @@ def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
     return (name if isinstance(name, str) else None), files
 
 
-def project_to_json(project: Project | None) -> Json:
-    if project is None:
+def summary_to_json(summary: PageSummary | None) -> Json:
+    """The cache record of one source's answer (None: the source has no such project)."""
+    if summary is None:
         return None
-    versions: list[Json] = list(project.versions)
-    yanked: list[Json] = [*sorted(project.yanked)]
-    return {"name": project.name, "versions": versions, "yanked": yanked}
+    versions: list[Json] = [[v, y] for v, y in summary.versions]
+    spellings: list[Json] = [[raw, n] for raw, n in summary.spellings]
+    return {"name": summary.index_name, "versions": versions, "spellings": spellings}
 
 
-def _valid_project_record(value: Json) -> bool:
-    if value is None:
-        return True
-    if not isinstance(value, dict):
-        return False
-    name, versions, yanked = value.get("name"), value.get("versions"), value.get("yanked")
-    return (
-        isinstance(name, str)
-        and isinstance(versions, list)
-        and isinstance(yanked, list)
-        and all(isinstance(v, str) for v in [*versions, *yanked])
+def _pairs(value: Json, second: type) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and type(p[1]) is second
+        for p in value
     )
 
 
-def project_from_json(value: Json) -> Project | None:
-    """The inverse of :func:`project_to_json`; ValueError for anything it did not write."""
-    if not _valid_project_record(value):
-        raise ValueError("not a project record")
+def valid_summary_record(value: Json) -> bool:
+    """Whether ``value`` is a record :func:`summary_to_json` wrote."""
+    if value is None:
+        return True
+    return (
+        isinstance(value, dict)
+        and (value.get("name") is None or isinstance(value.get("name"), str))
+        and _pairs(value.get("versions"), bool)
+        and _pairs(value.get("spellings"), int)
+    )
+
+
+def summary_from_json(value: Json) -> PageSummary | None:
+    """The inverse of :func:`summary_to_json`; ValueError for anything it did not write."""
+    if not valid_summary_record(value):
+        raise ValueError("not a page summary record")
     if not isinstance(value, dict):
         return None
-    name, versions, yanked = value["name"], value["versions"], value["yanked"]
-    assert isinstance(name, str) and isinstance(versions, list) and isinstance(yanked, list)
-    return Project(name, tuple(str(v) for v in versions), frozenset(str(v) for v in yanked))
+    name, versions, spellings = value.get("name"), value["versions"], value["spellings"]
+    assert isinstance(versions, list) and isinstance(spellings, list)
+    version_pairs: list[tuple[str, bool]] = []
+    for pair in versions:
+        assert isinstance(pair, list)
+        version_pairs.append((str(pair[0]), pair[1] is True))
+    spelling_pairs: list[tuple[str, int]] = []
+    for pair in spellings:
+        assert isinstance(pair, list) and isinstance(pair[1], int)
+        spelling_pairs.append((str(pair[0]), pair[1]))
+    return PageSummary(
+        name if isinstance(name, str) else None, tuple(version_pairs), tuple(spelling_pairs)
+    )
 
 
 # --- talking to the index -----------------------------------------------------------------------
@@ -305,8 +357,11 @@ def _reason(exc: BaseException) -> str:
 class PackageIndex:
     """:class:`~muslwheels.model.ProjectLookup` over the indexes pip is configured with.
 
-    Every answer is memoised for the run and cached on disk by ``cache``; ``facts`` holds what
-    each lookup used and when it was fetched, ``notes`` the sources that were skipped and why.
+    Every answer is memoised for the run; answers of remote indexes are also cached on disk by
+    ``cache`` (per index and project). Local sources (``file://``, directories, and loopback
+    servers unless ``cache_loopback``) are read afresh each run, even ``--offline``: they change
+    under the user's hands and cost nothing to ask. ``facts`` holds what each lookup used and
+    when it was fetched, ``notes`` the sources that were skipped and why.
     """
 
     def __init__(
@@ -316,8 +371,10 @@ class PackageIndex:
         cache: JsonCache | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         use_find_links: bool = True,
+        cache_loopback: bool = False,
     ) -> None:
         self.settings = settings
+        self.cache_loopback = cache_loopback
         self.cache = cache if cache is not None else JsonCache(None)
         self.timeout = timeout
         self.use_find_links = use_find_links
@@ -333,21 +390,42 @@ class PackageIndex:
         return self.lookup(name).value
 
     def lookup(self, name: str) -> Fact[Project | None]:
-        """The project and when its data was fetched (for "versions from the index, cached ...")."""
+        """The project and when its data was fetched (for "versions from the index, cached ...").
+
+        ``fetched_at`` is that of the oldest remote answer used (local sources are read now).
+        """
         key = normalize_name(name)
+        if key in self.facts:
+            return self.facts[key]
         if not key or not all(c.isalnum() or c == "-" for c in key):
             return Fact(None, self.cache.clock())
         sources = self._usable_sources()
-        cache_key = "project " + key + " from " + " ".join(redact(s) for s in sources)
-        raw = self.cache.fetch(
-            "index",
-            cache_key,
-            lambda: project_to_json(self._ask(key, sources)),
-            what=f'the index\'s versions of "{name}"',
-            valid=_valid_project_record,
-        )
-        project = project_from_json(raw.value)
-        fact: Fact[Project | None] = Fact(project, raw.fetched_at, raw.cached)
+        if not sources:
+            raise ResolutionError(
+                "no package index to ask: " + "; ".join(self.notes),
+                hint="check PIP_INDEX_URL / PIP_EXTRA_INDEX_URL and `pip config list`",
+            )
+        pages: list[PageSummary] = []
+        fetched: list[float] = []
+        cached = False
+        for source in sources:
+            local = self._is_local(source)
+            raw = self.cache.fetch(
+                "index",
+                f"{key} on {redact(source)}",
+                functools.partial(self._ask_page, source, key),
+                what=f'the versions of "{name}" on {redact(source.removeprefix("links:"))}',
+                valid=valid_summary_record,
+                persist=not local,
+            )
+            if not local:
+                fetched.append(raw.fetched_at)
+                cached = cached or raw.cached
+            summary = summary_from_json(raw.value)
+            if summary is not None:
+                pages.append(summary)
+        project = merge_pages(key, pages) if pages else None
+        fact: Fact[Project | None] = Fact(project, min(fetched, default=self.cache.clock()), cached)
         self.facts[key] = fact
         return fact
 
@@ -401,30 +479,29 @@ class PackageIndex:
 
     # -- asking -------------------------------------------------------------------------------
 
-    def _ask(self, key: str, sources: tuple[str, ...]) -> Project | None:
-        found = False
-        index_name: str | None = None
-        files: list[DistFile] = []
-        for source in sources:
-            if source.startswith("links:"):
-                page = [
-                    f
-                    for f in self._find_links(source[len("links:") :])
-                    if name_and_version(f.filename, key) is not None
-                ]
-                found = found or bool(page)
-                files.extend(page)
-                continue
-            answer = self._project_page(source, key)
-            if answer is None:
-                continue
-            found = True
-            name, page = answer
-            index_name = index_name or name
-            files.extend(page)
-        if not found:
+    def _is_local(self, source: str) -> bool:
+        """Sources read from disk or a loopback server are not cached on disk."""
+        location = source.removeprefix("links:")
+        if "://" not in location:
+            return True
+        parts = urllib.parse.urlsplit(location)
+        if parts.scheme.lower() == "file":
+            return True
+        return not self.cache_loopback and _is_loopback(parts.hostname or "")
+
+    def _ask_page(self, source: str, key: str) -> Json:
+        if source.startswith("links:"):
+            files = [
+                f
+                for f in self._find_links(source.removeprefix("links:"))
+                if name_and_version(f.filename, key) is not None
+            ]
+            return summary_to_json(summarize(key, files)) if files else None
+        answer = self._project_page(source, key)
+        if answer is None:
             return None
-        return project_from_files(key, files, index_name=index_name)
+        index_name, files = answer
+        return summary_to_json(summarize(key, files, index_name=index_name))
 
     def _project_page(self, base: str, key: str) -> tuple[str | None, list[DistFile]] | None:
         url = base.rstrip("/") + "/" + key + "/"

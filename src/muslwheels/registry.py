@@ -365,6 +365,10 @@ class RegistryClient:
     HTTP (loopback ones always are). ``certs_dir``: Docker's per-registry CA directory
     (``<certs_dir>/<host>/*.crt`` are trusted for that host). ``page_size``: tags asked for per
     request (the registry may send fewer and a ``Link`` to the next page).
+
+    Answers are memoised for the run; those of remote registries are also cached on disk by
+    ``cache``. A loopback registry (a local test or CI registry whose content changes under the
+    user's hands) is asked afresh each run, even ``--offline``, unless ``cache_loopback``.
     """
 
     def __init__(
@@ -377,8 +381,10 @@ class RegistryClient:
         certs_dir: Path | None = Path("/etc/docker/certs.d"),
         default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY,
         page_size: int = 1000,
+        cache_loopback: bool = False,
     ) -> None:
         self.page_size = page_size
+        self.cache_loopback = cache_loopback
         self.cache = cache if cache is not None else JsonCache(None)
         self.timeout = timeout
         self._docker_config = docker_config
@@ -410,6 +416,7 @@ class RegistryClient:
             lambda: list(self._ask_tags(ref)),
             what=f"the tags of {repository}",
             valid=lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+            persist=self._persist(ref),
         )
         self.facts["tags " + name] = raw
         assert isinstance(raw.value, list)
@@ -431,6 +438,7 @@ class RegistryClient:
             valid=lambda v: (
                 v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v))
             ),
+            persist=self._persist(ref),
         )
         self.facts[key] = raw
         value = tuple(str(p) for p in raw.value) if isinstance(raw.value, list) else None
@@ -439,6 +447,9 @@ class RegistryClient:
     @property
     def oldest_fetched_at(self) -> float | None:
         return min((f.fetched_at for f in self.facts.values()), default=None)
+
+    def _persist(self, ref: ImageReference) -> bool:
+        return self.cache_loopback or not _is_loopback(ref.registry)
 
     # -- questions ----------------------------------------------------------------------------
 

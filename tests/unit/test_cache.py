@@ -201,3 +201,12 @@ def test_cache_dir_from() -> None:
 )
 def test_describe_age(seconds: float, text: str) -> None:
     assert describe_age(seconds) == text
+
+
+def test_local_answers_are_remembered_for_the_run_only(tmp_path: Path) -> None:
+    cache = JsonCache(tmp_path, offline=True)
+    ask = Asker(["3.11-bookworm"])
+    assert cache.fetch("registry", "k", ask, what="x", persist=False).value == ["3.11-bookworm"]
+    cache.fetch("registry", "k", ask, what="x", persist=False)
+    assert ask.calls == 1
+    assert not (tmp_path / "registry").exists()

@@ -256,32 +256,70 @@ def test_each_question_is_asked_once_per_run(served: RouteServer) -> None:
 
 def test_disk_cache_and_offline(served: RouteServer, tmp_path: Path) -> None:
     url = served.url + "/json/simple"
-    first = index_at(url, cache=JsonCache(tmp_path)).lookup("cffi")
+
+    def index(*, offline: bool = False, refresh: bool = False) -> PackageIndex:
+        cache = JsonCache(tmp_path, offline=offline, refresh=refresh)
+        return index_at(url, cache=cache, cache_loopback=True)
+
+    first = index().lookup("cffi")
     assert not first.cached
     asked = len(served.requests)
 
-    index = index_at(url, cache=JsonCache(tmp_path))
-    again = index.lookup("cffi")
+    again_index = index()
+    again = again_index.lookup("cffi")
     assert again.cached and again.value == first.value
     assert again.fetched_at == first.fetched_at
-    assert index.oldest_fetched_at == first.fetched_at and index.any_cached
+    assert again_index.oldest_fetched_at == first.fetched_at and again_index.any_cached
 
-    offline = index_at(url, cache=JsonCache(tmp_path, offline=True))
+    offline = index(offline=True)
     assert offline.project("cffi") == first.value
-    with pytest.raises(ResolutionError, match='"pynacl" is not in the cache') as info:
+    with pytest.raises(ResolutionError) as info:
         offline.project("pynacl")
+    assert str(info.value) == (
+        f'the versions of "pynacl" on {url} is not in the cache ({tmp_path})'
+    )
     assert "without --offline" in (info.value.hint or "")
     assert len(served.requests) == asked
 
-    refreshed = index_at(url, cache=JsonCache(tmp_path, refresh=True)).lookup("cffi")
+    refreshed = index(refresh=True).lookup("cffi")
     assert not refreshed.cached
     assert len(served.requests) == asked + 1
 
 
-def test_cache_is_per_index_configuration(served: RouteServer, tmp_path: Path) -> None:
-    index_at(served.url + "/json/simple", cache=JsonCache(tmp_path)).project("cffi")
-    other = index_at(served.url + "/html/simple", cache=JsonCache(tmp_path)).project("cffi")
+def test_cache_is_per_index(served: RouteServer, tmp_path: Path) -> None:
+    json_url, html_url = served.url + "/json/simple", served.url + "/html/simple"
+    index_at(json_url, cache=JsonCache(tmp_path), cache_loopback=True).project("cffi")
+    other = index_at(html_url, cache=JsonCache(tmp_path), cache_loopback=True).project("cffi")
     assert other is not None and other.versions == ("1.17.0", "1.15.0")
+    # both pages are on disk now: merged offline, without asking
+    asked = len(served.requests)
+    both = index_at(
+        json_url, html_url, cache=JsonCache(tmp_path, offline=True), cache_loopback=True
+    ).project("cffi")
+    assert both is not None and both.versions == ("1.16.0", "1.17.0", "1.18.0rc1", "1.15.0")
+    assert len(served.requests) == asked
+
+
+def test_local_sources_are_read_afresh_even_offline(served: RouteServer, tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    local = tmp_path / "simple" / "cffi"
+    local.mkdir(parents=True)
+    (local / "cffi-9.0.tar.gz").write_bytes(b"")
+    url = served.url + "/json/simple"
+    first = index_at(url, local.parent.as_uri(), cache=JsonCache(cache_dir)).lookup("cffi")
+    assert first.value is not None and "9.0" in first.value.versions
+    assert not cache_dir.exists()  # nothing remote was asked: nothing on disk
+    (local / "cffi-9.1.tar.gz").write_bytes(b"")
+    asked = len(served.requests)
+    offline = index_at(url, local.parent.as_uri(), cache=JsonCache(cache_dir, offline=True))
+    project = offline.project("cffi")
+    assert project is not None and "9.1" in project.versions
+    assert len(served.requests) == asked + 1  # the loopback index was asked again
+
+
+def test_no_usable_index(served: RouteServer) -> None:
+    with pytest.raises(ResolutionError, match="no package index to ask: ignored index http://"):
+        index_at("http://index.invalid/simple").project("cffi")
 
 
 @pytest.mark.parametrize(

@@ -219,7 +219,7 @@ def test_cache_memo_and_offline(pushed: Registry, tmp_path: Path) -> None:
     gate = AuthGate(pushed.url)
     try:
         image = f"{gate.host}/{REPO}:3.11-bookworm"
-        lookup = client(cache=JsonCache(tmp_path))
+        lookup = client(cache=JsonCache(tmp_path), cache_loopback=True)
         first = lookup.tags_fact(f"{gate.host}/{REPO}")
         lookup.tags(f"{gate.host}/{REPO}")
         lookup.platforms(image)
@@ -232,7 +232,7 @@ def test_cache_memo_and_offline(pushed: Registry, tmp_path: Path) -> None:
         assert lookup.oldest_fetched_at == first.fetched_at
 
         asked = len(gate.server.requests)
-        offline = client(cache=JsonCache(tmp_path, offline=True))
+        offline = client(cache=JsonCache(tmp_path, offline=True), cache_loopback=True)
         again = offline.tags_fact(f"{gate.host}/{REPO}")
         assert again.cached and again.value == first.value
         assert again.fetched_at == first.fetched_at
@@ -243,14 +243,30 @@ def test_cache_memo_and_offline(pushed: Registry, tmp_path: Path) -> None:
 
 
 def test_offline_without_cache_entry(pushed: Registry, tmp_path: Path) -> None:
-    with pytest.raises(ResolutionError, match="is not in the cache"):
-        client(cache=JsonCache(tmp_path, offline=True)).platforms(f"{pushed.host}/{REPO}:old")
+    offline = client(cache=JsonCache(tmp_path, offline=True), cache_loopback=True)
+    with pytest.raises(ResolutionError) as info:
+        offline.platforms(f"{pushed.host}/{REPO}:old")
+    assert str(info.value) == (
+        f"the platforms of {pushed.host}/{REPO}:old is not in the cache ({tmp_path})"
+    )
 
 
 def test_missing_tags_are_cached_as_none(pushed: Registry, tmp_path: Path) -> None:
-    client(cache=JsonCache(tmp_path)).platforms(f"{pushed.host}/{REPO}:3.99-bookworm")
+    image = f"{pushed.host}/{REPO}:3.99-bookworm"
+    client(cache=JsonCache(tmp_path), cache_loopback=True).platforms(image)
+    offline = client(cache=JsonCache(tmp_path, offline=True), cache_loopback=True)
+    assert offline.platforms(image) is None
+
+
+def test_loopback_registries_are_asked_afresh_even_offline(
+    pushed: Registry, tmp_path: Path
+) -> None:
+    image = f"{pushed.host}/standin/late:1"
+    assert client(cache=JsonCache(tmp_path)).platforms(image) is None
+    assert not tmp_path.joinpath("registry").exists()
+    pushed.push_image("standin/late", "1", "linux/ppc64le")
     offline = client(cache=JsonCache(tmp_path, offline=True))
-    assert offline.platforms(f"{pushed.host}/{REPO}:3.99-bookworm") is None
+    assert offline.platforms(image) == ("linux/ppc64le",)
 
 
 # --- errors --------------------------------------------------------------------------------------
