@@ -70,7 +70,11 @@ def _options(
     )
 
 
-@task(iterable=["tag"], help={**COMMON_HELP, "json": "one JSON object per target on stdout"})
+@task(
+    auto_shortflags=False,
+    iterable=["tag"],
+    help={**COMMON_HELP, "json": "one JSON object per target on stdout"},
+)
 def plan(
     c: Context,
     tag: list[str],
@@ -104,7 +108,7 @@ def plan(
     )
 
 
-@task(name="post-checkout", iterable=["tag"], help=COMMON_HELP)
+@task(name="post-checkout", auto_shortflags=False, iterable=["tag"], help=COMMON_HELP)
 def post_checkout(
     c: Context,
     tag: list[str],
@@ -131,6 +135,99 @@ def post_checkout(
                     refresh=refresh,
                     offline=offline,
                 ),
+            ),
+        )
+    )
+
+
+BUILD_HELP = {
+    **COMMON_HELP,
+    "jobs": "how many independent targets build at once (default 1)",
+    "force": "build even when the target's wheel is already in wheels/",
+    "dry-run": "print the docker buildx commands instead of running them (env NOOP, NO_BUILD)",
+    "builder": "buildx builder to use (default: the current one; env BUILDX_BUILDER)",
+    "no-cache": "ignore BuildKit's layer cache (cache mounts for pip/apk/apt stay)",
+}
+
+
+@task(name="pre-build", auto_shortflags=False, iterable=["tag"], help=BUILD_HELP)
+def pre_build(
+    c: Context,
+    tag: list[str],
+    jobs: int = 1,
+    force: bool = False,
+    dry_run: bool = False,
+    builder: str | None = None,
+    no_shared: bool = False,
+    base_image: str | None = None,
+    repository: str | None = None,
+    config: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+    no_cache: bool = False,
+) -> None:
+    """Hook phase 2: make emulation work for every planned platform and build missing dependency wheels."""
+    ws = _workspace(config)
+    _finish(
+        cli.guarded(
+            ws.ui,
+            lambda: cli.cmd_pre_build(
+                ws,
+                tag,
+                _options(
+                    ws,
+                    no_shared=no_shared,
+                    base_image=base_image,
+                    repository=repository,
+                    refresh=refresh,
+                    offline=offline,
+                    jobs=jobs,
+                    force=force,
+                    dry_run=_flag(dry_run),
+                    builder=builder,
+                ),
+            ),
+        )
+    )
+
+
+@task(auto_shortflags=False, iterable=["tag"], help=BUILD_HELP)
+def build(
+    c: Context,
+    tag: list[str],
+    jobs: int = 1,
+    force: bool = False,
+    dry_run: bool = False,
+    builder: str | None = None,
+    no_shared: bool = False,
+    base_image: str | None = None,
+    repository: str | None = None,
+    config: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+    no_cache: bool = False,
+) -> None:
+    """Build the wheels of the tag(s) with docker buildx into wheels/<arch>/ (dependencies first)."""
+    ws = _workspace(config)
+    _finish(
+        cli.guarded(
+            ws.ui,
+            lambda: cli.cmd_build(
+                ws,
+                tag,
+                _options(
+                    ws,
+                    no_shared=no_shared,
+                    base_image=base_image,
+                    repository=repository,
+                    refresh=refresh,
+                    offline=offline,
+                    jobs=jobs,
+                    force=force,
+                    dry_run=_flag(dry_run),
+                    builder=builder,
+                ),
+                no_cache=no_cache,
             ),
         )
     )

@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .build import BuildOptions, TargetResult, build_targets
 from .cache import JsonCache, describe_age, user_cache_dir
 from .config import load_config
 from .console import Ui
+from .docker import DockerEngine
 from .errors import ExitCode, MuslWheelsError, UsageError
 from .index import PackageIndex
-from .model import Config
+from .model import Config, Target
 from .options import RunOptions
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
@@ -180,3 +182,70 @@ def cmd_post_checkout(ws: Workspace, tags: Sequence[str], options: RunOptions) -
     for target in plan.targets:
         ws.ui.info(f"  {target.tag} ({target.flavour.value}, {target.platform})")
     return 0
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _build_options(
+    ws: Workspace, resolver: Resolver, options: RunOptions, *, no_cache: bool = False
+) -> BuildOptions:
+    return BuildOptions(
+        wheels_root=ws.wheels,
+        log_dir=ws.log_dir,
+        index=resolver.settings,
+        jobs=options.jobs,
+        force=options.force,
+        dry_run=options.dry_run,
+        builder=options.builder,
+        no_cache=no_cache,
+    )
+
+
+def _run_builds(
+    ws: Workspace, targets: Sequence[Target], build_options: BuildOptions
+) -> tuple[TargetResult, ...]:
+    engine = DockerEngine()
+    with ws.ui.build_reporter(len(targets)) as progress:
+        results = build_targets(targets, options=build_options, engine=engine, reporter=progress)
+    if build_options.dry_run:
+        for r in results:
+            if r.status == "would-build":
+                ws.ui.lines(r.message)
+    ws.ui.summary(results)
+    failed = [r for r in results if r.status == "failed"]
+    logs = {str(r.log_path) for r in failed if r.log_path is not None}
+    if logs:
+        ws.ui.info("full logs: " + ", ".join(sorted(logs)))
+    return results
+
+
+def _exit_for(results: Sequence[TargetResult]) -> int:
+    return int(ExitCode.BUILD) if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cache: bool) -> int:
+    tags = requested_tags(tags, ws.env)
+    plan, resolver = plan_for_run(ws, tags, options)
+    ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    results = _run_builds(
+        ws, plan.targets, _build_options(ws, resolver, options, no_cache=no_cache)
+    )
+    return _exit_for(results)
+
+
+def cmd_pre_build(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
+    """Emulation ready for every planned platform, and the dependency wheels in wheels/."""
+    tags = requested_tags(tags, ws.env)
+    plan, resolver = plan_for_run(ws, tags, options)
+    ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    platforms = sorted({t.platform for t in plan.targets})
+    if not options.dry_run:
+        DockerEngine().prepare(platforms, builder=options.builder)
+        ws.ui.info(f"emulation ready for {', '.join(platforms)}")
+    requested = set(plan.requested)
+    deps = [t for t in plan.targets if t.id not in requested]
+    if not deps:
+        ws.ui.info("no dependency wheels needed")
+        return 0
+    return _exit_for(_run_builds(ws, deps, _build_options(ws, resolver, options)))

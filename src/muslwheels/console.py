@@ -121,7 +121,20 @@ class Ui:
         counts: dict[str, int] = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
-        self.err.print(table)
+        if self.plain:
+            # logs and pipes: one line per target, nothing cut to a terminal's width
+            self.err.print(title)
+            for r in results:
+                line = f"  {r.status:<11} {r.target.tag} ({r.target.flavour.value})"
+                if r.seconds:
+                    line += f" {r.seconds:.1f}s"
+                if r.wheels:
+                    line += " " + " ".join(r.wheels)
+                if r.message and r.status != "would-build":
+                    line += f" - {r.message}"
+                self.err.print(line, markup=False)
+        else:
+            self.err.print(table)
         self.err.print(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
 
     # -- build progress (implements build.BuildReporter) -----------------------------------------
@@ -189,7 +202,7 @@ class BuildProgress:
             self.running.pop(result.target.id, None)
             self.done += 1
             style = _STATUS_STYLE.get(result.status, "")
-            text = Text(f"{result.status:<8}", style=style) + Text(f"{result.target.tag}")
+            text = Text(f"{result.status:<12}", style=style) + Text(f"{result.target.tag}")
             if result.seconds:
                 text += Text(f" {result.seconds:.1f}s")
             if result.message and result.status == "failed":
