@@ -186,7 +186,7 @@ class BuildProgress:
             self.running[target.id] = (time.monotonic(), "")
             if self.ui.plain:
                 self.ui.err.print(
-                    f"start   {target.tag} ({target.flavour.value}, {target.platform})"
+                    f"{'start':<12}{target.tag} ({target.flavour.value}, {target.platform})"
                 )
             self._refresh()
 
