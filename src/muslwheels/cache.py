@@ -3,7 +3,10 @@
 Layout (one small JSON file per question)::
 
     <cache dir>/<namespace>/<slug>-<hash>.json
-        {"format": 1, "key": "<the full question>", "fetched_at": <unix time>, "value": <answer>}
+        {"format": 2, "key": "<the full question>", "fetched_at": <unix time>, "value": <answer>}
+
+``format`` changes whenever the shape of an answer does (2: index answers carry each version's
+Requires-Python), so files written by another version of this tool count as missing.
 
 ``namespace`` is ``index`` or ``registry``; ``slug`` is a readable, file-name-safe form of the key
 and ``hash`` the first 16 hex digits of its SHA-256, so different questions never share a file.
@@ -33,7 +36,7 @@ from typing import Callable, Generic, TypeVar, Union
 
 from .errors import ResolutionError
 
-FORMAT = 1
+FORMAT = 2
 DEFAULT_MAX_AGE = 3600.0
 
 Json = Union[None, bool, int, float, str, list["Json"], dict[str, "Json"]]

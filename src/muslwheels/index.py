@@ -4,10 +4,12 @@ PEP 691 JSON is asked for first, PEP 503 HTML is the fallback (one request; the 
 The primary index, the extra indexes and the find-links locations are merged as pip merges them.
 ``file://`` index URLs and find-links directories are read from disk. Versions come from the
 distribution file names (sdists and wheels; unparsable names are skipped, as pip skips them);
-a version is yanked (PEP 592) when every one of its files is.
+a version is yanked (PEP 592) when every one of its files is. Each version's Requires-Python
+(PEP 503 ``data-requires-python``, PEP 691 ``requires-python``) is kept by the rule documented on
+:attr:`~muslwheels.model.Project.requires_python`: its sdist's value, else the loosest of its files.
 
 The pure rules (:func:`project_from_files`, :func:`newest_version`, :func:`is_yanked`,
-:func:`find_version`, the page parsers) take their facts as arguments; :class:`PackageIndex`
+:func:`find_version`, :func:`python_allowed`, the page parsers) take their facts as arguments; :class:`PackageIndex`
 is the thin part that asks the outside world, through :class:`~muslwheels.cache.JsonCache`.
 """
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -77,6 +79,7 @@ class DistFile:
 
     filename: str
     yanked: bool = False
+    requires_python: str | None = None  # as the index gave it (HTML entities resolved)
 
 
 def name_and_version(filename: str, project: str) -> tuple[str, str] | None:
@@ -116,6 +119,44 @@ def _spelling_score(raw: str) -> tuple[bool, bool]:
     return (raw != raw.lower(), "-" in raw or "." in raw)
 
 
+def _valid_specifier(value: str | None) -> str | None:
+    """A Requires-Python value as written (stripped), or None when it admits every Python:
+    missing, empty, or not a valid specifier set (pip ignores those, so they admit anything)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+    return text
+
+
+# The Pythons a specifier's looseness is measured on: every X.Y release there is or may be.
+_LOOSENESS_PROBES = tuple(
+    Version(v) for v in [f"2.{minor}" for minor in range(8)] + [f"3.{m}" for m in range(51)]
+)
+
+
+def loosest(values: Iterable[str | None]) -> str | None:
+    """The loosest of several Requires-Python values, None when one of them admits every Python.
+
+    Specifier sets are not totally ordered; the loosest is the one that admits the most of the
+    Python releases 2.0-2.7 and 3.0-3.50 (the first one given among equals).
+    """
+    best: str | None = None
+    best_count = -1
+    for value in values:
+        text = _valid_specifier(value)
+        if text is None:
+            return None
+        specifier = SpecifierSet(text)
+        count = sum(1 for v in _LOOSENESS_PROBES if specifier.contains(v, prereleases=True))
+        if count > best_count:
+            best, best_count = text, count
+    return best
+
+
 @dataclass(frozen=True)
 class PageSummary:
     """What one source lists for a project, condensed to what merging sources needs."""
@@ -123,6 +164,9 @@ class PageSummary:
     index_name: str | None = None  # the name the source gave (PEP 691 ``name``), if any
     versions: tuple[tuple[str, bool], ...] = ()  # (version, every file yanked), first-file order
     spellings: tuple[tuple[str, int], ...] = ()  # name as spelled in file names, number of files
+    # (version, it has an sdist here, Requires-Python of its sdists if any else of all its files
+    # here, by :func:`loosest`), for every version in ``versions``
+    requires_python: tuple[tuple[str, bool, str | None], ...] = ()
 
 
 def summarize(
@@ -131,6 +175,8 @@ def summarize(
     """Condense the files one source lists for ``project`` (other projects' files are ignored)."""
     versions: dict[str, bool] = {}
     spellings: dict[str, int] = {}
+    sdist_values: dict[str, list[str | None]] = {}
+    wheel_values: dict[str, list[str | None]] = {}
     for dist in files:
         parsed = name_and_version(dist.filename, project)
         if parsed is None:
@@ -138,19 +184,30 @@ def summarize(
         raw, version = parsed
         versions[version] = versions.get(version, True) and dist.yanked
         spellings[raw] = spellings.get(raw, 0) + 1
-    return PageSummary(index_name, tuple(versions.items()), tuple(spellings.items()))
+        kind = wheel_values if dist.filename.endswith(".whl") else sdist_values
+        kind.setdefault(version, []).append(dist.requires_python)
+    requires_python = tuple(
+        (v, v in sdist_values, loosest(sdist_values.get(v) or wheel_values.get(v, [])))
+        for v in versions
+    )
+    return PageSummary(
+        index_name, tuple(versions.items()), tuple(spellings.items()), requires_python
+    )
 
 
 def merge_pages(project: str, pages: Iterable[PageSummary]) -> Project:
     """One :class:`Project` from what several sources list, as pip merges them.
 
     Versions keep the order of their first file; a version is yanked only when every file of it
-    on every source is. The spelling: a source's own name when it is more than the normalised
+    on every source is. Its Requires-Python is the loosest of what the sources that have an
+    sdist of it say, else of what every source says. The spelling: a source's own name when it is more than the normalised
     form, else the most informative spelling in the file names (mixed case, then dashes/dots,
     then the most files), else ``project``.
     """
     versions: dict[str, bool] = {}
     spellings: dict[str, int] = {}
+    sdist_values: dict[str, list[str | None]] = {}
+    wheel_values: dict[str, list[str | None]] = {}
     index_name: str | None = None
     for page in pages:
         if index_name is None and page.index_name:
@@ -159,16 +216,26 @@ def merge_pages(project: str, pages: Iterable[PageSummary]) -> Project:
             versions[version] = versions.get(version, True) and all_yanked
         for raw, count in page.spellings:
             spellings[raw] = spellings.get(raw, 0) + count
+        for version, has_sdist, value in page.requires_python:
+            kind = sdist_values if has_sdist else wheel_values
+            kind.setdefault(version, []).append(value)
     if index_name and index_name != normalize_name(index_name):
         spelling = index_name
     elif spellings:
         spelling = max(spellings, key=lambda raw: (_spelling_score(raw), spellings[raw]))
     else:
         spelling = index_name or project
+    requires_python: list[tuple[str, str]] = []
+    for version in versions:
+        values = sdist_values.get(version) or wheel_values.get(version)
+        value = loosest(values) if values else None
+        if value is not None:
+            requires_python.append((version, value))
     return Project(
         name=spelling,
         versions=tuple(versions),
         yanked=frozenset(v for v, all_yanked in versions.items() if all_yanked),
+        requires_python=tuple(requires_python),
     )
 
 
@@ -200,14 +267,53 @@ def find_version(project: Project, version: str) -> str | None:
     return None
 
 
-def newest_version(project: Project, *, pre: bool = False) -> str | None:
+def requires_python_of(project: Project, version: str) -> str | None:
+    """The Requires-Python of ``version`` (compared as PEP 440 versions), None when it has none."""
+    found = find_version(project, version)
+    return dict(project.requires_python).get(found) if found is not None else None
+
+
+def _python_releases(python: str) -> tuple[Version, ...]:
+    """The Python releases that stand for ``python``: itself when it names a patch release; for
+    ``X.Y`` (a base image's patch release is not known here) X.Y.0 and a late X.Y.99."""
+    version = Version(python)
+    if len(version.release) >= 3:
+        return (version,)
+    major, minor = (*version.release, 0)[:2]
+    return (Version(f"{major}.{minor}.0"), Version(f"{major}.{minor}.99"))
+
+
+def python_allowed(project: Project, version: str, python: str) -> bool:
+    """Whether pip running on Python ``python`` would accept ``version`` of ``project``.
+
+    True when the version has no Requires-Python, or one that is not a valid specifier set (pip
+    ignores those), or one that admits ``python``. ``python`` is ``X.Y`` or ``X.Y.Z``; ``X.Y`` is
+    admitted when X.Y.0 or a late patch release (X.Y.99) is, so ``>=3.9.1`` admits ``3.9``, as
+    pip in a current 3.9 image would. Raises ValueError when ``python`` is not a version.
+    """
+    try:
+        releases = _python_releases(python)
+    except InvalidVersion as exc:
+        raise ValueError(f"not a Python version: {python!r}") from exc
+    value = _valid_specifier(requires_python_of(project, version))
+    if value is None:
+        return True
+    specifier = SpecifierSet(value)
+    return any(specifier.contains(release, prereleases=True) for release in releases)
+
+
+def newest_version(project: Project, *, pre: bool = False, python: str | None = None) -> str | None:
     """The version ``pip install <project>`` would pick, or None when pip would find none.
 
-    As pip does: pre-releases count only with ``pre`` or when the project has no final release
-    (yanked ones included in that test); yanked versions are never picked without a pin.
+    As pip does: versions whose Requires-Python excludes ``python`` (when given, see
+    :func:`python_allowed`) are not candidates at all; of the rest, pre-releases count only with
+    ``pre`` or when no final release is left (yanked ones included in that test); yanked versions
+    are never picked without a pin.
     """
     parsed: dict[Version, str] = {}
     for text in project.versions:
+        if python is not None and not python_allowed(project, text, python):
+            continue
         try:
             parsed.setdefault(Version(text), text)
         except InvalidVersion:
@@ -220,7 +326,7 @@ def newest_version(project: Project, *, pre: bool = False) -> str | None:
 class _LinkParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.links: list[tuple[str, bool]] = []
+        self.links: list[tuple[str, bool, str | None]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag != "a":
@@ -228,21 +334,24 @@ class _LinkParser(HTMLParser):
         attributes = dict(attrs)
         href = attributes.get("href")
         if href:
-            self.links.append((href, "data-yanked" in attributes))
+            # attribute values arrive with their character references resolved (&gt;= -> >=)
+            requires = attributes.get("data-requires-python")
+            self.links.append((href, "data-yanked" in attributes, requires))
 
 
 def parse_html_page(body: bytes | str) -> list[DistFile]:
-    """The files a PEP 503 page links to (file name = last path segment of each link)."""
+    """The files a PEP 503 page links to (file name = last path segment of each link), with their
+    ``data-yanked`` and ``data-requires-python`` (HTML-unescaped)."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     parser = _LinkParser()
     parser.feed(text)
     parser.close()
     files = []
-    for href, yanked in parser.links:
+    for href, yanked, requires in parser.links:
         path = urllib.parse.urlsplit(href).path
         filename = urllib.parse.unquote(posixpath.basename(path))
         if filename:
-            files.append(DistFile(filename, yanked))
+            files.append(DistFile(filename, yanked, requires))
     return files
 
 
@@ -263,7 +372,14 @@ def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
             raise ValueError('a "files" entry has no "filename"')
         yanked = entry.get("yanked", False)
-        files.append(DistFile(entry["filename"], yanked is True or isinstance(yanked, str)))
+        requires = entry.get("requires-python")
+        files.append(
+            DistFile(
+                entry["filename"],
+                yanked is True or isinstance(yanked, str),
+                requires if isinstance(requires, str) else None,
+            )
+        )
     name = data.get("name")
     return (name if isinstance(name, str) else None), files
 
@@ -274,13 +390,30 @@ def summary_to_json(summary: PageSummary | None) -> Json:
         return None
     versions: list[Json] = [[v, y] for v, y in summary.versions]
     spellings: list[Json] = [[raw, n] for raw, n in summary.spellings]
-    return {"name": summary.index_name, "versions": versions, "spellings": spellings}
+    requires_python: list[Json] = [[v, s, r] for v, s, r in summary.requires_python]
+    return {
+        "name": summary.index_name,
+        "versions": versions,
+        "spellings": spellings,
+        "requires_python": requires_python,
+    }
 
 
 def _pairs(value: Json, second: type) -> bool:
     return isinstance(value, list) and all(
         isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and type(p[1]) is second
         for p in value
+    )
+
+
+def _requires_python_triples(value: Json) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(t, list)
+        and len(t) == 3
+        and isinstance(t[0], str)
+        and isinstance(t[1], bool)
+        and (t[2] is None or isinstance(t[2], str))
+        for t in value
     )
 
 
@@ -293,6 +426,7 @@ def valid_summary_record(value: Json) -> bool:
         and (value.get("name") is None or isinstance(value.get("name"), str))
         and _pairs(value.get("versions"), bool)
         and _pairs(value.get("spellings"), int)
+        and _requires_python_triples(value.get("requires_python"))
     )
 
 
@@ -303,7 +437,9 @@ def summary_from_json(value: Json) -> PageSummary | None:
     if not isinstance(value, dict):
         return None
     name, versions, spellings = value.get("name"), value["versions"], value["spellings"]
+    requires = value["requires_python"]
     assert isinstance(versions, list) and isinstance(spellings, list)
+    assert isinstance(requires, list)
     version_pairs: list[tuple[str, bool]] = []
     for pair in versions:
         assert isinstance(pair, list)
@@ -312,8 +448,18 @@ def summary_from_json(value: Json) -> PageSummary | None:
     for pair in spellings:
         assert isinstance(pair, list) and isinstance(pair[1], int)
         spelling_pairs.append((str(pair[0]), pair[1]))
+    requires_triples: list[tuple[str, bool, str | None]] = []
+    for triple in requires:
+        assert isinstance(triple, list)
+        spec = triple[2]
+        requires_triples.append(
+            (str(triple[0]), triple[1] is True, spec if isinstance(spec, str) else None)
+        )
     return PageSummary(
-        name if isinstance(name, str) else None, tuple(version_pairs), tuple(spelling_pairs)
+        name if isinstance(name, str) else None,
+        tuple(version_pairs),
+        tuple(spelling_pairs),
+        tuple(requires_triples),
     )
 
 

@@ -184,6 +184,12 @@ class Project:
     name: str  # the index's own spelling, e.g. "PyNaCl"
     versions: tuple[str, ...]  # every version with at least one file, in index order
     yanked: frozenset[str] = frozenset()  # versions whose every file is yanked
+    # version -> its Requires-Python specifier (PEP 503 ``data-requires-python``, PEP 691
+    # ``requires-python``), in ``versions`` order. One rule per version: the value of its sdist
+    # when it has one (we build from the sdist), else the loosest value among its files; a file
+    # without a value, or with one that is not a valid specifier (pip ignores those), admits
+    # every Python and so is the loosest. Versions that admit every Python are left out.
+    requires_python: tuple[tuple[str, str], ...] = ()
 
 
 class ProjectLookup(Protocol):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .arches import Arch
 from .config import default_ssl, recipe_for
 from .errors import ResolutionError, TagError
-from .index import find_version, newest_version
+from .index import find_version, newest_version, python_allowed, requires_python_of
 from .model import (
     Config,
     Flavour,
@@ -200,6 +200,32 @@ class _Planner:
             )
         return wanted
 
+    def newest(self, project: Project, python: str, raw: str) -> str:
+        """The release pip on Python ``python`` would pick (its Requires-Python admits it)."""
+        version = newest_version(project, python=python)
+        overall = newest_version(project)
+        if version is None:
+            if overall is not None and not python_allowed(project, overall, python):
+                raise TagError(
+                    f"{raw}: no release of {project.name} supports Python {python}; the newest, "
+                    f"{overall}, requires Python {requires_python_of(project, overall)}",
+                    hint="ask for a newer Python in the tag",
+                )
+            raise TagError(
+                f"{raw}: {project.name} has no release that pip would install",
+                hint="name a version in the tag (pre-releases and yanked ones are skipped)",
+            )
+        if (
+            overall is not None
+            and overall != version
+            and not python_allowed(project, overall, python)
+        ):
+            self.notes.append(
+                f"{project.name} {version} for Python {python}: the newest release, {overall}, "
+                f"requires Python {requires_python_of(project, overall)}"
+            )
+        return version
+
     def repository(self, flavour: Flavour) -> str:
         if self.options.repository:
             return self.options.repository
@@ -222,17 +248,25 @@ class _Planner:
         module = self.config.module(name)
         project = self.project(name, raw)
         if version is None:
-            version = newest_version(project)
-            if version is None:
-                raise TagError(
-                    f"{raw}: {project.name} has no release that pip would install",
-                    hint="name a version in the tag (pre-releases and yanked ones are skipped)",
-                )
+            version = self.newest(project, python, raw)
         else:
             found = find_version(project, version)
             if found is None:
                 raise TagError(f"{raw}: {project.name} has no version {version} on the index")
             version = found
+            if not python_allowed(project, version, python):
+                supported = newest_version(project, python=python)
+                raise TagError(
+                    f"{raw}: {project.name} {version} requires Python "
+                    f"{requires_python_of(project, version)}, not {python}",
+                    hint=(
+                        f"{project.name} {supported} is the newest release that supports "
+                        f"Python {python}: name that version in the tag, or ask for a newer Python"
+                        if supported is not None
+                        else f"no release of {project.name} supports Python {python}: "
+                        "ask for a newer Python in the tag"
+                    ),
+                )
             if version in project.yanked:
                 self.notes.append(f"{project.name} {version} is yanked on the index")
         depends: list[str] = []

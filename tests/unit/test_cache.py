@@ -110,7 +110,7 @@ def test_layout_and_atomic_files(tmp_path: Path) -> None:
     assert files[0].suffix == ".json"
     record = json.loads(files[0].read_text())
     assert record == {
-        "format": 1,
+        "format": 2,
         "key": "tags 127.0.0.1:5000/standin/python",
         "fetched_at": 5.0,
         "value": ["a"],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 import ssl
 from collections.abc import Callable, Iterator
@@ -9,18 +10,25 @@ import pytest
 from servers.pypi import PypiServer, make_sdist
 from servers.routes import Reply, RouteServer
 
-from muslwheels.cache import JsonCache
+from muslwheels.cache import FORMAT, Json, JsonCache
 from muslwheels.errors import ResolutionError
 from muslwheels.index import (
     DistFile,
     PackageIndex,
     find_version,
     is_yanked,
+    loosest,
     name_and_version,
     newest_version,
     parse_html_page,
     parse_json_page,
     project_from_files,
+    python_allowed,
+    requires_python_of,
+    summarize,
+    summary_from_json,
+    summary_to_json,
+    valid_summary_record,
 )
 from muslwheels.model import Project, ProjectLookup
 from muslwheels.pipconfig import IndexSettings
@@ -116,6 +124,128 @@ def test_is_yanked_and_find_version() -> None:
     assert not is_yanked(project, "3.0")
 
 
+# --- Requires-Python --------------------------------------------------------------------------------
+
+
+def test_loosest() -> None:
+    assert loosest([">=3.8", ">=3.6"]) == ">=3.6"
+    assert loosest([">=3.7,<4", ">=3.9"]) == ">=3.7,<4"
+    assert loosest([">=3.6", ">=2.7,!=3.0.*,!=3.1.*"]) == ">=2.7,!=3.0.*,!=3.1.*"
+    assert loosest([">=3.8", ">= 3.8"]) == ">=3.8"  # equals: the first one
+    assert loosest([" >=3.8 "]) == ">=3.8"
+    assert loosest([">=3.8", None]) is None  # a file without a value admits every Python
+    assert loosest([">=3.8", ""]) is None
+    assert loosest([">=3.8", "python 3 only"]) is None  # pip ignores an invalid specifier
+    assert loosest([]) is None
+
+
+def test_requires_python_rule_sdist_first_else_loosest() -> None:
+    def dist(filename: str, requires: str | None) -> DistFile:
+        return DistFile(filename, requires_python=requires)
+
+    files = [
+        dist("p-1.0.tar.gz", ">=3.6"),  # we build from the sdist: its value counts
+        dist("p-1.0-py3-none-any.whl", ">=3.10"),
+        dist("p-1.1-py3-none-any.whl", ">=3.9"),  # wheels only: the loosest
+        dist("p-1.1-cp38-cp38-linux_x86_64.whl", ">=3.8"),
+        dist("p-1.2.tar.gz", None),  # the sdist admits every Python
+        dist("p-1.2-py3-none-any.whl", ">=3.10"),
+        dist("p-1.3-py3-none-any.whl", ">=3.8"),
+        dist("p-1.3-py2-none-any.whl", None),
+        dist("p-1.4.tar.gz", "not a specifier"),
+        dist("p-1.5.zip", ">=3.9"),  # two sdists: the loosest
+        dist("p-1.5.tar.gz", ">=3.8"),
+        dist("p-1.6.tar.gz", " >=3.7 "),
+        dist("other-9.0.tar.gz", ">=3.99"),
+    ]
+    project = project_from_files("p", files)
+    assert project.versions == ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6")
+    assert project.requires_python == (
+        ("1.0", ">=3.6"),
+        ("1.1", ">=3.8"),
+        ("1.5", ">=3.8"),
+        ("1.6", ">=3.7"),
+    )
+    assert requires_python_of(project, "1.0.0") == ">=3.6"
+    assert requires_python_of(project, "1.2") is None
+    assert requires_python_of(project, "7.0") is None
+
+
+def test_python_allowed() -> None:
+    project = Project(
+        "p",
+        ("1.0", "1.1", "1.2", "1.3", "1.4"),
+        requires_python=(
+            ("1.0", ">=3.10"),
+            ("1.1", ">=3.9.1"),
+            ("1.2", "!=3.9.*,>=3.8"),
+            ("1.3", "python 3 only"),
+        ),
+    )
+    assert python_allowed(project, "1.0", "3.10")
+    assert python_allowed(project, "1.0.0", "3.12")  # the version compared as PEP 440
+    assert not python_allowed(project, "1.0", "3.9")
+    # X.Y: the base image's patch release is not known, a late one admits it
+    assert python_allowed(project, "1.1", "3.9")
+    assert not python_allowed(project, "1.1", "3.9.0")  # a named patch release is exact
+    assert python_allowed(project, "1.1", "3.9.2")
+    assert not python_allowed(project, "1.2", "3.9")
+    assert python_allowed(project, "1.2", "3.8")
+    assert python_allowed(project, "1.3", "3.9")  # invalid on the index: ignored, as pip does
+    assert python_allowed(project, "1.4", "2.7")  # no value: every Python
+    assert python_allowed(project, "9.9", "3.9")  # not a version of the project: no value
+    with pytest.raises(ValueError, match="not a Python version"):
+        python_allowed(project, "1.0", "three")
+
+
+def test_newest_version_for_a_python() -> None:
+    project = Project(
+        "p",
+        ("1.0", "1.1", "2.0", "2.1rc1"),
+        requires_python=(("1.1", ">=3.8"), ("2.0", ">=3.10"), ("2.1rc1", ">=3.11")),
+    )
+    assert newest_version(project) == "2.0"
+    assert newest_version(project, python="3.12") == "2.0"
+    assert newest_version(project, python="3.10") == "2.0"
+    assert newest_version(project, python="3.9") == "1.1"
+    assert newest_version(project, python="3.7") == "1.0"
+    assert newest_version(project, python="3.12", pre=True) == "2.1rc1"
+    assert newest_version(project, python="3.10", pre=True) == "2.0"
+    # pip drops what the Python excludes before the pre-release rule: only 2.0rc1 is left
+    pre_only = Project("p", ("1.0", "2.0rc1"), requires_python=(("1.0", ">=3.10"),))
+    assert newest_version(pre_only, python="3.9") == "2.0rc1"
+    assert newest_version(pre_only, python="3.10") == "1.0"
+    # and before the yanked rule
+    yanked = Project("p", ("1.0", "2.0"), frozenset({"2.0"}), (("1.0", ">=3.10"),))
+    assert newest_version(yanked, python="3.9") is None
+    assert newest_version(yanked, python="3.10") == "1.0"
+    # none admits the Python
+    assert (
+        newest_version(Project("p", ("1.0",), requires_python=(("1.0", "<3"),)), python="3.9")
+        is None
+    )
+    # an invalid specifier on the index is ignored
+    broken = Project("p", ("1.0", "2.0"), requires_python=(("2.0", "3 only"),))
+    assert newest_version(broken, python="3.9") == "2.0"
+
+
+def test_summary_record_round_trip_keeps_requires_python() -> None:
+    files = [
+        DistFile("p-1.0.tar.gz", requires_python=">=3.6"),
+        DistFile("p-1.0-py3-none-any.whl", requires_python=">=3.10"),
+        DistFile("p-2.0-py3-none-any.whl"),
+    ]
+    summary = summarize("p", files)
+    assert summary.requires_python == (("1.0", True, ">=3.6"), ("2.0", False, None))
+    record = json.loads(json.dumps(summary_to_json(summary)))
+    assert valid_summary_record(record)
+    assert summary_from_json(record) == summary
+    # a record of the shape before Requires-Python was kept is not one
+    old: Json = {"name": None, "versions": [["1.0", False]], "spellings": [["p", 1]]}
+    assert not valid_summary_record(old)
+    assert not valid_summary_record({**record, "requires_python": [["1.0", ">=3.6"]]})
+
+
 def test_parse_html_page() -> None:
     page = b"""<!DOCTYPE html><html><body>
     <a href="../../files/aenum-3.1.17-py3-none-any.whl#sha256=8b88">aenum-3.1.17-py3-none-any.whl</a>
@@ -130,6 +260,19 @@ def test_parse_html_page() -> None:
     ]
 
 
+def test_parse_html_page_requires_python_is_unescaped() -> None:
+    page = b"""<a href="/f/p-1.0.tar.gz" data-requires-python="&gt;=3.7,&lt;4">p-1.0.tar.gz</a>
+    <a href="/f/p-1.1.tar.gz" data-requires-python="&#62;=3.8" data-yanked="">p-1.1.tar.gz</a>
+    <a href="/f/p-1.2.tar.gz" data-requires-python=">=3.9">p-1.2.tar.gz</a>
+    <a href="/f/p-1.3.tar.gz">p-1.3.tar.gz</a>"""
+    assert parse_html_page(page) == [
+        DistFile("p-1.0.tar.gz", False, ">=3.7,<4"),
+        DistFile("p-1.1.tar.gz", True, ">=3.8"),
+        DistFile("p-1.2.tar.gz", False, ">=3.9"),
+        DistFile("p-1.3.tar.gz", False, None),
+    ]
+
+
 def test_parse_json_page() -> None:
     page = {
         "meta": {"api-version": "1.1"},
@@ -139,6 +282,8 @@ def test_parse_json_page() -> None:
             {"filename": "cffi-1.1.tar.gz", "url": "x", "hashes": {}, "yanked": True},
             {"filename": "cffi-1.2.tar.gz", "url": "x", "hashes": {}, "yanked": "reason"},
             {"filename": "cffi-1.3.tar.gz", "url": "x", "hashes": {}, "yanked": False},
+            {"filename": "cffi-1.4.tar.gz", "url": "x", "hashes": {}, "requires-python": ">=3.8"},
+            {"filename": "cffi-1.5.tar.gz", "url": "x", "hashes": {}, "requires-python": None},
         ],
     }
     assert parse_json_page(json.dumps(page)) == (
@@ -148,6 +293,8 @@ def test_parse_json_page() -> None:
             DistFile("cffi-1.1.tar.gz", True),
             DistFile("cffi-1.2.tar.gz", True),
             DistFile("cffi-1.3.tar.gz", False),
+            DistFile("cffi-1.4.tar.gz", False, ">=3.8"),
+            DistFile("cffi-1.5.tar.gz", False, None),
         ],
     )
 
@@ -170,20 +317,34 @@ def test_parse_json_page_rejects(body: str, error: str) -> None:
 # --- the index over HTTP ---------------------------------------------------------------------------
 
 
-def json_page(name: str, files: list[tuple[str, bool]]) -> Reply:
-    body = {
-        "meta": {"api-version": "1.0"},
-        "name": name,
-        "files": [{"filename": f, "url": f, "hashes": {}, "yanked": y} for f, y in files],
-    }
+def json_page(
+    name: str, files: list[tuple[str, bool]], requires: dict[str, str] | None = None
+) -> Reply:
+    """A PEP 691 page; ``requires``: file name -> its ``requires-python``."""
+    entries: list[dict[str, object]] = []
+    for f, y in files:
+        entry: dict[str, object] = {"filename": f, "url": f, "hashes": {}, "yanked": y}
+        if requires and f in requires:
+            entry["requires-python"] = requires[f]
+        entries.append(entry)
+    body = {"meta": {"api-version": "1.0"}, "name": name, "files": entries}
     return Reply(200, json.dumps(body).encode(), {"Content-Type": JSON_TYPE})
 
 
-def html_page(files: list[tuple[str, bool]]) -> Reply:
-    links = "".join(
-        f'<a href="/files/{f}#sha256=00"{" data-yanked" if y else ""}>{f}</a>\n' for f, y in files
-    )
-    body = f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
+def html_links(files: list[tuple[str, bool]], requires: dict[str, str] | None = None) -> str:
+    """PEP 503 anchors; ``requires``: file name -> ``data-requires-python`` (HTML-escaped here,
+    as indexes write it)."""
+    links = []
+    for f, y in files:
+        attributes = " data-yanked" if y else ""
+        if requires and f in requires:
+            attributes += f' data-requires-python="{html.escape(requires[f])}"'
+        links.append(f'<a href="/files/{f}#sha256=00"{attributes}>{f}</a>\n')
+    return "".join(links)
+
+
+def html_page(files: list[tuple[str, bool]], requires: dict[str, str] | None = None) -> Reply:
+    body = f"<!DOCTYPE html><html><body>{html_links(files, requires)}</body></html>".encode()
     return Reply(200, body, {"Content-Type": "text/html; charset=utf-8"})
 
 
@@ -204,6 +365,40 @@ def served(web: RouteServer) -> RouteServer:
     )
     web.routes["/html/simple/cffi/"] = html_page(
         [("cffi-1.17.0.tar.gz", False), ("cffi-1.15.0.tar.gz", False)]
+    )
+    web.routes["/json/simple/paramiko/"] = json_page(
+        "paramiko",
+        [
+            ("paramiko-3.2.0-py3-none-any.whl", False),
+            ("paramiko-3.3.0.tar.gz", False),
+            ("paramiko-3.3.0-py3-none-any.whl", False),
+            ("paramiko-3.4.0.tar.gz", False),
+            ("paramiko-3.4.0-py3-none-any.whl", False),
+            ("paramiko-3.5.0.tar.gz", False),
+            ("paramiko-3.5.0-py3-none-any.whl", False),
+        ],
+        {
+            "paramiko-3.3.0.tar.gz": ">=3.6",
+            "paramiko-3.3.0-py3-none-any.whl": ">=3.6",
+            "paramiko-3.4.0.tar.gz": ">=3.6",
+            "paramiko-3.4.0-py3-none-any.whl": ">=3.10",
+            "paramiko-3.5.0.tar.gz": ">=3.10",
+            "paramiko-3.5.0-py3-none-any.whl": ">=3.10",
+        },
+    )
+    web.routes["/html/simple/paramiko/"] = html_page(
+        [
+            ("paramiko-3.5.0-py3-none-any.whl", False),
+            ("paramiko-3.6.0-py3-none-any.whl", False),
+            ("paramiko-3.6.0-cp39-abi3-musllinux_1_2_x86_64.whl", False),
+            ("paramiko-3.7.0-py3-none-any.whl", False),
+        ],
+        {
+            "paramiko-3.5.0-py3-none-any.whl": ">=3.8",
+            "paramiko-3.6.0-py3-none-any.whl": ">=3.7,<4",
+            "paramiko-3.6.0-cp39-abi3-musllinux_1_2_x86_64.whl": ">=3.9",
+            "paramiko-3.7.0-py3-none-any.whl": "three and up",
+        },
     )
     return web
 
@@ -228,6 +423,72 @@ def test_html_index(served: RouteServer) -> None:
     project = index_at(served.url + "/html/simple").project("pynacl")
     assert project == Project("PyNaCl", ("1.5.0", "1.6.0", "1.7.0"), frozenset({"1.7.0"}))
     assert project is not None and newest_version(project) == "1.6.0"
+
+
+def test_requires_python_from_a_json_index(served: RouteServer) -> None:
+    project = index_at(served.url + "/json/simple").project("paramiko")
+    assert project is not None
+    assert project.versions == ("3.2.0", "3.3.0", "3.4.0", "3.5.0")
+    # 3.4.0: its sdist's value, not its wheel's; 3.2.0 has none
+    assert project.requires_python == (("3.3.0", ">=3.6"), ("3.4.0", ">=3.6"), ("3.5.0", ">=3.10"))
+    assert newest_version(project) == "3.5.0"
+    assert newest_version(project, python="3.12") == "3.5.0"
+    assert newest_version(project, python="3.9") == "3.4.0"
+    assert newest_version(project, python="3.5") == "3.2.0"
+
+
+def test_requires_python_from_an_html_index(served: RouteServer) -> None:
+    project = index_at(served.url + "/html/simple").project("paramiko")
+    assert project is not None
+    # escaped on the page (&gt;=3.7,&lt;4), unescaped here; an invalid value is dropped
+    assert project.requires_python == (("3.5.0", ">=3.8"), ("3.6.0", ">=3.7,<4"))
+    assert b"&gt;=3.7,&lt;4" in served_body(served, "/html/simple/paramiko/")
+    assert newest_version(project, python="3.6") == "3.7.0"
+
+
+def served_body(server: RouteServer, path: str) -> bytes:
+    route = server.routes[path]
+    assert isinstance(route, Reply)
+    return route.body
+
+
+def test_requires_python_merged_across_indexes(served: RouteServer) -> None:
+    index = index_at(served.url + "/json/simple", served.url + "/html/simple")
+    project = index.project("paramiko")
+    assert project is not None
+    # 3.5.0: the sdist on the JSON index outranks the looser wheel on the HTML one
+    assert project.requires_python == (
+        ("3.3.0", ">=3.6"),
+        ("3.4.0", ">=3.6"),
+        ("3.5.0", ">=3.10"),
+        ("3.6.0", ">=3.7,<4"),
+    )
+    assert newest_version(project, python="3.9") == "3.7.0"
+
+
+def test_requires_python_from_find_links_pages(tmp_path: Path, served: RouteServer) -> None:
+    page = tmp_path / "links.html"
+    page.write_text(
+        html_links(
+            [("paramiko-3.4.0-py3-none-any.whl", False), ("paramiko-4.0.tar.gz", False)],
+            {"paramiko-3.4.0-py3-none-any.whl": ">=3.8", "paramiko-4.0.tar.gz": ">=3.11"},
+        )
+    )
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "paramiko-4.1.tar.gz").write_bytes(b"")  # a directory has no values: none
+    settings = IndexSettings(
+        index_url=served.url + "/json/simple", find_links=(page.as_uri(), str(wheels))
+    )
+    project = PackageIndex(settings).project("paramiko")
+    assert project is not None
+    assert project.requires_python == (
+        ("3.3.0", ">=3.6"),
+        ("3.4.0", ">=3.6"),  # the index's sdist outranks the find-links wheel
+        ("3.5.0", ">=3.10"),
+        ("4.0", ">=3.11"),
+    )
+    assert newest_version(project, python="3.9") == "4.1"
 
 
 def test_missing_project_is_none(served: RouteServer) -> None:
@@ -284,6 +545,39 @@ def test_disk_cache_and_offline(served: RouteServer, tmp_path: Path) -> None:
     refreshed = index(refresh=True).lookup("cffi")
     assert not refreshed.cached
     assert len(served.requests) == asked + 1
+
+
+def test_requires_python_survives_the_disk_cache(served: RouteServer, tmp_path: Path) -> None:
+    url = served.url + "/json/simple"
+    fresh = index_at(url, cache=JsonCache(tmp_path), cache_loopback=True).project("paramiko")
+    assert fresh is not None and fresh.requires_python
+    asked = len(served.requests)
+    offline = index_at(url, cache=JsonCache(tmp_path, offline=True), cache_loopback=True)
+    assert offline.project("paramiko") == fresh
+    assert len(served.requests) == asked
+
+
+def test_cache_records_of_the_old_format_are_ignored(served: RouteServer, tmp_path: Path) -> None:
+    url = served.url + "/json/simple"
+
+    def offline() -> PackageIndex:
+        return index_at(url, cache=JsonCache(tmp_path, offline=True), cache_loopback=True)
+
+    index_at(url, cache=JsonCache(tmp_path), cache_loopback=True).project("paramiko")
+    (path,) = (tmp_path / "index").iterdir()
+    record = json.loads(path.read_text())
+    assert record["format"] == FORMAT
+    assert offline().project("paramiko") is not None  # the record as written is read back
+    # what the previous version wrote: no Requires-Python, so every version admitted any Python
+    old_value = {"name": "paramiko", "versions": [["3.5.0", False]], "spellings": [["paramiko", 1]]}
+    for fmt in (1, FORMAT):
+        path.write_text(json.dumps({**record, "format": fmt, "value": old_value}))
+        with pytest.raises(ResolutionError, match="is not in the cache"):
+            offline().project("paramiko")
+    asked = len(served.requests)
+    project = index_at(url, cache=JsonCache(tmp_path), cache_loopback=True).project("paramiko")
+    assert project is not None and ("3.5.0", ">=3.10") in project.requires_python
+    assert len(served.requests) == asked + 1  # asked again, not misread
 
 
 def test_cache_is_per_index(served: RouteServer, tmp_path: Path) -> None:
@@ -484,6 +778,9 @@ def test_pypiserver(pypi: PypiServer) -> None:
     assert binary.name == "psycopg2-binary"
     assert newest_version(binary) == "2.9.10"
     assert index.project("psycopg2") == Project("psycopg2", ("2.9.10",))
+    # pypiserver 2.x writes no data-requires-python: every release admits every Python
+    assert nacl.requires_python == ()
+    assert newest_version(nacl, python="3.9") == "1.6.0"
     assert index.project("no-such-project") is None
 
 

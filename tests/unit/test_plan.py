@@ -18,8 +18,18 @@ ALL = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "unknown/unkno
 
 
 class FakeIndex:
-    def __init__(self, projects: Mapping[str, tuple[str, ...]]) -> None:
-        self.data = {k.lower(): Project(k, v) for k, v in projects.items()}
+    """``projects``: name -> versions; ``requires_python``: name -> {version: Requires-Python}."""
+
+    def __init__(
+        self,
+        projects: Mapping[str, tuple[str, ...]],
+        requires_python: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        requires = requires_python or {}
+        self.data = {
+            k.lower(): Project(k, v, requires_python=tuple(requires.get(k, {}).items()))
+            for k, v in projects.items()
+        }
         self.asked: list[str] = []
 
     def project(self, name: str) -> Project | None:
@@ -89,9 +99,11 @@ def _config() -> Config:
     return parse_config(CONFIG, "modules.toml")
 
 
-def _plan(*tags: str, images: FakeImages | None = None, **options: Any) -> Plan:
+def _plan(
+    *tags: str, images: FakeImages | None = None, index: FakeIndex | None = None, **options: Any
+) -> Plan:
     config = _config()
-    index = FakeIndex(PROJECTS)
+    index = index or FakeIndex(PROJECTS)
     images = images or FakeImages(TAGS)
     requests = parse_tags(tags, modules=config, index=index)
     return make_plan(
@@ -220,3 +232,96 @@ def test_unknown_version_is_a_tag_error() -> None:
 def test_targets_are_in_arch_table_order_per_request() -> None:
     plan = _plan("msgpack-py3.12")
     assert [t.arch for t in plan.targets] == [lookup_arch(a) for a in ("amd64", "arm64v8", "armv7")]
+
+
+# --- Requires-Python ---------------------------------------------------------------------------
+
+
+def with_39() -> FakeImages:
+    return FakeImages((*TAGS, "3.9-alpine3.20"))
+
+
+REQUIRES_PYTHON = {
+    "paramiko": {"3.4.0": ">=3.6", "3.5.0": ">=3.10"},
+    "cryptography": {"42.0.5": ">=3.7", "43.0.0": ">=3.10"},
+    "cffi": {"1.16.0": ">=3.8", "1.17.1": ">=3.8"},
+    "PyNaCl": {"1.5.0": ">=3.6"},
+    "msgpack": {"1.0.8": ">=3.10", "1.1.0": ">=3.10,<4"},
+}
+
+
+def _versions(plan: Plan) -> dict[str, str]:
+    return {t.module: t.version for t in plan.targets}
+
+
+def test_newest_release_that_admits_the_python_is_planned() -> None:
+    index = FakeIndex(PROJECTS, REQUIRES_PYTHON)
+    plan = _plan("paramiko-py3.9-aarch64", images=with_39(), index=index)
+    # dependencies too: each gets the newest release that supports Python 3.9
+    assert _versions(plan) == {
+        "cffi": "1.17.1",
+        "cryptography": "42.0.5",
+        "PyNaCl": "1.5.0",
+        "paramiko": "3.4.0",
+    }
+    assert {t.python for t in plan.targets} == {"3.9"}
+    assert "paramiko 3.4.0 for Python 3.9: the newest release, 3.5.0, requires Python >=3.10" in (
+        plan.notes
+    )
+    # the same index for a newer Python: the newest releases
+    newer = _plan("paramiko-py3.12-aarch64", images=with_39(), index=index)
+    assert _versions(newer) == {
+        "cffi": "1.17.1",
+        "cryptography": "43.0.0",
+        "PyNaCl": "1.5.0",
+        "paramiko": "3.5.0",
+    }
+    assert not any("requires Python" in n for n in newer.notes)
+
+
+def test_named_version_whose_requires_python_excludes_the_python() -> None:
+    index = FakeIndex(PROJECTS, REQUIRES_PYTHON)
+    with pytest.raises(TagError) as info:
+        _plan("paramiko3.5.0-py3.9-aarch64", images=with_39(), index=index)
+    assert str(info.value) == (
+        "paramiko3.5.0-py3.9-aarch64: paramiko 3.5.0 requires Python >=3.10, not 3.9"
+    )
+    assert "paramiko 3.4.0 is the newest release that supports Python 3.9" in (
+        info.value.hint or ""
+    )
+    # a named version that admits the Python is planned as named
+    plan = _plan("paramiko3.4.0-py3.9-aarch64", images=with_39(), index=index)
+    assert _versions(plan)["paramiko"] == "3.4.0"
+
+
+def test_no_release_supports_the_python() -> None:
+    index = FakeIndex(PROJECTS, REQUIRES_PYTHON)
+    with pytest.raises(TagError) as info:
+        _plan("msgpack-py3.9-amd64", images=with_39(), index=index)
+    assert str(info.value) == (
+        "msgpack-py3.9-amd64: no release of msgpack supports Python 3.9; "
+        "the newest, 1.1.0, requires Python >=3.10,<4"
+    )
+    assert "newer Python" in (info.value.hint or "")
+    with pytest.raises(TagError) as named:
+        _plan("msgpack1.0.8-py3.9-amd64", images=with_39(), index=index)
+    assert str(named.value) == (
+        "msgpack1.0.8-py3.9-amd64: msgpack 1.0.8 requires Python >=3.10, not 3.9"
+    )
+    assert "no release of msgpack supports Python 3.9" in (named.value.hint or "")
+
+
+def test_dependency_without_a_release_for_the_python_names_it() -> None:
+    index = FakeIndex(
+        PROJECTS, {**REQUIRES_PYTHON, "cffi": {"1.16.0": ">=3.10", "1.17.1": ">=3.10"}}
+    )
+    with pytest.raises(
+        TagError, match=r"^PyNaCl-py3\.9-amd64: no release of cffi supports Python 3\.9"
+    ):
+        _plan("PyNaCl-py3.9-amd64", images=with_39(), index=index)
+
+
+def test_invalid_requires_python_on_the_index_is_ignored() -> None:
+    index = FakeIndex(PROJECTS, {"msgpack": {"1.1.0": "python3 please"}})
+    plan = _plan("msgpack-py3.9-amd64", images=with_39(), index=index)
+    assert _versions(plan) == {"msgpack": "1.1.0"}
