@@ -12,7 +12,7 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
 nox.options.reuse_existing_virtualenvs = True
 
-PASSTHROUGH = ("MUSLWHEELS_REQUIRE_INTEGRATION",)
+TEST_TREES = ("tests/unit", "tests/integration")
 
 
 @nox.session
@@ -26,6 +26,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy")
+    # Each test tree imports its own helpers (conftest, servers/, support.py) as top-level
+    # modules, as pytest does: check each tree on its own with its folder on the path.
+    for tree in TEST_TREES:
+        session.run("mypy", tree, env={"MYPYPATH": tree})
 
 
 @nox.session
