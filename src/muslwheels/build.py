@@ -7,6 +7,7 @@ runs, a fake in unit tests) runs one ``docker buildx build`` per target from a `
   build in parallel, up to ``jobs`` at a time (threads); a failing target stops nothing else;
 - a target whose verified wheel is already in ``wheels/<arch>/`` is skipped unless ``force`` (that
   path makes no engine call at all), and ``dry_run`` makes none either: it reports the command lines;
+  ``force`` also re-runs the wheel step instead of taking it from BuildKit's layer cache;
 - the dependency wheels reach the dependent's build through the ``deps`` build context;
 - pip's index settings reach the build only as BuildKit secrets (a generated pip.conf, the CA bundle,
   the client certificate); an index on the loopback makes the pip steps use the host's network;
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,7 +74,7 @@ class BuildOptions:
     log_dir: Path  # one <target id>.log per built target
     index: IndexSettings  # pip's settings, mirrored into the build as secrets
     jobs: int = 1
-    force: bool = False  # build even when a verified wheel is already there
+    force: bool = False  # build again (not from the layer cache) even when the wheel is there
     dry_run: bool = False  # no engine call: report what would run
     builder: str | None = None  # buildx builder (None: the current one)
     push: bool = False  # also push each built target's wheel image (target.image)
@@ -313,6 +315,7 @@ class _RunFiles:
     cert: Path | None
     client_cert: Path | None
     host_network: bool
+    fresh: str = ""  # MW_FRESH: a new value per forced run re-runs the wheel step
 
 
 def build_request(
@@ -340,6 +343,7 @@ def build_request(
             ("MW_VERSION", target.version),
             ("MW_PYTHON", target.python),
             ("MW_FLAVOUR", target.flavour.value),
+            *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
         ),
         build_contexts=(("recipe", str(workdir / "recipe")), ("deps", str(workdir / "deps"))),
         secrets=tuple(secrets),
@@ -483,6 +487,7 @@ class _Run:
         self.report_lock = threading.Lock()
         self.cancel = threading.Event()
         self.pip = pip_settings(options.index)
+        self.fresh = uuid.uuid4().hex if options.force else ""
 
     # -- reporting (serialised: workers are threads) --
 
@@ -523,7 +528,8 @@ class _Run:
             with tempfile.TemporaryDirectory(
                 prefix="muslwheels-run-", dir=self.options.temp_root
             ) as run_dir:
-                self.build_all(to_build, self.write_run_files(Path(run_dir)))
+                run_files = write_run_files(self.pip, Path(run_dir), fresh=self.fresh)
+                self.build_all(to_build, run_files)
         return tuple(self.results[t.id] for t in self.targets)
 
     def would_build(self, target: Target) -> TargetResult:
@@ -533,6 +539,7 @@ class _Run:
             cert=Path(self.pip.cert) if self.pip.cert else None,
             client_cert=Path(self.pip.client_cert) if self.pip.client_cert else None,
             host_network=self.pip.host_network,
+            fresh=self.fresh,
         )
         try:
             recipe_files(target)
@@ -545,19 +552,6 @@ class _Run:
             workdir=placeholder / log_name(target).removesuffix(".log"),
         )
         return TargetResult(target, "would-build", message=shlex.join(request.command_line()))
-
-    def write_run_files(self, run_dir: Path) -> _RunFiles:
-        run_dir.chmod(0o700)
-        pipconf = run_dir / "pip.conf"
-        fd = os.open(pipconf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.pip.config_text)
-        return _RunFiles(
-            pipconf=pipconf,
-            cert=_secret_file(self.pip.cert, run_dir / "cert.pem"),
-            client_cert=_secret_file(self.pip.client_cert, run_dir / "client-cert.pem"),
-            host_network=self.pip.host_network,
-        )
 
     def build_all(self, to_build: list[Target], run_files: _RunFiles) -> None:
         """Hand ready targets to ``jobs`` worker threads, dependencies first."""
@@ -689,14 +683,11 @@ class _Run:
         on_line(f"muslwheels: target {target.id} ({target.platform}, {target.base_image})")
         for note in self.pip.notes:
             on_line(f"muslwheels: note: {note}")
-        recipe_dir, deps_dir, out_dir = workdir / "recipe", workdir / "deps", workdir / "out"
-        for folder in (recipe_dir, deps_dir, out_dir):
-            folder.mkdir()
-        for name, text in recipe_files(target).items():
-            (recipe_dir / name).write_text(text, encoding="utf-8")
-        for wheel in self.dependency_wheels(target):
-            _link_or_copy(wheel, deps_dir / wheel.name)
+        dep_wheels = self.dependency_wheels(target)
+        stage_workdir(target, workdir, dep_wheels)
+        for wheel in dep_wheels:
             on_line(f"muslwheels: offering dependency wheel {wheel.name}")
+        out_dir = workdir / "out"
         request = build_request(target, options=self.options, run_files=run_files, workdir=workdir)
         on_line("muslwheels: " + shlex.join(request.command_line()))
         if self.cancel.is_set():
@@ -721,6 +712,56 @@ class _Run:
                     "failed", f"wheel built, but pushing {target.image} failed: {err}", installed
                 )
         return result("built", "", installed)
+
+
+def write_run_files(pip: PipSettings, run_dir: Path, *, fresh: str = "") -> _RunFiles:
+    """Write the run's pip.conf (mode 0600, in a private directory) and find the certificate
+    files: the sources of the build secrets."""
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    run_dir.chmod(0o700)
+    pipconf = run_dir / "pip.conf"
+    fd = os.open(pipconf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(pip.config_text)
+    return _RunFiles(
+        pipconf=pipconf,
+        cert=_secret_file(pip.cert, run_dir / "cert.pem"),
+        client_cert=_secret_file(pip.client_cert, run_dir / "client-cert.pem"),
+        host_network=pip.host_network,
+        fresh=fresh,
+    )
+
+
+def stage_workdir(target: Target, workdir: Path, dep_wheels: Sequence[Path]) -> None:
+    """Fill a target's private directory: recipe/ (the recipe context), deps/ (the dependency
+    wheels: the deps context) and an empty out/ (where the wheels arrive)."""
+    recipe_dir, deps_dir, out_dir = workdir / "recipe", workdir / "deps", workdir / "out"
+    for folder in (recipe_dir, deps_dir, out_dir):
+        folder.mkdir(parents=True)
+    for name, text in recipe_files(target).items():
+        (recipe_dir / name).write_text(text, encoding="utf-8")
+    for wheel in dep_wheels:
+        _link_or_copy(wheel, deps_dir / wheel.name)
+
+
+@contextlib.contextmanager
+def staged_request(
+    target: Target,
+    *,
+    options: BuildOptions,
+    stage: str | None = None,
+    output: Output | None = None,
+) -> Iterator[BuildRequest]:
+    """The request ``build_targets`` would make for ``target`` (without dependency wheels), its
+    private files in place until the block ends; ``stage``/``output`` pick another Dockerfile
+    stage or destination (e.g. the builder stage as a local image, to inspect it)."""
+    pip = pip_settings(options.index)
+    with tempfile.TemporaryDirectory(prefix="muslwheels-", dir=options.temp_root) as tmp:
+        run_files = write_run_files(pip, Path(tmp) / "run")
+        workdir = Path(tmp) / "target"
+        stage_workdir(target, workdir, ())
+        request = build_request(target, options=options, run_files=run_files, workdir=workdir)
+        yield replace(request, stage=stage, output=output or request.output)
 
 
 def _secret_file(source: str | None, copy_to: Path) -> Path | None:

@@ -256,9 +256,14 @@ def test_force_rebuilds_a_present_wheel(options: BuildOptions) -> None:
     folder = options.wheels_root / "amd64"
     folder.mkdir(parents=True)
     (folder / wheel_name(target)).write_bytes(b"old")
-    results, _, _ = run([target], replace(options, force=True))
+    results, engine, _ = run([target], replace(options, force=True))
     assert results[0].status == "built"
     assert (folder / wheel_name(target)).read_bytes() != b"old"
+    # and not from BuildKit's layer cache either: a new MW_FRESH value per forced run
+    fresh = dict(engine.requests[0].build_args)["MW_FRESH"]
+    _, again, _ = run([target], replace(options, force=True))
+    assert len(fresh) >= 16
+    assert dict(again.requests[0].build_args)["MW_FRESH"] != fresh
 
 
 def test_dry_run_makes_no_engine_call_and_shows_the_command(options: BuildOptions) -> None:
