@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from python_on_whales import DockerClient, DockerException
@@ -52,6 +53,14 @@ _STEP_OUTPUT = re.compile(r"^#(\d+) (?:\d+\.\d+ )?(.*)$")
 _EXIT_CODE = re.compile(r"exit code: (\d+)")
 _OUR_ERROR = re.compile(r"muslwheels: error: (.*)$")
 _TOOL_ERROR = re.compile(r"(?i)\berror:")
+
+
+@dataclass(frozen=True)
+class BuilderInfo:
+    name: str
+    driver: str  # docker, docker-container, remote, kubernetes...
+    platforms: tuple[str, ...]  # as its nodes report them
+    endpoints: tuple[str, ...]  # one per node
 
 
 class DockerEngine:
@@ -105,8 +114,8 @@ class DockerEngine:
                 f"docker buildx is not available: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
             ) from None
 
-    def builder_info(self, name: str | None) -> tuple[str, str, tuple[str, ...]]:
-        """(name, driver, platforms) of builder ``name`` (None: the current one)."""
+    def builder_info(self, name: str | None) -> BuilderInfo:
+        """What buildx says about builder ``name`` (None: the current one)."""
         try:
             builders = self.client.buildx.list()
             if name is None:
@@ -126,9 +135,13 @@ class DockerEngine:
             )
         builder = known[name]
         platforms: list[str] = []
+        endpoints: list[str] = []
         for node in builder.nodes or ():
             platforms.extend(node.platforms or ())
-        return name, builder.driver or "", tuple(dict.fromkeys(platforms))
+            endpoints.append(node.endpoint or "")
+        return BuilderInfo(
+            name, builder.driver or "", tuple(dict.fromkeys(platforms)), tuple(endpoints)
+        )
 
     def binfmt_handlers(self) -> dict[str, BinfmtEntry]:
         handlers: dict[str, BinfmtEntry] = {}
@@ -161,8 +174,9 @@ class DockerEngine:
     def ensure_emulation(self, platforms: Sequence[str], *, builder: str | None) -> None:
         """Every platform can be built by ``builder``: natively, or with a registered QEMU
         handler (registered here where allowed). DockerError naming what to run otherwise."""
-        name, driver, reported = self.builder_info(builder)
-        if driver == "docker" and self._is_local_daemon():
+        info = self.builder_info(builder)
+        name, reported = info.name, info.platforms
+        if info.driver == "docker" and self._is_local_daemon(info.endpoints):
             machine = host_platform.machine()
             problems = emulation_problems(
                 platforms,
@@ -192,8 +206,11 @@ class DockerEngine:
                 "or add a node for that platform (docker buildx create --append ...)",
             )
 
-    def _is_local_daemon(self) -> bool:
-        host = os.environ.get("DOCKER_HOST", "")
+    def _is_local_daemon(self, endpoints: Sequence[str]) -> bool:
+        """The builder runs in this machine's dockerd, so this machine's binfmt handlers count."""
+        if any(e not in ("default", "") and not e.startswith("unix://") for e in endpoints):
+            return False
+        host = self.client.client_config.host or os.environ.get("DOCKER_HOST", "")
         return host == "" or host.startswith("unix://")
 
     def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
