@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -18,14 +17,12 @@ from pathlib import Path
 
 import pytest
 from localindex import LocalIndex, build_index
-from support import REGISTRY, STANDIN, STANDIN_REPO, STANDIN_TAG, run_command
+from support import REGISTRY, REQUIRED, STANDIN, STANDIN_REPO, STANDIN_TAG, run_command
 
 from muslwheels.docker import DockerEngine
 from muslwheels.pipconfig import IndexSettings, discover_index_settings
 
 FIXTURE_PROJECTS = ["cext", "sysenv", "dep-a", "needs-dep", "broken"]
-
-REQUIRED = os.environ.get("MUSLWHEELS_REQUIRE_INTEGRATION", "") == "1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,6 +21,8 @@ STANDIN_REPO = "standin/python"
 STANDIN_TAG = "3.11-bookworm"
 STANDIN = f"{REGISTRY}/{STANDIN_REPO}:{STANDIN_TAG}"  # Debian glibc, linux/amd64 + linux/arm64
 WHEEL_REPOSITORY = f"{REGISTRY}/muslwheels-test/wheels"
+#: CI sets MUSLWHEELS_REQUIRE_INTEGRATION=1: a missing engine or stand-in is then a failure, not a skip.
+REQUIRED = os.environ.get("MUSLWHEELS_REQUIRE_INTEGRATION", "") == "1"
 
 
 def run_command(cmd: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
