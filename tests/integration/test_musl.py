@@ -84,3 +84,27 @@ def test_musllinux_wheel_builds_and_imports(
         image=MUSL,
     )
     assert out == f"42 {machine} {machine}"
+
+
+def test_packages_on_an_image_without_a_package_manager_fail_clearly(
+    musl_run: Run,
+    tmp_path_factory: pytest.TempPathFactory,
+    index_settings: IndexSettings,
+    engine: DockerEngine,
+) -> None:
+    # the musl stand-in has neither apk nor apt-get
+    target = make_target(
+        CEXT,
+        recipe=Recipe(apk=("yaml-dev",), apt=("libyaml-dev",), build=NO_ISOLATION),
+        base_image=MUSL,
+    )
+    run = run_build(
+        [target], tmp_path_factory.mktemp("musl-pkgs"), index=index_settings, engine=engine
+    )
+    result = run.result(target)
+    assert result.status == "failed"
+    assert result.message == (
+        "installing the module's system packages failed (exit code 1): "
+        f"base image {MUSL} has neither apk nor apt-get, so the module's system packages "
+        "cannot be installed: yaml-dev libyaml-dev"
+    )
