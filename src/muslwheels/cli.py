@@ -12,12 +12,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .build import BuildOptions, TargetResult, build_targets
 from .cache import JsonCache, describe_age, user_cache_dir
 from .config import load_config
 from .console import Ui
-from .docker import DockerEngine
 from .errors import ExitCode, MuslWheelsError, UsageError
 from .index import PackageIndex
 from .model import Config, Target
@@ -27,6 +27,10 @@ from .plan import Plan, PlanOptions, make_plan
 from .registry import RegistryClient
 from .state import load_state, save_state, target_to_dict
 from .tags import parse_tags
+
+if TYPE_CHECKING:
+    from .build import BuildRequest
+    from .docker import DockerEngine
 
 STATE_FILE = Path(".musl-wheels") / "plan.json"
 
@@ -202,10 +206,36 @@ def _build_options(
     )
 
 
+class LazyDockerEngine:
+    """``build.Engine`` that imports and creates the ``DockerEngine`` at its first use: a run with
+    nothing to build never loads python-on-whales (and pydantic), a third of the start-up time."""
+
+    def __init__(self) -> None:
+        self._engine: DockerEngine | None = None
+
+    @property
+    def engine(self) -> DockerEngine:
+        if self._engine is None:
+            from .docker import DockerEngine
+
+            self._engine = DockerEngine()
+        return self._engine
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        self.engine.prepare(platforms, builder=builder)
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        self.engine.build(request, on_line)
+
+    def cancel(self) -> None:
+        if self._engine is not None:
+            self._engine.cancel()
+
+
 def _run_builds(
     ws: Workspace, targets: Sequence[Target], build_options: BuildOptions
 ) -> tuple[TargetResult, ...]:
-    engine = DockerEngine()
+    engine = LazyDockerEngine()
     with ws.ui.build_reporter(len(targets)) as progress:
         results = build_targets(targets, options=build_options, engine=engine, reporter=progress)
     if build_options.dry_run:
@@ -241,7 +271,7 @@ def cmd_pre_build(ws: Workspace, tags: Sequence[str], options: RunOptions) -> in
     ws.ui.notes([*plan.notes, *resolver.age_notes()])
     platforms = sorted({t.platform for t in plan.targets})
     if not options.dry_run:
-        DockerEngine().prepare(platforms, builder=options.builder)
+        LazyDockerEngine().prepare(platforms, builder=options.builder)
         ws.ui.info(f"emulation ready for {', '.join(platforms)}")
     requested = set(plan.requested)
     deps = [t for t in plan.targets if t.id not in requested]
