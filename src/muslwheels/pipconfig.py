@@ -4,17 +4,29 @@ pip is the authority: its configuration files are read by pip itself (in a subpr
 Python that builds the wheels), and the default index URL is pip's own, so nothing here names
 a package index. Environment variables rank above the files, as in pip; within the files the
 ``[wheel]`` section (the pip command our builds run) overrides ``[global]``.
+
+Asking pip costs a Python start-up (~0.15 s, more than planning hundreds of targets), so with a
+``cache_dir`` its answer is kept on disk together with what it depended on: the interpreter, the
+environment variables that decide where pip looks (``HOME``, ``XDG_CONFIG_HOME``,
+``XDG_CONFIG_DIRS``, ``PIP_CONFIG_FILE``, ``VIRTUAL_ENV`` and ``PYTHON*``) and the size,
+modification time and inode of every configuration file pip itself named (existing or not) and of
+pip's own package. The answer is used again only while all of that is unchanged.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import ResolutionError
 
@@ -33,11 +45,13 @@ _OPTIONS: dict[str, str] = {
 
 # Runs inside the target Python, with no PIP_* variables but PIP_CONFIG_FILE, so that pip reports
 # what its configuration files say (the environment is ranked by settings_from); prints pip's
-# own default index and the effective value of each ``section.option`` key given as argument.
+# own default index, the effective value of each ``section.option`` key given as argument, the
+# configuration files pip considered (None when it cannot tell) and pip's own file.
 _PIP_SCRIPT = r"""
 import contextlib, io, json, sys
+import pip
 from pip._internal.models.index import PyPI
-keys, config = sys.argv[1:], {}
+keys, config, files = sys.argv[1:], {}, None
 try:
     from pip._internal.configuration import Configuration, ConfigurationError
     configuration = Configuration(isolated=False)
@@ -47,6 +61,10 @@ try:
             config[key] = str(configuration.get_value(key))
         except ConfigurationError:
             pass
+    try:
+        files = [str(f) for _kind, paths in configuration.iter_config_files() for f in paths]
+    except Exception:
+        files = None
 except ImportError:  # pip's internals moved: ask its command line instead
     from pip._internal.cli.main import main
     for key in keys:
@@ -55,8 +73,15 @@ except ImportError:  # pip's internals moved: ask its command line instead
             status = main(["config", "get", key])
         if status == 0:
             config[key] = out.getvalue().strip()
-json.dump({"default_index": PyPI.simple_url, "config": config}, sys.stdout)
+json.dump(
+    {"default_index": PyPI.simple_url, "config": config, "files": files, "pip": pip.__file__},
+    sys.stdout,
+)
 """
+
+#: Environment variables that decide which pip runs and which files it reads (the cache key).
+_LOOKUP_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "PIP_CONFIG_FILE", "VIRTUAL_ENV")
+_CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -121,10 +146,17 @@ def settings_from(
     )
 
 
+@dataclass(frozen=True)
+class _PipAnswer:
+    default_index: str
+    config: tuple[tuple[str, str], ...]  # section.option -> value, as pip's files set them
+    depends_on: tuple[str, ...] | None  # the files the answer came from (None: unknown)
+
+
 @functools.cache
 def _ask_pip(
     python: str, environment: tuple[tuple[str, str], ...], keys: tuple[str, ...]
-) -> tuple[str, tuple[tuple[str, str], ...]]:
+) -> _PipAnswer:
     """pip's default index and what its configuration files set for ``keys`` (once per process)."""
     try:
         completed = subprocess.run(
@@ -153,12 +185,94 @@ def _ask_pip(
         if not isinstance(default_index, str) or not isinstance(config, dict):
             raise TypeError("unexpected shape")
         pairs = tuple(sorted((str(k), str(v)) for k, v in config.items()))
+        files, pip_file = data.get("files"), data.get("pip")
+        depends_on: tuple[str, ...] | None = None
+        if isinstance(files, list) and isinstance(pip_file, str):
+            depends_on = (*(str(f) for f in files), pip_file)
     except (ValueError, KeyError, TypeError) as exc:
         raise ResolutionError(
             f"{python} gave an unreadable answer about pip's configuration: {exc}",
             hint=f"check that `{python} -m pip config list` works",
         ) from exc
-    return default_index, pairs
+    return _PipAnswer(default_index, pairs, depends_on)
+
+
+def _signature(path: str) -> list[int] | str:
+    """What changes when a file does: [modification time, size, inode]; "missing" when it does
+    not exist; "special" for anything but a regular file (``os.devnull`` never changes)."""
+    try:
+        found = Path(path).stat()
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return "unreadable"
+    if not stat.S_ISREG(found.st_mode):
+        return "special"
+    return [found.st_mtime_ns, found.st_size, found.st_ino]
+
+
+def _cache_key(python: str, environment: Mapping[str, str], keys: tuple[str, ...]) -> str:
+    lookup = {
+        name: value
+        for name, value in sorted(environment.items())
+        if name in _LOOKUP_VARIABLES or name.startswith("PYTHON")
+    }
+    return json.dumps({"python": python, "environment": lookup, "keys": list(keys)}, sort_keys=True)
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "pip" / f"settings-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+def _cached_answer(cache_dir: Path, python: str, key: str) -> _PipAnswer | None:
+    """The stored answer for ``key`` when nothing it depends on changed since, else None."""
+    try:
+        data = json.loads(_cache_path(cache_dir, key).read_text(encoding="utf-8"))
+        if data["format"] != _CACHE_FORMAT or data["key"] != key:
+            return None
+        signatures = data["signatures"]
+        if not isinstance(signatures, dict) or python not in signatures:
+            return None
+        for path, signature in signatures.items():
+            if _signature(path) != signature:
+                return None
+        config = tuple((str(k), str(v)) for k, v in data["config"])
+        return _PipAnswer(str(data["default_index"]), config, tuple(signatures))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store_answer(
+    cache_dir: Path, python: str, key: str, answer: _PipAnswer, *, asked_at: int
+) -> None:
+    """Keep ``answer`` with the signatures of what it depends on. Nothing is kept when that is
+    unknown, or when a file changed after ``asked_at`` (ns): pip may have read the older content.
+    A cache that cannot be written is not used."""
+    if answer.depends_on is None:
+        return
+    signatures = {p: _signature(p) for p in (python, *answer.depends_on)}
+    if any(isinstance(s, list) and s[0] >= asked_at for s in signatures.values()):
+        return
+    record = {
+        "format": _CACHE_FORMAT,
+        "key": key,
+        "signatures": signatures,
+        "default_index": answer.default_index,
+        "config": [list(pair) for pair in answer.config],
+    }
+    path = _cache_path(cache_dir, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return
 
 
 def pip_config_keys(command: str = PIP_COMMAND) -> tuple[str, ...]:
@@ -167,11 +281,19 @@ def pip_config_keys(command: str = PIP_COMMAND) -> tuple[str, ...]:
 
 
 def discover_index_settings(
-    python: str | None = None, *, command: str = PIP_COMMAND
+    python: str | None = None,
+    *,
+    command: str = PIP_COMMAND,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
 ) -> IndexSettings:
     """The index settings pip would use here: this process's environment, pip's configuration
-    files as read by ``python``'s pip (default: this interpreter), pip's default index."""
-    interpreter = python or sys.executable
+    files as read by ``python``'s pip (default: this interpreter), pip's default index.
+
+    With ``cache_dir``, pip's answer is reused from there while its files are unchanged (see the
+    module's documentation); ``refresh`` asks pip again (and stores the new answer).
+    """
+    interpreter = os.path.realpath(python or sys.executable)
     environment = tuple(
         sorted(
             (name, value)
@@ -179,5 +301,14 @@ def discover_index_settings(
             if not name.startswith("PIP_") or name == "PIP_CONFIG_FILE"
         )
     )
-    default_index, pairs = _ask_pip(interpreter, environment, pip_config_keys(command))
-    return settings_from(os.environ, dict(pairs), default_index, command=command)
+    keys = pip_config_keys(command)
+    key = _cache_key(interpreter, dict(environment), keys)
+    answer = None
+    if cache_dir is not None and not refresh:
+        answer = _cached_answer(cache_dir, interpreter, key)
+    if answer is None:
+        asked_at = time.time_ns()
+        answer = _ask_pip(python or sys.executable, environment, keys)
+        if cache_dir is not None:
+            _store_answer(cache_dir, interpreter, key, answer, asked_at=asked_at)
+    return settings_from(os.environ, dict(answer.config), answer.default_index, command=command)
