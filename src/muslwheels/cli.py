@@ -87,7 +87,10 @@ class Resolver:
     @property
     def settings(self) -> IndexSettings:
         if self._settings is None:
-            self._settings = discover_index_settings()
+            # pip's answer is kept beside the index answers while its files are unchanged
+            self._settings = discover_index_settings(
+                cache_dir=self.cache.root, refresh=self.options.refresh
+            )
         return self._settings
 
     @property
