@@ -26,7 +26,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -500,6 +500,18 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class _LazyHTTPSHandler(urllib.request.HTTPSHandler):
+    """An HTTPS handler whose TLS context is made when the first https request needs it."""
+
+    def __init__(self, make_context: Callable[[], ssl.SSLContext]) -> None:
+        super().__init__()
+        self._make_context = make_context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        self._context = self._make_context()
+        return super().https_open(req)
+
+
 class PackageIndex:
     """:class:`~muslwheels.model.ProjectLookup` over the indexes pip is configured with.
 
@@ -527,6 +539,7 @@ class PackageIndex:
         self.facts: dict[str, Fact[Project | None]] = {}
         self.notes: list[str] = []
         self._ssl: dict[bool, ssl.SSLContext] = {}
+        self._openers: dict[bool, urllib.request.OpenerDirector] = {}
         self._sources: tuple[str, ...] | None = None
         self._find_link_files: dict[str, list[DistFile]] = {}
 
@@ -740,6 +753,14 @@ class PackageIndex:
         self._ssl[verify] = context
         return context
 
+    def _opener(self, verify: bool) -> urllib.request.OpenerDirector:
+        """One opener per TLS setting for the run. The TLS context (loading the CA bundle costs
+        more than asking a loopback index for every project) is made at the first https request."""
+        if verify not in self._openers:
+            handler = _LazyHTTPSHandler(functools.partial(self._context, verify))
+            self._openers[verify] = urllib.request.build_opener(handler)
+        return self._openers[verify]
+
     def _get(self, url: str) -> tuple[int, str, bytes, str]:
         """GET ``url``: (status, content type, body, final URL); raises for anything but 2xx/404/410."""
         shown = redact(url)
@@ -753,9 +774,7 @@ class PackageIndex:
             host = parts.hostname or ""
             netloc = f"{host}:{parts.port}" if parts.port is not None else host
             url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-        opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=self._context(not self._trusted(parts)))
-        )
+        opener = self._opener(not self._trusted(parts))
         request = urllib.request.Request(url, headers=headers)
         try:
             with opener.open(request, timeout=self.timeout) as response:
