@@ -63,6 +63,7 @@ class _Planner:
         self._pythons_asked = False
         self._platforms: dict[str, tuple[str, ...] | None] = {}
         self._projects: dict[str, Project] = {}
+        self._newest: dict[tuple[str, str], str] = {}
         self.targets: dict[str, Target] = {}
 
     # -- facts, each asked at most once per run ---------------------------------------------------
@@ -201,7 +202,14 @@ class _Planner:
         return wanted
 
     def newest(self, project: Project, python: str, raw: str) -> str:
-        """The release pip on Python ``python`` would pick (its Requires-Python admits it)."""
+        """The release pip on Python ``python`` would pick (its Requires-Python admits it);
+        decided once per project and Python (a matrix asks for it once per arch and dependent)."""
+        key = (_norm(project.name), python)
+        if key not in self._newest:
+            self._newest[key] = self._decide_newest(project, python, raw)
+        return self._newest[key]
+
+    def _decide_newest(self, project: Project, python: str, raw: str) -> str:
         version = newest_version(project, python=python)
         overall = newest_version(project)
         if version is None:
