@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from .config import DEFAULT_BUILD_COMMAND, render_command
 from .errors import BuildError, Interrupted, MuslWheelsError
-from .model import Target
+from .model import Target, normalize_name
 from .pipconfig import IndexSettings
 from .verify import check_wheels, verification_failure, wheel_fits
 
@@ -357,16 +357,39 @@ def build_request(
 # --- wheels/<arch>/ -------------------------------------------------------------------------------
 
 
+class WheelFolders:
+    """The wheels in each ``wheels_root/<arch>/``, listed once and grouped by project: a run over
+    a matrix of hundreds of targets reads each folder once and checks only that project's files
+    (instead of listing the folder and checking every file in it once per target)."""
+
+    def __init__(self, wheels_root: Path) -> None:
+        self.wheels_root = wheels_root
+        self._folders: dict[str, dict[str, list[str]]] = {}
+
+    def _by_project(self, wheel_dir: str) -> dict[str, list[str]]:
+        if wheel_dir not in self._folders:
+            try:
+                with os.scandir(self.wheels_root / wheel_dir) as entries:
+                    names = sorted(e.name for e in entries if e.is_file())
+            except FileNotFoundError:
+                names = []
+            by_project: dict[str, list[str]] = {}
+            for name in names:
+                if name.endswith(".whl") and not name.startswith("."):
+                    # a wheel's file name starts with its project's name (escaped, no dash)
+                    by_project.setdefault(normalize_name(name.split("-", 1)[0]), []).append(name)
+            self._folders[wheel_dir] = by_project
+        return self._folders[wheel_dir]
+
+    def fitting(self, target: Target) -> tuple[str, ...]:
+        """File names of the wheels that fit ``target``, sorted."""
+        names = self._by_project(target.wheel_dir).get(target.key, [])
+        return tuple(n for n in names if wheel_fits(n, target))
+
+
 def existing_wheels(target: Target, wheels_root: Path) -> tuple[str, ...]:
     """File names of the wheels in wheels_root/<arch>/ that fit ``target``."""
-    folder = wheels_root / target.wheel_dir
-    try:
-        names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    except FileNotFoundError:
-        return ()
-    return tuple(
-        n for n in names if n.endswith(".whl") and not n.startswith(".") and wheel_fits(n, target)
-    )
+    return WheelFolders(wheels_root).fitting(target)
 
 
 @contextlib.contextmanager
@@ -510,8 +533,9 @@ class _Run:
     def run(self) -> tuple[TargetResult, ...]:
         check_graph(self.targets)
         to_build: list[Target] = []
+        folders = WheelFolders(self.options.wheels_root)
         for target in self.targets:
-            found = () if self.options.force else existing_wheels(target, self.options.wheels_root)
+            found = () if self.options.force else folders.fitting(target)
             if found:
                 self.finish(
                     TargetResult(target, "skipped", wheels=found, message="wheel already present")
