@@ -77,7 +77,6 @@ class BuildOptions:
     force: bool = False  # build again (not from the layer cache) even when the wheel is there
     dry_run: bool = False  # no engine call: report what would run
     builder: str | None = None  # buildx builder (None: the current one)
-    push: bool = False  # also push each built target's wheel image (target.image)
     no_cache: bool = False  # ignore BuildKit's layer cache (cache mounts stay)
     docker_dir: Path = field(default_factory=default_docker_dir)  # holds the Dockerfile
     temp_root: Path | None = None  # where private temporary directories go (None: system default)
@@ -546,6 +545,12 @@ class _Run:
             for target in to_build:
                 self.finish(self.would_build(target))
         elif to_build:
+            dockerfile = self.options.docker_dir / "Dockerfile"
+            if not dockerfile.is_file():
+                raise BuildError(
+                    f"no Dockerfile at {dockerfile}",
+                    hint="run from a musl-wheels checkout, or pass its docker/ directory as docker_dir",
+                )
             self.engine.prepare(
                 sorted({t.platform for t in to_build}), builder=self.options.builder
             )
@@ -726,15 +731,6 @@ class _Run:
         folder = self.options.wheels_root / target.wheel_dir
         installed = install_wheels([out_dir / n for n in produced], folder)
         on_line(f"muslwheels: installed {', '.join(installed)} in {folder}")
-        if self.options.push:
-            push = replace(request, output=ImageOutput(target.image, push=True))
-            on_line(f"muslwheels: pushing {target.image}")
-            try:
-                self.engine.build(push, on_line)
-            except MuslWheelsError as err:
-                return result(
-                    "failed", f"wheel built, but pushing {target.image} failed: {err}", installed
-                )
         return result("built", "", installed)
 
 
@@ -830,4 +826,7 @@ def build_targets(
     Raises BuildError for a broken target list (unknown dependency, cycle), DockerError when the
     engine cannot build at all, Interrupted on Ctrl-C. A failed target is a result, not an error.
     """
-    return _Run(targets, options, engine, reporter).run()
+    try:
+        return _Run(targets, options, engine, reporter).run()
+    except KeyboardInterrupt:  # before or after the builds ran: nothing to stop
+        raise Interrupted("interrupted", hint="run the build again to finish") from None

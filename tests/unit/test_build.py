@@ -148,6 +148,8 @@ class Recorder:
 def options(tmp_path: Path) -> BuildOptions:
     temp = tmp_path / "tmp"
     temp.mkdir()
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
     return BuildOptions(
         wheels_root=tmp_path / "wheels",
         log_dir=tmp_path / "logs",
@@ -418,13 +420,20 @@ def test_broken_target_lists_are_refused() -> None:
         check_graph([cyclic_a, b])
 
 
-def test_push_builds_the_image_after_the_wheel(options: BuildOptions) -> None:
-    target = make_target()
-    results, engine, _ = run([target], replace(options, push=True))
-    assert results[0].status == "built"
-    assert [type(r.output) for r in engine.requests] == [LocalOutput, ImageOutput]
-    assert engine.requests[1].output == ImageOutput(target.image, push=True)
-    assert engine.requests[1].command_line()[-2] == f"type=image,name={target.image},push=true"
+def test_image_output_pushes_by_name() -> None:
+    """Wheel images (publish.py) are built with an ImageOutput: pushed, or kept locally."""
+    request = BuildRequest(
+        context=Path("ctx"),
+        dockerfile=Path("ctx/Dockerfile"),
+        platform="linux/arm64",
+        build_args=(),
+        build_contexts=(),
+        secrets=(),
+        output=ImageOutput("example/wheels:t-arm64v8"),
+    )
+    assert request.command_line()[-2] == "type=image,name=example/wheels:t-arm64v8,push=true"
+    kept = replace(request, output=ImageOutput("example/wheels:t", push=False))
+    assert kept.output_spec() == {"type": "image", "name": "example/wheels:t"}
 
 
 def test_ctrl_c_stops_cleanly(options: BuildOptions) -> None:
@@ -599,3 +608,15 @@ def test_existing_wheels_ignores_hidden_and_partial_files(tmp_path: Path) -> Non
     (folder / wheel_name(target)).write_bytes(b"whole")
     assert existing_wheels(target, tmp_path) == (wheel_name(target),)
     assert existing_wheels(make_target(arch="arm64v8"), tmp_path) == ()
+
+
+def test_missing_dockerfile_is_an_error_before_any_build(options: BuildOptions) -> None:
+    (options.docker_dir / "Dockerfile").unlink()
+    with pytest.raises(BuildError, match="no Dockerfile at"):
+        build_targets([make_target()], options=options, engine=NoEngine(), reporter=Recorder())
+
+
+def test_default_docker_dir_is_this_checkouts() -> None:
+    from muslwheels.build import default_docker_dir
+
+    assert (default_docker_dir() / "Dockerfile").is_file()
