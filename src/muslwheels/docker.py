@@ -82,9 +82,10 @@ class DockerEngine:
     # -- checks ----------------------------------------------------------------------------------
 
     def check_daemon(self) -> None:
-        """The docker CLI runs and the daemon answers."""
+        """The docker CLI runs and the daemon answers (``docker version`` asks the daemon for its
+        version: the cheapest call that needs it; ``docker info`` costs four times as much)."""
         try:
-            self.client.version()
+            version = self.client.version()
         except ClientNotFoundError:
             raise DockerError(
                 "the docker command was not found",
@@ -95,14 +96,7 @@ class DockerEngine:
                 f"the Docker daemon is not reachable: {_last_line(err.stderr)}",
                 hint=_START_DOCKER,
             ) from None
-        try:
-            info = self.client.info()
-        except DockerException as err:
-            raise DockerError(
-                f"the Docker daemon is not reachable: {_last_line(err.stderr)}",
-                hint=_START_DOCKER,
-            ) from None
-        if not info.server_version:
+        if version.server is None:
             raise DockerError("the Docker daemon is not reachable", hint=_START_DOCKER)
 
     def check_buildx(self) -> str:
@@ -115,17 +109,23 @@ class DockerEngine:
             ) from None
 
     def builder_info(self, name: str | None) -> BuilderInfo:
-        """What buildx says about builder ``name`` (None: the current one)."""
+        """What buildx says about builder ``name`` (None: the current one).
+
+        One ``docker buildx ls`` (it fails when buildx is missing, so no separate check is
+        needed), read at once: python-on-whales asks ``buildx ls`` again for a builder's fields
+        read 0.2 s later. ``docker buildx inspect`` names the current builder only when there
+        are several to choose from.
+        """
         try:
-            builders = self.client.buildx.list()
+            found = self.client.buildx.list()
+            known = {b.name: (b.driver, b.nodes) for b in found if b.name}
             if name is None:
-                current = self.client.buildx.inspect()
-                name = current.name or "default"
+                name = next(iter(known)) if len(known) == 1 else self.client.buildx.inspect().name
+                name = name or "default"
         except DockerException as err:
             raise DockerError(
                 f"cannot list the buildx builders: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
             ) from None
-        known = {b.name: b for b in builders if b.name}
         if name not in known:
             raise DockerError(
                 f"there is no buildx builder called {name!r}",
@@ -133,15 +133,13 @@ class DockerEngine:
                 + (", ".join(sorted(known)) or "none")
                 + " (docker buildx ls; create one with docker buildx create)",
             )
-        builder = known[name]
+        driver, nodes = known[name]
         platforms: list[str] = []
         endpoints: list[str] = []
-        for node in builder.nodes or ():
+        for node in nodes or ():
             platforms.extend(node.platforms or ())
             endpoints.append(node.endpoint or "")
-        return BuilderInfo(
-            name, builder.driver or "", tuple(dict.fromkeys(platforms)), tuple(endpoints)
-        )
+        return BuilderInfo(name, driver or "", tuple(dict.fromkeys(platforms)), tuple(endpoints))
 
     def binfmt_handlers(self) -> dict[str, BinfmtEntry]:
         handlers: dict[str, BinfmtEntry] = {}
@@ -214,8 +212,8 @@ class DockerEngine:
         return host == "" or host.startswith("unix://")
 
     def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        """Two docker calls (``version``, ``buildx ls``): a missing buildx fails the second."""
         self.check_daemon()
-        self.check_buildx()
         self.ensure_emulation(platforms, builder=builder)
 
     # -- builds ----------------------------------------------------------------------------------
