@@ -1,8 +1,9 @@
-"""Sessions: lint, typecheck, tests (unit), integration (real Docker).
+"""Sessions: lint, typecheck, tests (unit), integration (real Docker), bench (benchmarks).
 
 `nox` runs lint, typecheck, tests and integration. The integration session needs the Docker engine,
 buildx, QEMU, the local registries and the stand-in images that `.ci/setup` installs and starts; it
 skips its tests with a reason when no engine answers, unless MUSLWHEELS_REQUIRE_INTEGRATION=1 (CI).
+`nox -s bench` (never run by default) times the tool against what it controls (bench/README.md).
 """
 
 from __future__ import annotations
@@ -44,3 +45,10 @@ def integration(session: nox.Session) -> None:
     """Real engine, buildx, QEMU, registry and sdists (see .ci/setup)."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/integration", "-q", "-m", "integration", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks, on what .ci/setup starts; arguments go to `python -m bench` (e.g. --runs 3)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", *session.posargs)

@@ -1,0 +1,1 @@
+"""musl-wheels benchmarks: ``nox -s bench`` (or ``python -m bench``). See bench/README.md."""

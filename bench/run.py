@@ -1,0 +1,609 @@
+"""The benchmark suite: each case times two commands side by side and reports their ratio.
+
+    python -m bench [--case NAME ...] [--runs N] [--build-runs N] [--keep]
+
+Cases (bench/README.md says what each measures and why it is set up that way):
+
+- plan: ``invoke plan --json --offline`` of every module x default Python x every arch of
+  modules.toml vs ``invoke --list``;
+- no-op: ``invoke build`` of that matrix with every wheel already in wheels/ vs ``invoke --list``;
+- overhead: ``invoke build --force`` of one C-extension target vs the same ``docker buildx build``;
+- warm: that rebuild with warm caches vs with ``--no-cache``;
+- parallel: two arm64 targets under QEMU, ``--jobs 2`` vs ``--jobs 1``;
+- emulation: the target for arm64 under QEMU vs for amd64.
+
+Prints one table (Markdown) and writes the raw figures to bench/results/<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import fixtures
+from bench.fixtures import Workspace
+from bench.timing import Sample, Series, format_seconds, interleave, render_table, run_command
+
+RESULTS = fixtures.REPO / "bench" / "results"
+CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation")
+
+
+@dataclass
+class CaseResult:
+    name: str
+    measured: Series
+    baseline: Series
+    goal: str  # e.g. "<= 1.5x", or "reported"
+    limit: float | None
+    notes: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.measured.median / self.baseline.median
+
+    @property
+    def met(self) -> str:
+        if self.limit is None:
+            return "-"
+        return "yes" if self.ratio <= self.limit else "NO"
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@dataclass
+class Bench:
+    ws: Workspace
+    env: dict[str, str]
+    index: fixtures.IndexServer
+    runs: int
+    build_runs: int
+    invoke: str
+    log: Callable[[str], None]
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def run(self, cmd: Sequence[str]) -> Sample:
+        return run_command(cmd, env=self.env, cwd=self.ws.root)
+
+    def invoke_cmd(self, *args: str) -> list[str]:
+        return [self.invoke, *args]
+
+    def checked(self, cmd: Sequence[str], what: str) -> Sample:
+        sample = self.run(cmd)
+        if sample.returncode != 0:
+            raise BenchError(
+                f"{what} failed (exit {sample.returncode}): {' '.join(cmd)}\n{_tail(sample.stderr)}"
+            )
+        return sample
+
+    def compare(
+        self,
+        runs: int,
+        measured: tuple[str, Sequence[str] | Callable[[int], Sequence[str]]],
+        baseline: tuple[str, Sequence[str] | Callable[[int], Sequence[str]]],
+        *,
+        after: Callable[[str, Sample], None] | None = None,
+    ) -> tuple[Series, Series]:
+        def runner(label: str, cmd: Sequence[str] | Callable[[int], Sequence[str]]) -> Any:
+            def run_once(i: int) -> Sample:
+                line = cmd(i) if callable(cmd) else cmd
+                self.ws.docker_calls()  # forget what came before this run
+                self.index.take_requests()
+                sample = self.run(line)
+                if sample.returncode != 0:
+                    raise BenchError(
+                        f"{label} failed (exit {sample.returncode}):\n{_tail(sample.stderr)}"
+                    )
+                if after is not None:
+                    after(label, sample)
+                return sample
+
+            return run_once
+
+        def shown(cmd: Sequence[str] | Callable[[int], Sequence[str]]) -> str:
+            line = cmd(0) if callable(cmd) else cmd
+            return " ".join(str(c) for c in line)
+
+        series = interleave(
+            runs,
+            [
+                (measured[0], shown(measured[1]), runner(measured[0], measured[1])),
+                (baseline[0], shown(baseline[1]), runner(baseline[0], baseline[1])),
+            ],
+            progress=self.log,
+        )
+        return series[measured[0]], series[baseline[0]]
+
+
+# --- the matrix cases ---------------------------------------------------------------------------------
+
+
+def plan_tags() -> list[str]:
+    return [f"{name}-pyall" for name in fixtures.PLAN_PROJECTS]
+
+
+def plan_args(ws: Workspace) -> list[str]:
+    args = ["--config", str(ws.plan_config), "--base-image", fixtures.PLAN_BASE_IMAGE]
+    for tag in plan_tags():
+        args += ["--tag", tag]
+    return args
+
+
+def _targets(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def case_plan(bench: Bench) -> CaseResult:
+    ws = bench.ws
+    plan = bench.invoke_cmd("plan", "--json", *plan_args(ws))
+    bench.checked(plan, "priming the cache (invoke plan)")
+    offline = bench.invoke_cmd("plan", "--json", "--offline", *plan_args(ws))
+    first = bench.checked(offline, "invoke plan --offline")
+    targets = _targets(first.stdout)
+    docker_calls: list[int] = []
+    index_requests: list[list[str]] = []
+
+    def after(label: str, sample: Sample) -> None:
+        if label == "plan":
+            docker_calls.append(len(ws.docker_calls()))
+            index_requests.append(bench.index.take_requests())
+            if len(_targets(sample.stdout)) != len(targets):
+                raise BenchError("invoke plan printed a different number of targets")
+
+    measured, baseline = bench.compare(
+        bench.runs,
+        ("plan", offline),
+        ("--list", bench.invoke_cmd("--list")),
+        after=after,
+    )
+    per_target = (measured.median - baseline.median) / max(1, len(targets))
+    asked = index_requests[-1] if index_requests else []
+    repeated = len(asked) - len(set(asked))
+    notes = [
+        f"{len(targets)} targets ({len(plan_tags())} modules x "
+        f"{len({t['python'] for t in targets})} Pythons x {len({t['arch'] for t in targets})} "
+        f"arches); {per_target * 1000:.2f} ms per target above `invoke --list`",
+        f"docker calls per plan run: {max(docker_calls, default=0)}; index requests per run: "
+        f"{len(asked)} ({repeated} repeated)",
+    ]
+    return CaseResult(
+        "plan",
+        measured,
+        baseline,
+        "<= 1.5x",
+        1.5,
+        notes,
+        {
+            "targets": len(targets),
+            "ms_per_target": per_target * 1000,
+            "docker_calls": docker_calls,
+            "index_requests": index_requests,
+        },
+    )
+
+
+def populate_wheels(ws: Workspace, targets: Sequence[dict[str, Any]]) -> int:
+    from muslwheels.arches import lookup_arch
+
+    count = 0
+    for target in targets:
+        arch = lookup_arch(str(target["arch"]))
+        assert arch is not None
+        folder = ws.wheels / arch.key
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / fixtures.fake_wheel_name(target, arch.wheel_machine)
+        if not path.exists():
+            path.write_bytes(b"")
+            count += 1
+    return count
+
+
+def case_noop(bench: Bench) -> CaseResult:
+    ws = bench.ws
+    planned = bench.checked(
+        bench.invoke_cmd("plan", "--json", *plan_args(ws)), "invoke plan for the no-op case"
+    )
+    targets = _targets(planned.stdout)
+    populate_wheels(ws, targets)
+    build = bench.invoke_cmd("build", "--offline", *plan_args(ws))
+    first = bench.checked(build, "invoke build (nothing to do)")
+    skipped = f"{len(targets)} skipped"
+    if skipped not in first.stderr:
+        raise BenchError(f"expected '{skipped}' from invoke build:\n{_tail(first.stderr)}")
+    calls: list[list[str]] = []
+
+    def after(label: str, sample: Sample) -> None:
+        if label == "no-op build":
+            calls.append(ws.docker_calls())
+            if skipped not in sample.stderr:
+                raise BenchError(f"invoke build did not skip every target:\n{_tail(sample.stderr)}")
+
+    measured, baseline = bench.compare(
+        bench.runs,
+        ("no-op build", build),
+        ("--list", bench.invoke_cmd("--list")),
+        after=after,
+    )
+    buildx = sum(1 for run in calls for c in run if c.startswith("buildx"))
+    any_docker = sum(len(run) for run in calls)
+    notes = [
+        f"{len(targets)} targets, all skipped; docker calls in {len(calls)} runs: "
+        f"{any_docker} (buildx: {buildx})",
+    ]
+    if any_docker:
+        raise BenchError(f"the no-op build called docker: {calls}")
+    return CaseResult(
+        "no-op",
+        measured,
+        baseline,
+        "<= 2x",
+        2.0,
+        notes,
+        {"targets": len(targets), "docker_calls": calls},
+    )
+
+
+# --- the build cases -------------------------------------------------------------------------------
+
+
+def build_tag(project: str, arch: str) -> str:
+    return f"{project}-py{fixtures.BUILD_PYTHON}-{arch}"
+
+
+CEXT_A, CEXT_B = fixtures.CEXT_PROJECTS
+
+
+def build_args(ws: Workspace, *tags: str) -> list[str]:
+    args = ["--config", str(ws.build_config)]
+    for tag in tags:
+        args += ["--tag", tag]
+    return args
+
+
+def prime_builds(bench: Bench) -> float:
+    """Build every target of the build cases once: the layers they share are cached after this."""
+    tags = [build_tag(p, a) for p in fixtures.CEXT_PROJECTS for a in ("amd64", "arm64v8")]
+    sample = bench.checked(
+        bench.invoke_cmd("build", "--force", "--jobs", "2", *build_args(bench.ws, *tags)),
+        "priming build of the C-extension targets",
+    )
+    return sample.seconds
+
+
+def case_overhead(bench: Bench) -> CaseResult:
+    from muslwheels.build import BuildOptions, staged_request
+    from muslwheels.pipconfig import IndexSettings
+    from muslwheels.state import target_from_dict
+
+    ws = bench.ws
+    tag = build_tag(CEXT_A, "amd64")
+    planned = bench.checked(
+        bench.invoke_cmd("plan", "--json", *build_args(ws, tag)), "invoke plan (overhead)"
+    )
+    (target,) = [target_from_dict(t) for t in _targets(planned.stdout)]
+    options = BuildOptions(
+        wheels_root=ws.wheels,
+        log_dir=ws.root / ".musl-wheels" / "logs",
+        index=IndexSettings(index_url=bench.index.url),
+        temp_root=ws.root,
+    )
+    with staged_request(target, options=options) as request:
+
+        def raw(i: int) -> list[str]:
+            fresh = dataclasses.replace(
+                request, build_args=(*request.build_args, ("MW_FRESH", uuid.uuid4().hex))
+            )
+            return list(fresh.command_line())
+
+        measured, baseline = bench.compare(
+            bench.build_runs,
+            ("invoke build", bench.invoke_cmd("build", "--force", *build_args(ws, tag))),
+            ("docker buildx build", raw),
+        )
+    return CaseResult(
+        "overhead",
+        measured,
+        baseline,
+        "<= 1.10x",
+        1.10,
+        [f"{tag}: both re-run the wheel step (--force / a new MW_FRESH); other layers cached"],
+    )
+
+
+def case_warm(bench: Bench) -> CaseResult:
+    ws = bench.ws
+    tag = build_tag(CEXT_A, "amd64")
+    measured, baseline = bench.compare(
+        bench.build_runs,
+        ("warm rebuild", bench.invoke_cmd("build", "--force", *build_args(ws, tag))),
+        ("cold build", bench.invoke_cmd("build", "--force", "--no-cache", *build_args(ws, tag))),
+    )
+    return CaseResult(
+        "warm",
+        measured,
+        baseline,
+        "<= 0.35x",
+        0.35,
+        [
+            f"{tag}: --force re-runs the wheel step on cached tool/system layers; cold = "
+            "--no-cache (every layer built again; cache mounts stay, the index is on the loopback)"
+        ],
+    )
+
+
+def case_parallel(bench: Bench) -> CaseResult:
+    ws = bench.ws
+    tags = [build_tag(CEXT_A, "arm64v8"), build_tag(CEXT_B, "arm64v8")]
+    measured, baseline = bench.compare(
+        bench.build_runs,
+        ("--jobs 2", bench.invoke_cmd("build", "--force", "--jobs", "2", *build_args(ws, *tags))),
+        ("--jobs 1", bench.invoke_cmd("build", "--force", "--jobs", "1", *build_args(ws, *tags))),
+    )
+    return CaseResult(
+        "parallel",
+        measured,
+        baseline,
+        "<= 0.65x",
+        0.65,
+        [f"{' + '.join(tags)} under QEMU on {os.cpu_count()} cores"],
+    )
+
+
+def case_emulation(bench: Bench) -> CaseResult:
+    ws = bench.ws
+    arm, amd = build_tag(CEXT_A, "arm64v8"), build_tag(CEXT_A, "amd64")
+    measured, baseline = bench.compare(
+        bench.build_runs,
+        ("arm64 (QEMU)", bench.invoke_cmd("build", "--force", *build_args(ws, arm))),
+        ("amd64 (native)", bench.invoke_cmd("build", "--force", *build_args(ws, amd))),
+    )
+    return CaseResult(
+        "emulation",
+        measured,
+        baseline,
+        "reported",
+        None,
+        [f"{CEXT_A} (a small C extension; pip build isolation, compile, auditwheel) per arch"],
+    )
+
+
+CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
+    "plan": case_plan,
+    "no-op": case_noop,
+    "overhead": case_overhead,
+    "warm": case_warm,
+    "parallel": case_parallel,
+    "emulation": case_emulation,
+}
+BUILD_CASES = ("overhead", "warm", "parallel", "emulation")
+
+
+# --- report ------------------------------------------------------------------------------------------
+
+
+def _command_output(cmd: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) // 1024 // 1024} GiB"
+                break
+    except (OSError, ValueError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "kernel": platform.release(),
+        "os": _command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "python": platform.python_version(),
+        "docker": _command_output(["docker", "version", "--format", "{{.Server.Version}}"]),
+        "buildx": _command_output(["docker", "buildx", "version"]),
+    }
+
+
+def describe_machine(facts: dict[str, Any]) -> str:
+    return (
+        f"{facts['os']}, {facts['cores']} cores ({facts['cpu']}), {facts['memory']} RAM, "
+        f"Docker {facts['docker']}, {facts['buildx'].split(' ')[1] if ' ' in facts['buildx'] else facts['buildx']}"
+        f" (buildx), Python {facts['python']}"
+    )
+
+
+def table(results: Sequence[CaseResult]) -> str:
+    rows = []
+    for r in results:
+        rows.append(
+            [
+                r.name,
+                r.measured.label,
+                format_seconds(r.measured.median),
+                r.baseline.label,
+                format_seconds(r.baseline.median),
+                f"{r.ratio:.2f}x",
+                r.goal,
+                r.met,
+            ]
+        )
+    return render_table(
+        ["case", "measured", "median", "compared with", "median", "ratio", "goal", "met"], rows
+    )
+
+
+def conditions(results: Sequence[CaseResult]) -> str:
+    samples = [s for r in results for series in (r.measured, r.baseline) for s in series.samples]
+    if not samples:
+        return ""
+    loads = [s.load for s in samples]
+    others = [s.other_builds for s in samples]
+    busy = sum(1 for n in others if n)
+    return (
+        f"load average at run starts {min(loads):.1f}-{max(loads):.1f}; other buildx builds "
+        f"running at {busy} of {len(samples)} run starts (up to {max(others)} at once)"
+    )
+
+
+def series_json(series: Series) -> dict[str, Any]:
+    return {
+        "label": series.label,
+        "command": series.command,
+        "median": series.median,
+        "seconds": series.seconds,
+        "load": [s.load for s in series.samples],
+        "other_builds": [s.other_builds for s in series.samples],
+    }
+
+
+def write_results(
+    results: Sequence[CaseResult], facts: dict[str, Any], extra: dict[str, Any]
+) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = RESULTS / f"{stamp}.json"
+    document = {
+        "machine": facts,
+        **extra,
+        "cases": [
+            {
+                "case": r.name,
+                "goal": r.goal,
+                "limit": r.limit,
+                "ratio": r.ratio,
+                "met": r.met,
+                "measured": series_json(r.measured),
+                "baseline": series_json(r.baseline),
+                "notes": r.notes,
+                "facts": r.facts,
+            }
+            for r in results
+        ],
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--case", action="append", choices=CASES, help="run only this case (repeatable)"
+    )
+    parser.add_argument("--runs", type=int, default=10, help="runs of the plan/no-op cases")
+    parser.add_argument("--build-runs", type=int, default=3, help="runs of each build case")
+    parser.add_argument(
+        "--base-image",
+        default=fixtures.BUILD_BASE_IMAGE,
+        help="base-image template of the build cases (default: the glibc stand-in)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the workspace (its path is printed)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    cases = args.case or list(CASES)
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    if not fixtures.registry_answers():
+        log(f"error: the local registry {fixtures.REGISTRY} does not answer; run .ci/setup first")
+        return 2
+    needs_build = any(c in BUILD_CASES for c in cases)
+    standin = args.base_image.replace("{python}", fixtures.BUILD_PYTHON)
+    if needs_build and not fixtures.image_in_registry(standin):
+        log(f"error: the stand-in {standin} is not in the registry; run .ci/setup first")
+        return 2
+    invoke = shutil.which("invoke", path=str(Path(sys.executable).parent)) or shutil.which("invoke")
+    if invoke is None:
+        log("error: no invoke command beside this Python; install the project (pip install -e .)")
+        return 2
+    facts = machine_facts()
+    root = Path(tempfile.mkdtemp(prefix="muslwheels-bench-"))
+    index: fixtures.IndexServer | None = None
+    try:
+        ws = fixtures.make_workspace(root, base_image=args.base_image)
+        log(f"bench workspace: {root}")
+        support: list[Path] = []
+        if needs_build:
+            log("fetching the build's support wheels (once; cached)")
+            support = fixtures.download_build_support(
+                fixtures.bench_cache_dir(os.environ) / "dist", os.environ
+            )
+        fixtures.build_index(root / "index", support)
+        index = fixtures.IndexServer(root / "index")
+        fixtures.publish_plan_images()
+        env = fixtures.run_environment(os.environ, ws, index.url)
+        bench = Bench(ws, env, index, args.runs, args.build_runs, invoke, log)
+        extra: dict[str, Any] = {"runs": args.runs, "build_runs": args.build_runs}
+        if needs_build:
+            log("priming: building every target of the build cases once")
+            extra["prime_seconds"] = prime_builds(bench)
+        results: list[CaseResult] = []
+        for name in cases:
+            log(f"case {name}")
+            results.append(CASE_FUNCTIONS[name](bench))
+        print()
+        print(f"musl-wheels bench, {time.strftime('%Y-%m-%d')}: {describe_machine(facts)}")
+        print(f"runs: {args.runs} (plan, no-op), {args.build_runs} (build cases), interleaved")
+        print()
+        print(table(results))
+        print()
+        for r in results:
+            for note in r.notes:
+                print(f"- {r.name}: {note}")
+        print(f"- conditions: {conditions(results)}")
+        extra["conditions"] = conditions(results)
+        path = write_results(results, facts, extra)
+        print(f"\nraw figures: {path}")
+        return 0
+    except BenchError as err:
+        log(f"error: {err}")
+        return 1
+    finally:
+        if index is not None:
+            index.close()
+        if args.keep:
+            log(f"workspace kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
