@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import Fact, Json, JsonCache
-from .errors import ResolutionError
+from .errors import RegistryError, ResolutionError
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,23 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+# --- what went wrong ---------------------------------------------------------------------------
+# Subclasses of ResolutionError, so callers that only care that the registry could not answer keep
+# catching that; the wheel registry (WheelRegistry below) tells them apart.
+
+
+class RegistryUnreachable(ResolutionError):
+    """No HTTP answer at all: connection refused, DNS, TLS verification, timeout."""
+
+
+class RegistryDenied(ResolutionError):
+    """The registry answered 401/403: the repository is private, missing, or the login is wrong."""
+
+
+class RepositoryNotFound(ResolutionError):
+    """The registry answered 404 for the repository's tag list: nothing was ever pushed to it."""
 
 
 # --- references ---------------------------------------------------------------------------------
@@ -346,6 +363,27 @@ class _NoAuthLeak(urllib.request.HTTPRedirectHandler):
         return new
 
 
+class _Headers(dict[str, str]):
+    """Response headers looked up case-insensitively, as HTTP requires: the distribution
+    registry sends ``Www-Authenticate`` (Go's spelling), HTTP/2 servers send lower case."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+
+def _header_map(items: Any) -> _Headers:
+    headers = _Headers()
+    for name, value in items:
+        dict.__setitem__(headers, str(name).lower(), str(value))
+    return headers
+
+
 @dataclass
 class _Response:
     status: int
@@ -463,7 +501,7 @@ class RegistryClient:
             seen.add(url)
             response = self._get(ref, url, accept="application/json")
             if response.status == 404:
-                raise ResolutionError(
+                raise RepositoryNotFound(
                     f"repository {ref.repository} not found on registry {ref.registry}",
                     hint="check the base_image in modules.toml (and that the image was pushed)",
                 )
@@ -609,27 +647,31 @@ class RegistryClient:
         try:
             with opener.open(request, timeout=self.timeout) as response:
                 return _Response(
-                    response.status, dict(response.headers), response.read(), response.geturl()
+                    response.status,
+                    _header_map(response.headers.items()),
+                    response.read(),
+                    response.geturl(),
                 )
         except urllib.error.HTTPError as exc:
             body = exc.read() if exc.fp is not None else b""
-            return _Response(exc.code, dict(exc.headers or {}), body, exc.geturl())
+            received = exc.headers.items() if exc.headers is not None else ()
+            return _Response(exc.code, _header_map(received), body, exc.geturl())
         except urllib.error.URLError as exc:
             subject = what or f"registry {ref.registry}"
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                raise ResolutionError(
+                raise RegistryUnreachable(
                     f"TLS verification failed for {subject}: "
                     f"{exc.reason.verify_message or exc.reason}",
                     hint=f"put the registry's CA certificate into "
                     f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt",
                 ) from exc
-            raise ResolutionError(
+            raise RegistryUnreachable(
                 f"{subject} is unreachable: {_reason(exc)}",
                 hint=self._hint_unreachable(ref),
             ) from exc
         except (OSError, ValueError, http.client.HTTPException) as exc:
             subject = what or f"registry {ref.registry}"
-            raise ResolutionError(
+            raise RegistryUnreachable(
                 f"{subject} is unreachable: {_reason(exc)}", hint=self._hint_unreachable(ref)
             ) from exc
 
@@ -675,15 +717,15 @@ class RegistryClient:
 
     def _denied(
         self, ref: ImageReference, credentials: Credentials | None, status: int
-    ) -> ResolutionError:
+    ) -> RegistryDenied:
         if credentials is None:
-            return ResolutionError(
+            return RegistryDenied(
                 f"registry {ref.registry} refused anonymous access to {ref.repository} "
                 f"(HTTP {status}): the repository does not exist or is private",
                 hint=f"check the image name; for a private repository run "
                 f"`docker login {ref.registry}`",
             )
-        return ResolutionError(
+        return RegistryDenied(
             f"registry {ref.registry} refused {credentials.username}'s access to "
             f"{ref.repository} (HTTP {status})",
             hint=f"check the image name; run `docker login {ref.registry}` again if the "
@@ -715,3 +757,62 @@ class RegistryClient:
             f"registry {ref.registry} gave a malformed answer for {path}: {why}",
             hint="check that base_image in modules.toml names a container registry",
         )
+
+
+# --- the wheel images' repositories ---------------------------------------------------------------
+
+
+class WheelRegistry:
+    """What the wheel-image repositories hold, for push, extract, reuse and check.
+
+    Unlike base-image facts these change while we work (a push adds tags), so every question is
+    asked afresh, never from the cache. Failures are :class:`~muslwheels.errors.RegistryError`
+    (exit code 7) with a hint about the wheel repository rather than about ``base_image``.
+    """
+
+    def __init__(self, client: RegistryClient | None = None) -> None:
+        self.client = client or RegistryClient()
+
+    def tags(self, repository: str) -> tuple[str, ...]:
+        """Every tag of ``repository``; () when nothing was ever pushed to it."""
+        ref = self._reference(repository)
+        try:
+            return self.client._ask_tags(ref)
+        except RepositoryNotFound:
+            return ()
+        except ResolutionError as err:
+            raise self._error(err, ref) from None
+
+    def platforms(self, image: str) -> tuple[str, ...] | None:
+        """The platforms ``image`` holds (one for a per-arch tag); None when there is no such tag."""
+        ref = self._reference(image)
+        try:
+            return self.client._ask_platforms(ref)
+        except ResolutionError as err:
+            raise self._error(err, ref) from None
+
+    def _reference(self, text: str) -> ImageReference:
+        try:
+            return parse_reference(text, default=self.client.default)
+        except ResolutionError as err:
+            raise RegistryError(
+                err.message,
+                hint="check --repository, DOCKER_REPO or repository in modules.toml "
+                "([registry[:port]/]path, lower case)",
+            ) from None
+
+    def _error(self, err: ResolutionError, ref: ImageReference) -> RegistryError:
+        registry = "" if ref.registry == self.client.default.name else f" {ref.registry}"
+        if isinstance(err, RegistryDenied):
+            hint = (
+                f"log in with `docker login{registry}` (the same login `docker push` uses), "
+                "and check the repository name"
+            )
+        elif isinstance(err, RegistryUnreachable):
+            hint = (
+                "check that the registry runs and that --repository, DOCKER_REPO or repository "
+                "in modules.toml names the right one"
+            )
+        else:
+            hint = "check --repository, DOCKER_REPO or repository in modules.toml"
+        return RegistryError(f"wheel registry: {err.message}", hint=hint)
