@@ -4,6 +4,14 @@
 QEMU emulation are there (``DockerError`` with a hint otherwise), runs one ``docker buildx build`` per
 request with its output streamed line by line, translates a failed build into a one-line
 ``BuildError``, and stops running builds on request.
+
+It also implements ``publish.ImageEngine`` (the wheel images): push a wheel image, join per-arch
+images into a multi-arch tag (``docker buildx imagetools create``), tell whether an image is in the
+local store, and read an image's files without running anything from it: a build of
+``FROM <image>`` exported with ``--output type=local``. BuildKit only unpacks the image's layers for
+that (no container, no RUN); with the ``docker`` driver it takes a local image of the requested
+platform first and pulls otherwise (``--pull`` always asks the registry), with the same credentials
+as ``docker pull``. Registry failures there become ``RegistryError`` (see ``registry_failure``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +41,8 @@ from .emulation import (
     registration_hint,
     unsupported_platforms,
 )
-from .errors import BuildError, DockerError
+from .errors import BuildError, DockerError, MuslWheelsError, RegistryError
+from .registry import DOCKER_DEFAULT_REGISTRY, parse_reference
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
@@ -272,6 +282,199 @@ class DockerEngine:
             timer = threading.Timer(15.0, _kill_all, args=(pids,))
             timer.daemon = True
             timer.start()
+
+    # -- wheel images (publish.ImageEngine) ------------------------------------------------------
+
+    def check_ready(self, *, builder: str | None) -> None:
+        """Daemon, buildx and the builder are there. Wheel-image work runs nothing inside an
+        image, so it needs no emulation."""
+        self.check_daemon()
+        self.check_buildx()
+        self.builder_info(builder)
+
+    def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        """Build a wheel image (``FROM scratch`` + COPY: nothing runs) and push it to its
+        registry (the docker driver also keeps it in the local image store). RegistryError with
+        the registry's reason when the push fails."""
+        if not isinstance(request.output, ImageOutput):
+            raise ValueError("push_image needs an image output")
+        name = request.output.name
+        try:
+            self._stream(request, on_line)
+        except _BuildxFailed as failed:
+            raise registry_failure(failed.reason, name, action="push") from None
+
+    def create_manifest_list(
+        self, name: str, sources: Sequence[str], *, builder: str | None
+    ) -> None:
+        """Point the tag ``name`` at a manifest list of the images ``sources`` (already in the
+        same registry), with ``docker buildx imagetools create``."""
+        try:
+            self.client.buildx.imagetools.create(
+                sources=list(sources), tags=[name], builder=builder
+            )
+        except ClientNotFoundError:
+            raise DockerError(
+                "the docker command was not found", hint="install the Docker CLI and engine"
+            ) from None
+        except DockerException as err:
+            text = buildx_error(
+                [*(err.stderr or "").splitlines(), *(err.stdout or "").splitlines()]
+            )
+            raise registry_failure(text, name, action="create the multi-arch tag") from None
+
+    def local_image_exists(self, ref: str) -> bool:
+        """Whether the engine's local image store has ``ref``."""
+        try:
+            return bool(self.client.image.exists(ref))
+        except ClientNotFoundError:
+            raise DockerError(
+                "the docker command was not found", hint="install the Docker CLI and engine"
+            ) from None
+        except DockerException as err:
+            raise DockerError(
+                f"cannot ask the Docker daemon about {ref}: {_last_line(err.stderr)}",
+                hint=_START_DOCKER,
+            ) from None
+
+    def export_image(
+        self,
+        ref: str,
+        platform: str,
+        dest: Path,
+        *,
+        pull: bool,
+        builder: str | None,
+        on_line: Callable[[str], None],
+    ) -> None:
+        """Write the files of image ``ref`` (its ``platform`` variant) into ``dest`` without
+        running anything from it. A local image of that platform is used when there is one,
+        unless ``pull``. RegistryError when the image cannot be had."""
+        with tempfile.TemporaryDirectory(prefix="muslwheels-export-") as tmp:
+            context = Path(tmp) / "context"
+            context.mkdir()
+            dockerfile = Path(tmp) / "Dockerfile"
+            dockerfile.write_text(EXPORT_DOCKERFILE, encoding="utf-8")
+            request = BuildRequest(
+                context=context,
+                dockerfile=dockerfile,
+                platform=platform,
+                build_args=(("MW_IMAGE", ref),),
+                build_contexts=(),
+                secrets=(),
+                output=LocalOutput(dest),
+                builder=builder,
+            )
+            try:
+                self._stream(request, on_line, pull=pull)
+            except _BuildxFailed as failed:
+                raise registry_failure(failed.reason, ref, action="read") from None
+
+    def _stream(
+        self, request: BuildRequest, on_line: Callable[[str], None], *, pull: bool = False
+    ) -> None:
+        """Run one small build with its lines streamed; _BuildxFailed(reason) when it fails."""
+        marker = _marker(request)
+        seen: list[str] = []
+        with self._lock:
+            self._markers.add(marker)
+        try:
+            stream = self.client.buildx.build(
+                context_path=request.context,
+                file=request.dockerfile,
+                platforms=[request.platform],
+                build_args=dict(request.build_args),
+                builder=request.builder,
+                output=request.output_spec(),
+                provenance=False,
+                pull=pull,
+                progress="plain",
+                stream_logs=True,
+            )
+            if not isinstance(stream, Iterator):
+                raise BuildError("python-on-whales did not stream the build output")
+            for chunk in stream:
+                for line in chunk.splitlines():
+                    seen.append(line)
+                    on_line(line)
+        except ClientNotFoundError:
+            raise DockerError(
+                "the docker command was not found", hint="install the Docker CLI and engine"
+            ) from None
+        except DockerException as err:
+            raise _BuildxFailed(buildx_error([*seen, *(err.stderr or "").splitlines()])) from None
+        finally:
+            with self._lock:
+                self._markers.discard(marker)
+
+
+#: The whole Dockerfile of an export: the image as the build's only stage, exported as files.
+EXPORT_DOCKERFILE = "ARG MW_IMAGE\nFROM ${MW_IMAGE}\n"
+
+
+class _BuildxFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_STEP_ERROR = re.compile(r"^#\d+ (?:\d+\.\d+ )?ERROR: (.*)$")
+_DENIED = re.compile(
+    r"(?i)no basic auth credentials|unauthori[sz]ed|authentication required|access denied|"
+    r"insufficient_scope|forbidden|\b40[13]\b|requested access to the resource is denied"
+)
+_UNREACHABLE = re.compile(
+    r"(?i)connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
+    r"connection reset|server gave http response to https client|x509:|tls:|timeout"
+)
+_NOT_FOUND = re.compile(r"(?i)\bnot found\b|manifest unknown|name unknown|does not exist")
+
+
+def buildx_error(lines: Sequence[str]) -> str:
+    """The reason a buildx command failed, from its output: its last ``ERROR:`` line, else the
+    last step that failed, else its last line. Pure."""
+    top = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    if top:
+        return top[-1]
+    steps = [m.group(1).strip() for m in map(_STEP_ERROR.match, lines) if m is not None]
+    if steps:
+        return steps[-1]
+    return _last_line("\n".join(lines))
+
+
+def registry_failure(text: str, ref: str, *, action: str) -> RegistryError:
+    """A RegistryError saying why ``action`` (push / read / create the multi-arch tag) of image
+    ``ref`` failed, from the error text Docker gave, with what to do about it. Pure."""
+    try:
+        registry = parse_reference(ref).registry
+    except MuslWheelsError:
+        registry = ref.split("/", 1)[0]
+    login = (
+        "docker login" if registry == DOCKER_DEFAULT_REGISTRY.name else f"docker login {registry}"
+    )
+    what = f"{action} {ref}"
+    if _DENIED.search(text):
+        return RegistryError(
+            f"registry {registry} refused to let us {what}: not logged in, no access, or no such "
+            f"repository ({text})",
+            hint=f"run `{login}` with an account that may write there (push uses Docker's own "
+            "login), and check the repository name",
+        )
+    if _UNREACHABLE.search(text):
+        return RegistryError(
+            f"registry {registry} is unreachable, so we cannot {what}: {text}",
+            hint="check that the registry runs and that --repository, DOCKER_REPO or repository "
+            "in modules.toml names the right one",
+        )
+    if _NOT_FOUND.search(text):
+        return RegistryError(
+            f"image {ref} does not exist (not in the local image store, not in the registry)",
+            hint="check the tag and the repository; `invoke check` shows what the registry holds",
+        )
+    return RegistryError(
+        f"could not {what}: {text}",
+        hint="Docker's own message is above; check the registry and the image name",
+    )
 
 
 def _marker(request: BuildRequest) -> str:
