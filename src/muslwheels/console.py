@@ -45,8 +45,46 @@ _STATUS_STYLE = {
     "pushed": "green",
     "extracted": "green",
     "would-build": "yellow",
+    "would-push": "yellow",
+    "would-reuse": "yellow",
+    "would-extract": "yellow",
+    "would-create": "yellow",
+    "created": "green",
+    "present": "cyan",
+    "done": "green",
+    "pending": "yellow",
+    "not-updated": "yellow",
     "failed": "bold red",
 }
+
+#: Statuses whose message is a command line (printed on stdout, not in the summary).
+_COMMAND_STATUSES = ("would-build", "would-push")
+
+
+class ManifestLike(Protocol):
+    """A multi-arch tag made (or not) by a push (publish.ManifestResult satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def arches(self) -> tuple[str, ...]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class CheckRowLike(Protocol):
+    """One target of ``invoke check`` (check.CheckRow satisfies it)."""
+
+    @property
+    def target(self) -> Target: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def missing(self) -> str: ...
+    @property
+    def held_versions(self) -> tuple[str, ...]: ...
 
 
 class Ui:
@@ -130,12 +168,53 @@ class Ui:
                     line += f" {r.seconds:.1f}s"
                 if r.wheels:
                     line += " " + " ".join(r.wheels)
-                if r.message and r.status != "would-build":
+                if r.message and r.status not in _COMMAND_STATUSES:
                     line += f" - {r.message}"
                 self.err.print(line, markup=False)
         else:
             self.err.print(table)
         self.err.print(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
+
+    def manifest_lists(self, manifests: Sequence[ManifestLike]) -> None:
+        """One line per multi-arch tag: what it joins now, or why it was not made."""
+        for m in manifests:
+            text = Text(f"{m.status:<12}", style=_STATUS_STYLE.get(m.status, "")) + Text(
+                f"multi-arch {m.name} [{', '.join(m.arches) or '-'}]"
+            )
+            if m.message and m.status != "would-create":
+                text += Text(f" - {m.message}")
+            self.err.print(text)
+
+    def check_table(self, rows: Sequence[CheckRowLike]) -> None:
+        """What ``invoke check`` found: a table (plain lines off a terminal) and a count."""
+        pending = [r for r in rows if r.status != "done"]
+        if self.plain:
+            for r in rows:
+                line = (
+                    f"{r.status:<8} {r.target.tag} ({r.target.flavour.value}) {r.target.repository}"
+                )
+                if r.missing:
+                    line += f" - {r.missing}"
+                if r.held_versions:
+                    line += f"; the registry has {', '.join(r.held_versions)}"
+                self.out.print(line, markup=False)
+        else:
+            table = Table(title=f"{len(rows)} image(s) checked", title_justify="left")
+            for col in ("tag", "repository", "status", "missing", "registry has"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(
+                    escape(f"{r.target.tag} ({r.target.flavour.value})"),
+                    escape(r.target.repository),
+                    Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
+                    escape(r.missing or "-"),
+                    escape(", ".join(r.held_versions) or "-"),
+                )
+            self.out.print(table)
+        if pending:
+            self.err.print(f"{len(pending)} of {len(rows)} image(s) pending")
+        else:
+            self.err.print(f"all {len(rows)} image(s) are in the registry")
 
     # -- build progress (implements build.BuildReporter) -----------------------------------------
 
