@@ -140,17 +140,30 @@ def post_checkout(
     )
 
 
-BUILD_HELP = {
+BUILDER_HELP = "buildx builder to use (default: the current one; env BUILDX_BUILDER)"
+FORCE_PULL_HELP = (
+    "read published wheel images from the registry even when a local image exists "
+    "(env WHEELS_FORCE_PULL)"
+)
+PRE_BUILD_HELP = {
     **COMMON_HELP,
     "jobs": "how many independent targets build at once (default 1)",
-    "force": "build even when the target's wheel is already in wheels/",
+    "force": "build even when the target's wheel is already in wheels/ or published",
     "dry-run": "print the docker buildx commands instead of running them (env NOOP, NO_BUILD)",
-    "builder": "buildx builder to use (default: the current one; env BUILDX_BUILDER)",
+    "builder": BUILDER_HELP,
     "no-cache": "ignore BuildKit's layer cache (cache mounts for pip/apk/apt stay)",
+    "force-pull": FORCE_PULL_HELP,
+}
+BUILD_HELP = {
+    **PRE_BUILD_HELP,
+    "push": "also push the wheel images, per-arch and multi-arch (env DO_PUSH; NO_PUSH or "
+    "--dry-run only print what would be pushed)",
+    "no-self-pull": "build the requested targets even when their wheels are published "
+    "(env NO_SELF_PULL; dependencies are still reused)",
 }
 
 
-@task(name="pre-build", auto_shortflags=False, iterable=["tag"], help=BUILD_HELP)
+@task(name="pre-build", auto_shortflags=False, iterable=["tag"], help=PRE_BUILD_HELP)
 def pre_build(
     c: Context,
     tag: list[str],
@@ -165,8 +178,9 @@ def pre_build(
     refresh: bool = False,
     offline: bool = False,
     no_cache: bool = False,
+    force_pull: bool = False,
 ) -> None:
-    """Hook phase 2: make emulation work for every planned platform and build missing dependency wheels."""
+    """Hook phase 2: emulation for every platform; dependency wheels from wheels/, images or built."""
     ws = _workspace(config)
     _finish(
         cli.guarded(
@@ -185,6 +199,7 @@ def pre_build(
                     force=force,
                     dry_run=_flag(dry_run),
                     builder=builder,
+                    force_pull=_flag(force_pull),
                 ),
             ),
         )
@@ -206,8 +221,11 @@ def build(
     refresh: bool = False,
     offline: bool = False,
     no_cache: bool = False,
+    push: bool = False,
+    no_self_pull: bool = False,
+    force_pull: bool = False,
 ) -> None:
-    """Build the wheels of the tag(s) with docker buildx into wheels/<arch>/ (dependencies first)."""
+    """Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: push)."""
     ws = _workspace(config)
     _finish(
         cli.guarded(
@@ -226,8 +244,144 @@ def build(
                     force=force,
                     dry_run=_flag(dry_run),
                     builder=builder,
+                    push=_flag(push),
+                    no_self_pull=_flag(no_self_pull),
+                    force_pull=_flag(force_pull),
                 ),
                 no_cache=no_cache,
+            ),
+        )
+    )
+
+
+PUSH_HELP = {
+    **COMMON_HELP,
+    "dry-run": "print what would be pushed instead of pushing (env NO_PUSH, NOOP)",
+    "builder": BUILDER_HELP,
+}
+
+
+@task(auto_shortflags=False, iterable=["tag"], help=PUSH_HELP)
+def push(
+    c: Context,
+    tag: list[str],
+    dry_run: bool = False,
+    builder: str | None = None,
+    no_shared: bool = False,
+    base_image: str | None = None,
+    repository: str | None = None,
+    config: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+) -> None:
+    """Hook phase 4: push the wheel images from wheels/, per-arch tags and the multi-arch tag."""
+    ws = _workspace(config)
+    _finish(
+        cli.guarded(
+            ws.ui,
+            lambda: cli.cmd_push(
+                ws,
+                tag,
+                _options(
+                    ws,
+                    no_shared=no_shared,
+                    base_image=base_image,
+                    repository=repository,
+                    refresh=refresh,
+                    offline=offline,
+                    dry_run=_flag(dry_run),
+                    builder=builder,
+                ),
+            ),
+        )
+    )
+
+
+EXTRACT_HELP = {
+    **COMMON_HELP,
+    "dest": "folder the wheels go to, as DEST/<arch>/ (default: wheels/ beside tasks.py)",
+    "force-pull": FORCE_PULL_HELP,
+    "dry-run": "print what would be extracted",
+    "builder": BUILDER_HELP,
+}
+
+
+@task(auto_shortflags=False, iterable=["tag"], help=EXTRACT_HELP)
+def extract(
+    c: Context,
+    tag: list[str],
+    dest: str | None = None,
+    force_pull: bool = False,
+    dry_run: bool = False,
+    builder: str | None = None,
+    no_shared: bool = False,
+    base_image: str | None = None,
+    repository: str | None = None,
+    config: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+) -> None:
+    """Copy the wheels of the tag(s)' images into DEST/<arch>/ (no arch in a tag: every arch)."""
+    ws = _workspace(config)
+    _finish(
+        cli.guarded(
+            ws.ui,
+            lambda: cli.cmd_extract(
+                ws,
+                tag,
+                _options(
+                    ws,
+                    no_shared=no_shared,
+                    base_image=base_image,
+                    repository=repository,
+                    refresh=refresh,
+                    offline=offline,
+                    force_pull=_flag(force_pull),
+                    dry_run=_flag(dry_run),
+                    builder=builder,
+                ),
+                dest=Path(dest).absolute() if dest else None,
+            ),
+        )
+    )
+
+
+CHECK_HELP = {
+    **COMMON_HELP,
+    "tag": TAG_HELP + "; none: every module in modules.toml for every default Python",
+    "json": "one JSON object per image on stdout",
+}
+
+
+@task(auto_shortflags=False, iterable=["tag"], help=CHECK_HELP)
+def check(
+    c: Context,
+    tag: list[str],
+    json: bool = False,
+    no_shared: bool = False,
+    base_image: str | None = None,
+    repository: str | None = None,
+    config: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+) -> None:
+    """List the newest releases whose wheel images the registry lacks (exit 8: work pending)."""
+    ws = _workspace(config)
+    _finish(
+        cli.guarded(
+            ws.ui,
+            lambda: cli.cmd_check(
+                ws,
+                tag,
+                _options(
+                    ws,
+                    no_shared=no_shared,
+                    base_image=base_image,
+                    repository=repository,
+                    refresh=refresh,
+                    offline=offline,
+                ),
+                as_json=json,
             ),
         )
     )

@@ -10,23 +10,34 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .build import BuildOptions, TargetResult, build_targets
 from .cache import JsonCache, describe_age, user_cache_dir
+from .check import check_targets, row_to_dict
 from .config import load_config
-from .console import Ui
-from .errors import ExitCode, MuslWheelsError, UsageError
+from .console import BuildProgress, ResultLike, Ui
+from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
+from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
 from .model import Config, Target
-from .options import RunOptions
+from .options import RunOptions, truthy
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
-from .registry import RegistryClient
+from .publish import (
+    PushOptions,
+    ReuseOptions,
+    ReuseReport,
+    normalize_repository,
+    push_targets,
+    reuse_published,
+    split_image_name,
+)
+from .registry import RegistryClient, WheelRegistry
 from .state import load_state, save_state, target_to_dict
-from .tags import parse_tags
+from .tags import TagRequest, parse_tags
 
 if TYPE_CHECKING:
     from .build import BuildRequest
@@ -77,7 +88,7 @@ class Resolver:
 
     def __init__(self, ws: Workspace, options: RunOptions) -> None:
         self.ws = ws
-        self.options = options
+        self.options = replace(options, repository=run_repository(options, ws.env))
         self.config: Config = load_config(ws.config_path)
         self.cache = JsonCache(user_cache_dir(), refresh=options.refresh, offline=options.offline)
         self._settings: IndexSettings | None = None
@@ -100,7 +111,9 @@ class Resolver:
         return self._index
 
     def plan(self, tags: Sequence[str]) -> Plan:
-        requests = parse_tags(tags, modules=self.config, index=self.index)
+        return self.plan_requests(parse_tags(tags, modules=self.config, index=self.index))
+
+    def plan_requests(self, requests: Sequence[TagRequest]) -> Plan:
         return make_plan(
             requests,
             config=self.config,
@@ -125,11 +138,25 @@ class Resolver:
         return notes
 
 
+def run_repository(options: RunOptions, env: Mapping[str, str]) -> str | None:
+    """The wheel repository of a run: --repository / DOCKER_REPO (Docker Hub's form, with the
+    registry host in front, normalised), else the repository of IMAGE_NAME, else None (the
+    configured one for the flavour)."""
+    repository = options.repository
+    if not repository and env.get("IMAGE_NAME"):
+        repository = split_image_name(env["IMAGE_NAME"])[0]
+    return normalize_repository(repository) if repository else None
+
+
 def requested_tags(tags: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
-    """The tags of a run: --tag values, else DOCKER_TAG (Docker Hub's hooks), comma-separated."""
+    """The tags of a run: --tag values, else DOCKER_TAG (Docker Hub's hooks), comma-separated,
+    else the tag of IMAGE_NAME."""
     found = [t.strip() for t in tags if t.strip()]
     if not found and env.get("DOCKER_TAG"):
         found = [t.strip() for t in env["DOCKER_TAG"].split(",") if t.strip()]
+    if not found and env.get("IMAGE_NAME"):
+        tag = split_image_name(env["IMAGE_NAME"])[1]
+        found = [tag] if tag else []
     if not found:
         raise UsageError(
             "no target tag given",
@@ -149,7 +176,7 @@ def state_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dic
         "tags": list(tags),
         "flavour": options.flavour.value,
         "base_image": options.base_image,
-        "repository": options.repository,
+        "repository": run_repository(options, ws.env),
         "config": config_digest,
     }
 
@@ -234,18 +261,76 @@ class LazyDockerEngine:
         if self._engine is not None:
             self._engine.cancel()
 
+    # publish.ImageEngine (wheel images: push, reuse, extract)
+
+    def check_ready(self, *, builder: str | None) -> None:
+        self.engine.check_ready(builder=builder)
+
+    def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        self.engine.push_image(request, on_line)
+
+    def create_manifest_list(
+        self, name: str, sources: Sequence[str], *, builder: str | None
+    ) -> None:
+        self.engine.create_manifest_list(name, sources, builder=builder)
+
+    def local_image_exists(self, ref: str) -> bool:
+        return self.engine.local_image_exists(ref)
+
+    def export_image(
+        self,
+        ref: str,
+        platform: str,
+        dest: Path,
+        *,
+        pull: bool,
+        builder: str | None,
+        on_line: Callable[[str], None],
+    ) -> None:
+        self.engine.export_image(ref, platform, dest, pull=pull, builder=builder, on_line=on_line)
+
+
+class _ReuseAware:
+    """A BuildReporter that reports a reused target as reused (the build only sees it present)."""
+
+    def __init__(self, inner: BuildProgress, instead: Mapping[str, ResultLike]) -> None:
+        self.inner = inner
+        self.instead = instead
+
+    def target_started(self, target: Target) -> None:
+        self.inner.target_started(target)
+
+    def target_log(self, target: Target, line: str) -> None:
+        self.inner.target_log(target, line)
+
+    def target_finished(self, result: TargetResult) -> None:
+        self.inner.target_finished(self.instead.get(result.target.id, result))
+
 
 def _run_builds(
-    ws: Workspace, targets: Sequence[Target], build_options: BuildOptions
+    ws: Workspace,
+    targets: Sequence[Target],
+    build_options: BuildOptions,
+    *,
+    engine: LazyDockerEngine | None = None,
+    reused: ReuseReport | None = None,
 ) -> tuple[TargetResult, ...]:
-    engine = LazyDockerEngine()
+    engine = engine or LazyDockerEngine()
+    # a target reused from a published image is "skipped" by the build: say where it came from
+    instead = {r.target.id: r for r in (reused.results if reused else ())}
     with ws.ui.build_reporter(len(targets)) as progress:
-        results = build_targets(targets, options=build_options, engine=engine, reporter=progress)
+        results = build_targets(
+            targets,
+            options=build_options,
+            engine=engine,
+            reporter=_ReuseAware(progress, instead),
+        )
+    shown: list[ResultLike] = [instead.get(r.target.id, r) for r in results]
     if build_options.dry_run:
-        for r in results:
+        for r in shown:
             if r.status == "would-build":
                 ws.ui.lines(r.message)
-    ws.ui.summary(results)
+    ws.ui.summary(shown)
     failed = [r for r in results if r.status == "failed"]
     logs = {str(r.log_path) for r in failed if r.log_path is not None}
     if logs:
@@ -258,13 +343,38 @@ def _exit_for(results: Sequence[TargetResult]) -> int:
 
 
 def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cache: bool) -> int:
+    """Published wheels reused, the rest built; with --push / DO_PUSH, the images pushed too."""
     tags = requested_tags(tags, ws.env)
     plan, resolver = plan_for_run(ws, tags, options)
     ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    options = resolver.options
+    engine = LazyDockerEngine()
+    reused = _reuse(ws, plan.targets, plan.requested, options, engine)
     results = _run_builds(
-        ws, plan.targets, _build_options(ws, resolver, options, no_cache=no_cache)
+        ws,
+        plan.targets,
+        _build_options(ws, resolver, options, no_cache=no_cache),
+        engine=engine,
+        reused=reused,
     )
-    return _exit_for(results)
+    code = _exit_for(results)
+    if options.push or truthy(ws.env, "DO_PUSH"):
+        # NO_PUSH (over DO_PUSH) and --dry-run / NOOP: print what would be pushed
+        ok = {r.target.id for r in results if r.status != "failed"}
+        error = _push(
+            ws,
+            [t for t in plan.targets if t.id in ok],
+            [i for i in plan.requested if i in ok],
+            options,
+            engine,
+            dry_run=options.dry_run or not options.push,
+        )
+        if error is not None:
+            if code:
+                ws.ui.error(error)
+                return code
+            raise error
+    return code
 
 
 def cmd_pre_build(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
@@ -281,4 +391,204 @@ def cmd_pre_build(ws: Workspace, tags: Sequence[str], options: RunOptions) -> in
     if not deps:
         ws.ui.info("no dependency wheels needed")
         return 0
-    return _exit_for(_run_builds(ws, deps, _build_options(ws, resolver, options)))
+    engine = LazyDockerEngine()
+    reused = _reuse(ws, deps, (), resolver.options, engine)
+    return _exit_for(
+        _run_builds(ws, deps, _build_options(ws, resolver, options), engine=engine, reused=reused)
+    )
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+
+def _wheel_registry() -> WheelRegistry:
+    return WheelRegistry(RegistryClient())
+
+
+def _reuse(
+    ws: Workspace,
+    targets: Sequence[Target],
+    requested: Sequence[str],
+    options: RunOptions,
+    engine: LazyDockerEngine,
+) -> ReuseReport:
+    """Published wheels (local images, then the registry) for what is not in wheels/ yet;
+    nothing with --force, which builds everything anew."""
+    if options.force:
+        return ReuseReport(())
+    report = reuse_published(
+        targets,
+        requested,
+        options=ReuseOptions(
+            wheels_root=ws.wheels,
+            self_pull=options.self_pull,
+            force_pull=options.force_pull,
+            dry_run=options.dry_run,
+            builder=options.builder,
+        ),
+        engine=engine,
+        registry=_wheel_registry(),
+    )
+    ws.ui.notes(report.notes)
+    return report
+
+
+def _push(
+    ws: Workspace,
+    targets: Sequence[Target],
+    requested: Sequence[str],
+    options: RunOptions,
+    engine: LazyDockerEngine,
+    *,
+    dry_run: bool,
+) -> RegistryError | None:
+    """Push the images and make the multi-arch tags; print what happened; the error that sums
+    up what failed (None when nothing did). The pushes' own output goes to logs/push.log."""
+    ws.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = ws.log_dir / "push.log"
+    with log_path.open("w", encoding="utf-8", errors="replace") as log:
+
+        def on_line(text: str) -> None:
+            log.write(text.rstrip("\r\n") + "\n")
+            log.flush()
+
+        report = push_targets(
+            targets,
+            requested,
+            options=PushOptions(
+                wheels_root=ws.wheels,
+                dry_run=dry_run,
+                builder=options.builder,
+                revision=ws.env.get("SOURCE_COMMIT") or None,
+            ),
+            engine=engine,
+            registry=_wheel_registry(),
+            on_line=on_line,
+        )
+    if dry_run:
+        for r in report.results:
+            if r.status == "would-push":
+                ws.ui.lines(r.message)
+        for m in report.manifests:
+            if m.status == "would-create":
+                ws.ui.lines(m.message)
+    ws.ui.notes(report.notes)
+    ws.ui.summary(report.results, title="push")
+    ws.ui.manifest_lists(report.manifests)
+    error = report.failure()
+    if error is not None:
+        ws.ui.info(f"full log: {log_path}")
+    return error
+
+
+def cmd_push(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
+    """Push the wheel images of the plan (NO_PUSH / --dry-run: print what would be pushed)."""
+    tags = requested_tags(tags, ws.env)
+    plan, resolver = plan_for_run(ws, tags, options)
+    ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    dry_run = options.dry_run or truthy(ws.env, "NO_PUSH")
+    error = _push(
+        ws, plan.targets, plan.requested, resolver.options, LazyDockerEngine(), dry_run=dry_run
+    )
+    if error is not None:
+        raise error
+    return 0
+
+
+def extract_jobs(
+    resolver: Resolver, tags: Sequence[str], registry: WheelRegistry
+) -> tuple[list[ExtractJob], list[str]]:
+    """What to read for each tag: a tag with an arch reads that per-arch image; one without
+    reads every platform its multi-arch tag holds. Also notes."""
+    jobs: list[ExtractJob] = []
+    notes: list[str] = []
+    for tag in tags:
+        requests = parse_tags([tag], modules=resolver.config, index=resolver.index)
+        plan = resolver.plan_requests(requests)
+        notes.extend(plan.notes)
+        wanted = [t for t in plan.targets if t.id in plan.requested]
+        if all(r.arch is not None for r in requests):
+            jobs.extend(ExtractJob(t, t.image) for t in wanted)
+            continue
+        for multi in dict.fromkeys(t.multiarch_image for t in wanted):
+            template = next(t for t in wanted if t.multiarch_image == multi)
+            platforms = registry.platforms(multi)
+            if platforms is None:
+                raise RegistryError(
+                    f"{tag}: the registry has no image {multi}",
+                    hint="check the tag and --repository (`invoke check --tag ...` shows what "
+                    "is missing); name an arch to read one per-arch image",
+                )
+            targets, unknown = targets_for_platforms(template, platforms)
+            if unknown:
+                notes.append(f"{multi} also holds {', '.join(unknown)}: not an arch we build")
+            jobs.extend(ExtractJob(t, multi) for t in targets)
+    return jobs, notes
+
+
+def cmd_extract(
+    ws: Workspace, tags: Sequence[str], options: RunOptions, *, dest: Path | None
+) -> int:
+    """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs)."""
+    tags = requested_tags(tags, ws.env)
+    resolver = Resolver(ws, options)
+    jobs, notes = extract_jobs(resolver, tags, _wheel_registry())
+    ws.ui.notes([*notes, *resolver.age_notes()])
+    results = extract_targets(
+        jobs,
+        dest_root=dest or ws.wheels,
+        engine=LazyDockerEngine(),
+        pull=options.force_pull,
+        builder=options.builder,
+        dry_run=options.dry_run,
+    )
+    ws.ui.summary(results, title="extract")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise RegistryError(
+            f"{len(failed)} of {len(results)} image(s) not extracted; first: {failed[0].message}",
+            hint=(failed[0].hint + "; " if failed[0].hint else "")
+            + ("the other images were extracted" if len(results) > 1 else "nothing was written"),
+        )
+    return 0
+
+
+def check_tags(resolver: Resolver, tags: Sequence[str]) -> tuple[list[Target], list[str]]:
+    """The targets ``check`` compares: those of the tags given, else every configured module
+    for every default Python (a module none of them suits is left out, with a note)."""
+    if tags:
+        plan = resolver.plan(tags)
+        return [t for t in plan.targets if t.id in plan.requested], list(plan.notes)
+    targets: list[Target] = []
+    notes: list[str] = []
+    for module in resolver.config.modules:
+        try:
+            plan = resolver.plan([f"{module.name}-pyall"])
+        except TagError as err:
+            notes.append(f"{module.name} not checked: {err}")
+            continue
+        notes.extend(plan.notes)
+        targets.extend(t for t in plan.targets if t.id in plan.requested)
+    if not targets:
+        raise UsageError(
+            "nothing to check: no --tag given and no module in modules.toml can be planned",
+            hint="pass --tag MODULE[VERSION][-pyX.Y][-ARCH]",
+        )
+    return targets, notes
+
+
+def cmd_check(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_json: bool) -> int:
+    """Newest releases vs. the registry; exit code PENDING (8) when images are missing."""
+    given = [t.strip() for t in tags if t.strip()]
+    if not given and ws.env.get("DOCKER_TAG"):
+        given = [t.strip() for t in ws.env["DOCKER_TAG"].split(",") if t.strip()]
+    resolver = Resolver(ws, options)
+    targets, notes = check_tags(resolver, list(dict.fromkeys(given)))
+    report = check_targets(targets, _wheel_registry())
+    if as_json:
+        for row in report.rows:
+            ws.ui.data(row_to_dict(row))
+    else:
+        ws.ui.check_table(report.rows)
+    ws.ui.notes([*notes, *resolver.age_notes()])
+    return int(ExitCode.PENDING) if report.pending else 0
