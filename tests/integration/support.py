@@ -105,7 +105,6 @@ def run_build(
     jobs: int = 2,
     force: bool = False,
     no_cache: bool = False,
-    push: bool = False,
 ) -> Run:
     recorder = Recorder()
     # MUSLWHEELS_TEST_NO_CACHE=1: every layer built anew, as on a machine with an empty cache
@@ -117,7 +116,6 @@ def run_build(
         jobs=jobs,
         force=force,
         no_cache=no_cache,
-        push=push,
     )
     start = time.monotonic()
     results = build_targets(targets, options=options, engine=engine, reporter=recorder)

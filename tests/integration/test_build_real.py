@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import json
 import sys
-import tarfile
-import urllib.request
-import uuid
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from localindex import LocalIndex
 from packaging.utils import parse_wheel_filename
 from support import (
-    REGISTRY,
     STANDIN,
     Run,
     make_target,
     run_build,
-    run_command,
     run_in_standin,
 )
 
@@ -331,57 +323,3 @@ def test_unknown_builder_is_a_docker_error(engine: DockerEngine) -> None:
         engine.prepare(["linux/amd64"], builder="no-such-builder")
     assert info.value.hint is not None
     assert "default" in info.value.hint
-
-
-# --- the wheel image ---------------------------------------------------------------------------------
-
-
-MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-
-
-def _registry_json(path: str, accept: str) -> dict[str, object]:
-    request = urllib.request.Request(f"http://{REGISTRY}{path}", headers={"Accept": accept})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        data = json.load(answer)
-    assert isinstance(data, dict)
-    return data
-
-
-def test_push_puts_only_the_wheels_in_the_image(
-    cext_run: Run, index_settings: IndexSettings, engine: DockerEngine, tmp_path: Path
-) -> None:
-    built = make_target(CEXT, "amd64")
-    assert cext_run.result(built).status == "built"
-    target = replace(built, repository=f"{REGISTRY}/muslwheels-test/wheels-{uuid.uuid4().hex[:12]}")
-    run = run_build([target], tmp_path, index=index_settings, engine=engine, push=True)
-    result = run.result(target)
-    assert result.status == "built", result.message
-    repository = target.repository.split("/", 1)[1]
-    manifest = _registry_json(f"/v2/{repository}/manifests/{target.tag}", MANIFEST_TYPES)
-    layers = manifest["layers"]
-    assert isinstance(layers, list)
-    names: list[str] = []
-    for layer in layers:
-        digest = layer["digest"]
-        with urllib.request.urlopen(
-            f"http://{REGISTRY}/v2/{repository}/blobs/{digest}", timeout=60
-        ) as answer:
-            blob = answer.read()
-        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-            names += [m.name.lstrip("./") for m in tar.getmembers() if m.isfile()]
-    # FROM scratch: nothing but the wheel, at /
-    assert names == list(result.wheels)
-    # tidy the registry (it has deletion enabled); the blobs go with its garbage collection
-    head = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{repository}/manifests/{target.tag}",
-        method="HEAD",
-        headers={"Accept": MANIFEST_TYPES},
-    )
-    with urllib.request.urlopen(head, timeout=30) as answer:
-        digest = answer.headers["Docker-Content-Digest"]
-    delete = urllib.request.Request(
-        f"http://{REGISTRY}/v2/{repository}/manifests/{digest}", method="DELETE"
-    )
-    with urllib.request.urlopen(delete, timeout=30) as answer:
-        assert answer.status == 202
-    run_command(["docker", "image", "rm", "-f", target.image])  # the docker driver keeps a copy
