@@ -80,12 +80,15 @@ class Published(Protocol):
 
 def normalize_repository(text: str, *, default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY) -> str:
     """A repository as our tags use it: Docker Hub's ``DOCKER_REPO`` (the default registry's
-    host in front, e.g. ``<hub host>/user/repo``) becomes ``user/repo``; other registries keep
-    their host. UsageError for something that is not a repository (a tag, upper case...). Pure."""
+    host in front, e.g. ``<hub host>/user/repo``) becomes ``user/repo``; anything else stays as
+    written. UsageError for something that is not a repository (a tag, upper case...). Pure."""
     value = text.strip()
     if "://" in value:
         value = value.split("://", 1)[1]
     value = value.rstrip("/")
+    first, slash, rest = value.partition("/")
+    if slash and first in default.names:
+        value = rest
     last = value.rsplit("/", 1)[-1]
     if "@" in value or ":" in last:
         raise UsageError(
@@ -93,16 +96,18 @@ def normalize_repository(text: str, *, default: DefaultRegistry = DOCKER_DEFAULT
             hint="give the repository alone, e.g. user/python-musl-wheels or "
             "127.0.0.1:5000/wheels; the tags come from the targets",
         )
+    problem = UsageError(
+        f"{text!r} is not a valid repository",
+        hint="[registry[:port]/]path in lower case, e.g. user/python-musl-wheels",
+    )
     try:
         ref = parse_reference(value, default=default)
     except ResolutionError:
-        raise UsageError(
-            f"{text!r} is not a valid repository",
-            hint="[registry[:port]/]path in lower case, e.g. user/python-musl-wheels",
-        ) from None
-    if ref.registry == default.name:
-        return ref.repository
-    return f"{ref.registry}/{ref.repository}"
+        raise problem from None
+    host = ref.registry
+    if host != default.name and "." not in host and ":" not in host and host != "localhost":
+        raise problem  # an upper-case first component is no registry host
+    return value
 
 
 def split_image_name(image_name: str) -> tuple[str, str | None]:

@@ -1,0 +1,189 @@
+"""Fakes at our own seams for the wheel-image code: an in-memory registry (``publish.Published``)
+and an engine (``publish.ImageEngine``) that pushes into it, keeps local copies and exports files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from muslwheels.arches import lookup_arch
+from muslwheels.build import BuildRequest, ImageOutput
+from muslwheels.errors import RegistryError
+from muslwheels.model import Flavour, Recipe, Target
+
+REPO = "registry.test/me/wheels"
+
+
+def make_target(
+    module: str = "alpha",
+    arch: str = "amd64",
+    *,
+    version: str = "1.0",
+    depends: Sequence[Target] = (),
+    flavour: Flavour = Flavour.SHARED,
+    repository: str = REPO,
+    ssl: str | None = None,
+) -> Target:
+    found = lookup_arch(arch)
+    assert found is not None
+    return Target(
+        module=module,
+        version=version,
+        python="3.11",
+        arch=found,
+        ssl=ssl,
+        flavour=flavour,
+        base_image="python:3.11-alpine3.20",
+        repository=repository,
+        recipe=Recipe(),
+        depends=tuple(d.id for d in depends),
+    )
+
+
+def wheel_name(target: Target) -> str:
+    machine = target.arch.wheel_machine
+    platform = (
+        f"linux_{machine}" if target.flavour is Flavour.NO_SHARED else f"musllinux_1_2_{machine}"
+    )
+    return f"{target.module}-{target.version}-cp311-cp311-{platform}.whl"
+
+
+def put_wheel(root: Path, target: Target, data: bytes | None = None) -> Path:
+    """A wheel of ``target`` in ``root/<arch>/`` (its bytes name it, so copies can be compared)."""
+    folder = root / target.wheel_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / wheel_name(target)
+    path.write_bytes(data if data is not None else f"wheel of {target.id}".encode())
+    return path
+
+
+@dataclass
+class Image:
+    platform: str | None  # None: a manifest list
+    files: dict[str, bytes] = field(default_factory=dict)
+    members: tuple[str, ...] = ()  # a list's source references
+    dockerfile: str = ""
+
+
+def split(ref: str) -> tuple[str, str]:
+    repository, _, tag = ref.rpartition(":")
+    return repository, tag
+
+
+class FakeRegistry:
+    """``publish.Published`` over a dict; ``fail`` makes every question fail."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, dict[str, Image]] = {}
+        self.fail: RegistryError | None = None
+        self.asked: list[str] = []
+
+    def put(self, ref: str, image: Image) -> None:
+        repository, tag = split(ref)
+        self.repos.setdefault(repository, {})[tag] = image
+
+    def get(self, ref: str) -> Image | None:
+        repository, tag = split(ref)
+        return self.repos.get(repository, {}).get(tag)
+
+    def tags(self, repository: str) -> tuple[str, ...]:
+        self.asked.append(f"tags {repository}")
+        if self.fail is not None:
+            raise self.fail
+        return tuple(self.repos.get(repository, {}))
+
+    def platforms(self, image: str) -> tuple[str, ...] | None:
+        self.asked.append(f"platforms {image}")
+        if self.fail is not None:
+            raise self.fail
+        found = self.get(image)
+        if found is None:
+            return None
+        if found.platform is not None:
+            return (found.platform,)
+        return tuple(p for m in found.members if (p := self.platform_of(m)) is not None)
+
+    def platform_of(self, ref: str) -> str | None:
+        found = self.get(ref)
+        return found.platform if found is not None else None
+
+    def resolve(self, ref: str, platform: str) -> Image | None:
+        found = self.get(ref)
+        if found is None:
+            return None
+        if found.platform is not None:
+            return found if found.platform == platform else None
+        for member in found.members:
+            image = self.get(member)
+            if image is not None and image.platform == platform:
+                return image
+        return None
+
+
+class FakeEngine:
+    """``publish.ImageEngine``: pushes into a FakeRegistry (keeping a local copy, as the docker
+    driver does), joins lists, exports files; failures per image name on request."""
+
+    def __init__(self, registry: FakeRegistry) -> None:
+        self.registry = registry
+        self.local: dict[str, Image] = {}
+        self.ready = 0
+        self.pushed: list[str] = []
+        self.lists: list[tuple[str, tuple[str, ...]]] = []
+        self.exports: list[tuple[str, str, bool]] = []
+        self.fail_push: dict[str, RegistryError] = {}
+        self.fail_list: RegistryError | None = None
+
+    def check_ready(self, *, builder: str | None) -> None:
+        self.ready += 1
+
+    def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        assert isinstance(request.output, ImageOutput)
+        name = request.output.name
+        on_line(f"pushing {name}")
+        if name in self.fail_push:
+            raise self.fail_push[name]
+        files = {p.name: p.read_bytes() for p in sorted(request.context.iterdir())}
+        image = Image(request.platform, files, dockerfile=request.dockerfile.read_text())
+        self.registry.put(name, image)
+        self.local[name] = image
+        self.pushed.append(name)
+
+    def create_manifest_list(
+        self, name: str, sources: Sequence[str], *, builder: str | None
+    ) -> None:
+        if self.fail_list is not None:
+            raise self.fail_list
+        for source in sources:
+            assert self.registry.get(source) is not None, f"{source} is not in the registry"
+        self.registry.put(name, Image(None, members=tuple(sources)))
+        self.lists.append((name, tuple(sources)))
+
+    def local_image_exists(self, ref: str) -> bool:
+        return ref in self.local
+
+    def export_image(
+        self,
+        ref: str,
+        platform: str,
+        dest: Path,
+        *,
+        pull: bool,
+        builder: str | None,
+        on_line: Callable[[str], None],
+    ) -> None:
+        self.exports.append((ref, platform, pull))
+        image = None
+        local = self.local.get(ref)
+        if not pull and local is not None and local.platform == platform:
+            image = local
+        if image is None:
+            image = self.registry.resolve(ref, platform)
+        if image is None:
+            raise RegistryError(f"image {ref} does not exist", hint="check the tag")
+        dest.mkdir(parents=True)
+        for name, data in image.files.items():
+            path = dest / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
