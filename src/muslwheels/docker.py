@@ -302,6 +302,10 @@ class DockerEngine:
         try:
             self._stream(request, on_line)
         except _BuildxFailed as failed:
+            # the docker driver names the image before pushing it: a local copy of an image that
+            # never reached the registry must not pass for a published one later
+            with contextlib.suppress(DockerException):
+                self.client.image.remove(name, force=True)
             raise registry_failure(failed.reason, name, action="push") from None
 
     def create_manifest_list(

@@ -454,7 +454,8 @@ def test_unreachable_registry(published: Published) -> None:
     published.build.ok()
     project = published.project
     before = wheel_files(project.wheels)
-    flags = ("--repository", f"127.0.0.1:{free_port()}/muslwheels-test/nowhere")
+    repository = f"127.0.0.1:{free_port()}/muslwheels-test/nowhere"
+    flags = ("--repository", repository)
     push = project.invoke("push", "--tag", f"{CEXT}-py3.11-amd64", *flags)
     assert push.returncode == 7, push.stderr
     assert "is unreachable" in push.stderr
@@ -464,6 +465,9 @@ def test_unreachable_registry(published: Published) -> None:
     assert "is unreachable" in check.stderr
     assert "Traceback" not in push.stderr + check.stderr
     assert wheel_files(project.wheels) == before
+    # a push that failed leaves no local image that later runs would take for a published one
+    listed = run_command(["docker", "image", "ls", "--format", "{{.Repository}}"])
+    assert repository not in listed.stdout.split()
 
 
 def test_tag_that_does_not_exist(published: Published, tmp_path: Path) -> None:
