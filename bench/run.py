@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,15 @@ from typing import Any
 
 from bench import fixtures
 from bench.fixtures import Workspace
-from bench.timing import Sample, Series, format_seconds, interleave, render_table, run_command
+from bench.timing import (
+    Sample,
+    Series,
+    buildkit_steps,
+    format_seconds,
+    interleave,
+    render_table,
+    run_command,
+)
 
 RESULTS = fixtures.REPO / "bench" / "results"
 CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation")
@@ -103,13 +112,17 @@ class Bench:
         baseline: tuple[str, Sequence[str] | Callable[[int], Sequence[str]]],
         *,
         after: Callable[[str, Sample], None] | None = None,
+        steps: bool = False,
     ) -> tuple[Series, Series]:
         def runner(label: str, cmd: Sequence[str] | Callable[[int], Sequence[str]]) -> Any:
             def run_once(i: int) -> Sample:
                 line = cmd(i) if callable(cmd) else cmd
                 self.ws.docker_calls()  # forget what came before this run
                 self.index.take_requests()
+                started = time.time()
                 sample = self.run(line)
+                if steps:
+                    sample.steps = self.step_timings(sample, since=started)
                 if sample.returncode != 0:
                     raise BenchError(
                         f"{label} failed (exit {sample.returncode}):\n{_tail(sample.stderr)}"
@@ -133,6 +146,19 @@ class Bench:
             progress=self.log,
         )
         return series[measured[0]], series[baseline[0]]
+
+    def step_timings(self, sample: Sample, *, since: float) -> dict[str, dict[str, float]]:
+        """BuildKit's step timings of a build run: from the per-target logs invoke wrote during
+        the run, or from the output of a plain ``docker buildx build``."""
+        found: dict[str, dict[str, float]] = {}
+        logs = self.ws.root / ".musl-wheels" / "logs"
+        for log in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+            if log.stat().st_mtime >= since:
+                found[log.stem] = buildkit_steps(log.read_text(encoding="utf-8", errors="replace"))
+        direct = buildkit_steps(sample.stderr)
+        if direct:
+            found["docker buildx build"] = direct
+        return found
 
 
 # --- the matrix cases ---------------------------------------------------------------------------------
@@ -319,6 +345,7 @@ def case_overhead(bench: Bench) -> CaseResult:
             bench.build_runs,
             ("invoke build", bench.invoke_cmd("build", "--force", *build_args(ws, tag))),
             ("docker buildx build", raw),
+            steps=True,
         )
     return CaseResult(
         "overhead",
@@ -337,6 +364,7 @@ def case_warm(bench: Bench) -> CaseResult:
         bench.build_runs,
         ("warm rebuild", bench.invoke_cmd("build", "--force", *build_args(ws, tag))),
         ("cold build", bench.invoke_cmd("build", "--force", "--no-cache", *build_args(ws, tag))),
+        steps=True,
     )
     return CaseResult(
         "warm",
@@ -358,6 +386,7 @@ def case_parallel(bench: Bench) -> CaseResult:
         bench.build_runs,
         ("--jobs 2", bench.invoke_cmd("build", "--force", "--jobs", "2", *build_args(ws, *tags))),
         ("--jobs 1", bench.invoke_cmd("build", "--force", "--jobs", "1", *build_args(ws, *tags))),
+        steps=True,
     )
     return CaseResult(
         "parallel",
@@ -376,6 +405,7 @@ def case_emulation(bench: Bench) -> CaseResult:
         bench.build_runs,
         ("arm64 (QEMU)", bench.invoke_cmd("build", "--force", *build_args(ws, arm))),
         ("amd64 (native)", bench.invoke_cmd("build", "--force", *build_args(ws, amd))),
+        steps=True,
     )
     return CaseResult(
         "emulation",
@@ -472,11 +502,15 @@ def conditions(results: Sequence[CaseResult]) -> str:
         return ""
     loads = [s.load for s in samples]
     others = [s.other_builds for s in samples]
+    idle = [s.idle for s in samples if s.idle == s.idle]  # not NaN
     busy = sum(1 for n in others if n)
-    return (
+    text = (
         f"load average at run starts {min(loads):.1f}-{max(loads):.1f}; other buildx builds "
         f"running at {busy} of {len(samples)} run starts (up to {max(others)} at once)"
     )
+    if idle:
+        text += f"; CPU idle during runs {min(idle):.0%}-{max(idle):.0%}"
+    return text
 
 
 def series_json(series: Series) -> dict[str, Any]:
@@ -487,7 +521,20 @@ def series_json(series: Series) -> dict[str, Any]:
         "seconds": series.seconds,
         "load": [s.load for s in series.samples],
         "other_builds": [s.other_builds for s in series.samples],
+        "idle": [s.idle for s in series.samples],
+        "buildkit_steps": [s.steps for s in series.samples],
     }
+
+
+def slowest_steps(series: Series, count: int = 2) -> str:
+    """The slowest BuildKit steps of a series, medians over its runs (all targets together)."""
+    per_step: dict[str, list[float]] = {}
+    for sample in series.samples:
+        for target, steps in sample.steps.items():
+            for step, seconds in steps.items():
+                per_step.setdefault(f"{step.split(':')[0]} ({target[:24]})", []).append(seconds)
+    ranked = sorted(per_step.items(), key=lambda item: -statistics.median(item[1]))[:count]
+    return ", ".join(f"{name} {statistics.median(v):.1f}s" for name, v in ranked) or "none"
 
 
 def write_results(
@@ -582,7 +629,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         results: list[CaseResult] = []
         for name in cases:
             log(f"case {name}")
-            results.append(CASE_FUNCTIONS[name](bench))
+            result = CASE_FUNCTIONS[name](bench)
+            if name in BUILD_CASES:
+                result.notes.append(
+                    f"slowest BuildKit steps (medians): {result.measured.label}: "
+                    f"{slowest_steps(result.measured)}; {result.baseline.label}: "
+                    f"{slowest_steps(result.baseline)}"
+                )
+            results.append(result)
         print()
         print(f"musl-wheels bench, {time.strftime('%Y-%m-%d')}: {describe_machine(facts)}")
         print(f"runs: {args.runs} (plan, no-op), {args.build_runs} (build cases), interleaved")

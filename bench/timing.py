@@ -8,6 +8,7 @@ the same run of the suite, never across runs.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import time
@@ -24,6 +25,8 @@ class Sample:
     stderr: str
     load: float  # 1-minute load average when the run started
     other_builds: int  # buildx processes of others running when it started
+    idle: float = float("nan")  # share of the machine's CPU time left idle during the run
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)  # BuildKit step timings
 
 
 @dataclass
@@ -83,11 +86,22 @@ def other_buildx_processes() -> int:
     return count
 
 
+def cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole machine since boot (/proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        values = [int(v) for v in fields]
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return values[3] + (values[4] if len(values) > 4 else 0), sum(values[:8])
+
+
 def run_command(
     cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float = 3600
 ) -> Sample:
     load = load_average()
     others = other_buildx_processes()
+    idle_before, total_before = cpu_times()
     start = time.perf_counter()
     done = subprocess.run(
         list(cmd),
@@ -99,7 +113,31 @@ def run_command(
         check=False,
     )
     seconds = time.perf_counter() - start
-    return Sample(seconds, done.returncode, done.stdout, done.stderr, load, others)
+    idle_after, total_after = cpu_times()
+    total = total_after - total_before
+    idle = (idle_after - idle_before) / total if total > 0 else float("nan")
+    return Sample(seconds, done.returncode, done.stdout, done.stderr, load, others, idle)
+
+
+_STEP_HEADER = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)(?: \d+/\d+)?\] (.*)$")
+_STEP_DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s$")
+
+
+def buildkit_steps(log: str) -> dict[str, float]:
+    """Seconds per Dockerfile step that ran (not CACHED) in a ``--progress plain`` log, keyed
+    ``stage: instruction`` (cut to 60 characters); BuildKit's own bookkeeping is left out."""
+    names: dict[str, str] = {}
+    found: dict[str, float] = {}
+    for line in log.splitlines():
+        header = _STEP_HEADER.match(line)
+        if header:
+            if header.group(2) not in ("internal",) and not header.group(2).startswith("context"):
+                names[header.group(1)] = f"{header.group(2)}: {header.group(3)}"[:60]
+            continue
+        done = _STEP_DONE.match(line)
+        if done and done.group(1) in names:
+            found[names[done.group(1)]] = float(done.group(2))
+    return found
 
 
 Runner = Callable[[int], Sample]  # run number -> one timed run
