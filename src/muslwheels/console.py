@@ -178,7 +178,7 @@ class Ui:
     def manifest_lists(self, manifests: Sequence[ManifestLike]) -> None:
         """One line per multi-arch tag: what it joins now, or why it was not made."""
         for m in manifests:
-            text = Text(f"{m.status:<12}", style=_STATUS_STYLE.get(m.status, "")) + Text(
+            text = Text(f"{m.status:<12} ", style=_STATUS_STYLE.get(m.status, "")) + Text(
                 f"multi-arch {m.name} [{', '.join(m.arches) or '-'}]"
             )
             if m.message and m.status != "would-create":
