@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .arches import ARCHES
-from .build import BuildRequest, ImageOutput, existing_wheels
+from .build import BuildRequest, ImageOutput, WheelFolders
 from .errors import DockerError, RegistryError, ResolutionError, UsageError
 from .extract import ExportEngine, ExtractJob, extract_one
 from .model import Target
@@ -177,12 +177,16 @@ def transitive_deps(target: Target, by_id: Mapping[str, Target]) -> tuple[Target
 
 
 def image_wheels(
-    target: Target, by_id: Mapping[str, Target], wheels_root: Path
+    target: Target,
+    by_id: Mapping[str, Target],
+    wheels_root: Path,
+    folders: WheelFolders | None = None,
 ) -> tuple[Path, ...]:
     """The files of ``target``'s image: its wheels, then its dependencies' (from
-    ``wheels_root/<arch>/``). RegistryError naming what is missing."""
+    ``wheels_root/<arch>/``, listed through ``folders``). RegistryError naming what is missing."""
+    folders = folders or WheelFolders(wheels_root)
     folder = wheels_root / target.wheel_dir
-    own = existing_wheels(target, wheels_root)
+    own = folders.fitting(target)
     if not own:
         raise RegistryError(
             f"{target.tag}: no wheel of it in {folder}, so there is nothing to push",
@@ -190,7 +194,7 @@ def image_wheels(
         )
     paths = [folder / n for n in own]
     for dep in transitive_deps(target, by_id):
-        found = existing_wheels(dep, wheels_root)
+        found = folders.fitting(dep)
         if not found:
             raise RegistryError(
                 f"{target.tag}: the wheel of its dependency {dep.tag} is not in "
@@ -296,6 +300,7 @@ class _Pusher:
         self.by_id = {t.id: t for t in targets}
         self.notes: list[str] = []
         self._tags: dict[str, tuple[str, ...]] = {}
+        self.folders = WheelFolders(options.wheels_root)  # pushing never changes wheels/
 
     def tags(self, repository: str) -> tuple[str, ...]:
         if repository not in self._tags:
@@ -333,7 +338,7 @@ class _Pusher:
     def push_one(self, target: Target) -> PushResult:
         start = time.monotonic()
         try:
-            paths = image_wheels(target, self.by_id, self.options.wheels_root)
+            paths = image_wheels(target, self.by_id, self.options.wheels_root, self.folders)
         except RegistryError as err:
             if not self.options.dry_run:
                 return PushResult(target, "failed", message=str(err), hint=err.hint or "")
@@ -518,10 +523,11 @@ def reuse_published(
     wanted = set(requested)
     results: list[ReuseResult] = []
     notes: list[str] = []
+    folders = WheelFolders(options.wheels_root)  # each wheels/<arch>/ listed once
     for target in targets:
         if target.id in wanted and not options.self_pull:
             continue
-        if existing_wheels(target, options.wheels_root):
+        if folders.fitting(target):
             continue
         where, note = _where(target, options, engine, registry)
         if note:
@@ -549,4 +555,5 @@ def reuse_published(
         results.append(
             ReuseResult(target, "reused", time.monotonic() - start, names, f"from {source}")
         )
+        folders = WheelFolders(options.wheels_root)  # it has new wheels now
     return ReuseReport(tuple(results), tuple(notes))
