@@ -16,6 +16,7 @@ is the thin part that asks the outside world, through :class:`~muslwheels.cache.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import functools
 import http.client
 import ipaddress
@@ -23,6 +24,7 @@ import json
 import posixpath
 import socket
 import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -540,6 +542,8 @@ class PackageIndex:
         self.notes: list[str] = []
         self._ssl: dict[bool, ssl.SSLContext] = {}
         self._openers: dict[bool, urllib.request.OpenerDirector] = {}
+        self._failures: dict[str, ResolutionError] = {}  # from prefetch, raised by lookup
+        self._lock = threading.Lock()
         self._sources: tuple[str, ...] | None = None
         self._find_link_files: dict[str, list[DistFile]] = {}
 
@@ -556,6 +560,8 @@ class PackageIndex:
         key = normalize_name(name)
         if key in self.facts:
             return self.facts[key]
+        if key in self._failures:
+            raise self._failures[key]
         if not key or not all(c.isalnum() or c == "-" for c in key):
             return Fact(None, self.cache.clock())
         sources = self._usable_sources()
@@ -587,6 +593,28 @@ class PackageIndex:
         fact: Fact[Project | None] = Fact(project, min(fetched, default=self.cache.clock()), cached)
         self.facts[key] = fact
         return fact
+
+    def prefetch(self, names: Iterable[str], *, workers: int = 8) -> None:
+        """Look several projects up at once, in threads: a run's questions to a remote index then
+        cost about one round trip instead of one per project. A lookup that fails is not asked
+        again: its error is raised by the :meth:`lookup` that needs the answer."""
+        wanted: dict[str, str] = {}
+        for name in names:
+            key = normalize_name(name)
+            if key and key not in self.facts and key not in self._failures:
+                wanted.setdefault(key, name)
+        if len(wanted) < 2:
+            return
+        self._usable_sources()  # once, before the threads (it may add notes)
+
+        def ask(key: str) -> None:
+            try:
+                self.lookup(wanted[key])
+            except ResolutionError as err:
+                self._failures[key] = err
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
+            list(pool.map(ask, wanted))
 
     @property
     def oldest_fetched_at(self) -> float | None:
@@ -705,6 +733,10 @@ class PackageIndex:
             ) from exc
 
     def _find_links(self, location: str) -> list[DistFile]:
+        with self._lock:  # read once per run, even by prefetch's threads
+            return self._read_find_links(location)
+
+    def _read_find_links(self, location: str) -> list[DistFile]:
         if location in self._find_link_files:
             return self._find_link_files[location]
         files: list[DistFile]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import html
 import json
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -787,3 +788,41 @@ def test_pypiserver(pypi: PypiServer) -> None:
 def test_package_index_is_a_project_lookup() -> None:
     lookup: ProjectLookup = PackageIndex(IndexSettings(index_url="https://index.invalid/simple"))
     assert lookup.project("") is None  # not a project name: nothing is asked
+
+
+# --- asking about several projects at once ------------------------------------------------------
+
+
+def test_prefetch_asks_in_parallel_and_each_question_once(web: RouteServer) -> None:
+    together = threading.Barrier(3, timeout=10)
+
+    def meet(name: str) -> Callable[[object], Reply]:
+        def reply(_request: object) -> Reply:
+            # answers only when all three questions are in flight at the same time
+            try:
+                together.wait()
+            except threading.BrokenBarrierError:
+                return Reply(500, b"asked one after the other")
+            return json_page(name, [(f"{name}-1.0.tar.gz", False)])
+
+        return reply
+
+    for name in ("alpha", "beta", "gamma"):
+        web.routes[f"/json/simple/{name}/"] = meet(name)
+    index = index_at(web.url + "/json/simple")
+    index.prefetch(["alpha", "Beta", "gamma", "ALPHA"])
+    for name in ("alpha", "beta", "gamma"):
+        project = index.project(name)
+        assert project is not None and project.versions == ("1.0",)
+        assert web.paths().count(f"/json/simple/{name}/") == 1
+
+
+def test_prefetch_keeps_a_failure_for_the_lookup_that_needs_it(served: RouteServer) -> None:
+    served.routes["/json/simple/broken/"] = Reply(503, b"down")
+    index = index_at(served.url + "/json/simple")
+    index.prefetch(["broken", "cffi"])  # raises nothing
+    assert index.project("cffi") is not None
+    for _ in range(2):
+        with pytest.raises(ResolutionError, match="HTTP 503"):
+            index.project("broken")
+    assert served.paths().count("/json/simple/broken/") == 1
