@@ -30,6 +30,7 @@ __all__ = [
     "TagRequest",
     "candidates",
     "check_tag_syntax",
+    "index_names",
     "parse_tag",
     "parse_tags",
     "render_tag",
@@ -218,6 +219,30 @@ def candidates(text: str) -> tuple[TagRequest, ...]:
                 request = TagRequest(text, module, ssl, version, python, all_pythons, arch)
                 found.setdefault(request)
     return tuple(found)
+
+
+def index_names(texts: Iterable[str], *, modules: Config) -> tuple[str, ...]:
+    """Every project name that parsing and planning ``texts`` may ask the index about: the module
+    of every reading of every tag (tags that are not tags at all are skipped) and, for modules of
+    modules.toml, their dependencies, transitively. Pure: lets a caller ask about them all at once.
+    """
+    found: dict[str, str] = {}
+    pending: list[str] = []
+    for text in texts:
+        try:
+            pending.extend(reading.module for reading in candidates(text))
+        except TagError:
+            continue
+    while pending:
+        name = pending.pop(0)
+        key = normalize_name(name)
+        if key in found:
+            continue
+        found[key] = name
+        module = modules.module(name)
+        if module is not None:
+            pending.extend(module.depends)
+    return tuple(found.values())
 
 
 # --- settling a reading with modules.toml and the index ---------------------------------------

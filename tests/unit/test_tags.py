@@ -19,6 +19,7 @@ from muslwheels.tags import (
     TagRequest,
     candidates,
     check_tag_syntax,
+    index_names,
     parse_tag,
     parse_tags,
     render_tag,
@@ -673,3 +674,36 @@ def test_the_round_trip_check_catches_a_parser_that_ignores_the_index_spelling()
 
     with pytest.raises(AssertionError):
         check_round_trip(as_typed, TagRequest("PyNaCl", "PyNaCl"))
+
+
+# --- the names a run asks the index about ---------------------------------------------------------
+
+
+def test_index_names_cover_every_reading_and_the_configured_dependencies() -> None:
+    config = make_config(
+        ModuleConfig("paramiko", depends=("cryptography", "pynacl")),
+        ModuleConfig("cryptography", depends=("cffi",), ssl_variants=("openssl", "libressl")),
+        ModuleConfig("PyNaCl", depends=("cffi",)),
+        ModuleConfig("cffi"),
+    )
+    names = index_names(["paramiko-pyall", "foo-arm", "not a tag!"], modules=config)
+    keys = [normalize_name(n) for n in names]
+    assert len(keys) == len(set(keys))  # each name once
+    # every reading of each tag: paramiko-pyall is paramiko for all Pythons, or a project of
+    # that name; foo-arm is foo for armv7, or a project of that name
+    assert {"paramiko", "paramiko-pyall", "foo", "foo-arm"} <= set(keys)
+    # the dependencies modules.toml gives paramiko, transitively
+    assert {"cryptography", "pynacl", "cffi"} <= set(keys)
+    # a tag that is not one adds nothing
+    assert not any(" " in k or "!" in k for k in keys)
+    # nothing else: the readings are what the parser may ask about
+    for key in keys:
+        assert key in {
+            "paramiko",
+            "paramiko-pyall",
+            "foo",
+            "foo-arm",
+            "cryptography",
+            "pynacl",
+            "cffi",
+        }
