@@ -37,7 +37,7 @@ from .publish import (
 )
 from .registry import RegistryClient, WheelRegistry
 from .state import load_state, save_state, target_to_dict
-from .tags import TagRequest, parse_tags
+from .tags import TagRequest, index_names, parse_tags
 
 if TYPE_CHECKING:
     from .build import BuildRequest
@@ -111,6 +111,8 @@ class Resolver:
         return self._index
 
     def plan(self, tags: Sequence[str]) -> Plan:
+        # every project the tags (and their dependencies) may need, asked about at once
+        self.index.prefetch(index_names(tags, modules=self.config))
         return self.plan_requests(parse_tags(tags, modules=self.config, index=self.index))
 
     def plan_requests(self, requests: Sequence[TagRequest]) -> Plan:
