@@ -594,10 +594,12 @@ class PackageIndex:
         self.facts[key] = fact
         return fact
 
-    def prefetch(self, names: Iterable[str], *, workers: int = 8) -> None:
+    def prefetch(self, names: Iterable[str], *, workers: int = 4) -> None:
         """Look several projects up at once, in threads: a run's questions to a remote index then
-        cost about one round trip instead of one per project. A lookup that fails is not asked
-        again: its error is raised by the :meth:`lookup` that needs the answer."""
+        cost about one round trip instead of one per project. ``workers`` stays below the listen
+        backlog of small index servers (Python's own is 5: a connection past it waits a second for
+        TCP to retry). A lookup that fails is not asked again: its error is raised by the
+        :meth:`lookup` that needs the answer."""
         wanted: dict[str, str] = {}
         for name in names:
             key = normalize_name(name)
