@@ -244,6 +244,11 @@ class _IndexHandler(BaseHTTPRequestHandler):
         return
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a real index's listen backlog, not Python's default of 5
+    daemon_threads = True
+
+
 class IndexServer:
     """Serves an :class:`IndexTree` on 127.0.0.1 (a free port); ``requests`` lists the paths asked."""
 
@@ -253,7 +258,7 @@ class IndexServer:
         handler = type(
             "Handler", (_IndexHandler,), {"root": root, "log": self.requests, "lock": self._lock}
         )
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -452,9 +457,12 @@ def image_in_registry(image: str) -> bool:
 # --- the workspace -----------------------------------------------------------------------------------
 
 DOCKER_SHIM = """#!/bin/sh
-# musl-wheels bench: record every docker call, then run the real docker.
-printf '%s\\n' "$*" >>"{log}"
-exec "{docker}" "$@"
+# musl-wheels bench: run the real docker and record the call: start and end (unix time), arguments.
+start=$(date +%s.%N)
+"{docker}" "$@"
+status=$?
+printf '%s\\t%s\\t%s\\n' "$start" "$(date +%s.%N)" "$*" >>"{log}"
+exit $status
 """
 
 
@@ -471,14 +479,28 @@ class Workspace:
     def wheels(self) -> Path:
         return self.root / "wheels"
 
-    def docker_calls(self) -> list[str]:
-        """The docker command lines run since the last call (and forget them)."""
+    def docker_calls(self) -> list[DockerCall]:
+        """The docker calls made since the last call (and forget them)."""
         try:
             text = self.docker_log.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
         self.docker_log.write_text("", encoding="utf-8")
-        return [line for line in text.splitlines() if line]
+        calls = []
+        for line in text.splitlines():
+            start, end, args = line.split("\t", 2)
+            calls.append(DockerCall(args, float(end) - float(start)))
+        return calls
+
+
+@dataclass(frozen=True)
+class DockerCall:
+    args: str  # the arguments, space-separated
+    seconds: float
+
+    @property
+    def is_build(self) -> bool:
+        return self.args.startswith("buildx build")
 
 
 def make_workspace(root: Path, *, base_image: str) -> Workspace:

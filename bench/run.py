@@ -121,6 +121,7 @@ class Bench:
                 self.index.take_requests()
                 started = time.time()
                 sample = self.run(line)
+                sample.docker = [(c.args, c.seconds) for c in self.ws.docker_calls()]
                 if steps:
                     sample.steps = self.step_timings(sample, since=started)
                 if sample.returncode != 0:
@@ -191,7 +192,7 @@ def case_plan(bench: Bench) -> CaseResult:
 
     def after(label: str, sample: Sample) -> None:
         if label == "plan":
-            docker_calls.append(len(ws.docker_calls()))
+            docker_calls.append(len(sample.docker))
             index_requests.append(bench.index.take_requests())
             if len(_targets(sample.stdout)) != len(targets):
                 raise BenchError("invoke plan printed a different number of targets")
@@ -260,7 +261,7 @@ def case_noop(bench: Bench) -> CaseResult:
 
     def after(label: str, sample: Sample) -> None:
         if label == "no-op build":
-            calls.append(ws.docker_calls())
+            calls.append([args for args, _seconds in sample.docker])
             if skipped not in sample.stderr:
                 raise BenchError(f"invoke build did not skip every target:\n{_tail(sample.stderr)}")
 
@@ -522,6 +523,8 @@ def series_json(series: Series) -> dict[str, Any]:
         "load": [s.load for s in series.samples],
         "other_builds": [s.other_builds for s in series.samples],
         "idle": [s.idle for s in series.samples],
+        "outside_buildx_build": [s.outside_builds for s in series.samples],
+        "docker_calls": [s.docker for s in series.samples],
         "buildkit_steps": [s.steps for s in series.samples],
     }
 
@@ -631,6 +634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"case {name}")
             result = CASE_FUNCTIONS[name](bench)
             if name in BUILD_CASES:
+                result.notes.append(
+                    "outside `docker buildx build` (medians): "
+                    + "; ".join(
+                        f"{series.label} {statistics.median(s.outside_builds for s in series.samples):.2f}s"
+                        for series in (result.measured, result.baseline)
+                    )
+                )
                 result.notes.append(
                     f"slowest BuildKit steps (medians): {result.measured.label}: "
                     f"{slowest_steps(result.measured)}; {result.baseline.label}: "

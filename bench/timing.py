@@ -27,6 +27,12 @@ class Sample:
     other_builds: int  # buildx processes of others running when it started
     idle: float = float("nan")  # share of the machine's CPU time left idle during the run
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # BuildKit step timings
+    docker: list[tuple[str, float]] = field(default_factory=list)  # (arguments, seconds) per call
+
+    @property
+    def outside_builds(self) -> float:
+        """Seconds of the run not spent inside ``docker buildx build`` calls."""
+        return self.seconds - sum(s for args, s in self.docker if args.startswith("buildx build"))
 
 
 @dataclass
