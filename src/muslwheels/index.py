@@ -502,8 +502,9 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class _LazyHTTPSHandler(urllib.request.HTTPSHandler):
-    """An HTTPS handler whose TLS context is made when the first https request needs it."""
+class LazyHTTPSHandler(urllib.request.HTTPSHandler):
+    """An HTTPS handler whose TLS context is made when the first https request needs it (loading
+    a CA bundle costs ~30 ms, more than a plain-HTTP request to a loopback server)."""
 
     def __init__(self, make_context: Callable[[], ssl.SSLContext]) -> None:
         super().__init__()
@@ -791,7 +792,7 @@ class PackageIndex:
         """One opener per TLS setting for the run. The TLS context (loading the CA bundle costs
         more than asking a loopback index for every project) is made at the first https request."""
         if verify not in self._openers:
-            handler = _LazyHTTPSHandler(functools.partial(self._context, verify))
+            handler = LazyHTTPSHandler(functools.partial(self._context, verify))
             self._openers[verify] = urllib.request.build_opener(handler)
         return self._openers[verify]
 

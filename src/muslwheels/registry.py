@@ -14,6 +14,7 @@ and a single-component name there is an official image under ``library/``.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import ipaddress
 import json
@@ -32,6 +33,7 @@ from typing import Any
 
 from .cache import Fact, Json, JsonCache
 from .errors import RegistryError, ResolutionError
+from .index import LazyHTTPSHandler
 
 
 @dataclass(frozen=True)
@@ -434,6 +436,7 @@ class RegistryClient:
         self._tokens: dict[tuple[str, str], str] = {}
         self._credentials: dict[str, Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
+        self._openers: dict[str, urllib.request.OpenerDirector] = {}
 
     # -- ImageLookup --------------------------------------------------------------------------
 
@@ -638,9 +641,11 @@ class RegistryClient:
         what: str | None = None,
     ) -> _Response:
         host = urllib.parse.urlsplit(url).netloc
-        opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=self._context(host)), _NoAuthLeak()
-        )
+        if host not in self._openers:
+            # one opener per host and run; the TLS context only when https needs it
+            https = LazyHTTPSHandler(functools.partial(self._context, host))
+            self._openers[host] = urllib.request.build_opener(https, _NoAuthLeak())
+        opener = self._openers[host]
         request = urllib.request.Request(
             url, headers={"User-Agent": "muslwheels", **headers}, method="GET"
         )
