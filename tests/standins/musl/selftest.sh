@@ -115,7 +115,14 @@ print("imports ok:", _cmsgpack.__file__, tinyext.__file__, "libz", tinyext.zlib_
 PY
 elapsed "repaired wheels import and work"
 
-python3 -m venv /tmp/venv
-/tmp/venv/bin/python -m pip --version >/dev/null || fail "pip in a fresh venv"
+# ensurepip takes 45 s under QEMU and runs the same Python code everywhere: pip in a venv is proven on the
+# native platform; elsewhere the venv itself.
+if [ "$machine" = x86_64 ]; then
+    python3 -m venv /tmp/venv
+    /tmp/venv/bin/python -m pip --version >/dev/null || fail "pip in a fresh venv"
+else
+    python3 -m venv --without-pip /tmp/venv
+fi
+/tmp/venv/bin/python -c 'import sys; assert sys.prefix != sys.base_prefix' || fail "python in a fresh venv"
 elapsed "venv ok"
 echo "SELFTEST PASSED ($machine)"

@@ -1,0 +1,197 @@
+"""Which build mode each target gets, and what cross-compiling a target means. Pure.
+
+Three ways to build a target (``model.Mode`` plus the native case):
+
+- ``native``: the target's platform is the build machine's own; neither QEMU nor a cross compiler is
+  involved, whatever the mode says;
+- ``emulate``: QEMU runs the whole build for the foreign platform (the Dockerfile's default path);
+- ``cross``: the build runs on the build machine's own platform (``$BUILDPLATFORM``) with zig as a
+  C/C++ compiler targeting the foreign one, and crossenv around the target Python's sysconfig; only
+  auditwheel repair runs on the target platform (it must see the target's libraries).
+
+``auto`` tries cross where the module allows it and falls back to emulation when the cross build
+fails; a module whose recipe says ``mode = "emulate"`` (or that needs Rust, which cross mode does
+not set up) is emulated from the start, and the summary says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .arches import Arch, arch_for_platform, lookup_arch
+from .model import Mode, Recipe
+
+Plan = Literal["native", "emulate", "cross", "cross-then-emulate"]
+
+#: zig's target triple per canonical arch key, for the musl C library.
+ZIG_TRIPLES: dict[str, str] = {
+    "amd64": "x86_64-linux-musl",
+    "arm64v8": "aarch64-linux-musl",
+    "armv6": "arm-linux-musleabihf",
+    "armv7": "arm-linux-musleabihf",
+    "i386": "x86-linux-musl",
+    "ppc64le": "powerpc64le-linux-musl",
+    "s390x": "s390x-linux-musl",
+    "riscv64": "riscv64-linux-musl",
+}
+
+#: ``-mcpu`` for targets whose triple alone does not pin the CPU (Alpine's baselines).
+ZIG_CPUS: dict[str, str] = {
+    "armv6": "arm1176jzf_s",
+    "armv7": "generic+v7a+vfp3d16",
+    "i386": "pentium4",
+}
+
+#: Alpine's name of each architecture (``apk --arch``), for the target's system packages.
+APK_ARCHES: dict[str, str] = {
+    "amd64": "x86_64",
+    "arm64v8": "aarch64",
+    "armv6": "armhf",
+    "armv7": "armv7",
+    "i386": "x86",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+#: The multiarch triplet CPython reports on musl (sysconfig MULTIARCH), per arch key.
+PYTHON_MULTIARCH: dict[str, str] = {
+    "amd64": "x86_64-linux-musl",
+    "arm64v8": "aarch64-linux-musl",
+    "armv6": "arm-linux-musleabihf",
+    "armv7": "arm-linux-musleabihf",
+    "i386": "i386-linux-musl",
+    "ppc64le": "powerpc64le-linux-musl",
+    "s390x": "s390x-linux-musl",
+    "riscv64": "riscv64-linux-musl",
+}
+
+#: System packages that mean the build compiles Rust (cross mode sets up no Rust target).
+RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup"})
+
+_MACHINES = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64v8",
+    "arm64": "arm64v8",
+    "armv7l": "armv7",
+    "armv6l": "armv6",
+    "i686": "i386",
+    "i386": "i386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+
+def build_arch(machine: str) -> Arch | None:
+    """The architecture of a build machine (``platform.machine()``: x86_64, aarch64...)."""
+    key = _MACHINES.get(machine.lower())
+    return lookup_arch(key) if key else None
+
+
+@dataclass(frozen=True)
+class CrossTarget:
+    """What the Dockerfile's cross stages need to know about the target architecture."""
+
+    triple: str  # zig -target
+    cpu: str  # zig -mcpu ("" for the triple's default)
+    apk_arch: str  # apk --arch
+    multiarch: str  # the target Python's MULTIARCH
+
+    def build_args(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("MW_CROSS_TRIPLE", self.triple),
+            ("MW_CROSS_CPU", self.cpu),
+            ("MW_CROSS_APK_ARCH", self.apk_arch),
+            ("MW_CROSS_MULTIARCH", self.multiarch),
+        )
+
+
+def cross_target(arch: Arch) -> CrossTarget | None:
+    """The cross-compilation settings of ``arch``, or None when there are none."""
+    triple = ZIG_TRIPLES.get(arch.key)
+    if triple is None:
+        return None
+    return CrossTarget(
+        triple=triple,
+        cpu=ZIG_CPUS.get(arch.key, ""),
+        apk_arch=APK_ARCHES[arch.key],
+        multiarch=PYTHON_MULTIARCH[arch.key],
+    )
+
+
+def requested_mode(recipe: Recipe, run_mode: Mode | None, default: Mode) -> Mode:
+    """The module's own mode wins (its recipe knows whether it cross-compiles), then the run's
+    ``--mode``, then ``[defaults] mode``."""
+    if recipe.mode is not None:
+        return recipe.mode
+    if run_mode is not None:
+        return run_mode
+    return default
+
+
+def cross_blocker(recipe: Recipe, arch: Arch) -> str | None:
+    """Why ``recipe`` cannot be cross-compiled for ``arch`` at all (decided before building),
+    or None."""
+    if cross_target(arch) is None:
+        return f"no cross compiler target is known for {arch.key}"
+    rust = sorted(p for p in (*recipe.apk, *recipe.apt) if _package_name(p) in RUST_PACKAGES)
+    if rust:
+        return f"the module needs Rust ({', '.join(rust)}), and cross mode sets up no Rust target"
+    return None
+
+
+def _package_name(spec: str) -> str:
+    for sep in ("=", "~", "<", ">"):
+        spec = spec.split(sep, 1)[0]
+    return spec.strip().lower()
+
+
+@dataclass(frozen=True)
+class ModeDecision:
+    plan: Plan
+    note: str = ""  # why the plan is not the one asked for (shown in the summary)
+    error: str = ""  # set: the target cannot be built as asked (cross for a module that cannot)
+
+
+def decide(
+    recipe: Recipe,
+    arch: Arch,
+    *,
+    run_mode: Mode | None,
+    default: Mode,
+    build_platform: str | None,
+) -> ModeDecision:
+    """How to build one target.
+
+    ``build_platform`` is the build machine's own platform (``linux/amd64``), None when unknown
+    (then every target counts as foreign). ``cross`` for a recipe that cannot cross-compile is an
+    error (the target fails saying why) rather than a silent emulation.
+    """
+    native = arch_for_platform(build_platform) if build_platform else None
+    if native is not None and native.key == arch.key:
+        return ModeDecision("native")
+    mode = requested_mode(recipe, run_mode, default)
+    asked = run_mode or default
+    if mode is Mode.EMULATE:
+        if recipe.mode is Mode.EMULATE and asked is not Mode.EMULATE:
+            return ModeDecision("emulate", 'the module\'s recipe says mode = "emulate"')
+        return ModeDecision("emulate")
+    blocker = cross_blocker(recipe, arch)
+    if mode is Mode.CROSS:
+        if blocker is not None:
+            return ModeDecision("cross", error=f"cross mode is not possible: {blocker}")
+        return ModeDecision("cross")
+    if blocker is not None:
+        return ModeDecision("emulate", blocker)
+    return ModeDecision("cross-then-emulate")
+
+
+def mode_label(used: str, note: str) -> str:
+    """How the summary names the mode a target was built in: ``cross``, ``emulate (fallback:
+    <reason>)``, ``emulate (<reason>)``, ``native``."""
+    if not note:
+        return used
+    return f"{used} ({note})"

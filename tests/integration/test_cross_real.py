@@ -1,0 +1,186 @@
+"""Cross mode against the musl stand-ins: arm64 wheels compiled on amd64 by zig through crossenv,
+repaired on arm64 and imported there under QEMU; auto falling back to emulation; cross failing cleanly.
+
+The stand-in's Python has no ssl module, so pip inside the build reaches only the tests' own plain-HTTP
+index on the loopback: it serves the fixture sdists plus crossenv and msgpack's sdist, fetched once on
+the host with the host's pip settings.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from localindex import LocalIndex, build_index, write_simple_tree
+from packaging.utils import parse_wheel_filename
+from support import REGISTRY, REQUIRED, STANDIN_REPO, Recorder, make_target, run_in_standin
+
+from muslwheels.build import BuildOptions, TargetResult, build_targets
+from muslwheels.docker import DockerEngine
+from muslwheels.model import Mode, Recipe, Target
+from muslwheels.pipconfig import IndexSettings
+
+pytestmark = pytest.mark.integration
+
+MUSL_TAG = "3.11-musl"
+MUSL = f"{REGISTRY}/{STANDIN_REPO}:{MUSL_TAG}"
+CEXT = "muslwheels-fixture-cext"
+MSGPACK_VERSION = "1.1.0"
+CROSSENV_VERSION = "1.6.2"
+NO_ISOLATION = (
+    "python -m pip wheel -v --no-deps --no-build-isolation --no-binary {module} "
+    "--find-links {deps_dir} --wheel-dir {wheel_dir} {requirement}"
+)
+ARM64 = ("linux/arm64", "aarch64")
+
+
+@pytest.fixture(scope="module")
+def cross_index(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings
+) -> Iterator[IndexSettings]:
+    """The fixture sdists, crossenv and msgpack's sdist on a loopback index (the only one pip in
+    the musl stand-in can reach)."""
+    try:
+        with urllib.request.urlopen(
+            f"http://{REGISTRY}/v2/{STANDIN_REPO}/tags/list", timeout=10
+        ) as answer:
+            tags = json.load(answer).get("tags") or []
+    except OSError:
+        tags = []
+    if MUSL_TAG not in tags:
+        reason = f"{MUSL} is not in the registry; run tests/standins/build-musl.sh"
+        if REQUIRED:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    root = build_index(tmp_path_factory.mktemp("cross-index"), ["cext"])
+    downloads = root / "downloads"
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(downloads)]
+    for args in (
+        [f"crossenv=={CROSSENV_VERSION}"],
+        ["--no-binary", ":all:", f"msgpack=={MSGPACK_VERSION}"],
+    ):
+        done = subprocess.run([*pip, *args], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"pip download {args}: {done.stderr[-2000:]}"
+    write_simple_tree([*sorted((root / "dist").iterdir()), *sorted(downloads.iterdir())], root)
+    index = LocalIndex(root)
+    yield replace(host_index, index_url=index.url, extra_index_urls=())
+    index.close()
+
+
+def build(
+    targets: list[Target], root: Path, index: IndexSettings, mode: Mode
+) -> tuple[tuple[TargetResult, ...], Recorder, float]:
+    recorder = Recorder()
+    options = BuildOptions(
+        wheels_root=root / "wheels",
+        log_dir=root / "logs",
+        index=index,
+        force=True,
+        mode=mode,
+        build_platform="linux/amd64",
+    )
+    start = time.monotonic()
+    results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)
+    return results, recorder, time.monotonic() - start
+
+
+def wheel_of(result: TargetResult, root: Path) -> Path:
+    assert result.status == "built", result.message
+    (name,) = result.wheels
+    return root / "wheels" / result.target.wheel_dir / name
+
+
+def assert_musllinux_aarch64(wheel: Path) -> None:
+    _, _, _, tags = parse_wheel_filename(wheel.name)
+    assert {f"{t.interpreter}-{t.abi}-{t.platform}" for t in tags} == {
+        "cp311-cp311-musllinux_1_2_aarch64"
+    }
+
+
+def test_cross_builds_the_fixture_and_msgpack_for_arm64(
+    tmp_path_factory: pytest.TempPathFactory, cross_index: IndexSettings
+) -> None:
+    cext = make_target(CEXT, "arm64v8", recipe=Recipe(build=NO_ISOLATION), base_image=MUSL)
+    msgpack = make_target(
+        "msgpack",
+        "arm64v8",
+        version=MSGPACK_VERSION,
+        recipe=Recipe(build=NO_ISOLATION),
+        base_image=MUSL,
+    )
+    root = tmp_path_factory.mktemp("cross")
+    results, recorder, _ = build([cext, msgpack], root, cross_index, Mode.CROSS)
+    for result in results:
+        assert result.status == "built", result.message
+        assert result.mode == "cross"
+        lines = recorder.lines[result.target.id]
+        assert any("MW_MODE=cross" in line for line in lines)
+        assert any("[crossbuilt-host" in line for line in lines)  # compiled on the build platform
+    cext_wheel, msgpack_wheel = (wheel_of(r, root) for r in results)
+    assert_musllinux_aarch64(cext_wheel)
+    assert_musllinux_aarch64(msgpack_wheel)
+    platform, machine = ARM64
+    out = run_in_standin(
+        platform,
+        [cext_wheel],
+        "import platform, mwfixture_cext as m; print(m.add(2, 40), m.machine(), platform.machine())",
+        image=MUSL,
+    )
+    assert out == f"42 {machine} {machine}"
+    out = run_in_standin(
+        platform,
+        [msgpack_wheel],
+        "import msgpack; print(msgpack.Packer.__module__, msgpack.unpackb(msgpack.packb([1, 'a'])))",
+        image=MUSL,
+    )
+    assert out == "msgpack._cmsgpack [1, 'a']"
+
+
+def test_module_marked_emulate_is_emulated_under_auto(
+    tmp_path_factory: pytest.TempPathFactory, cross_index: IndexSettings
+) -> None:
+    target = make_target(
+        CEXT, "arm64v8", recipe=Recipe(build=NO_ISOLATION, mode=Mode.EMULATE), base_image=MUSL
+    )
+    root = tmp_path_factory.mktemp("cross-marked")
+    (result,), recorder, _ = build([target], root, cross_index, Mode.AUTO)
+    assert result.status == "built", result.message
+    assert result.mode == 'emulate (the module\'s recipe says mode = "emulate")'
+    assert result.message == result.mode  # what the summary shows
+    assert not any("MW_MODE=cross" in line for line in recorder.lines[target.id])
+    assert_musllinux_aarch64(wheel_of(result, root))
+
+
+# A build command whose compile step fails when (and only when) it cross-compiles.
+FAILS_WHEN_CROSS = (
+    'if [ -n "${{VIRTUAL_ENV:-}}" ]; then echo "error: no cross build for this module" >&2; exit 3; fi; '
+    + NO_ISOLATION
+)
+
+
+def test_failing_cross_build_falls_back_under_auto_and_fails_cleanly_under_cross(
+    tmp_path_factory: pytest.TempPathFactory, cross_index: IndexSettings
+) -> None:
+    target = make_target(CEXT, "arm64v8", recipe=Recipe(build=FAILS_WHEN_CROSS), base_image=MUSL)
+    root = tmp_path_factory.mktemp("cross-fallback")
+    (auto,), _, _ = build([target], root, cross_index, Mode.AUTO)
+    assert auto.status == "built", auto.message
+    assert auto.mode.startswith("emulate (fallback: cross-compiling the wheel failed (exit code 3)")
+    assert "no cross build for this module" in auto.mode
+    assert_musllinux_aarch64(wheel_of(auto, root))
+
+    (cross,), _, _ = build(
+        [target], tmp_path_factory.mktemp("cross-fails"), cross_index, Mode.CROSS
+    )
+    assert cross.status == "failed"
+    assert cross.message.startswith(
+        "cross build failed: cross-compiling the wheel failed (exit code 3)"
+    )
+    assert "no cross build for this module" in cross.message

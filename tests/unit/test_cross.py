@@ -1,0 +1,254 @@
+"""cross.py: which mode a target gets, the fallback rules, the per-arch triples; and build.py's use
+of them against the fake engine of test_build (our own seam)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_build import INDEX, FakeEngine, make_target, run, wheel_name
+
+from muslwheels.arches import ARCHES, Arch, lookup_arch
+from muslwheels.build import BuildOptions, BuildRequest
+from muslwheels.cross import (
+    APK_ARCHES,
+    PYTHON_MULTIARCH,
+    ZIG_TRIPLES,
+    ModeDecision,
+    build_arch,
+    cross_blocker,
+    cross_target,
+    decide,
+    mode_label,
+    requested_mode,
+)
+from muslwheels.errors import BuildError
+from muslwheels.model import Mode, Recipe
+
+
+def arch(name: str) -> Arch:
+    found = lookup_arch(name)
+    assert found is not None
+    return found
+
+
+# --- the pure rules ------------------------------------------------------------------------------
+
+
+def test_every_arch_has_a_triple_an_apk_arch_and_a_multiarch() -> None:
+    for a in ARCHES:
+        assert a.key in ZIG_TRIPLES and a.key in APK_ARCHES and a.key in PYTHON_MULTIARCH
+
+
+def test_cross_target_for_arm64() -> None:
+    settings = cross_target(arch("arm64"))
+    assert settings is not None
+    assert settings.triple == "aarch64-linux-musl"
+    assert settings.apk_arch == "aarch64"
+    assert dict(settings.build_args()) == {
+        "MW_CROSS_TRIPLE": "aarch64-linux-musl",
+        "MW_CROSS_CPU": "",
+        "MW_CROSS_APK_ARCH": "aarch64",
+        "MW_CROSS_MULTIARCH": "aarch64-linux-musl",
+    }
+    armv7 = cross_target(arch("armv7"))
+    assert armv7 is not None and armv7.triple == "arm-linux-musleabihf" and armv7.cpu
+
+
+@pytest.mark.parametrize(
+    ("machine", "key"),
+    [("x86_64", "amd64"), ("aarch64", "arm64v8"), ("arm64", "arm64v8"), ("ppc64le", "ppc64le")],
+)
+def test_build_arch(machine: str, key: str) -> None:
+    found = build_arch(machine)
+    assert found is not None and found.key == key
+
+
+def test_build_arch_unknown() -> None:
+    assert build_arch("sparc64") is None
+
+
+def test_requested_mode_order() -> None:
+    assert requested_mode(Recipe(mode=Mode.EMULATE), Mode.CROSS, Mode.AUTO) is Mode.EMULATE
+    assert requested_mode(Recipe(), Mode.CROSS, Mode.EMULATE) is Mode.CROSS
+    assert requested_mode(Recipe(), None, Mode.AUTO) is Mode.AUTO
+
+
+def test_rust_blocks_cross() -> None:
+    assert cross_blocker(Recipe(apk=("gcc", "cargo")), arch("arm64")) == (
+        "the module needs Rust (cargo), and cross mode sets up no Rust target"
+    )
+    assert cross_blocker(Recipe(apt=("rustc=1.70",)), arch("arm64")) is not None
+    assert cross_blocker(Recipe(apk=("gcc", "musl-dev")), arch("arm64")) is None
+
+
+def decide_for(
+    recipe: Recipe, key: str = "arm64", run_mode: Mode | None = None, default: Mode = Mode.EMULATE
+) -> ModeDecision:
+    return decide(
+        recipe, arch(key), run_mode=run_mode, default=default, build_platform="linux/amd64"
+    )
+
+
+def test_native_target_ignores_the_mode() -> None:
+    assert decide_for(Recipe(), "amd64", Mode.CROSS) == ModeDecision("native")
+
+
+def test_unknown_build_platform_makes_every_target_foreign() -> None:
+    decision = decide(
+        Recipe(), arch("amd64"), run_mode=Mode.CROSS, default=Mode.EMULATE, build_platform=None
+    )
+    assert decision == ModeDecision("cross")
+
+
+def test_emulate_is_the_default() -> None:
+    assert decide_for(Recipe()) == ModeDecision("emulate")
+
+
+def test_cross_is_cross() -> None:
+    assert decide_for(Recipe(), run_mode=Mode.CROSS) == ModeDecision("cross")
+
+
+def test_auto_tries_cross_then_emulates() -> None:
+    assert decide_for(Recipe(), run_mode=Mode.AUTO) == ModeDecision("cross-then-emulate")
+    assert decide_for(Recipe(), default=Mode.AUTO) == ModeDecision("cross-then-emulate")
+
+
+def test_a_module_marked_emulate_is_emulated_under_auto_and_says_why() -> None:
+    decision = decide_for(Recipe(mode=Mode.EMULATE), run_mode=Mode.AUTO)
+    assert decision == ModeDecision("emulate", 'the module\'s recipe says mode = "emulate"')
+    # nothing to explain when emulation was asked for anyway
+    assert decide_for(Recipe(mode=Mode.EMULATE)) == ModeDecision("emulate")
+
+
+def test_rust_under_auto_emulates_and_under_cross_is_an_error() -> None:
+    rust = Recipe(apk=("cargo",))
+    auto = decide_for(rust, run_mode=Mode.AUTO)
+    assert auto.plan == "emulate" and "Rust" in auto.note
+    cross = decide_for(rust, run_mode=Mode.CROSS)
+    assert cross.error.startswith("cross mode is not possible: the module needs Rust")
+
+
+def test_mode_label() -> None:
+    assert mode_label("cross", "") == "cross"
+    assert mode_label("emulate", "fallback: boom") == "emulate (fallback: boom)"
+
+
+# --- build.py with the modes --------------------------------------------------------------------
+
+
+@pytest.fixture
+def opts(tmp_path: Path) -> BuildOptions:
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    return BuildOptions(
+        wheels_root=tmp_path / "wheels",
+        log_dir=tmp_path / "logs",
+        index=INDEX,
+        temp_root=tmp_path / "tmp",
+        docker_dir=tmp_path / "docker",
+    )
+
+
+def modes(engine: FakeEngine) -> list[str]:
+    return [dict(r.build_args).get("MW_MODE", "emulate") for r in engine.requests]
+
+
+def test_cross_mode_request_carries_the_cross_build_args(opts: BuildOptions) -> None:
+    target = make_target("alpha", "arm64v8")
+    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    (result,) = results
+    assert result.status == "built" and result.mode == "cross" and result.message == "cross"
+    args = dict(engine.requests[0].build_args)
+    assert args["MW_MODE"] == "cross"
+    assert args["MW_CROSS_TRIPLE"] == "aarch64-linux-musl"
+    assert engine.requests[0].platform == "linux/arm64"
+    assert result.wheels == (wheel_name(target),)
+
+
+def test_native_target_builds_as_today(opts: BuildOptions) -> None:
+    target = make_target("alpha", "amd64")
+    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    assert results[0].mode == "native" and results[0].message == ""
+    assert "MW_MODE" not in dict(engine.requests[0].build_args)
+
+
+def test_auto_falls_back_to_emulation_and_says_why(opts: BuildOptions) -> None:
+    target = make_target("alpha", "arm64v8")
+    engine = FakeEngine()
+
+    def fail_cross(request: BuildRequest) -> None:
+        if dict(request.build_args).get("MW_MODE") == "cross":
+            raise BuildError("cross-compiling the wheel failed (exit code 1): error: boom")
+
+    engine.on_build = fail_cross
+    results, engine, _ = run(
+        [target], replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"), engine
+    )
+    (result,) = results
+    assert modes(engine) == ["cross", "emulate"]
+    assert result.status == "built"
+    assert result.mode == (
+        "emulate (fallback: cross-compiling the wheel failed (exit code 1): error: boom)"
+    )
+    assert result.message == result.mode
+
+
+def test_auto_uses_cross_when_it_works(opts: BuildOptions) -> None:
+    results, engine, _ = run(
+        [make_target("alpha", "arm64v8")],
+        replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"),
+    )
+    assert modes(engine) == ["cross"] and results[0].mode == "cross"
+
+
+def test_cross_failure_fails_cleanly_without_emulating(opts: BuildOptions) -> None:
+    engine = FakeEngine()
+    engine.fail["alpha"] = "cross-compiling the wheel failed (exit code 1): error: boom"
+    results, engine, _ = run(
+        [make_target("alpha", "arm64v8")],
+        replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"),
+        engine,
+    )
+    assert modes(engine) == ["cross"]
+    assert results[0].status == "failed"
+    assert results[0].message == (
+        "cross build failed: cross-compiling the wheel failed (exit code 1): error: boom"
+    )
+
+
+def test_auto_fallback_that_fails_too_names_both(opts: BuildOptions) -> None:
+    engine = FakeEngine()
+    engine.fail["alpha"] = "boom"
+    results, engine, _ = run(
+        [make_target("alpha", "arm64v8")],
+        replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"),
+        engine,
+    )
+    assert modes(engine) == ["cross", "emulate"]
+    assert results[0].message == "boom (in emulation, after the cross build failed: boom)"
+
+
+def test_module_marked_emulate_under_auto(opts: BuildOptions) -> None:
+    target = make_target("alpha", "arm64v8", recipe=Recipe(mode=Mode.EMULATE))
+    results, engine, _ = run([target], replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"))
+    assert modes(engine) == ["emulate"]
+    assert results[0].message == 'emulate (the module\'s recipe says mode = "emulate")'
+
+
+def test_cross_for_a_rust_module_fails_without_building(opts: BuildOptions) -> None:
+    target = make_target("alpha", "arm64v8", recipe=Recipe(apk=("cargo",)))
+    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    assert engine.requests == []
+    assert results[0].status == "failed" and "Rust" in results[0].message
+
+
+def test_dry_run_shows_the_cross_command(opts: BuildOptions) -> None:
+    results, engine, _ = run(
+        [make_target("alpha", "arm64v8")],
+        replace(opts, mode=Mode.AUTO, build_platform="linux/amd64", dry_run=True),
+    )
+    assert engine.requests == []
+    assert "MW_MODE=cross" in results[0].message
