@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -16,7 +18,7 @@ from invoke.tasks import task
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 
 from muslwheels import cli
-from muslwheels.options import RunOptions, resolve_options
+from muslwheels.options import resolve_options
 
 ROOT = Path(__file__).resolve().parent
 
@@ -35,39 +37,37 @@ COMMON_HELP = {
 }
 
 
-def _flag(value: bool) -> bool | None:
-    """A flag that was not given leaves the decision to the environment switch."""
-    return True if value else None
+#: Flags whose absence leaves the decision to an environment switch (NO_SHARED, NOOP, ...).
+SWITCH_FLAGS = frozenset({"no_shared", "dry_run", "push", "no_self_pull", "force_pull"})
 
 
-def _workspace(config: str | None) -> cli.Workspace:
-    return cli.Workspace(root=ROOT, config_path=Path(config) if config else ROOT / "modules.toml")
+def _run(
+    command: Callable[..., int], flags: dict[str, Any], *, extra: dict[str, str] | None = None
+) -> None:
+    """Run one cli command with a task's flags: ``flags`` is the task's ``locals()``.
 
+    ``tag`` and ``config`` locate the work, the flags named in ``extra`` go to the command as the
+    keywords they map to,
+    everything else cascades over the environment into RunOptions (a switch flag that was not given
+    is None, so its environment variable decides).
+    """
+    flags = dict(flags)
+    flags.pop("c")
+    tags: list[str] = flags.pop("tag")
+    config: str | None = flags.pop("config")
+    keywords = {keyword: flags.pop(flag) for flag, keyword in (extra or {}).items()}
+    ws = cli.Workspace(root=ROOT, config_path=Path(config) if config else ROOT / "modules.toml")
 
-def _finish(code: int) -> None:
+    def body() -> int:
+        given: dict[str, Any] = {
+            k: (True if v else None) if k in SWITCH_FLAGS else v for k, v in flags.items()
+        }
+        options = resolve_options(os.environ, **given)
+        return command(ws, tags, options, **keywords)
+
+    code = cli.guarded(ws.ui, body)
     if code:
         raise Exit(code=code)
-
-
-def _options(
-    ws: cli.Workspace,
-    *,
-    no_shared: bool = False,
-    base_image: str | None = None,
-    repository: str | None = None,
-    refresh: bool = False,
-    offline: bool = False,
-    **more: object,
-) -> RunOptions:
-    return resolve_options(
-        os.environ,
-        no_shared=_flag(no_shared),
-        base_image=base_image,
-        repository=repository,
-        refresh=refresh,
-        offline=offline,
-        **more,  # type: ignore[arg-type]
-    )
 
 
 @task(
@@ -87,25 +87,7 @@ def plan(
     offline: bool = False,
 ) -> None:
     """Resolve tags into build targets and print them (no Docker needed)."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_plan(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                ),
-                as_json=json,
-            ),
-        )
-    )
+    _run(cli.cmd_plan, locals(), extra={"json": "as_json"})
 
 
 @task(name="post-checkout", auto_shortflags=False, iterable=["tag"], help=COMMON_HELP)
@@ -120,24 +102,7 @@ def post_checkout(
     offline: bool = False,
 ) -> None:
     """Hook phase 1: resolve the tag(s) and save the plan for the later phases."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_post_checkout(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                ),
-            ),
-        )
-    )
+    _run(cli.cmd_post_checkout, locals())
 
 
 BUILDER_HELP = "buildx builder to use (default: the current one; env BUILDX_BUILDER)"
@@ -183,29 +148,7 @@ def pre_build(
     force_pull: bool = False,
 ) -> None:
     """Hook phase 2: emulation for every platform; dependency wheels from wheels/, images or built."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_pre_build(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                    jobs=jobs,
-                    force=force,
-                    dry_run=_flag(dry_run),
-                    builder=builder,
-                    force_pull=_flag(force_pull),
-                ),
-            ),
-        )
-    )
+    _run(cli.cmd_pre_build, locals())
 
 
 @task(auto_shortflags=False, iterable=["tag"], help=BUILD_HELP)
@@ -229,33 +172,7 @@ def build(
     mode: str | None = None,
 ) -> None:
     """Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: push)."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_build(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                    jobs=jobs,
-                    force=force,
-                    dry_run=_flag(dry_run),
-                    builder=builder,
-                    push=_flag(push),
-                    no_self_pull=_flag(no_self_pull),
-                    force_pull=_flag(force_pull),
-                    mode=mode,
-                ),
-                no_cache=no_cache,
-            ),
-        )
-    )
+    _run(cli.cmd_build, locals(), extra={"no_cache": "no_cache"})
 
 
 PUSH_HELP = {
@@ -279,26 +196,7 @@ def push(
     offline: bool = False,
 ) -> None:
     """Hook phase 4: push the wheel images from wheels/, per-arch tags and the multi-arch tag."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_push(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                    dry_run=_flag(dry_run),
-                    builder=builder,
-                ),
-            ),
-        )
-    )
+    _run(cli.cmd_push, locals())
 
 
 EXTRACT_HELP = {
@@ -326,28 +224,7 @@ def extract(
     offline: bool = False,
 ) -> None:
     """Copy the wheels of the tag(s)' images into DEST/<arch>/ (no arch in a tag: every arch)."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_extract(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                    force_pull=_flag(force_pull),
-                    dry_run=_flag(dry_run),
-                    builder=builder,
-                ),
-                dest=Path(dest).absolute() if dest else None,
-            ),
-        )
-    )
+    _run(cli.cmd_extract, locals(), extra={"dest": "dest"})
 
 
 CHECK_HELP = {
@@ -370,22 +247,4 @@ def check(
     offline: bool = False,
 ) -> None:
     """List the newest releases whose wheel images the registry lacks (exit 8: work pending)."""
-    ws = _workspace(config)
-    _finish(
-        cli.guarded(
-            ws.ui,
-            lambda: cli.cmd_check(
-                ws,
-                tag,
-                _options(
-                    ws,
-                    no_shared=no_shared,
-                    base_image=base_image,
-                    repository=repository,
-                    refresh=refresh,
-                    offline=offline,
-                ),
-                as_json=json,
-            ),
-        )
-    )
+    _run(cli.cmd_check, locals(), extra={"json": "as_json"})

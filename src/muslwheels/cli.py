@@ -543,9 +543,10 @@ def extract_jobs(
 
 
 def cmd_extract(
-    ws: Workspace, tags: Sequence[str], options: RunOptions, *, dest: Path | None
+    ws: Workspace, tags: Sequence[str], options: RunOptions, *, dest: str | Path | None
 ) -> int:
     """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs)."""
+    dest = Path(dest).absolute() if dest else None
     tags = requested_tags(tags, ws.env)
     resolver = Resolver(ws, options)
     jobs, notes = extract_jobs(resolver, tags, _wheel_registry())
