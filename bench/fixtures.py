@@ -492,14 +492,19 @@ class Workspace:
         calls = []
         for line in text.splitlines():
             start, end, args = line.split("\t", 2)
-            calls.append(DockerCall(args, float(end) - float(start)))
+            calls.append(DockerCall(args, float(start), float(end)))
         return calls
 
 
 @dataclass(frozen=True)
 class DockerCall:
     args: str  # the arguments, space-separated
-    seconds: float
+    start: float  # unix time
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
 
     @property
     def is_build(self) -> bool:

@@ -27,12 +27,18 @@ class Sample:
     other_builds: int  # buildx processes of others running when it started
     idle: float = float("nan")  # share of the machine's CPU time left idle during the run
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # BuildKit step timings
-    docker: list[tuple[str, float]] = field(default_factory=list)  # (arguments, seconds) per call
+    docker: list[tuple[str, float, float]] = field(default_factory=list)  # (arguments, start, end)
 
     @property
     def outside_builds(self) -> float:
-        """Seconds of the run not spent inside ``docker buildx build`` calls."""
-        return self.seconds - sum(s for args, s in self.docker if args.startswith("buildx build"))
+        """Seconds of the run when no ``docker buildx build`` call was running."""
+        spans = sorted((a, b) for args, a, b in self.docker if args.startswith("buildx build"))
+        covered, reach = 0.0, float("-inf")
+        for start, end in spans:
+            if end > reach:
+                covered += end - max(start, reach)
+                reach = end
+        return self.seconds - covered
 
 
 @dataclass
