@@ -72,7 +72,8 @@ on_exit() {
 }
 
 # `timed LABEL LOGFILE cmd args...`: run a step of a phase with its output appended to LOGFILE; log its
-# duration, and on failure the end of LOGFILE.
+# duration, and on failure the end of LOGFILE. For external commands only: a shell function run here would
+# run without `set -e` (it is in an `||` list).
 timed() {
     local label=$1 logfile=$2 start rc=0
     shift 2
@@ -540,29 +541,38 @@ OSREL
 
 deb_version() { dpkg-deb -f "$(deb_file "$1" "$2")" Version; }
 
-# zig builds compiler_rt for a target the first time it links for it (30 s under QEMU). Build it now, with
-# the x86_64 zig (same version, same lib dir path: the cache is shared), inside the rootfs by chroot so
-# every path is the image's, into /root/.cache/zig, zig's default cache for root.
+# zig builds compiler_rt for a target and optimize mode the first time it links for them (about a minute
+# under QEMU), and libc++ the first time it links C++ (far longer under QEMU). Build them now, with the x86_64
+# zig (same version and lib dir path, so the cache is shared), inside the rootfs by chroot so every path is
+# the image's, into /root/.cache/zig (zig's default cache for root): compiler_rt for links without -O (Debug)
+# and with -O (the wrapper adds -O2 to pure links), and libc++ for optimized links.
 warm_zig_cache() {
-    local arch=$1 R=$W/rootfs-$1 zig=/usr/local/lib/zig/zig
+    local arch=$1 R=$W/rootfs-$1 zig=/usr/local/lib/zig/zig start
+    start=$(date +%s)
+    local script='cd /tmp && for o in "" -O2; do
+        ./warm-cc $o -fPIC -shared -o warm.so warm.c && ./warm-cc $o -o warm warm.c || exit 1; done &&
+        ./warm-c++ -O2 -fPIC -c -o warmxx.o warmxx.cc && ./warm-c++ -shared -o warmxx.so warmxx.o'
     if [ "$arch" != amd64 ]; then
         cp "$(host_zig)" "$R/usr/local/lib/zig/zig.host"
         zig=/usr/local/lib/zig/zig.host
     fi
     printf 'int standin_warm(int x) { return x * 2; }\nint main(void) { return standin_warm(0); }\n' >"$R/tmp/warm.c"
-    # The wrapper with the host zig put in: same flags as a real compile in the image.
+    printf '#include <string>\nextern "C" int standin_warmxx(void) { return std::string("xx").size(); }\n' \
+        >"$R/tmp/warmxx.cc"
+    # The wrappers with the host zig put in: same flags as a real compile in the image.
     sed -e "s|^zig=.*|zig='$zig'|" "$R/usr/local/bin/cc" >"$R/tmp/warm-cc"
-    chmod 0755 "$R/tmp/warm-cc"
+    sed -e "s|^zig=.*|zig='$zig'|" "$R/usr/local/bin/c++" >"$R/tmp/warm-c++"
+    chmod 0755 "$R/tmp/warm-cc" "$R/tmp/warm-c++"
     # zig finds itself through /proc/self/exe: /proc is mounted in a private mount namespace that ends with
     # the command, so nothing stays mounted in the rootfs.
     unshare --mount --propagation private -- /bin/sh -c '
         mount -t proc proc "$1/proc" &&
-            exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$2" "$1" /bin/sh -c \
-                "cd /tmp && ./warm-cc -O2 -fPIC -shared -o warm.so warm.c && ./warm-cc -O2 -o warm warm.c"
-    ' sh "$R" "$(command -v chroot)" || die "warming zig's cache in the $arch rootfs failed"
-    rm -f "$R/tmp/warm.c" "$R/tmp/warm-cc" "$R/tmp/warm.so" "$R/tmp/warm" "$R/usr/local/lib/zig/zig.host"
+            exec env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$2" "$1" /bin/sh -c "$3"
+    ' sh "$R" "$(command -v chroot)" "$script" || die "warming zig's cache in the $arch rootfs failed"
+    rm -f "$R"/tmp/warm* "$R/usr/local/lib/zig/zig.host"
     # z/ holds zig's intermediate form of its std library, needed only to rebuild compiler_rt.
     rm -rf "$R/root/.cache/zig/tmp" "$R/root/.cache/zig/z"
+    log "  zig cache warmed: $(($(date +%s) - start))s, $(du -sh "$R/root/.cache/zig" | cut -f1)"
 }
 
 # ---------------------------------------------------------------------------------------- image + registry

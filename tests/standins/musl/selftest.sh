@@ -61,6 +61,13 @@ with open(sys.argv[1], "rb") as f:
 [ "$needed" = "libc.musl-$machine.so.1" ] || fail "cc-built program NEEDs '$needed'"
 elapsed "cc ok: program NEEDs $needed"
 
+# C++ as setuptools drives it: compile with -O, link the objects alone (the libc++ link is prebuilt).
+printf '#include <string>\n#include <vector>\n#include <cstdio>\nint main() { std::vector<std::string> v{"c++", "ok"};\n    std::printf("%%s %%s\\n", v[0].c_str(), v[1].c_str()); return 0; }\n' >hello.cc
+c++ -O2 -c -o hello_cc.o hello.cc
+c++ -o hello_cc hello_cc.o
+[ "$(./hello_cc)" = "c++ ok" ] || fail "c++-built program did not run"
+elapsed "c++ ok"
+
 build() {
     # pip wheel from a source, offline, with the image's build tools; fresh build (no wheel cache).
     python3 -m pip wheel --no-index --no-deps --no-build-isolation --no-cache-dir -w "$work/dist" "$1" >"$work/pip.log" 2>&1 ||
