@@ -10,8 +10,8 @@ Byte-code is compiled for the site-packages afterwards by the caller (same magic
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
         )
         with WheelFile.open(wheel) as source:
             install(source, destination, additional_metadata={"INSTALLER": b"muslwheels-standin\n"})
-        print(f"installed {os.path.basename(wheel)}", file=sys.stderr)
+        print(f"installed {Path(wheel).name}", file=sys.stderr)
     return 0
 
 
