@@ -2,12 +2,14 @@
 # Build the musl stand-in base image 127.0.0.1:5000/standin/python:3.11-musl (linux/amd64 + linux/arm64):
 # CPython 3.11 linked against musl, made from Debian's packages only, because no image can be pulled here.
 #
-#   tests/standins/build-musl.sh [--force] [--selftest] [--no-build]
+#   tests/standins/build-musl.sh [--force] [--selftest | --no-selftest] [--no-build]
 #
-#   --force      rebuild and push even when the registry already holds the tag (cached work is reused)
-#   --selftest   after building (or skipping), prove the images: in a container of each platform build msgpack
-#                from its sdist and a small C extension with the image's compiler, auditwheel-repair, import
-#   --no-build   only the self-test (needs the tag in the registry)
+#   --force        rebuild and push even when the registry already holds the tag (cached work is reused)
+#   --selftest     prove the images even when the build was skipped: in a container of each platform build
+#                  msgpack from its sdist, a small C extension and a C++ program with the image's compiler,
+#                  auditwheel-repair the wheels, install and import them (always done after a build)
+#   --no-selftest  not even after a build
+#   --no-build     only the self-test (needs the tag in the registry)
 #
 # Sources: Debian's source packages python3.11, zlib and libffi; Debian's musl, musl-dev and busybox-static
 # per architecture; from PyPI ziglang (the compiler: zig's clang, for the host-side builds and inside the
@@ -542,27 +544,25 @@ OSREL
 deb_version() { dpkg-deb -f "$(deb_file "$1" "$2")" Version; }
 
 # zig builds compiler_rt for a target and optimize mode the first time it links for them (about a minute
-# under QEMU), and libc++ the first time it links C++ (far longer under QEMU). Build them now, with the x86_64
-# zig (same version and lib dir path, so the cache is shared), inside the rootfs by chroot so every path is
-# the image's, into /root/.cache/zig (zig's default cache for root): compiler_rt for links without -O (Debug)
-# and with -O (the wrapper adds -O2 to pure links), and libc++ for optimized links.
+# under QEMU). Build it now, with the x86_64 zig (same version and lib dir path, so the cache is shared),
+# inside the rootfs by chroot so every path is the image's, into /root/.cache/zig (zig's default cache for
+# root): for links without -O (Debug) and with -O (the wrapper adds -O2 to pure links). libc++ is not
+# prebuilt: zig's cache entry for it (unlike compiler_rt's) does not survive the trip through a tar file
+# (checked: rebuilt after any tar round trip), so the first C++ link in a container builds it (about 45 s
+# natively, about 9 minutes under QEMU); builds that link C++ should keep /root/.cache/zig in a cache mount.
 warm_zig_cache() {
     local arch=$1 R=$W/rootfs-$1 zig=/usr/local/lib/zig/zig start
     start=$(date +%s)
     local script='cd /tmp && for o in "" -O2; do
-        ./warm-cc $o -fPIC -shared -o warm.so warm.c && ./warm-cc $o -o warm warm.c || exit 1; done &&
-        ./warm-c++ -O2 -fPIC -c -o warmxx.o warmxx.cc && ./warm-c++ -shared -o warmxx.so warmxx.o'
+        ./warm-cc $o -fPIC -shared -o warm.so warm.c && ./warm-cc $o -o warm warm.c || exit 1; done'
     if [ "$arch" != amd64 ]; then
         cp "$(host_zig)" "$R/usr/local/lib/zig/zig.host"
         zig=/usr/local/lib/zig/zig.host
     fi
     printf 'int standin_warm(int x) { return x * 2; }\nint main(void) { return standin_warm(0); }\n' >"$R/tmp/warm.c"
-    printf '#include <string>\nextern "C" int standin_warmxx(void) { return std::string("xx").size(); }\n' \
-        >"$R/tmp/warmxx.cc"
-    # The wrappers with the host zig put in: same flags as a real compile in the image.
+    # The wrapper with the host zig put in: same flags as a real compile in the image.
     sed -e "s|^zig=.*|zig='$zig'|" "$R/usr/local/bin/cc" >"$R/tmp/warm-cc"
-    sed -e "s|^zig=.*|zig='$zig'|" "$R/usr/local/bin/c++" >"$R/tmp/warm-c++"
-    chmod 0755 "$R/tmp/warm-cc" "$R/tmp/warm-c++"
+    chmod 0755 "$R/tmp/warm-cc"
     # zig finds itself through /proc/self/exe: /proc is mounted in a private mount namespace that ends with
     # the command, so nothing stays mounted in the rootfs.
     unshare --mount --propagation private -- /bin/sh -c '
@@ -705,17 +705,18 @@ build_all() {
 }
 
 main() {
-    local force=0 want_selftest=0 build=1 arg arch
+    local force=0 want_selftest=auto build=1 built=0 arg
     for arg in "$@"; do
         case $arg in
             --force) force=1 ;;
             --selftest) want_selftest=1 ;;
+            --no-selftest) want_selftest=0 ;;
             --no-build) build=0 want_selftest=1 ;;
             -h | --help)
-                sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+                sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
                 exit 0
                 ;;
-            *) die "unknown argument '$arg' (accepted: --force, --selftest, --no-build)" ;;
+            *) die "unknown argument '$arg' (accepted: --force, --selftest, --no-selftest, --no-build)" ;;
         esac
     done
     [ "$(id -u)" = 0 ] || die "run as root (the images are assembled with chroot and Debian tools)"
@@ -730,9 +731,11 @@ main() {
             phase "downloads" downloads
             phase "sysroots, CPython, rootfs (amd64 and arm64 side by side)" build_all
             phase "images -> $IMAGE" images
+            built=1
         fi
     fi
-    if [ "$want_selftest" = 1 ]; then
+    # A freshly pushed image is always proven once (unless --no-selftest).
+    if [ "$want_selftest" = 1 ] || { [ "$want_selftest" = auto ] && [ "$built" = 1 ]; }; then
         [ -x "$W/venv/bin/pip" ] || phase "host tools" host_tools
         bare_venv
         phase "self-test" selftest
