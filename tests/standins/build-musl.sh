@@ -360,7 +360,7 @@ sysroot() {
             PATH=$path timed "libffi install" "$W/build/$arch-libffi.log" make install DESTDIR="$root"
     ) || die "libffi for $arch failed"
     rm -f "$root"/usr/lib/*.la
-    rm -rf "$root/usr/share" "$tmp"
+    rm -rf "${root:?}/usr/share" "$tmp"
     stamp_set "sysroot-$arch" "$key"
 }
 

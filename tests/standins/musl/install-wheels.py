@@ -13,9 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from installer import install
-from installer.destinations import SchemeDictionaryDestination
-from installer.sources import WheelFile
+# `installer` lives in build-musl.sh's own venv, not in the project's dev venv.
+from installer import install  # type: ignore[import-not-found,unused-ignore]
+from installer.destinations import SchemeDictionaryDestination  # type: ignore[import-not-found,unused-ignore]
+from installer.sources import WheelFile  # type: ignore[import-not-found,unused-ignore]
 
 
 def main(argv: list[str]) -> int:
