@@ -148,7 +148,7 @@ def pre_build(
     force_pull: bool = False,
 ) -> None:
     """Hook phase 2: emulation for every platform; dependency wheels from wheels/, images or built."""
-    _run(cli.cmd_pre_build, locals())
+    _run(cli.cmd_pre_build, locals(), extra={"no_cache": "no_cache"})
 
 
 @task(auto_shortflags=False, iterable=["tag"], help=BUILD_HELP)

@@ -393,7 +393,9 @@ def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cac
     return code
 
 
-def cmd_pre_build(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
+def cmd_pre_build(
+    ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cache: bool = False
+) -> int:
     """Emulation ready for every planned platform, and the dependency wheels in wheels/."""
     tags = requested_tags(tags, ws.env)
     plan, resolver = plan_for_run(ws, tags, options)
@@ -410,7 +412,13 @@ def cmd_pre_build(ws: Workspace, tags: Sequence[str], options: RunOptions) -> in
     engine = LazyDockerEngine()
     reused = _reuse(ws, deps, (), resolver.options, engine)
     return _exit_for(
-        _run_builds(ws, deps, _build_options(ws, resolver, options), engine=engine, reused=reused)
+        _run_builds(
+            ws,
+            deps,
+            _build_options(ws, resolver, options, no_cache=no_cache),
+            engine=engine,
+            reused=reused,
+        )
     )
 
 
