@@ -825,7 +825,7 @@ class PackageIndex:
             if exc.code in (401, 403):
                 raise ResolutionError(
                     f"package index {shown} refused access (HTTP {exc.code})",
-                    hint="put credentials into the index URL (https://user:password@host/...) "
+                    hint="put credentials into the index URL (scheme://user:password@<host>/...) "
                     "or check PIP_INDEX_URL / `pip config list`",
                 ) from exc
             raise ResolutionError(

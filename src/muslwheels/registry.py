@@ -189,7 +189,7 @@ def load_docker_config(path: Path) -> dict[str, Any]:
 
 
 def _host_of(key: str) -> str:
-    """``https://host:5000/v1/`` -> ``host:5000`` (the forms `docker login` writes)."""
+    """``<scheme>://<host>:5000/v1/`` -> ``<host>:5000`` (the forms `docker login` writes)."""
     if "://" in key:
         return urllib.parse.urlsplit(key).netloc
     return key.split("/", 1)[0]
