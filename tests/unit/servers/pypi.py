@@ -6,12 +6,9 @@ import io
 import subprocess
 import sys
 import tarfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from .routes import free_port
+from .routes import free_port, wait_until_serving
 
 SETUP_PY = """from setuptools import setup
 setup(name={name!r}, version={version!r}, py_modules=[])
@@ -68,16 +65,7 @@ class PypiServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/simple/", timeout=1):
-                    break
-            except (urllib.error.URLError, OSError):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.close()
-                    raise RuntimeError("pypiserver did not start") from None
-                time.sleep(0.05)
+        wait_until_serving(self.url + "/simple/", self.process, self.close, "pypiserver")
 
     @property
     def url(self) -> str:

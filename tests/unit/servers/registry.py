@@ -8,14 +8,13 @@ import hashlib
 import json
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .routes import Reply, Request, RouteServer, free_port
+from .routes import Reply, Request, RouteServer, free_port, wait_until_serving
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 
@@ -55,16 +54,7 @@ class Registry:
             stderr=subprocess.STDOUT,
             env={"PATH": "/usr/bin:/bin"},
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/v2/", timeout=1):
-                    break
-            except (urllib.error.URLError, OSError):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.close()
-                    raise RuntimeError("docker-registry did not start") from None
-                time.sleep(0.05)
+        wait_until_serving(self.url + "/v2/", self.process, self.close, "docker-registry")
 
     @property
     def host(self) -> str:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import socket
 import socketserver
 import ssl
+import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -132,3 +136,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_serving(
+    url: str, process: subprocess.Popen[bytes], close: Callable[[], None], what: str
+) -> None:
+    """Wait (20 s at most) until ``url`` answers; ``close`` and RuntimeError when ``process``
+    exits first or the time is up."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, OSError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                close()
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
