@@ -24,6 +24,7 @@ def make_target(
     flavour: Flavour = Flavour.SHARED,
     repository: str = REPO,
     ssl: str | None = None,
+    recipe: Recipe | None = None,
 ) -> Target:
     found = lookup_arch(arch)
     assert found is not None
@@ -36,7 +37,7 @@ def make_target(
         flavour=flavour,
         base_image="python:3.11-alpine3.20",
         repository=repository,
-        recipe=Recipe(),
+        recipe=recipe or Recipe(),
         depends=tuple(d.id for d in depends),
     )
 

@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakeimages import make_target
 
-from muslwheels.arches import lookup_arch
 from muslwheels.build import (
     DEFAULT_WHEEL_COMMAND,
     LOCK_NAME,
@@ -33,31 +33,6 @@ from muslwheels.model import Flavour, Recipe, Target
 from muslwheels.pipconfig import IndexSettings
 
 INDEX = IndexSettings(index_url="https://index.invalid/simple")
-
-
-def make_target(
-    module: str = "alpha",
-    arch: str = "amd64",
-    *,
-    version: str = "1.0",
-    depends: Sequence[Target] = (),
-    flavour: Flavour = Flavour.SHARED,
-    recipe: Recipe | None = None,
-) -> Target:
-    found = lookup_arch(arch)
-    assert found is not None
-    return Target(
-        module=module,
-        version=version,
-        python="3.11",
-        arch=found,
-        ssl=None,
-        flavour=flavour,
-        base_image="python:3.11-alpine3.20",
-        repository="example/wheels",
-        recipe=recipe or Recipe(),
-        depends=tuple(d.id for d in depends),
-    )
 
 
 def wheel_name(target: Target) -> str:

@@ -7,7 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_build import INDEX, FakeEngine, make_target, run, wheel_name
+from fakeimages import make_target
+from test_build import INDEX, FakeEngine, run, wheel_name
 
 from muslwheels.arches import ARCHES, Arch, lookup_arch
 from muslwheels.build import BuildOptions, BuildRequest
