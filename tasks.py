@@ -18,7 +18,7 @@ from invoke.tasks import task
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 
 from muslwheels import cli
-from muslwheels.options import resolve_options
+from muslwheels.options import make_run_options
 
 ROOT = Path(__file__).resolve().parent
 
@@ -62,7 +62,7 @@ def _run(
         given: dict[str, Any] = {
             k: (True if v else None) if k in SWITCH_FLAGS else v for k, v in flags.items()
         }
-        options = resolve_options(os.environ, **given)
+        options = make_run_options(os.environ, **given)
         return command(ws, tags, options, **keywords)
 
     code = cli.guarded(ws.ui, body)

@@ -332,7 +332,7 @@ def prime_builds(bench: Bench) -> float:
 def case_overhead(bench: Bench) -> CaseResult:
     from muslwheels.build import BuildOptions, staged_request
     from muslwheels.pipconfig import IndexSettings
-    from muslwheels.state import target_from_dict
+    from muslwheels.savedplan import target_from_dict
 
     ws = bench.ws
     tag = build_tag(CEXT_A, "amd64")

@@ -47,7 +47,7 @@ from .cross import ModeDecision, cross_target, decide, mode_label
 from .errors import BuildError, Interrupted, MuslWheelsError
 from .model import Mode, Target, normalize_name
 from .pipconfig import IndexSettings
-from .verify import check_wheels, verification_failure, wheel_fits
+from .verify import verification_failure, verify_wheels, wheel_fits
 
 Status = Literal["built", "skipped", "failed", "would-build"]
 
@@ -458,7 +458,7 @@ def install_wheels(sources: Sequence[Path], folder: Path) -> tuple[str, ...]:
 # --- ordering -----------------------------------------------------------------------------------
 
 
-def check_graph(targets: Sequence[Target]) -> None:
+def validate_graph(targets: Sequence[Target]) -> None:
     """Every dependency must be a target of the list, ids unique, no cycles (BuildError)."""
     ids = [t.id for t in targets]
     seen: set[str] = set()
@@ -560,7 +560,7 @@ class _Run:
     # -- the run --
 
     def run(self) -> tuple[TargetResult, ...]:
-        check_graph(self.targets)
+        validate_graph(self.targets)
         to_build: list[Target] = []
         folders = WheelFolders(self.options.wheels_root)
         for target in self.targets:
@@ -815,7 +815,7 @@ class _Run:
         if self.cancel.is_set():
             raise _Cancelled
         produced = sorted(p.name for p in out_dir.iterdir() if p.is_file())
-        failure = verification_failure(check_wheels(produced, target), target)
+        failure = verification_failure(verify_wheels(produced, target), target)
         if failure:
             raise BuildError(failure)
         return produced

@@ -38,19 +38,19 @@ from .publish import (
     split_image_name,
 )
 from .registry import RegistryClient, WheelRegistry
-from .state import load_state, save_state, target_to_dict
+from .savedplan import load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 
 if TYPE_CHECKING:
     from .build import BuildRequest
     from .docker import DockerEngine
 
-STATE_FILE = Path(".musl-wheels") / "plan.json"
+PLAN_FILE = Path(".musl-wheels") / "plan.json"
 
 
 @dataclass
 class Workspace:
-    """Where a run happens: the project folder, its modules.toml, wheels/ and state."""
+    """Where a run happens: the project folder, its modules.toml, wheels/ and the saved plan."""
 
     root: Path
     config_path: Path
@@ -62,8 +62,8 @@ class Workspace:
         return self.root / "wheels"
 
     @property
-    def state_path(self) -> Path:
-        return self.root / STATE_FILE
+    def plan_path(self) -> Path:
+        return self.root / PLAN_FILE
 
     @property
     def log_dir(self) -> Path:
@@ -85,7 +85,7 @@ def guarded(ui: Ui, action: Callable[[], int]) -> int:
 # -- planning ----------------------------------------------------------------------------------
 
 
-class Resolver:
+class Sources:
     """The configuration and the two outside sources, opened once per run."""
 
     def __init__(self, ws: Workspace, options: RunOptions) -> None:
@@ -170,7 +170,7 @@ def requested_tags(tags: Sequence[str], env: Mapping[str, str]) -> tuple[str, ..
     return tuple(dict.fromkeys(found))
 
 
-def state_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dict[str, object]:
+def plan_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dict[str, object]:
     """What a saved plan depends on: a later phase reuses it only when all of this is equal."""
     try:
         config_digest = hashlib.sha256(ws.config_path.read_bytes()).hexdigest()
@@ -185,38 +185,38 @@ def state_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dic
     }
 
 
-def plan_for_run(ws: Workspace, tags: Sequence[str], options: RunOptions) -> tuple[Plan, Resolver]:
+def plan_for_run(ws: Workspace, tags: Sequence[str], options: RunOptions) -> tuple[Plan, Sources]:
     """The plan saved by ``post-checkout`` for these exact inputs, else a fresh one."""
-    resolver = Resolver(ws, options)
-    inputs = state_inputs(ws, tags, options)
-    saved = load_state(ws.state_path, inputs)
+    sources = Sources(ws, options)
+    inputs = plan_inputs(ws, tags, options)
+    saved = load_plan(ws.plan_path, inputs)
     if saved is not None and not options.refresh:
         targets, requested = saved
-        return Plan(targets, requested, (f"using the plan saved in {ws.state_path}",)), resolver
-    return resolver.plan(tags), resolver
+        return Plan(targets, requested, (f"using the plan saved in {ws.plan_path}",)), sources
+    return sources.plan(tags), sources
 
 
 def cmd_plan(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_json: bool) -> int:
     tags = requested_tags(tags, ws.env)
-    resolver = Resolver(ws, options)
-    plan = resolver.plan(tags)
+    sources = Sources(ws, options)
+    plan = sources.plan(tags)
     if as_json:
         for target in plan.targets:
             ws.ui.data({**target_to_dict(target), "requested": target.id in plan.requested})
     else:
         ws.ui.plan_table(plan.targets, plan.requested)
-    ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    ws.ui.notes([*plan.notes, *sources.age_notes()])
     return 0
 
 
 def cmd_post_checkout(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
     tags = requested_tags(tags, ws.env)
-    resolver = Resolver(ws, options)
-    ws.state_path.unlink(missing_ok=True)  # never leave a stale plan behind a failure
-    plan = resolver.plan(tags)
-    save_state(ws.state_path, state_inputs(ws, tags, options), plan.targets, plan.requested)
-    ws.ui.notes([*plan.notes, *resolver.age_notes()])
-    ws.ui.info(f"planned {len(plan.targets)} target(s); plan saved to {ws.state_path}")
+    sources = Sources(ws, options)
+    ws.plan_path.unlink(missing_ok=True)  # never leave a stale plan behind a failure
+    plan = sources.plan(tags)
+    save_plan(ws.plan_path, plan_inputs(ws, tags, options), plan.targets, plan.requested)
+    ws.ui.notes([*plan.notes, *sources.age_notes()])
+    ws.ui.info(f"planned {len(plan.targets)} target(s); plan saved to {ws.plan_path}")
     for target in plan.targets:
         ws.ui.info(f"  {target.tag} ({target.flavour.value}, {target.platform})")
     return 0
@@ -226,19 +226,19 @@ def cmd_post_checkout(ws: Workspace, tags: Sequence[str], options: RunOptions) -
 
 
 def _build_options(
-    ws: Workspace, resolver: Resolver, options: RunOptions, *, no_cache: bool = False
+    ws: Workspace, sources: Sources, options: RunOptions, *, no_cache: bool = False
 ) -> BuildOptions:
     return BuildOptions(
         wheels_root=ws.wheels,
         log_dir=ws.log_dir,
-        index=resolver.settings,
+        index=sources.settings,
         jobs=options.jobs,
         force=options.force,
         dry_run=options.dry_run,
         builder=options.builder,
         no_cache=no_cache,
         mode=options.mode,
-        default_mode=resolver.config.defaults.mode,
+        default_mode=sources.config.defaults.mode,
         build_platform=_build_platform(options.builder),
     )
 
@@ -279,8 +279,8 @@ class LazyDockerEngine:
 
     # publish.ImageEngine (wheel images: push, reuse, extract)
 
-    def check_ready(self, *, builder: str | None) -> None:
-        self.engine.check_ready(builder=builder)
+    def require_ready(self, *, builder: str | None) -> None:
+        self.engine.require_ready(builder=builder)
 
     def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         self.engine.push_image(request, on_line)
@@ -361,15 +361,15 @@ def _exit_for(results: Sequence[TargetResult]) -> int:
 def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cache: bool) -> int:
     """Published wheels reused, the rest built; with --push / DO_PUSH, the images pushed too."""
     tags = requested_tags(tags, ws.env)
-    plan, resolver = plan_for_run(ws, tags, options)
-    ws.ui.notes([*plan.notes, *resolver.age_notes()])
-    options = resolver.options
+    plan, sources = plan_for_run(ws, tags, options)
+    ws.ui.notes([*plan.notes, *sources.age_notes()])
+    options = sources.options
     engine = LazyDockerEngine()
     reused = _reuse(ws, plan.targets, plan.requested, options, engine)
     results = _run_builds(
         ws,
         plan.targets,
-        _build_options(ws, resolver, options, no_cache=no_cache),
+        _build_options(ws, sources, options, no_cache=no_cache),
         engine=engine,
         reused=reused,
     )
@@ -398,8 +398,8 @@ def cmd_pre_build(
 ) -> int:
     """Emulation ready for every planned platform, and the dependency wheels in wheels/."""
     tags = requested_tags(tags, ws.env)
-    plan, resolver = plan_for_run(ws, tags, options)
-    ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    plan, sources = plan_for_run(ws, tags, options)
+    ws.ui.notes([*plan.notes, *sources.age_notes()])
     platforms = sorted({t.platform for t in plan.targets})
     if not options.dry_run:
         LazyDockerEngine().prepare(platforms, builder=options.builder)
@@ -410,12 +410,12 @@ def cmd_pre_build(
         ws.ui.info("no dependency wheels needed")
         return 0
     engine = LazyDockerEngine()
-    reused = _reuse(ws, deps, (), resolver.options, engine)
+    reused = _reuse(ws, deps, (), sources.options, engine)
     return _exit_for(
         _run_builds(
             ws,
             deps,
-            _build_options(ws, resolver, options, no_cache=no_cache),
+            _build_options(ws, sources, options, no_cache=no_cache),
             engine=engine,
             reused=reused,
         )
@@ -508,11 +508,11 @@ def _push(
 def cmd_push(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
     """Push the wheel images of the plan (NO_PUSH / --dry-run: print what would be pushed)."""
     tags = requested_tags(tags, ws.env)
-    plan, resolver = plan_for_run(ws, tags, options)
-    ws.ui.notes([*plan.notes, *resolver.age_notes()])
+    plan, sources = plan_for_run(ws, tags, options)
+    ws.ui.notes([*plan.notes, *sources.age_notes()])
     dry_run = options.dry_run or truthy(ws.env, "NO_PUSH")
     error = _push(
-        ws, plan.targets, plan.requested, resolver.options, LazyDockerEngine(), dry_run=dry_run
+        ws, plan.targets, plan.requested, sources.options, LazyDockerEngine(), dry_run=dry_run
     )
     if error is not None:
         raise error
@@ -520,15 +520,15 @@ def cmd_push(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
 
 
 def extract_jobs(
-    resolver: Resolver, tags: Sequence[str], registry: WheelRegistry
+    sources: Sources, tags: Sequence[str], registry: WheelRegistry
 ) -> tuple[list[ExtractJob], list[str]]:
     """What to read for each tag: a tag with an arch reads that per-arch image; one without
     reads every platform its multi-arch tag holds. Also notes."""
     jobs: list[ExtractJob] = []
     notes: list[str] = []
     for tag in tags:
-        requests = parse_tags([tag], modules=resolver.config, index=resolver.index)
-        plan = resolver.plan_requests(requests)
+        requests = parse_tags([tag], modules=sources.config, index=sources.index)
+        plan = sources.plan_requests(requests)
         notes.extend(plan.notes)
         wanted = [t for t in plan.targets if t.id in plan.requested]
         if all(r.arch is not None for r in requests):
@@ -556,9 +556,9 @@ def cmd_extract(
     """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs)."""
     dest = Path(dest).absolute() if dest else None
     tags = requested_tags(tags, ws.env)
-    resolver = Resolver(ws, options)
-    jobs, notes = extract_jobs(resolver, tags, _wheel_registry())
-    ws.ui.notes([*notes, *resolver.age_notes()])
+    sources = Sources(ws, options)
+    jobs, notes = extract_jobs(sources, tags, _wheel_registry())
+    ws.ui.notes([*notes, *sources.age_notes()])
     results = extract_targets(
         jobs,
         dest_root=dest or ws.wheels,
@@ -578,17 +578,17 @@ def cmd_extract(
     return 0
 
 
-def check_tags(resolver: Resolver, tags: Sequence[str]) -> tuple[list[Target], list[str]]:
+def check_tags(sources: Sources, tags: Sequence[str]) -> tuple[list[Target], list[str]]:
     """The targets ``check`` compares: those of the tags given, else every configured module
     for every default Python (a module none of them suits is left out, with a note)."""
     if tags:
-        plan = resolver.plan(tags)
+        plan = sources.plan(tags)
         return [t for t in plan.targets if t.id in plan.requested], list(plan.notes)
     targets: list[Target] = []
     notes: list[str] = []
-    for module in resolver.config.modules:
+    for module in sources.config.modules:
         try:
-            plan = resolver.plan([f"{module.name}-pyall"])
+            plan = sources.plan([f"{module.name}-pyall"])
         except TagError as err:
             notes.append(f"{module.name} not checked: {err}")
             continue
@@ -607,13 +607,13 @@ def cmd_check(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_jso
     given = [t.strip() for t in tags if t.strip()]
     if not given and ws.env.get("DOCKER_TAG"):
         given = [t.strip() for t in ws.env["DOCKER_TAG"].split(",") if t.strip()]
-    resolver = Resolver(ws, options)
-    targets, notes = check_tags(resolver, list(dict.fromkeys(given)))
+    sources = Sources(ws, options)
+    targets, notes = check_tags(sources, list(dict.fromkeys(given)))
     report = check_targets(targets, _wheel_registry())
     if as_json:
         for row in report.rows:
             ws.ui.data(row_to_dict(row))
     else:
         ws.ui.check_table(report.rows)
-    ws.ui.notes([*notes, *resolver.age_notes()])
+    ws.ui.notes([*notes, *sources.age_notes()])
     return int(ExitCode.PENDING) if report.pending else 0

@@ -246,7 +246,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{by_lower[close[0]]}'?" if close else ""
 
 
-def _check_keys(
+def _validate_keys(
     where: _Where,
     table: Mapping[str, object],
     allowed: Sequence[str],
@@ -513,7 +513,7 @@ def _base_image(where: _Where, key: str, value: object) -> str:
 def _parse_defaults(path: str, raw: object) -> Defaults:
     where = _Where(path, "[defaults]")
     table = _table(where, None, raw)
-    _check_keys(where, table, _DEFAULT_KEYS)
+    _validate_keys(where, table, _DEFAULT_KEYS)
     values: dict[str, Any] = {}  # checked field by field below
     if "pythons" in table:
         pythons = _string_list(where, "pythons", table["pythons"], allow_empty=False)
@@ -651,7 +651,7 @@ def _recipe(
 
 def _select(where: _Where, raw: object, ssl_variants: Sequence[str]) -> Selector:
     table = _table(where, "select", raw)
-    _check_keys(where, table, _SELECT_KEYS, prefix="select.")
+    _validate_keys(where, table, _SELECT_KEYS, prefix="select.")
     if not table:
         where.fail(
             "select",
@@ -717,7 +717,7 @@ def _overrides(
     for index, item in enumerate(raw, start=1):
         ov_where = _Where(path, f"{section} override #{index}")
         table = _table(ov_where, None, item)
-        _check_keys(ov_where, table, _OVERRIDE_KEYS, elsewhere=not_here)
+        _validate_keys(ov_where, table, _OVERRIDE_KEYS, elsewhere=not_here)
         if "select" not in table:
             ov_where.fail(
                 None,
@@ -747,7 +747,7 @@ def _parse_module(path: str, name: str, raw: object) -> _ModuleDraft:
             "with a letter or digit",
         )
     table = _table(where, None, raw)
-    _check_keys(where, table, _MODULE_KEYS)
+    _validate_keys(where, table, _MODULE_KEYS)
     draft = _ModuleDraft(name, where)
 
     ssl_variants: tuple[str, ...] = ()
@@ -790,7 +790,7 @@ def _parse_module(path: str, name: str, raw: object) -> _ModuleDraft:
 def parse_config(data: Mapping[str, object], path: str) -> Config:
     """Validate a parsed modules.toml. ``path`` is only used in messages (and kept in the Config)."""
     top = _Where(path, "top level")
-    _check_keys(top, data, _TOP_KEYS)
+    _validate_keys(top, data, _TOP_KEYS)
     defaults = _parse_defaults(path, data["defaults"]) if "defaults" in data else Defaults()
 
     drafts: list[_ModuleDraft] = []

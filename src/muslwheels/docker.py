@@ -97,7 +97,7 @@ class DockerEngine:
 
     # -- checks ----------------------------------------------------------------------------------
 
-    def check_daemon(self) -> None:
+    def require_daemon(self) -> None:
         """The docker CLI runs and the daemon answers (``docker version`` asks the daemon for its
         version: the cheapest call that needs it; ``docker info`` costs four times as much)."""
         try:
@@ -115,7 +115,7 @@ class DockerEngine:
         if version.server is None:
             raise DockerError("the Docker daemon is not reachable", hint=_START_DOCKER)
 
-    def check_buildx(self) -> str:
+    def require_buildx(self) -> str:
         """buildx is installed; its version."""
         try:
             return str(self.client.buildx.version()).strip()
@@ -229,7 +229,7 @@ class DockerEngine:
 
     def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
         """Two docker calls (``version``, ``buildx ls``): a missing buildx fails the second."""
-        self.check_daemon()
+        self.require_daemon()
         self.ensure_emulation(platforms, builder=builder)
 
     # -- builds ----------------------------------------------------------------------------------
@@ -291,11 +291,11 @@ class DockerEngine:
 
     # -- wheel images (publish.ImageEngine) ------------------------------------------------------
 
-    def check_ready(self, *, builder: str | None) -> None:
+    def require_ready(self, *, builder: str | None) -> None:
         """Daemon, buildx and the builder are there. Wheel-image work runs nothing inside an
         image, so it needs no emulation."""
-        self.check_daemon()
-        self.check_buildx()
+        self.require_daemon()
+        self.require_buildx()
         self.builder_info(builder)
 
     def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:

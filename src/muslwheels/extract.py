@@ -40,7 +40,7 @@ _SHOWN = 5
 class ExportEngine(Protocol):
     """What extraction needs from the container engine (docker.DockerEngine implements it)."""
 
-    def check_ready(self, *, builder: str | None) -> None:
+    def require_ready(self, *, builder: str | None) -> None:
         """DockerError when the daemon, buildx or the builder is missing."""
 
     def export_image(
@@ -215,7 +215,7 @@ def extract_targets(
             for job in jobs
         )
     if jobs:
-        engine.check_ready(builder=builder)
+        engine.require_ready(builder=builder)
     results: list[ExtractResult] = []
     for job in jobs:
         start = time.monotonic()

@@ -69,7 +69,7 @@ class RunOptions:
     offline: bool = False
 
 
-def resolve_options(
+def make_run_options(
     env: Mapping[str, str],
     *,
     no_shared: bool | None = None,

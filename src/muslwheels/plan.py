@@ -10,6 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .arches import Arch
+from .baseimage import (
+    arches_for,
+    newest_python,
+    parse_pythons_specifier,
+    python_versions_for,
+    render_base_image,
+    split_image_ref,
+)
 from .config import default_ssl, recipe_for
 from .errors import ResolutionError, TagError
 from .index import find_version, newest_version, python_allowed, requires_python_of
@@ -24,14 +32,6 @@ from .model import (
     Target,
 )
 from .model import normalize_name as _norm
-from .resolve import (
-    arches_for,
-    newest_python,
-    parse_pythons_specifier,
-    python_versions_for,
-    render_base_image,
-    split_image_ref,
-)
 from .tags import TagRequest
 
 

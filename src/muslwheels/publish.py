@@ -327,7 +327,7 @@ class _Pusher:
             if t not in todo
         ]
         if todo and not self.options.dry_run:
-            self.engine.check_ready(builder=self.options.builder)
+            self.engine.require_ready(builder=self.options.builder)
         for target in todo:
             results.append(self.push_one(target))
         order = {t.id: i for i, t in enumerate(self.targets)}

@@ -29,11 +29,11 @@ __all__ = [
     "TagErrors",
     "TagRequest",
     "candidates",
-    "check_tag_syntax",
     "index_names",
     "parse_tag",
     "parse_tags",
     "render_tag",
+    "validate_tag_syntax",
 ]
 
 MAX_TAG_LENGTH = 128  # Docker's limit for an image tag
@@ -131,7 +131,7 @@ def _shown(text: str) -> str:
     return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
 
 
-def check_tag_syntax(text: str) -> None:
+def validate_tag_syntax(text: str) -> None:
     """Reject, with a TagError, text that cannot be a tag whatever the index says."""
     if not text:
         raise TagError("empty tag", hint=f"a tag names a module, e.g. {_EXAMPLE_TAG!r}")
@@ -208,10 +208,10 @@ def _stem_readings(stem: str) -> Iterator[tuple[str, str | None, str | None]]:
 def candidates(text: str) -> tuple[TagRequest, ...]:
     """Every reading of ``text`` the grammar allows, likeliest first (most parts recognised).
 
-    Raises TagError when ``text`` cannot be a tag at all (see :func:`check_tag_syntax`); otherwise
+    Raises TagError when ``text`` cannot be a tag at all (see :func:`validate_tag_syntax`); otherwise
     the result is never empty (the whole text is always a possible module name).
     """
-    check_tag_syntax(text)
+    validate_tag_syntax(text)
     found: dict[TagRequest, None] = {}
     for rest, arch in _arch_readings(text):
         for stem, python, all_pythons in _python_readings(rest):
@@ -566,7 +566,7 @@ def parse_tags(
     errors: list[TagError] = []
     for text in texts:
         try:
-            check_tag_syntax(text)
+            validate_tag_syntax(text)
         except TagError as error:
             errors.append(error)
     _raise_all(errors)

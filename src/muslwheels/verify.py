@@ -34,7 +34,7 @@ _PY = re.compile(r"^py(\d)(\d*)$")
 
 
 @dataclass(frozen=True)
-class WheelCheck:
+class WheelVerdict:
     """The verdict on one wheel file name: ``problems`` is empty when it fits the target."""
 
     filename: str
@@ -98,12 +98,12 @@ def expected_tags(target: Target) -> str:
     )
 
 
-def check_wheel(filename: str, target: Target) -> WheelCheck:
+def verify_wheel(filename: str, target: Target) -> WheelVerdict:
     """Check one wheel file name against ``target``; every problem found is listed."""
     try:
         name, version, _build, tags = parse_wheel_filename(filename)
     except (InvalidWheelFilename, InvalidVersion) as err:
-        return WheelCheck(filename, (f"not a valid wheel file name ({err})",))
+        return WheelVerdict(filename, (f"not a valid wheel file name ({err})",))
     problems: list[str] = []
     if name != canonicalize_name(target.module):
         problems.append(f"project {name!r} is not {target.module!r}")
@@ -128,19 +128,19 @@ def check_wheel(filename: str, target: Target) -> WheelCheck:
         problems.append(
             f"platform {', '.join(foreign)} is not a {target.flavour.value} tag for {machine}"
         )
-    return WheelCheck(filename, tuple(problems))
+    return WheelVerdict(filename, tuple(problems))
 
 
 def wheel_fits(filename: str, target: Target) -> bool:
-    return check_wheel(filename, target).ok
+    return verify_wheel(filename, target).ok
 
 
-def check_wheels(filenames: Iterable[str], target: Target) -> tuple[WheelCheck, ...]:
+def verify_wheels(filenames: Iterable[str], target: Target) -> tuple[WheelVerdict, ...]:
     """Check what one build produced: every file must be a wheel that fits (at least one)."""
-    return tuple(check_wheel(f, target) for f in sorted(filenames))
+    return tuple(verify_wheel(f, target) for f in sorted(filenames))
 
 
-def verification_failure(checks: tuple[WheelCheck, ...], target: Target) -> str | None:
+def verification_failure(checks: tuple[WheelVerdict, ...], target: Target) -> str | None:
     """None when the build output is acceptable; otherwise the one-line reason it is not."""
     if not checks:
         return f"the build produced no wheel (expected {expected_tags(target)})"

@@ -136,7 +136,7 @@ class FakeEngine:
         self.fail_push: dict[str, RegistryError] = {}
         self.fail_list: RegistryError | None = None
 
-    def check_ready(self, *, builder: str | None) -> None:
+    def require_ready(self, *, builder: str | None) -> None:
         self.ready += 1
 
     def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:

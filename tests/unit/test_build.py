@@ -21,12 +21,12 @@ from muslwheels.build import (
     LocalOutput,
     TargetResult,
     build_targets,
-    check_graph,
     existing_wheels,
     install_wheels,
     is_loopback_url,
     pip_settings,
     recipe_files,
+    validate_graph,
 )
 from muslwheels.errors import BuildError, DockerError, Interrupted
 from muslwheels.model import Flavour, Recipe, Target
@@ -387,12 +387,12 @@ def test_broken_target_lists_are_refused() -> None:
     a = make_target("a")
     b = make_target("b", depends=[a])
     with pytest.raises(BuildError, match="not in the plan"):
-        check_graph([b])
+        validate_graph([b])
     with pytest.raises(BuildError, match="listed twice"):
-        check_graph([a, a])
+        validate_graph([a, a])
     cyclic_a = replace(a, depends=(b.id,))
     with pytest.raises(BuildError, match="cycle"):
-        check_graph([cyclic_a, b])
+        validate_graph([cyclic_a, b])
 
 
 def test_image_output_pushes_by_name() -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from muslwheels.errors import UsageError
 from muslwheels.model import Flavour, Mode
-from muslwheels.options import resolve_options, truthy
+from muslwheels.options import make_run_options, truthy
 
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "On", " 1 "])
@@ -28,7 +28,7 @@ def test_ambiguous_value_is_a_usage_error_naming_the_variable() -> None:
 
 
 def test_defaults_without_environment() -> None:
-    o = resolve_options({})
+    o = make_run_options({})
     assert o.flavour is Flavour.SHARED
     assert (o.dry_run, o.push, o.self_pull, o.force_pull, o.jobs) == (False, False, True, False, 1)
 
@@ -43,7 +43,7 @@ def test_environment_switches_map_to_options() -> None:
         "DOCKER_REPO": "me/wheels",
         "BASE_IMAGE": "img:{python}",
     }
-    o = resolve_options(env)
+    o = make_run_options(env)
     assert o.flavour is Flavour.NO_SHARED
     assert o.dry_run and o.push and not o.self_pull and o.force_pull
     assert o.repository == "me/wheels"
@@ -51,29 +51,29 @@ def test_environment_switches_map_to_options() -> None:
 
 
 def test_no_build_means_dry_run() -> None:
-    assert resolve_options({"NO_BUILD": "1"}).dry_run
+    assert make_run_options({"NO_BUILD": "1"}).dry_run
 
 
 def test_no_push_beats_do_push() -> None:
-    assert resolve_options({"DO_PUSH": "1", "NO_PUSH": "1"}).push is False
+    assert make_run_options({"DO_PUSH": "1", "NO_PUSH": "1"}).push is False
 
 
 def test_cli_flag_wins_over_environment() -> None:
     env = {"NO_SHARED": "1", "DO_PUSH": "1", "BASE_IMAGE": "env:{python}"}
-    o = resolve_options(env, no_shared=False, push=False, base_image="cli:{python}")
+    o = make_run_options(env, no_shared=False, push=False, base_image="cli:{python}")
     assert o.flavour is Flavour.SHARED
     assert o.push is False
     assert o.base_image == "cli:{python}"
 
 
 def test_mode_is_parsed_and_checked() -> None:
-    assert resolve_options({}, mode="CROSS").mode is Mode.CROSS
+    assert make_run_options({}, mode="CROSS").mode is Mode.CROSS
     with pytest.raises(UsageError, match="unknown --mode 'fast'"):
-        resolve_options({}, mode="fast")
+        make_run_options({}, mode="fast")
 
 
 def test_bad_jobs_and_contradictions() -> None:
     with pytest.raises(UsageError, match="--jobs"):
-        resolve_options({}, jobs=0)
+        make_run_options({}, jobs=0)
     with pytest.raises(UsageError, match="--refresh and --offline"):
-        resolve_options({}, refresh=True, offline=True)
+        make_run_options({}, refresh=True, offline=True)

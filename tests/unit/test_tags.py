@@ -18,11 +18,11 @@ from muslwheels.tags import (
     TagErrors,
     TagRequest,
     candidates,
-    check_tag_syntax,
     index_names,
     parse_tag,
     parse_tags,
     render_tag,
+    validate_tag_syntax,
 )
 
 # --- fakes ------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_long_tags_are_cut_in_messages_and_the_longest_tag_is_accepted() -> None
     error = tag_error("a" * 200)
     assert "a" * 57 + "'..." in error.message
     assert "a" * 100 not in error.message
-    check_tag_syntax("a" * MAX_TAG_LENGTH)
+    validate_tag_syntax("a" * MAX_TAG_LENGTH)
     assert candidates("a" * MAX_TAG_LENGTH) == (TagRequest("", "a" * MAX_TAG_LENGTH),)
 
 

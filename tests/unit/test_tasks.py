@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from muslwheels import cli
-from muslwheels.options import RunOptions, resolve_options
+from muslwheels.options import RunOptions, make_run_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,5 +73,5 @@ def test_every_flag_reaches_options_or_the_command(
 
 
 def test_switch_flags_are_options() -> None:
-    accepted = set(inspect.signature(resolve_options).parameters)
+    accepted = set(inspect.signature(make_run_options).parameters)
     assert accepted >= TASKS.SWITCH_FLAGS

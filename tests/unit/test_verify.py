@@ -7,10 +7,10 @@ import pytest
 from muslwheels.arches import lookup_arch
 from muslwheels.model import Flavour, Recipe, Target
 from muslwheels.verify import (
-    check_wheel,
-    check_wheels,
     expected_tags,
     verification_failure,
+    verify_wheel,
+    verify_wheels,
     wheel_fits,
 )
 
@@ -66,7 +66,7 @@ NO_SHARED = Flavour.NO_SHARED
     ],
 )
 def test_fitting_wheels(filename: str, arch: str, flavour: Flavour) -> None:
-    check = check_wheel(filename, target(arch=arch, flavour=flavour))
+    check = verify_wheel(filename, target(arch=arch, flavour=flavour))
     assert check.ok, check.problems
 
 
@@ -104,7 +104,7 @@ def test_fitting_wheels(filename: str, arch: str, flavour: Flavour) -> None:
     ],
 )
 def test_foreign_wheels(filename: str, arch: str, flavour: Flavour, problem: str) -> None:
-    check = check_wheel(filename, target(arch=arch, flavour=flavour))
+    check = verify_wheel(filename, target(arch=arch, flavour=flavour))
     assert not check.ok
     assert problem in " ".join(check.problems)
 
@@ -118,13 +118,13 @@ def test_name_is_compared_normalised() -> None:
 
 
 def test_every_problem_is_listed() -> None:
-    check = check_wheel("other-2.0-cp312-cp312-linux_aarch64.whl", target())
+    check = verify_wheel("other-2.0-cp312-cp312-linux_aarch64.whl", target())
     assert len(check.problems) == 4
 
 
 def test_build_output_needs_at_least_one_wheel() -> None:
     t = target()
-    reason = verification_failure(check_wheels([], t), t)
+    reason = verification_failure(verify_wheels([], t), t)
     assert reason is not None
     assert "no wheel" in reason
     assert "musllinux_*_x86_64" in reason
@@ -134,8 +134,8 @@ def test_one_bad_wheel_fails_the_output_and_names_it() -> None:
     t = target(flavour=NO_SHARED)
     good = "msgpack-1.0.8-cp311-cp311-linux_x86_64.whl"
     bad = "cython-3.0.0-cp311-cp311-linux_x86_64.whl"
-    assert verification_failure(check_wheels([good], t), t) is None
-    reason = verification_failure(check_wheels([good, bad], t), t)
+    assert verification_failure(verify_wheels([good], t), t) is None
+    reason = verification_failure(verify_wheels([good, bad], t), t)
     assert reason is not None
     assert bad in reason
     assert good not in reason

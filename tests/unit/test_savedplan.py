@@ -8,7 +8,7 @@ import pytest
 from muslwheels.arches import lookup_arch
 from muslwheels.errors import UsageError
 from muslwheels.model import Flavour, Mode, Recipe, Target
-from muslwheels.state import load_state, save_state, target_from_dict, target_to_dict
+from muslwheels.savedplan import load_plan, save_plan, target_from_dict, target_to_dict
 
 
 def _target(module: str = "PyNaCl", arch: str = "aarch64", depends: tuple[str, ...] = ()) -> Target:
@@ -40,31 +40,31 @@ def test_target_dict_round_trip_and_fields() -> None:
         assert key in d
 
 
-def test_state_is_used_only_for_the_same_inputs(tmp_path: Path) -> None:
+def test_saved_plan_is_used_only_for_the_same_inputs(tmp_path: Path) -> None:
     path = tmp_path / "state" / "plan.json"
     inputs = {"tags": ["PyNaCl-py3.12-aarch64"], "flavour": "shared"}
-    save_state(path, inputs, [_target()], [_target().id])
-    loaded = load_state(path, dict(inputs))
+    save_plan(path, inputs, [_target()], [_target().id])
+    loaded = load_plan(path, dict(inputs))
     assert loaded == ((_target(),), (_target().id,))
-    # Different inputs: the stale state is discarded, and deleted.
-    assert load_state(path, {**inputs, "flavour": "no-shared"}) is None
+    # Different inputs: the stale saved plan is discarded, and deleted.
+    assert load_plan(path, {**inputs, "flavour": "no-shared"}) is None
     assert not path.exists()
 
 
-def test_missing_state_is_none(tmp_path: Path) -> None:
-    assert load_state(tmp_path / "nope.json", {}) is None
+def test_missing_saved_plan_is_none(tmp_path: Path) -> None:
+    assert load_plan(tmp_path / "nope.json", {}) is None
 
 
-def test_damaged_state_names_the_file(tmp_path: Path) -> None:
+def test_damaged_saved_plan_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    save_state(path, {"a": 1}, [_target()], [])
+    save_plan(path, {"a": 1}, [_target()], [])
     data = json.loads(path.read_text())
     del data["targets"][0]["module"]
     path.write_text(json.dumps(data))
     with pytest.raises(UsageError, match=str(path)):
-        load_state(path, {"a": 1})
+        load_plan(path, {"a": 1})
 
 
 def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
-    save_state(tmp_path / "plan.json", {}, [_target()], [])
+    save_plan(tmp_path / "plan.json", {}, [_target()], [])
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]

@@ -43,7 +43,7 @@ def split_image_ref(ref: str) -> tuple[str, str]:
     return ref, "latest"
 
 
-def _check_template(template: str) -> None:
+def _validate_template(template: str) -> None:
     unknown = [p for p in _PLACEHOLDER.findall(template) if p not in PLACEHOLDERS]
     if unknown:
         raise ConfigError(
@@ -84,7 +84,7 @@ def python_versions_for(
     Tags match the template exactly: for ``python:{python}-alpine{alpine}``, ``3.12-alpine3.20``
     counts, ``3.12.1-alpine3.20`` and ``3.12-alpine`` do not.
     """
-    _check_template(template)
+    _validate_template(template)
     if re.fullmatch(_RELEASE, min_alpine) is None:
         raise ConfigError(
             f"minimum Alpine release {min_alpine!r} is not X.Y",
@@ -236,7 +236,7 @@ def arches_for(
 
 def render_base_image(template: str, python: str, alpine: str | None) -> str:
     """The base image for one Python: the template with ``{python}`` and ``{alpine}`` filled in."""
-    _check_template(template)
+    _validate_template(template)
     if "{alpine}" in template and alpine is None:
         raise ResolutionError(
             f"base image template {template!r} needs an Alpine release for Python {python}",

@@ -4,8 +4,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from muslwheels.arches import Arch, lookup_arch
-from muslwheels.errors import ConfigError, ResolutionError, UsageError
-from muslwheels.resolve import (
+from muslwheels.baseimage import (
     arches_for,
     available_pythons_summary,
     newest_python,
@@ -14,6 +13,7 @@ from muslwheels.resolve import (
     render_base_image,
     split_image_ref,
 )
+from muslwheels.errors import ConfigError, ResolutionError, UsageError
 
 ALPINE_TAGS = [
     "3.12-alpine3.19",

@@ -1,4 +1,4 @@
-"""Targets as JSON, and the plan state file that carries a plan from one hook process to the next.
+"""Targets as JSON, and the saved plan file that carries a plan from one hook process to the next.
 
 Docker Hub runs post_checkout, pre_build, build and push as separate processes. ``post-checkout``
 writes the resolved plan together with the inputs it was made from; the later phases read it back only
@@ -19,7 +19,7 @@ from .arches import lookup_arch
 from .errors import UsageError
 from .model import Flavour, Mode, Recipe, Target
 
-STATE_VERSION = 1
+PLAN_FILE_VERSION = 1
 
 
 def target_to_dict(target: Target) -> dict[str, Any]:
@@ -85,12 +85,12 @@ def inputs_digest(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def save_state(
+def save_plan(
     path: Path, inputs: Mapping[str, Any], targets: Sequence[Target], requested: Sequence[str]
 ) -> None:
-    """Write the state atomically: a reader sees the old file or the new one, never half of one."""
+    """Write the saved plan atomically: a reader sees the old file or the new one, never half of one."""
     payload = {
-        "version": STATE_VERSION,
+        "version": PLAN_FILE_VERSION,
         "inputs": dict(inputs),
         "digest": inputs_digest(inputs),
         "requested": list(requested),
@@ -108,12 +108,12 @@ def save_state(
         raise
 
 
-def load_state(
+def load_plan(
     path: Path, inputs: Mapping[str, Any]
 ) -> tuple[tuple[Target, ...], tuple[str, ...]] | None:
-    """The saved targets if the state exists and was made from the same inputs, else None.
+    """The saved targets if the saved plan exists and was made from the same inputs, else None.
 
-    A state made from other inputs is deleted (it can only mislead). A corrupt state is an error
+    A plan made from other inputs is deleted (it can only mislead). A corrupt one is an error
     that says which file to remove.
     """
     try:
@@ -122,7 +122,7 @@ def load_state(
         return None
     try:
         payload = json.loads(text)
-        if payload.get("version") != STATE_VERSION or payload.get("digest") != inputs_digest(
+        if payload.get("version") != PLAN_FILE_VERSION or payload.get("digest") != inputs_digest(
             inputs
         ):
             path.unlink(missing_ok=True)
@@ -131,7 +131,7 @@ def load_state(
         requested = tuple(str(i) for i in payload["requested"])
     except (ValueError, KeyError, TypeError) as err:
         raise UsageError(
-            f"the plan state file {path} is damaged ({err})",
+            f"the saved plan {path} is damaged ({err})",
             hint=f"delete {path} and run `invoke post-checkout` again",
         ) from None
     return targets, requested
