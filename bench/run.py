@@ -330,7 +330,7 @@ def prime_builds(bench: Bench) -> float:
 
 
 def case_overhead(bench: Bench) -> CaseResult:
-    from muslwheels.build import BuildOptions, staged_request
+    from muslwheels.build_inputs import BuildOptions, staged_request
     from muslwheels.pipconfig import IndexSettings
     from muslwheels.savedplan import target_from_dict
 

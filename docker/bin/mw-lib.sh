@@ -50,7 +50,7 @@ mw_pip_env() {
     export PIP_BREAK_SYSTEM_PACKAGES
 }
 
-# The module's environment from modules.toml (export lines written by build.py).
+# The module's environment from modules.toml (export lines written by build_inputs.py).
 mw_module_env() {
     if [ -s /mw/recipe/env.sh ]; then
         # shellcheck disable=SC1091

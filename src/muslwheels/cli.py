@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .build import BuildOptions, TargetResult, build_targets
+from .build import TargetResult, build_targets
+from .build_inputs import BuildOptions
 from .cache import JsonCache, describe_age, user_cache_dir
 from .check import check_targets, row_to_dict
 from .config import load_config
@@ -42,8 +43,8 @@ from .savedplan import load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 
 if TYPE_CHECKING:
-    from .build import BuildRequest
     from .docker import DockerEngine
+    from .engine import BuildRequest
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"
 

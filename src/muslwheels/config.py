@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from . import graph
 from .arches import ARCHES, lookup_arch
 from .errors import ConfigError
 from .model import (
@@ -825,14 +826,9 @@ def parse_config(data: Mapping[str, object], path: str) -> Config:
             draft.module = replace(draft.module, depends=tuple(resolved))
 
     config = Config(path=path, defaults=defaults, modules=tuple(d.module for d in drafts))
-    for module in config.modules:
-        cycle = _find_cycle(config, module.key)
-        if cycle:
-            raise ConfigError(
-                f"{path}: {_module_section(module.name)} key 'depends' forms a dependency cycle: "
-                + " -> ".join(cycle),
-                hint="remove one of the depends along that cycle",
-            )
+    cycle = graph.find_cycle([m.key for m in config.modules], lambda key: _depends(config, key))
+    if cycle:
+        raise _cycle_error(config, cycle)
     return config
 
 
@@ -844,28 +840,20 @@ def _display(config: Config, key: str) -> str:
     return module.name if module is not None else key
 
 
-def _find_cycle(config: Config, start: str) -> list[str] | None:
-    """A dependency cycle reachable from ``start`` (as display names, first == last), or None."""
-    path: list[str] = []
-    done: set[str] = set()
+def _depends(config: Config, key: str) -> tuple[str, ...]:
+    module = config.module(key)
+    return tuple(normalize_name(d) for d in module.depends) if module is not None else ()
 
-    def visit(key: str) -> list[str] | None:
-        if key in path:
-            loop = [*path[path.index(key) :], key]
-            return [_display(config, k) for k in loop]
-        if key in done:
-            return None
-        path.append(key)
-        module = config.module(key)
-        for dep in module.depends if module is not None else ():
-            found = visit(normalize_name(dep))
-            if found:
-                return found
-        path.pop()
-        done.add(key)
-        return None
 
-    return visit(normalize_name(start))
+def _cycle_error(config: Config, cycle: Sequence[str]) -> ConfigError:
+    """The error for a dependency cycle (module keys, first == last), named by where it starts."""
+    start = config.module(cycle[0])
+    section = _module_section(start.name) if start is not None else f"[modules.{cycle[0]}]"
+    return ConfigError(
+        f"{config.path}: {section} key 'depends' forms a dependency cycle: "
+        + " -> ".join(_display(config, k) for k in cycle),
+        hint="remove one of the depends along that cycle",
+    )
 
 
 def dependency_order(config: Config, names: Iterable[str]) -> tuple[str, ...]:
@@ -876,32 +864,12 @@ def dependency_order(config: Config, names: Iterable[str]) -> tuple[str, ...]:
     first (depth-first post-order). A name with no table in the config is kept (it has no
     dependencies). A dependency cycle raises ``ConfigError`` naming it.
     """
-    order: list[str] = []
-    done: set[str] = set()
-    path: list[str] = []
-
-    def visit(key: str) -> None:
-        if key in done:
-            return
-        if key in path:
-            loop = [_display(config, k) for k in [*path[path.index(key) :], key]]
-            start = config.module(path[path.index(key)])
-            section = _module_section(start.name) if start is not None else f"[modules.{key}]"
-            raise ConfigError(
-                f"{config.path}: {section} key 'depends' forms a dependency cycle: "
-                + " -> ".join(loop),
-                hint="remove one of the depends along that cycle",
-            )
-        path.append(key)
-        module = config.module(key)
-        for dep in module.depends if module is not None else ():
-            visit(normalize_name(dep))
-        path.pop()
-        done.add(key)
-        order.append(key)
-
-    for name in names:
-        visit(normalize_name(name))
+    try:
+        order = graph.dependency_order(
+            [normalize_name(name) for name in names], lambda key: _depends(config, key)
+        )
+    except graph.CycleFound as found:
+        raise _cycle_error(config, found.path) from None
     return tuple(order)
 
 

@@ -1,11 +1,11 @@
 """The only module that talks to Docker (through python-on-whales).
 
-``DockerEngine`` implements ``build.Engine``: it checks that the daemon, buildx, the chosen builder and
+``DockerEngine`` implements ``engine.BuildEngine``: it checks that the daemon, buildx, the chosen builder and
 QEMU emulation are there (``DockerError`` with a hint otherwise), runs one ``docker buildx build`` per
 request with its output streamed line by line, translates a failed build into a one-line
 ``BuildError``, and stops running builds on request.
 
-It also implements ``publish.ImageEngine`` (the wheel images): push a wheel image, join per-arch
+It also implements ``engine.ImageEngine`` (the wheel images): push a wheel image, join per-arch
 images into a multi-arch tag (``docker buildx imagetools create``), tell whether an image is in the
 local store, and read an image's files without running anything from it: a build of
 ``FROM <image>`` exported with ``--output type=local``. BuildKit only unpacks the image's layers for
@@ -32,7 +32,6 @@ from pathlib import Path
 from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
 
-from .build import BuildRequest, ImageOutput, LocalOutput
 from .emulation import (
     BinfmtEntry,
     EmulationProblem,
@@ -41,6 +40,7 @@ from .emulation import (
     registration_hint,
     unsupported_platforms,
 )
+from .engine import BuildRequest, ImageOutput, LocalOutput
 from .errors import BuildError, DockerError, MuslWheelsError, RegistryError
 from .registry import DOCKER_DEFAULT_REGISTRY, parse_reference
 
@@ -80,7 +80,7 @@ class BuilderInfo:
 
 
 class DockerEngine:
-    """``build.Engine`` over the docker CLI (python-on-whales)."""
+    """``engine.BuildEngine`` and ``engine.ImageEngine`` over the docker CLI."""
 
     def __init__(
         self,
@@ -289,7 +289,7 @@ class DockerEngine:
             timer.daemon = True
             timer.start()
 
-    # -- wheel images (publish.ImageEngine) ------------------------------------------------------
+    # -- wheel images (engine.ImageEngine) ------------------------------------------------------
 
     def require_ready(self, *, builder: str | None) -> None:
         """Daemon, buildx and the builder are there. Wheel-image work runs nothing inside an

@@ -2,14 +2,14 @@
 
 The engine (``docker.DockerEngine`` in real runs, a fake in unit tests) writes the files of one
 image (one platform of it) into a private temporary directory without running anything from it
-(``ExportEngine.export_image``); this module then decides whether they may go in:
+(``engine.ExportEngine.export_image``); this module then decides whether they may go in:
 
 - every entry must be a wheel file at the image's top level. Anything else (a directory, a text
   file, the root file system of an ordinary image) means the tag does not hold a wheel image:
   ``RegistryError`` and nothing is moved;
 - at least one wheel must belong to the target (``verify.wheel_fits``). The others must be wheels
   for the same Python, machine and flavour: the dependency wheels a target's image carries too;
-- the wheels are moved in with ``build.install_wheels`` (all or none, under the folder's lock).
+- the wheels are moved in with ``wheelstore.install_wheels`` (all or none, under the folder's lock).
 
 A failure of one target does not stop the others; each one gets an ``ExtractResult``.
 """
@@ -22,40 +22,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion
 
 from .arches import Arch, arch_for_platform
-from .build import install_wheels
+from .engine import ExportEngine
 from .errors import RegistryError
 from .model import Target
 from .verify import expected_tags, platform_fits, python_fits, wheel_fits
+from .wheelstore import install_wheels
 
 #: How many unexpected entries an error message lists.
 _SHOWN = 5
-
-
-class ExportEngine(Protocol):
-    """What extraction needs from the container engine (docker.DockerEngine implements it)."""
-
-    def require_ready(self, *, builder: str | None) -> None:
-        """DockerError when the daemon, buildx or the builder is missing."""
-
-    def export_image(
-        self,
-        ref: str,
-        platform: str,
-        dest: Path,
-        *,
-        pull: bool,
-        builder: str | None,
-        on_line: Callable[[str], None],
-    ) -> None:
-        """Write the files of ``ref`` for ``platform`` into ``dest`` (created) without running
-        anything from it; a local image first unless ``pull``. RegistryError when the image
-        cannot be had (missing, registry unreachable or refusing)."""
 
 
 @dataclass(frozen=True)

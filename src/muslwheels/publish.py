@@ -28,10 +28,8 @@ Registry credentials are Docker's own (``docker login``): the engine pushes with
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,29 +38,15 @@ from pathlib import Path
 from typing import Protocol
 
 from .arches import ARCHES
-from .build import BuildRequest, ImageOutput, WheelFolders
+from .engine import BuildRequest, ImageEngine, ImageOutput
 from .errors import DockerError, RegistryError, ResolutionError, UsageError
-from .extract import ExportEngine, ExtractJob, extract_one
+from .extract import ExtractJob, extract_one
+from .graph import transitive_deps
 from .model import Target
 from .registry import DOCKER_DEFAULT_REGISTRY, DefaultRegistry, parse_reference
+from .wheelstore import WheelFolders, link_or_copy
 
 # --- seams -------------------------------------------------------------------------------------------
-
-
-class ImageEngine(ExportEngine, Protocol):
-    """What pushing and reuse need from the container engine (docker.DockerEngine implements it)."""
-
-    def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
-        """Build the wheel image of ``request`` (its output is an ImageOutput) and push it.
-        RegistryError when the registry refuses or cannot be reached."""
-
-    def create_manifest_list(
-        self, name: str, sources: Sequence[str], *, builder: str | None
-    ) -> None:
-        """Make tag ``name`` a manifest list of the images ``sources``. RegistryError on failure."""
-
-    def local_image_exists(self, ref: str) -> bool:
-        """Whether the engine's local image store holds ``ref``."""
 
 
 class Published(Protocol):
@@ -164,16 +148,14 @@ def wheel_image_request(
     )
 
 
-def transitive_deps(target: Target, by_id: Mapping[str, Target]) -> tuple[Target, ...]:
-    """Every target ``target`` needs, nearest first, each once. Pure."""
-    found: list[str] = []
-    queue = list(target.depends)
-    while queue:
-        dep = queue.pop(0)
-        if dep not in found and dep in by_id:
-            found.append(dep)
-            queue.extend(by_id[dep].depends)
-    return tuple(by_id[d] for d in found)
+def dependencies(target: Target, by_id: Mapping[str, Target]) -> tuple[Target, ...]:
+    """Every target of ``by_id`` that ``target`` needs, nearest first, each once. Pure."""
+
+    def depends(target_id: str) -> tuple[str, ...]:
+        return by_id[target_id].depends if target_id in by_id else ()
+
+    found = transitive_deps(target.id, depends)
+    return tuple(by_id[d] for d in found if d in by_id)
 
 
 def image_wheels(
@@ -193,7 +175,7 @@ def image_wheels(
             hint="run `invoke build` for it first (or `invoke build --push`)",
         )
     paths = [folder / n for n in own]
-    for dep in transitive_deps(target, by_id):
+    for dep in dependencies(target, by_id):
         found = folders.fitting(dep)
         if not found:
             raise RegistryError(
@@ -273,13 +255,6 @@ class PushOptions:
 # --- pushing -----------------------------------------------------------------------------------------
 
 
-def _link_or_copy(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
-
-
 class _Pusher:
     def __init__(
         self,
@@ -357,7 +332,7 @@ class _Pusher:
             workdir = Path(tmp)
             (workdir / "context").mkdir()
             for path in paths:
-                _link_or_copy(path, workdir / "context" / path.name)
+                link_or_copy(path, workdir / "context" / path.name)
             (workdir / "Dockerfile").write_text(wheel_image_dockerfile(labels), encoding="utf-8")
             request = wheel_image_request(target, workdir, builder=self.options.builder)
             self.on_line(f"muslwheels: pushing {target.image} ({', '.join(names)})")

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from muslwheels.arches import lookup_arch
-from muslwheels.build import BuildOptions, TargetResult, build_targets
+from muslwheels.build import TargetResult, build_targets
+from muslwheels.build_inputs import BuildOptions
 from muslwheels.docker import DockerEngine
 from muslwheels.model import Flavour, Recipe, Target
 from muslwheels.pipconfig import IndexSettings

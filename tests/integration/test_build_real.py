@@ -17,12 +17,12 @@ from support import (
     run_in_standin,
 )
 
-from muslwheels.build import LOCK_NAME
 from muslwheels.config import parse_config, recipe_for
 from muslwheels.docker import DockerEngine
 from muslwheels.errors import DockerError
 from muslwheels.model import Flavour, Recipe
 from muslwheels.pipconfig import IndexSettings
+from muslwheels.wheelstore import LOCK_NAME
 
 if sys.version_info >= (3, 11):
     import tomllib

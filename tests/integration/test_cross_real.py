@@ -22,7 +22,8 @@ from localindex import LocalIndex, build_index, write_simple_tree
 from packaging.utils import parse_wheel_filename
 from support import REGISTRY, REQUIRED, STANDIN_REPO, Recorder, make_target, run_in_standin
 
-from muslwheels.build import BuildOptions, TargetResult, build_targets
+from muslwheels.build import TargetResult, build_targets
+from muslwheels.build_inputs import BuildOptions
 from muslwheels.docker import DockerEngine
 from muslwheels.model import Mode, Recipe, Target
 from muslwheels.pipconfig import IndexSettings

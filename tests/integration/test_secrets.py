@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from support import make_target, run_command
 
-from muslwheels.build import BuildOptions, ImageOutput, staged_request
+from muslwheels.build_inputs import BuildOptions, staged_request
 from muslwheels.docker import DockerEngine
+from muslwheels.engine import ImageOutput
 from muslwheels.model import Recipe
 from muslwheels.pipconfig import IndexSettings
 

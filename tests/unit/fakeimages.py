@@ -1,5 +1,5 @@
 """Fakes at our own seams for the wheel-image code: an in-memory registry (``publish.Published``)
-and an engine (``publish.ImageEngine``) that pushes into it, keeps local copies and exports files."""
+and an engine (``engine.ImageEngine``) that pushes into it, keeps local copies and exports files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from muslwheels.arches import lookup_arch
-from muslwheels.build import BuildRequest, ImageOutput
+from muslwheels.engine import BuildRequest, ImageOutput
 from muslwheels.errors import RegistryError
 from muslwheels.model import Flavour, Recipe, Target
 
@@ -20,25 +20,28 @@ def make_target(
     arch: str = "amd64",
     *,
     version: str = "1.0",
-    depends: Sequence[Target] = (),
+    python: str = "3.11",
+    depends: Sequence[Target | str] = (),
     flavour: Flavour = Flavour.SHARED,
     repository: str = REPO,
     ssl: str | None = None,
     recipe: Recipe | None = None,
+    base_image: str = "python:3.11-alpine3.20",
 ) -> Target:
+    """The one target factory of the unit tests (``depends``: targets or their ids)."""
     found = lookup_arch(arch)
     assert found is not None
     return Target(
         module=module,
         version=version,
-        python="3.11",
+        python=python,
         arch=found,
         ssl=ssl,
         flavour=flavour,
-        base_image="python:3.11-alpine3.20",
+        base_image=base_image,
         repository=repository,
         recipe=recipe or Recipe(),
-        depends=tuple(d.id for d in depends),
+        depends=tuple(d if isinstance(d, str) else d.id for d in depends),
     )
 
 
@@ -123,7 +126,7 @@ class FakeRegistry:
 
 
 class FakeEngine:
-    """``publish.ImageEngine``: pushes into a FakeRegistry (keeping a local copy, as the docker
+    """``engine.ImageEngine``: pushes into a FakeRegistry (keeping a local copy, as the docker
     driver does), joins lists, exports files; failures per image name on request."""
 
     def __init__(self, registry: FakeRegistry) -> None:

@@ -12,25 +12,20 @@ from pathlib import Path
 import pytest
 from fakeimages import make_target
 
-from muslwheels.build import (
-    DEFAULT_WHEEL_COMMAND,
-    LOCK_NAME,
+from muslwheels.build import TargetResult, build_targets, validate_graph
+from muslwheels.build_inputs import (
     BuildOptions,
-    BuildRequest,
-    ImageOutput,
-    LocalOutput,
-    TargetResult,
-    build_targets,
-    existing_wheels,
-    install_wheels,
+    default_docker_dir,
     is_loopback_url,
     pip_settings,
     recipe_files,
-    validate_graph,
 )
+from muslwheels.config import DEFAULT_BUILD_COMMAND
+from muslwheels.engine import BuildRequest, ImageOutput, LocalOutput
 from muslwheels.errors import BuildError, DockerError, Interrupted
 from muslwheels.model import Flavour, Recipe, Target
 from muslwheels.pipconfig import IndexSettings
+from muslwheels.wheelstore import LOCK_NAME
 
 INDEX = IndexSettings(index_url="https://index.invalid/simple")
 
@@ -524,7 +519,7 @@ def test_recipe_files() -> None:
     default = recipe_files(make_target("Foo", version="2.0"))
     assert (
         default["build.sh"]
-        == DEFAULT_WHEEL_COMMAND.format(
+        == DEFAULT_BUILD_COMMAND.format(
             module="Foo", deps_dir="/mw/deps", wheel_dir="/mw/wheelhouse", requirement="Foo==2.0"
         )
         + "\n"
@@ -540,51 +535,6 @@ def test_recipe_with_a_bad_env_name_fails_the_target(options: BuildOptions) -> N
     assert "NOT VALID" in results[0].message
 
 
-def test_install_is_all_or_nothing(tmp_path: Path) -> None:
-    src = tmp_path / "out"
-    src.mkdir()
-    (src / "a-1.0-py3-none-any.whl").write_bytes(b"a")
-    dest = tmp_path / "wheels" / "amd64"
-    with pytest.raises(FileNotFoundError):
-        install_wheels([src / "a-1.0-py3-none-any.whl", src / "missing.whl"], dest)
-    assert [p.name for p in dest.iterdir()] == [LOCK_NAME]
-    assert install_wheels([src / "a-1.0-py3-none-any.whl"], dest) == ("a-1.0-py3-none-any.whl",)
-    assert (dest / "a-1.0-py3-none-any.whl").read_bytes() == b"a"
-
-
-def test_install_waits_for_the_directory_lock(tmp_path: Path) -> None:
-    from muslwheels.build import locked_dir
-
-    src = tmp_path / "out"
-    src.mkdir()
-    (src / "a-1.0-py3-none-any.whl").write_bytes(b"a")
-    dest = tmp_path / "wheels" / "amd64"
-    landed = threading.Event()
-
-    def install() -> None:
-        install_wheels([src / "a-1.0-py3-none-any.whl"], dest)
-        landed.set()
-
-    with locked_dir(dest):
-        worker = threading.Thread(target=install)
-        worker.start()
-        assert not landed.wait(timeout=0.5)  # blocked while another run holds the lock
-        assert not (dest / "a-1.0-py3-none-any.whl").exists()
-    worker.join(timeout=10)
-    assert landed.is_set()
-
-
-def test_existing_wheels_ignores_hidden_and_partial_files(tmp_path: Path) -> None:
-    target = make_target()
-    folder = tmp_path / "amd64"
-    folder.mkdir()
-    (folder / f".{wheel_name(target)}.abc.part").write_bytes(b"partial")
-    assert existing_wheels(target, tmp_path) == ()
-    (folder / wheel_name(target)).write_bytes(b"whole")
-    assert existing_wheels(target, tmp_path) == (wheel_name(target),)
-    assert existing_wheels(make_target(arch="arm64v8"), tmp_path) == ()
-
-
 def test_missing_dockerfile_is_an_error_before_any_build(options: BuildOptions) -> None:
     (options.docker_dir / "Dockerfile").unlink()
     with pytest.raises(BuildError, match="no Dockerfile at"):
@@ -592,6 +542,4 @@ def test_missing_dockerfile_is_an_error_before_any_build(options: BuildOptions) 
 
 
 def test_default_docker_dir_is_this_checkouts() -> None:
-    from muslwheels.build import default_docker_dir
-
     assert (default_docker_dir() / "Dockerfile").is_file()

@@ -11,7 +11,7 @@ from fakeimages import make_target
 from test_build import INDEX, FakeEngine, run, wheel_name
 
 from muslwheels.arches import ARCHES, Arch, lookup_arch
-from muslwheels.build import BuildOptions, BuildRequest
+from muslwheels.build_inputs import BuildOptions
 from muslwheels.cross import (
     APK_ARCHES,
     PYTHON_MULTIARCH,
@@ -24,6 +24,7 @@ from muslwheels.cross import (
     mode_label,
     requested_mode,
 )
+from muslwheels.engine import BuildRequest
 from muslwheels.errors import BuildError
 from muslwheels.model import Mode, Recipe
 

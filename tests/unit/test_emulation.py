@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.build import BuildRequest, LocalOutput
 from muslwheels.docker import FailureTracker
 from muslwheels.emulation import (
     BinfmtEntry,
@@ -15,6 +14,7 @@ from muslwheels.emulation import (
     registration_hint,
     unsupported_platforms,
 )
+from muslwheels.engine import BuildRequest, LocalOutput
 
 GOOD = BinfmtEntry(
     enabled=True, interpreter="/usr/libexec/qemu-binfmt/aarch64-binfmt-P", flags="PF"

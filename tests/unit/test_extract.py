@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from fakeimages import FakeEngine, FakeRegistry, Image, make_target, wheel_name
 
-from muslwheels.build import LOCK_NAME
 from muslwheels.errors import RegistryError
 from muslwheels.extract import (
     ExtractJob,
@@ -18,6 +17,7 @@ from muslwheels.extract import (
     targets_for_platforms,
 )
 from muslwheels.model import Flavour
+from muslwheels.wheelstore import LOCK_NAME
 
 TARGET = make_target("alpha", "arm64v8")
 OWN = wheel_name(TARGET)  # alpha-1.0-cp311-cp311-musllinux_1_2_aarch64.whl

@@ -17,13 +17,13 @@ from muslwheels.publish import (
     PushReport,
     ReuseOptions,
     ReuseReport,
+    dependencies,
     image_labels,
     image_wheels,
     normalize_repository,
     push_targets,
     reuse_published,
     split_image_name,
-    transitive_deps,
     wheel_image_dockerfile,
 )
 from muslwheels.registry import DOCKER_DEFAULT_REGISTRY
@@ -106,7 +106,7 @@ def test_image_wheels_carry_the_dependencies(tmp_path: Path) -> None:
     mid = make_target("mid", depends=[base])
     top = make_target("top", depends=[mid])
     by_id = {t.id: t for t in (base, mid, top)}
-    assert transitive_deps(top, by_id) == (mid, base)
+    assert dependencies(top, by_id) == (mid, base)
     for t in (base, mid, top):
         put_wheel(tmp_path, t)
     assert [p.name for p in image_wheels(top, by_id, tmp_path)] == [

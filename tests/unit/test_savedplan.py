@@ -4,23 +4,19 @@ import json
 from pathlib import Path
 
 import pytest
+from fakeimages import make_target
 
-from muslwheels.arches import lookup_arch
 from muslwheels.errors import UsageError
-from muslwheels.model import Flavour, Mode, Recipe, Target
+from muslwheels.model import Mode, Recipe, Target
 from muslwheels.savedplan import load_plan, save_plan, target_from_dict, target_to_dict
 
 
-def _target(module: str = "PyNaCl", arch: str = "aarch64", depends: tuple[str, ...] = ()) -> Target:
-    a = lookup_arch(arch)
-    assert a is not None
-    return Target(
-        module=module,
+def _target(depends: tuple[str, ...] = ()) -> Target:
+    return make_target(
+        "PyNaCl",
+        "aarch64",
         version="1.5.0",
         python="3.12",
-        arch=a,
-        ssl=None,
-        flavour=Flavour.SHARED,
         base_image="python:3.12-alpine3.20",
         repository="me/wheels",
         recipe=Recipe(apk=("libsodium-dev",), env=(("SODIUM_INSTALL", "system"),), mode=Mode.CROSS),

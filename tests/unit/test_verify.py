@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from fakeimages import make_target
 
-from muslwheels.arches import lookup_arch
-from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.model import Flavour, Target
 from muslwheels.verify import (
     expected_tags,
     verification_failure,
@@ -18,23 +18,10 @@ from muslwheels.verify import (
 def target(
     module: str = "msgpack",
     version: str = "1.0.8",
-    python: str = "3.11",
     arch: str = "amd64",
     flavour: Flavour = Flavour.SHARED,
 ) -> Target:
-    found = lookup_arch(arch)
-    assert found is not None
-    return Target(
-        module=module,
-        version=version,
-        python=python,
-        arch=found,
-        ssl=None,
-        flavour=flavour,
-        base_image="python:3.11-alpine3.20",
-        repository="r/w",
-        recipe=Recipe(),
-    )
+    return make_target(module, arch, version=version, flavour=flavour)
 
 
 SHARED = Flavour.SHARED

@@ -1,28 +1,15 @@
-"""build.WheelFolders: which wheels in wheels/<arch>/ a target already has, each folder listed once."""
+"""wheelstore: which wheels in wheels/<arch>/ a target already has (each folder listed once), and
+how wheels get in (all or none, under the folder's lock)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from muslwheels.arches import lookup_arch
-from muslwheels.build import WheelFolders, existing_wheels
-from muslwheels.model import Flavour, Recipe, Target
+import pytest
+from fakeimages import make_target, wheel_name
 
-
-def make_target(module: str, arch: str = "amd64", version: str = "1.0") -> Target:
-    found = lookup_arch(arch)
-    assert found is not None
-    return Target(
-        module=module,
-        version=version,
-        python="3.11",
-        arch=found,
-        ssl=None,
-        flavour=Flavour.SHARED,
-        base_image="python:3.11-alpine3.20",
-        repository="example/wheels",
-        recipe=Recipe(),
-    )
+from muslwheels.wheelstore import LOCK_NAME, WheelFolders, install_wheels, locked_dir
 
 
 def put(folder: Path, *names: str) -> None:
@@ -53,9 +40,6 @@ def test_each_target_gets_only_its_own_fitting_wheels(tmp_path: Path) -> None:
     )
     assert folders.fitting(make_target("cffi", "arm64v8")) == ()  # no folder at all
     assert folders.fitting(make_target("zstandard")) == ()
-    assert existing_wheels(make_target("PyNaCl"), tmp_path) == folders.fitting(
-        make_target("PyNaCl")
-    )
 
 
 def test_a_folder_is_listed_once_per_run(tmp_path: Path) -> None:
@@ -72,3 +56,46 @@ def test_names_compare_normalised(tmp_path: Path) -> None:
     assert WheelFolders(tmp_path).fitting(make_target("psycopg2-binary", version="2.9")) == (
         "psycopg2_binary-2.9-cp311-cp311-musllinux_1_2_x86_64.whl",
     )
+
+
+def test_install_is_all_or_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "out"
+    src.mkdir()
+    (src / "a-1.0-py3-none-any.whl").write_bytes(b"a")
+    dest = tmp_path / "wheels" / "amd64"
+    with pytest.raises(FileNotFoundError):
+        install_wheels([src / "a-1.0-py3-none-any.whl", src / "missing.whl"], dest)
+    assert [p.name for p in dest.iterdir()] == [LOCK_NAME]
+    assert install_wheels([src / "a-1.0-py3-none-any.whl"], dest) == ("a-1.0-py3-none-any.whl",)
+    assert (dest / "a-1.0-py3-none-any.whl").read_bytes() == b"a"
+
+
+def test_install_waits_for_the_directory_lock(tmp_path: Path) -> None:
+    src = tmp_path / "out"
+    src.mkdir()
+    (src / "a-1.0-py3-none-any.whl").write_bytes(b"a")
+    dest = tmp_path / "wheels" / "amd64"
+    landed = threading.Event()
+
+    def install() -> None:
+        install_wheels([src / "a-1.0-py3-none-any.whl"], dest)
+        landed.set()
+
+    with locked_dir(dest):
+        worker = threading.Thread(target=install)
+        worker.start()
+        assert not landed.wait(timeout=0.5)  # blocked while another run holds the lock
+        assert not (dest / "a-1.0-py3-none-any.whl").exists()
+    worker.join(timeout=10)
+    assert landed.is_set()
+
+
+def test_hidden_and_partial_files_do_not_count(tmp_path: Path) -> None:
+    target = make_target()
+    folder = tmp_path / "amd64"
+    folder.mkdir()
+    (folder / f".{wheel_name(target)}.abc.part").write_bytes(b"partial")
+    assert WheelFolders(tmp_path).fitting(target) == ()
+    (folder / wheel_name(target)).write_bytes(b"whole")
+    assert WheelFolders(tmp_path).fitting(target) == (wheel_name(target),)
+    assert WheelFolders(tmp_path).fitting(make_target(arch="arm64v8")) == ()
