@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import re
 import shlex
@@ -28,6 +27,7 @@ from .cross import cross_target
 from .engine import BuildRequest, LocalOutput, Output
 from .errors import BuildError
 from .model import Mode, Target
+from .net import is_loopback_url
 from .pipconfig import IndexSettings
 from .wheelstore import link_or_copy
 
@@ -76,18 +76,6 @@ class PipSettings:
 
 def _is_remote_url(location: str) -> bool:
     return urlsplit(location).scheme.lower() in ("http", "https")
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` names this machine (127.0.0.0/8, ::1, localhost): then the build must use the
-    host's network to reach it (a Docker bridge address is never used instead)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def pip_settings(index: IndexSettings) -> PipSettings:

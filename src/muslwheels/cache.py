@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Generic, TypeVar, Union
 
 from .errors import ResolutionError
+from .jsonfile import write_json_atomic
 
 FORMAT = 2
 DEFAULT_MAX_AGE = 3600.0
@@ -78,11 +77,6 @@ def cache_dir_from(env: Mapping[str, str], home: Path) -> Path:
     xdg = env.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache"
     return base / "muslwheels"
-
-
-def user_cache_dir() -> Path:
-    """:func:`cache_dir_from` for this process's environment and home directory."""
-    return cache_dir_from(os.environ, Path.home())
 
 
 def _file_name(key: str) -> str:
@@ -151,15 +145,7 @@ class JsonCache:
             return
         record = {"format": FORMAT, "key": key, "fetched_at": fact.fetched_at, "value": fact.value}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(record, handle, sort_keys=True)
-                Path(tmp).replace(path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_json_atomic(path, record, sort_keys=True)
         except OSError:
             return
 

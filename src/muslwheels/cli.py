@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .build import TargetResult, build_targets
 from .build_inputs import BuildOptions
-from .cache import JsonCache, describe_age, user_cache_dir
+from .cache import JsonCache, cache_dir_from, describe_age
 from .check import check_targets, row_to_dict
 from .config import load_config
 from .console import BuildProgress, ResultLike, Ui
@@ -25,7 +25,7 @@ from .cross import build_arch
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
-from .model import Config, Target
+from .model import Config, RememberedProjects, Target
 from .options import RunOptions, truthy
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
@@ -38,7 +38,7 @@ from .publish import (
     reuse_published,
     split_image_name,
 )
-from .registry import RegistryClient, WheelRegistry
+from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 
@@ -70,6 +70,11 @@ class Workspace:
     def log_dir(self) -> Path:
         return self.root / ".musl-wheels" / "logs"
 
+    @property
+    def docker_config(self) -> Path:
+        """Docker's CLI configuration (``docker login`` credentials) for this environment."""
+        return docker_config_path(self.env, Path.home())
+
 
 def guarded(ui: Ui, action: Callable[[], int]) -> int:
     """Run a task body: user mistakes and faults become one message and their exit code."""
@@ -93,17 +98,20 @@ class Sources:
         self.ws = ws
         self.options = replace(options, repository=run_repository(options, ws.env))
         self.config: Config = load_config(ws.config_path)
-        self.cache = JsonCache(user_cache_dir(), refresh=options.refresh, offline=options.offline)
+        self.cache = JsonCache(
+            cache_dir_from(ws.env, Path.home()), refresh=options.refresh, offline=options.offline
+        )
         self._settings: IndexSettings | None = None
         self._index: PackageIndex | None = None
-        self.images = RegistryClient(cache=self.cache)
+        self._projects: RememberedProjects | None = None
+        self.images = RegistryClient(cache=self.cache, docker_config_file=ws.docker_config)
 
     @property
     def settings(self) -> IndexSettings:
         if self._settings is None:
             # pip's answer is kept beside the index answers while its files are unchanged
             self._settings = discover_index_settings(
-                cache_dir=self.cache.root, refresh=self.options.refresh
+                env=self.ws.env, cache_dir=self.cache.root, refresh=self.options.refresh
             )
         return self._settings
 
@@ -113,16 +121,23 @@ class Sources:
             self._index = PackageIndex(self.settings, cache=self.cache)
         return self._index
 
+    @property
+    def projects(self) -> RememberedProjects:
+        """The index's answers, remembered for the run (the tag parser and planner share them)."""
+        if self._projects is None:
+            self._projects = RememberedProjects(self.index)
+        return self._projects
+
     def plan(self, tags: Sequence[str]) -> Plan:
         # every project the tags (and their dependencies) may need, asked about at once
         self.index.prefetch(index_names(tags, modules=self.config))
-        return self.plan_requests(parse_tags(tags, modules=self.config, index=self.index))
+        return self.plan_requests(parse_tags(tags, modules=self.config, index=self.projects))
 
     def plan_requests(self, requests: Sequence[TagRequest]) -> Plan:
         return make_plan(
             requests,
             config=self.config,
-            projects=self.index,
+            projects=self.projects,
             images=self.images,
             options=PlanOptions(
                 flavour=self.options.flavour,
@@ -426,8 +441,8 @@ def cmd_pre_build(
 # -- the registry ------------------------------------------------------------------------------
 
 
-def _wheel_registry() -> WheelRegistry:
-    return WheelRegistry(RegistryClient())
+def _wheel_registry(ws: Workspace) -> WheelRegistry:
+    return WheelRegistry(RegistryClient(docker_config_file=ws.docker_config))
 
 
 def _reuse(
@@ -452,7 +467,7 @@ def _reuse(
             builder=options.builder,
         ),
         engine=engine,
-        registry=_wheel_registry(),
+        registry=_wheel_registry(ws),
     )
     ws.ui.notes(report.notes)
     return report
@@ -487,7 +502,7 @@ def _push(
                 revision=ws.env.get("SOURCE_COMMIT") or None,
             ),
             engine=engine,
-            registry=_wheel_registry(),
+            registry=_wheel_registry(ws),
             on_line=on_line,
         )
     if dry_run:
@@ -528,7 +543,7 @@ def extract_jobs(
     jobs: list[ExtractJob] = []
     notes: list[str] = []
     for tag in tags:
-        requests = parse_tags([tag], modules=sources.config, index=sources.index)
+        requests = parse_tags([tag], modules=sources.config, index=sources.projects)
         plan = sources.plan_requests(requests)
         notes.extend(plan.notes)
         wanted = [t for t in plan.targets if t.id in plan.requested]
@@ -558,7 +573,7 @@ def cmd_extract(
     dest = Path(dest).absolute() if dest else None
     tags = requested_tags(tags, ws.env)
     sources = Sources(ws, options)
-    jobs, notes = extract_jobs(sources, tags, _wheel_registry())
+    jobs, notes = extract_jobs(sources, tags, _wheel_registry(ws))
     ws.ui.notes([*notes, *sources.age_notes()])
     results = extract_targets(
         jobs,
@@ -610,7 +625,7 @@ def cmd_check(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_jso
         given = [t.strip() for t in ws.env["DOCKER_TAG"].split(",") if t.strip()]
     sources = Sources(ws, options)
     targets, notes = check_tags(sources, list(dict.fromkeys(given)))
-    report = check_targets(targets, _wheel_registry())
+    report = check_targets(targets, _wheel_registry(ws))
     if as_json:
         for row in report.rows:
             ws.ui.data(row_to_dict(row))

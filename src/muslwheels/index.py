@@ -8,9 +8,9 @@ a version is yanked (PEP 592) when every one of its files is. Each version's Req
 (PEP 503 ``data-requires-python``, PEP 691 ``requires-python``) is kept by the rule documented on
 :attr:`~muslwheels.model.Project.requires_python`: its sdist's value, else the loosest of its files.
 
-The pure rules (:func:`project_from_files`, :func:`newest_version`, :func:`is_yanked`,
-:func:`find_version`, :func:`python_allowed`, the page parsers) take their facts as arguments; :class:`PackageIndex`
-is the thin part that asks the outside world, through :class:`~muslwheels.cache.JsonCache`.
+The pure rules (:func:`project_from_files`, :func:`merge_pages`, the page parsers; the version
+rules live in :mod:`muslwheels.versions`) take their facts as arguments; :class:`PackageIndex` is
+the thin part that asks the outside world, through :class:`~muslwheels.cache.JsonCache`.
 """
 
 from __future__ import annotations
@@ -19,28 +19,27 @@ import base64
 import concurrent.futures
 import functools
 import http.client
-import ipaddress
 import json
 import posixpath
-import socket
 import ssl
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .cache import Fact, Json, JsonCache
 from .errors import ResolutionError
 from .model import Project, normalize_name
+from .net import LazyHTTPSHandler, is_loopback, reason
 from .pipconfig import IndexSettings
+from .versions import loosest
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -119,44 +118,6 @@ def _spelling_score(raw: str) -> tuple[bool, bool]:
     # Lower case and underscores are what normalising tools produce; mixed case and the
     # dashes or dots of old sdist names are what the author wrote.
     return (raw != raw.lower(), "-" in raw or "." in raw)
-
-
-def _valid_specifier(value: str | None) -> str | None:
-    """A Requires-Python value as written (stripped), or None when it admits every Python:
-    missing, empty, or not a valid specifier set (pip ignores those, so they admit anything)."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    try:
-        SpecifierSet(text)
-    except InvalidSpecifier:
-        return None
-    return text
-
-
-# The Pythons a specifier's looseness is measured on: every X.Y release there is or may be.
-_LOOSENESS_PROBES = tuple(
-    Version(v) for v in [f"2.{minor}" for minor in range(8)] + [f"3.{m}" for m in range(51)]
-)
-
-
-def loosest(values: Iterable[str | None]) -> str | None:
-    """The loosest of several Requires-Python values, None when one of them admits every Python.
-
-    Specifier sets are not totally ordered; the loosest is the one that admits the most of the
-    Python releases 2.0-2.7 and 3.0-3.50 (the first one given among equals).
-    """
-    best: str | None = None
-    best_count = -1
-    for value in values:
-        text = _valid_specifier(value)
-        if text is None:
-            return None
-        specifier = SpecifierSet(text)
-        count = sum(1 for v in _LOOSENESS_PROBES if specifier.contains(v, prereleases=True))
-        if count > best_count:
-            best, best_count = text, count
-    return best
 
 
 @dataclass(frozen=True)
@@ -246,83 +207,6 @@ def project_from_files(
 ) -> Project:
     """A :class:`Project` from the files one index lists for ``name``."""
     return merge_pages(name, [summarize(name, files, index_name=index_name)])
-
-
-def is_yanked(project: Project, version: str) -> bool:
-    """Whether ``version`` (compared as PEP 440 versions) is yanked: pip accepts it only pinned."""
-    found = find_version(project, version)
-    return found is not None and found in project.yanked
-
-
-def find_version(project: Project, version: str) -> str | None:
-    """The project's own spelling of ``version`` (PEP 440 equality: ``1.0`` is ``1.0.0``), or None."""
-    try:
-        wanted = Version(version)
-    except InvalidVersion:
-        return None
-    for candidate in project.versions:
-        try:
-            if Version(candidate) == wanted:
-                return candidate
-        except InvalidVersion:
-            continue
-    return None
-
-
-def requires_python_of(project: Project, version: str) -> str | None:
-    """The Requires-Python of ``version`` (compared as PEP 440 versions), None when it has none."""
-    found = find_version(project, version)
-    return dict(project.requires_python).get(found) if found is not None else None
-
-
-def _python_releases(python: str) -> tuple[Version, ...]:
-    """The Python releases that stand for ``python``: itself when it names a patch release; for
-    ``X.Y`` (a base image's patch release is not known here) X.Y.0 and a late X.Y.99."""
-    version = Version(python)
-    if len(version.release) >= 3:
-        return (version,)
-    major, minor = (*version.release, 0)[:2]
-    return (Version(f"{major}.{minor}.0"), Version(f"{major}.{minor}.99"))
-
-
-def python_allowed(project: Project, version: str, python: str) -> bool:
-    """Whether pip running on Python ``python`` would accept ``version`` of ``project``.
-
-    True when the version has no Requires-Python, or one that is not a valid specifier set (pip
-    ignores those), or one that admits ``python``. ``python`` is ``X.Y`` or ``X.Y.Z``; ``X.Y`` is
-    admitted when X.Y.0 or a late patch release (X.Y.99) is, so ``>=3.9.1`` admits ``3.9``, as
-    pip in a current 3.9 image would. Raises ValueError when ``python`` is not a version.
-    """
-    try:
-        releases = _python_releases(python)
-    except InvalidVersion as exc:
-        raise ValueError(f"not a Python version: {python!r}") from exc
-    value = _valid_specifier(requires_python_of(project, version))
-    if value is None:
-        return True
-    specifier = SpecifierSet(value)
-    return any(specifier.contains(release, prereleases=True) for release in releases)
-
-
-def newest_version(project: Project, *, pre: bool = False, python: str | None = None) -> str | None:
-    """The version ``pip install <project>`` would pick, or None when pip would find none.
-
-    As pip does: versions whose Requires-Python excludes ``python`` (when given, see
-    :func:`python_allowed`) are not candidates at all; of the rest, pre-releases count only with
-    ``pre`` or when no final release is left (yanked ones included in that test); yanked versions
-    are never picked without a pin.
-    """
-    parsed: dict[Version, str] = {}
-    for text in project.versions:
-        if python is not None and not python_allowed(project, text, python):
-            continue
-        try:
-            parsed.setdefault(Version(text), text)
-        except InvalidVersion:
-            continue
-    applicable = SpecifierSet("").filter(parsed, prereleases=True if pre else None)
-    usable = [v for v in applicable if parsed[v] not in project.yanked]
-    return parsed[max(usable)] if usable else None
 
 
 class _LinkParser(HTMLParser):
@@ -480,46 +364,16 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=user + host))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _file_path(url: str) -> Path:
     return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        inner = exc.reason
-        return str(inner.strerror if isinstance(inner, OSError) and inner.strerror else inner)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    return str(exc) or type(exc).__name__
-
-
-class LazyHTTPSHandler(urllib.request.HTTPSHandler):
-    """An HTTPS handler whose TLS context is made when the first https request needs it (loading
-    a CA bundle costs ~30 ms, more than a plain-HTTP request to a loopback server)."""
-
-    def __init__(self, make_context: Callable[[], ssl.SSLContext]) -> None:
-        super().__init__()
-        self._make_context = make_context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        self._context = self._make_context()
-        return super().https_open(req)
 
 
 class PackageIndex:
     """:class:`~muslwheels.model.ProjectLookup` over the indexes pip is configured with.
 
-    Every answer is memoised for the run; answers of remote indexes are also cached on disk by
-    ``cache`` (per index and project). Local sources (``file://``, directories, and loopback
+    Every source's answer is memoised for the run by ``cache`` (callers that ask about a name
+    often wrap this in a :class:`~muslwheels.model.RememberedProjects`); answers of remote
+    indexes are also cached on disk (per index and project). Local sources (``file://``, directories, and loopback
     servers unless ``cache_loopback``) are read afresh each run, even ``--offline``: they change
     under the user's hands and cost nothing to ask. ``facts`` holds what each lookup used and
     when it was fetched, ``notes`` the sources that were skipped and why.
@@ -559,8 +413,6 @@ class PackageIndex:
         ``fetched_at`` is that of the oldest remote answer used (local sources are read now).
         """
         key = normalize_name(name)
-        if key in self.facts:
-            return self.facts[key]
         if key in self._failures:
             raise self._failures[key]
         if not key or not all(c.isalnum() or c == "-" for c in key):
@@ -652,7 +504,7 @@ class PackageIndex:
             return True
         if scheme == "http":
             host = parts.hostname or ""
-            if _is_loopback(host) or self._trusted(parts):
+            if is_loopback(host) or self._trusted(parts):
                 return True
             self.notes.append(
                 f"ignored {what} {redact(url)}: plain HTTP to a host that is not trusted "
@@ -677,7 +529,7 @@ class PackageIndex:
         parts = urllib.parse.urlsplit(location)
         if parts.scheme.lower() == "file":
             return True
-        return not self.cache_loopback and _is_loopback(parts.hostname or "")
+        return not self.cache_loopback and is_loopback(parts.hostname or "")
 
     def _ask_page(self, source: str, key: str) -> Json:
         if source.startswith("links:"):
@@ -779,7 +631,7 @@ class PackageIndex:
         except (OSError, ssl.SSLError) as exc:
             raise ResolutionError(
                 f"cannot load the TLS certificates from pip's configuration "
-                f"(cert={cert}, client-cert={self.settings.client_cert}): {_reason(exc)}",
+                f"(cert={cert}, client-cert={self.settings.client_cert}): {reason(exc)}",
                 hint="fix PIP_CERT / PIP_CLIENT_CERT or the cert settings in `pip config list`",
             ) from exc
         if not verify:
@@ -841,10 +693,10 @@ class PackageIndex:
                     "this index",
                 ) from exc
             raise ResolutionError(
-                f"package index {shown} is unreachable: {_reason(exc)}", hint=_HINT_UNREACHABLE
+                f"package index {shown} is unreachable: {reason(exc)}", hint=_HINT_UNREACHABLE
             ) from exc
         except (OSError, ValueError, http.client.HTTPException) as exc:
             # timeouts while reading, resets, answers that are not HTTP, malformed URLs
             raise ResolutionError(
-                f"package index {shown} is unreachable: {_reason(exc)}", hint=_HINT_UNREACHABLE
+                f"package index {shown} is unreachable: {reason(exc)}", hint=_HINT_UNREACHABLE
             ) from exc

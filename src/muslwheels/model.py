@@ -200,6 +200,30 @@ class ProjectLookup(Protocol):
         """
 
 
+class RememberedProjects:
+    """A :class:`ProjectLookup` that asks ``source`` about each (PEP 503-normalised) name once.
+
+    The one memo of project answers: a run makes one and hands it to the tag parser and the
+    planner (each wraps a bare lookup in its own, see :func:`remembered`). ``known`` holds every
+    answer so far (None: the index has no such project). Errors are not remembered.
+    """
+
+    def __init__(self, source: ProjectLookup) -> None:
+        self.source = source
+        self.known: dict[str, Project | None] = {}
+
+    def project(self, name: str) -> Project | None:
+        key = normalize_name(name)
+        if key not in self.known:
+            self.known[key] = self.source.project(name)
+        return self.known[key]
+
+
+def remembered(lookup: ProjectLookup) -> RememberedProjects:
+    """``lookup`` itself when it already remembers its answers, else a memo around it."""
+    return lookup if isinstance(lookup, RememberedProjects) else RememberedProjects(lookup)
+
+
 class ImageLookup(Protocol):
     def tags(self, repository: str) -> tuple[str, ...]:
         """Every tag of an image repository (``python``, ``127.0.0.1:5000/standin/python``).

@@ -22,13 +22,13 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ResolutionError
+from .jsonfile import write_json_atomic
 
 #: The pip command whose configuration section applies on top of ``[global]``.
 PIP_COMMAND = "wheel"
@@ -262,15 +262,7 @@ def _store_answer(
     }
     path = _cache_path(cache_dir, key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(path, record)
     except OSError:
         return
 
@@ -283,12 +275,14 @@ def pip_config_keys(command: str = PIP_COMMAND) -> tuple[str, ...]:
 def discover_index_settings(
     python: str | None = None,
     *,
+    env: Mapping[str, str],
     command: str = PIP_COMMAND,
     cache_dir: Path | None = None,
     refresh: bool = False,
 ) -> IndexSettings:
-    """The index settings pip would use here: this process's environment, pip's configuration
-    files as read by ``python``'s pip (default: this interpreter), pip's default index.
+    """The index settings pip would use here: the environment ``env`` (the run's, from the
+    run options), pip's configuration files as read by ``python``'s pip (default: this
+    interpreter) in that environment, pip's default index.
 
     With ``cache_dir``, pip's answer is reused from there while its files are unchanged (see the
     module's documentation); ``refresh`` asks pip again (and stores the new answer).
@@ -297,7 +291,7 @@ def discover_index_settings(
     environment = tuple(
         sorted(
             (name, value)
-            for name, value in os.environ.items()
+            for name, value in env.items()
             if not name.startswith("PIP_") or name == "PIP_CONFIG_FILE"
         )
     )
@@ -311,4 +305,4 @@ def discover_index_settings(
         answer = _ask_pip(python or sys.executable, environment, keys)
         if cache_dir is not None:
             _store_answer(cache_dir, interpreter, key, answer, asked_at=asked_at)
-    return settings_from(os.environ, dict(answer.config), answer.default_index, command=command)
+    return settings_from(env, dict(answer.config), answer.default_index, command=command)

@@ -20,7 +20,6 @@ from .baseimage import (
 )
 from .config import default_ssl, recipe_for
 from .errors import ResolutionError, TagError
-from .index import find_version, newest_version, python_allowed, requires_python_of
 from .model import (
     Config,
     Flavour,
@@ -30,9 +29,11 @@ from .model import (
     ProjectLookup,
     Recipe,
     Target,
+    remembered,
 )
 from .model import normalize_name as _norm
 from .tags import TagRequest
+from .versions import find_version, newest_version, python_allowed, requires_python_of
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class _Planner:
         self, config: Config, projects: ProjectLookup, images: ImageLookup, options: PlanOptions
     ) -> None:
         self.config = config
-        self.projects = projects
+        self.projects = remembered(projects)
         self.images = images
         self.options = options
         self.template = options.base_image or config.defaults.base_image
@@ -62,23 +63,19 @@ class _Planner:
         self._pythons: dict[str, str | None] | None = None
         self._pythons_asked = False
         self._platforms: dict[str, tuple[str, ...] | None] = {}
-        self._projects: dict[str, Project] = {}
         self._newest: dict[tuple[str, str], str] = {}
         self.targets: dict[str, Target] = {}
 
     # -- facts, each asked at most once per run ---------------------------------------------------
 
     def project(self, name: str, raw: str) -> Project:
-        key = _norm(name)
-        if key not in self._projects:
-            found = self.projects.project(name)
-            if found is None:
-                raise TagError(
-                    f"{raw}: module {name!r} is not on the package index",
-                    hint="check the spelling, or the index pip is configured for (PIP_INDEX_URL)",
-                )
-            self._projects[key] = found
-        return self._projects[key]
+        found = self.projects.project(name)
+        if found is None:
+            raise TagError(
+                f"{raw}: module {name!r} is not on the package index",
+                hint="check the spelling, or the index pip is configured for (PIP_INDEX_URL)",
+            )
+        return found
 
     def published_pythons(self, *, required: bool) -> dict[str, str | None] | None:
         """Python X.Y -> Alpine release for the base-image template; None if the registry is

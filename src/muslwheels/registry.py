@@ -16,11 +16,8 @@ from __future__ import annotations
 import base64
 import functools
 import http.client
-import ipaddress
 import json
-import os
 import re
-import socket
 import ssl
 import subprocess
 import urllib.error
@@ -33,7 +30,7 @@ from typing import Any
 
 from .cache import Fact, Json, JsonCache
 from .errors import RegistryError, ResolutionError
-from .index import LazyHTTPSHandler
+from .net import LazyHTTPSHandler, is_loopback, reason
 
 
 @dataclass(frozen=True)
@@ -317,31 +314,6 @@ def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _is_loopback(host: str) -> bool:
-    """Whether ``host[:port]`` is a loopback address (``localhost``, ``127.0.0.0/8``, ``[::1]``)."""
-    if host.startswith("["):
-        name = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:
-        name = host.split(":", 1)[0]
-    else:
-        name = host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError):
-        inner = exc.reason
-        return str(inner.strerror if isinstance(inner, OSError) and inner.strerror else inner)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    return str(exc) or type(exc).__name__
-
-
 class _NoAuthLeak(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never carry the registry's Authorization to another host (blob
     storage behind a redirect refuses requests with two kinds of authentication)."""
@@ -401,7 +373,7 @@ class RegistryClient:
     """:class:`~muslwheels.model.ImageLookup` over the registry HTTP API v2.
 
     ``docker_config``: Docker's CLI configuration (credentials); None reads it from
-    ``$DOCKER_CONFIG`` / ``~/.docker``. ``insecure``: further registry hosts spoken to in plain
+    ``docker_config_file`` (default ``~/.docker/config.json``; see :func:`docker_config_path`). ``insecure``: further registry hosts spoken to in plain
     HTTP (loopback ones always are). ``certs_dir``: Docker's per-registry CA directory
     (``<certs_dir>/<host>/*.crt`` are trusted for that host). ``page_size``: tags asked for per
     request (the registry may send fewer and a ``Link`` to the next page).
@@ -417,6 +389,7 @@ class RegistryClient:
         cache: JsonCache | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         docker_config: Mapping[str, Any] | None = None,
+        docker_config_file: Path | None = None,
         insecure: tuple[str, ...] = (),
         certs_dir: Path | None = Path("/etc/docker/certs.d"),
         default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY,
@@ -428,6 +401,7 @@ class RegistryClient:
         self.cache = cache if cache is not None else JsonCache(None)
         self.timeout = timeout
         self._docker_config = docker_config
+        self._docker_config_file = docker_config_file or docker_config_path({}, Path.home())
         self.insecure = insecure
         self.certs_dir = certs_dir
         self.default = default
@@ -454,7 +428,7 @@ class RegistryClient:
         raw = self.cache.fetch(
             "registry",
             "tags " + name,
-            lambda: list(self._ask_tags(ref)),
+            lambda: list(self.ask_tags(ref)),
             what=f"the tags of {repository}",
             valid=lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
             persist=self._persist(ref),
@@ -468,7 +442,7 @@ class RegistryClient:
         key = f"platforms {ref}"
 
         def ask() -> Json:
-            found = self._ask_platforms(ref)
+            found = self.ask_platforms(ref)
             return None if found is None else list(found)
 
         raw = self.cache.fetch(
@@ -490,11 +464,13 @@ class RegistryClient:
         return min((f.fetched_at for f in self.facts.values()), default=None)
 
     def _persist(self, ref: ImageReference) -> bool:
-        return self.cache_loopback or not _is_loopback(ref.registry)
+        return self.cache_loopback or not is_loopback(ref.registry)
 
     # -- questions ----------------------------------------------------------------------------
 
-    def _ask_tags(self, ref: ImageReference) -> tuple[str, ...]:
+    def ask_tags(self, ref: ImageReference) -> tuple[str, ...]:
+        """Every tag of ``ref``'s repository, asked now (no memo, no cache): for repositories
+        that change while we work. RepositoryNotFound when nothing was ever pushed to it."""
         found: list[str] = []
         url: str | None = (
             f"{self._base(ref.registry)}/v2/{ref.repository}/tags/list?n={self.page_size}"
@@ -524,7 +500,9 @@ class RegistryClient:
                     url = urllib.parse.urljoin(response.url, match.group(1))
         return tuple(found)
 
-    def _ask_platforms(self, ref: ImageReference) -> tuple[str, ...] | None:
+    def ask_platforms(self, ref: ImageReference) -> tuple[str, ...] | None:
+        """The platforms ``ref`` is published for, asked now (no memo, no cache); None when the
+        registry has no such tag."""
         url = f"{self._base(ref.registry)}/v2/{ref.repository}/manifests/{ref.reference}"
         response = self._get(ref, url, accept=MANIFEST_ACCEPT)
         if response.status == 404:
@@ -567,7 +545,7 @@ class RegistryClient:
 
     def _base(self, registry: str) -> str:
         host = self.default.endpoint if registry == self.default.name else registry
-        plain = _is_loopback(host) or host in self.insecure
+        plain = is_loopback(host) or host in self.insecure
         return f"{'http' if plain else 'https'}://{host}"
 
     def _get(self, ref: ImageReference, url: str, *, accept: str) -> _Response:
@@ -671,17 +649,17 @@ class RegistryClient:
                     f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt",
                 ) from exc
             raise RegistryUnreachable(
-                f"{subject} is unreachable: {_reason(exc)}",
+                f"{subject} is unreachable: {reason(exc)}",
                 hint=self._hint_unreachable(ref),
             ) from exc
         except (OSError, ValueError, http.client.HTTPException) as exc:
             subject = what or f"registry {ref.registry}"
             raise RegistryUnreachable(
-                f"{subject} is unreachable: {_reason(exc)}", hint=self._hint_unreachable(ref)
+                f"{subject} is unreachable: {reason(exc)}", hint=self._hint_unreachable(ref)
             ) from exc
 
     def _hint_unreachable(self, ref: ImageReference) -> str:
-        if _is_loopback(ref.registry):
+        if is_loopback(ref.registry):
             return "start the local registry (.ci/run does), or check base_image in modules.toml"
         return "check the network and base_image in modules.toml; --offline answers from the cache"
 
@@ -706,7 +684,7 @@ class RegistryClient:
         if registry in self._credentials:
             return self._credentials[registry]
         if self._docker_config is None:
-            self._docker_config = load_docker_config(docker_config_path(os.environ, Path.home()))
+            self._docker_config = load_docker_config(self._docker_config_file)
         found = credentials_in_config(self._docker_config, registry, default=self.default)
         if isinstance(found, str):
             server = self.default.credentials_key if registry == self.default.name else registry
@@ -782,7 +760,7 @@ class WheelRegistry:
         """Every tag of ``repository``; () when nothing was ever pushed to it."""
         ref = self._reference(repository)
         try:
-            return self.client._ask_tags(ref)
+            return self.client.ask_tags(ref)
         except RepositoryNotFound:
             return ()
         except ResolutionError as err:
@@ -792,7 +770,7 @@ class WheelRegistry:
         """The platforms ``image`` holds (one for a per-arch tag); None when there is no such tag."""
         ref = self._reference(image)
         try:
-            return self.client._ask_platforms(ref)
+            return self.client.ask_platforms(ref)
         except ResolutionError as err:
             raise self._error(err, ref) from None
 

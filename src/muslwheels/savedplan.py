@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .arches import lookup_arch
 from .errors import UsageError
+from .jsonfile import write_json_atomic
 from .model import Flavour, Mode, Recipe, Target
 
 PLAN_FILE_VERSION = 1
@@ -96,16 +95,7 @@ def save_plan(
         "requested": list(requested),
         "targets": [target_to_dict(t) for t in targets],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, default=str)
-            fh.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, payload, indent=1)
 
 
 def load_plan(

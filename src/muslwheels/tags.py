@@ -21,7 +21,16 @@ from packaging.version import InvalidVersion, Version
 
 from .arches import ARCHES, Arch, arch_names, lookup_arch
 from .errors import TagError
-from .model import Config, Defaults, Project, ProjectLookup, normalize_name
+from .model import (
+    Config,
+    Defaults,
+    Project,
+    ProjectLookup,
+    RememberedProjects,
+    normalize_name,
+    remembered,
+)
+from .versions import find_version
 
 __all__ = [
     "MAX_TAG_LENGTH",
@@ -248,20 +257,6 @@ def index_names(texts: Iterable[str], *, modules: Config) -> tuple[str, ...]:
 # --- settling a reading with modules.toml and the index ---------------------------------------
 
 
-class _CachedIndex:
-    """Asks the index about each (normalised) name at most once."""
-
-    def __init__(self, index: ProjectLookup) -> None:
-        self._index = index
-        self.known: dict[str, Project | None] = {}
-
-    def project(self, name: str) -> Project | None:
-        key = normalize_name(name)
-        if key not in self.known:
-            self.known[key] = self._index.project(name)
-        return self.known[key]
-
-
 class _Offline:
     """What the index already told us; names never asked about count as unknown."""
 
@@ -290,20 +285,6 @@ class _Verdict:
     project: Project | None = None
 
 
-def _find_version(project: Project, wanted: str) -> str | None:
-    """The index's spelling of ``wanted`` (the same string, else an equal PEP 440 version)."""
-    if wanted in project.versions:
-        return wanted
-    target = Version(wanted)
-    for version in project.versions:
-        try:
-            if Version(version) == target:
-                return version
-        except InvalidVersion:
-            continue
-    return None
-
-
 def _ssl_problem(reading: TagRequest, modules: Config) -> str | None:
     module = modules.module(reading.module)
     if module is None:
@@ -330,7 +311,7 @@ def _judge(reading: TagRequest, modules: Config, index: ProjectLookup) -> _Verdi
         return _Verdict(reading, fault=_Fault.NO_PROJECT, problem=repr(reading.module))
     if reading.version is None:
         return _Verdict(reading, settled=replace(reading, module=project.name))
-    version = _find_version(project, reading.version)
+    version = find_version(project, reading.version)
     if version is None:
         problem = f"{project.name!r} has no version {reading.version}"
         return _Verdict(reading, fault=_Fault.NO_VERSION, problem=problem, project=project)
@@ -529,7 +510,7 @@ def _unindexed_error(text: str, verdict: _Verdict, modules: Config) -> TagError:
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def _settle(text: str, modules: Config, index: _CachedIndex) -> TagRequest:
+def _settle(text: str, modules: Config, index: RememberedProjects) -> TagRequest:
     verdicts = [_judge(reading, modules, index) for reading in candidates(text)]
     for verdict in verdicts:
         if verdict.fault is _Fault.UNINDEXED_MODULE:
@@ -570,7 +551,7 @@ def parse_tags(
         except TagError as error:
             errors.append(error)
     _raise_all(errors)
-    cached = _CachedIndex(index)
+    cached = remembered(index)
     requests: list[TagRequest] = []
     for text in texts:
         try:

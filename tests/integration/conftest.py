@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -81,7 +82,7 @@ def local_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex
 @pytest.fixture(scope="session")
 def host_index() -> IndexSettings:
     """pip's settings on this machine (PIP_CERT, the default index...), as a user's run sees them."""
-    return discover_index_settings()
+    return discover_index_settings(env=os.environ)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from muslwheels.build import TargetResult, build_targets, validate_graph
 from muslwheels.build_inputs import (
     BuildOptions,
     default_docker_dir,
-    is_loopback_url,
     pip_settings,
     recipe_files,
 )
@@ -24,6 +23,7 @@ from muslwheels.config import DEFAULT_BUILD_COMMAND
 from muslwheels.engine import BuildRequest, ImageOutput, LocalOutput
 from muslwheels.errors import BuildError, DockerError, Interrupted
 from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.net import is_loopback_url
 from muslwheels.pipconfig import IndexSettings
 from muslwheels.wheelstore import LOCK_NAME
 

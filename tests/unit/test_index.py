@@ -16,16 +16,10 @@ from muslwheels.errors import ResolutionError
 from muslwheels.index import (
     DistFile,
     PackageIndex,
-    find_version,
-    is_yanked,
-    loosest,
     name_and_version,
-    newest_version,
     parse_html_page,
     parse_json_page,
     project_from_files,
-    python_allowed,
-    requires_python_of,
     summarize,
     summary_from_json,
     summary_to_json,
@@ -33,6 +27,14 @@ from muslwheels.index import (
 )
 from muslwheels.model import Project, ProjectLookup
 from muslwheels.pipconfig import IndexSettings
+from muslwheels.versions import (
+    find_version,
+    is_yanked,
+    loosest,
+    newest_version,
+    python_allowed,
+    requires_python_of,
+)
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 

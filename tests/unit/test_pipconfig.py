@@ -102,7 +102,7 @@ def test_discover_reads_pips_files_and_default(clean_pip_env: Path) -> None:
         "[wheel]\n"
         "find-links = /srv/wheels\n"
     )
-    settings = discover_index_settings()
+    settings = discover_index_settings(env=os.environ)
     assert settings.index_url == pips_default_index()
     assert settings.extra_index_urls == ("http://127.0.0.1:9/one", "file:///srv/two")
     assert settings.trusted_hosts == ("127.0.0.2",)
@@ -114,9 +114,9 @@ def test_discover_environment_overrides_file(
 ) -> None:
     clean_pip_env.write_text("[global]\nindex-url = http://127.0.0.1:9/file\n")
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/env")
-    assert discover_index_settings().index_url == "http://127.0.0.1:9/env"
+    assert discover_index_settings(env=os.environ).index_url == "http://127.0.0.1:9/env"
     monkeypatch.delenv("PIP_INDEX_URL")
-    assert discover_index_settings().index_url == "http://127.0.0.1:9/file"
+    assert discover_index_settings(env=os.environ).index_url == "http://127.0.0.1:9/file"
 
 
 def test_discover_with_a_python_that_has_no_pip(clean_pip_env: Path, tmp_path: Path) -> None:
@@ -124,12 +124,12 @@ def test_discover_with_a_python_that_has_no_pip(clean_pip_env: Path, tmp_path: P
     fake.write_text("#!/bin/sh\necho \"No module named 'pip'\" >&2\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(ResolutionError, match="could not read pip's configuration: No module"):
-        discover_index_settings(str(fake))
+        discover_index_settings(str(fake), env=os.environ)
 
 
 def test_discover_with_a_missing_python(clean_pip_env: Path, tmp_path: Path) -> None:
     with pytest.raises(ResolutionError, match="could not run"):
-        discover_index_settings(str(tmp_path / "nope"))
+        discover_index_settings(str(tmp_path / "nope"), env=os.environ)
 
 
 # --- pip's answer kept on disk ---------------------------------------------------------------------
@@ -144,24 +144,33 @@ def test_answer_is_reused_from_disk_while_the_files_are_unchanged(
 ) -> None:
     clean_pip_env.write_text("[global]\nindex-url = http://127.0.0.1:9/file\n")
     cache = tmp_path / "cache"
-    first = discover_index_settings(cache_dir=cache)
+    first = discover_index_settings(env=os.environ, cache_dir=cache)
     assert first.index_url == "http://127.0.0.1:9/file"
     assert list((cache / "pip").glob("settings-*.json"))
     # a later process: nothing in memory, and pip must not run
     monkeypatch.setattr(pipconfig, "_ask_pip", _no_pip)
-    assert discover_index_settings(cache_dir=cache) == first
+    assert discover_index_settings(env=os.environ, cache_dir=cache) == first
     # the environment still ranks above the stored file values
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/env")
-    assert discover_index_settings(cache_dir=cache).index_url == "http://127.0.0.1:9/env"
+    assert (
+        discover_index_settings(env=os.environ, cache_dir=cache).index_url
+        == "http://127.0.0.1:9/env"
+    )
 
 
 def test_a_changed_config_file_asks_pip_again(clean_pip_env: Path, tmp_path: Path) -> None:
     clean_pip_env.write_text("[global]\nindex-url = http://127.0.0.1:9/old\n")
     cache = tmp_path / "cache"
-    assert discover_index_settings(cache_dir=cache).index_url == "http://127.0.0.1:9/old"
+    assert (
+        discover_index_settings(env=os.environ, cache_dir=cache).index_url
+        == "http://127.0.0.1:9/old"
+    )
     pipconfig._ask_pip.cache_clear()
     clean_pip_env.write_text("[global]\nindex-url = http://127.0.0.1:9/newer\n")
-    assert discover_index_settings(cache_dir=cache).index_url == "http://127.0.0.1:9/newer"
+    assert (
+        discover_index_settings(env=os.environ, cache_dir=cache).index_url
+        == "http://127.0.0.1:9/newer"
+    )
 
 
 def test_a_new_user_config_file_asks_pip_again(
@@ -173,12 +182,12 @@ def test_a_new_user_config_file_asks_pip_again(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))
     cache = tmp_path / "cache"
-    before = discover_index_settings(cache_dir=cache)
+    before = discover_index_settings(env=os.environ, cache_dir=cache)
     pipconfig._ask_pip.cache_clear()
     user = tmp_path / "config" / "pip" / "pip.conf"
     user.parent.mkdir(parents=True)
     user.write_text("[global]\nextra-index-url = http://127.0.0.1:9/user\n")
-    after = discover_index_settings(cache_dir=cache)
+    after = discover_index_settings(env=os.environ, cache_dir=cache)
     assert "http://127.0.0.1:9/user" not in before.extra_index_urls
     assert after.extra_index_urls[-1:] == ("http://127.0.0.1:9/user",)
 
@@ -187,12 +196,12 @@ def test_refresh_asks_pip_even_with_an_answer_on_disk(
     clean_pip_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
-    discover_index_settings(cache_dir=cache)
+    discover_index_settings(env=os.environ, cache_dir=cache)
     monkeypatch.setattr(pipconfig, "_ask_pip", _no_pip)
     with pytest.raises(AssertionError, match="pip was asked"):
-        discover_index_settings(cache_dir=cache, refresh=True)
+        discover_index_settings(env=os.environ, cache_dir=cache, refresh=True)
 
 
 def test_no_cache_dir_writes_nothing(clean_pip_env: Path, tmp_path: Path) -> None:
-    discover_index_settings()
+    discover_index_settings(env=os.environ)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pip.conf"]

@@ -413,17 +413,17 @@ def test_credential_helper(gate: AuthGate, tmp_path: Path, monkeypatch: pytest.M
         other.close()
 
 
-def test_docker_config_read_from_docker_config_dir(
-    gate: AuthGate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_docker_config_read_from_docker_config_dir(gate: AuthGate, tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(
         json.dumps({"auths": {gate.host: {"auth": b64("alice:s3cret")}}})
     )
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    assert RegistryClient().tags(f"{gate.host}/private/wheels") == ("cffi1.0-py3.12",)
+    file = docker_config_path({"DOCKER_CONFIG": str(tmp_path)}, tmp_path / "home")
+    assert file == tmp_path / "config.json"
+    client = RegistryClient(docker_config_file=file)
+    assert client.tags(f"{gate.host}/private/wheels") == ("cffi1.0-py3.12",)
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ResolutionError, match="cannot read Docker's configuration"):
-        RegistryClient().tags(f"{gate.host}/private/wheels")
+        RegistryClient(docker_config_file=file).tags(f"{gate.host}/private/wheels")
 
 
 def test_authorization_is_not_sent_to_redirected_blob_storage(
