@@ -8,7 +8,6 @@ the real clients (package index, registry, Docker) to the pure layers and turns 
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageErr
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
 from .model import Config, RememberedProjects, Target
-from .options import RunOptions, truthy
+from .options import RunOptions, process_environment, truthy
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
 from .publish import (
@@ -55,7 +54,7 @@ class Workspace:
 
     root: Path
     config_path: Path
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    env: Mapping[str, str] = field(default_factory=process_environment)
     ui: Ui = field(default_factory=Ui)
 
     @property
@@ -272,7 +271,8 @@ class LazyDockerEngine:
     """``build.Engine`` that imports and creates the ``DockerEngine`` at its first use: a run with
     nothing to build never loads python-on-whales (and pydantic), a third of the start-up time."""
 
-    def __init__(self) -> None:
+    def __init__(self, docker_host: str = "") -> None:
+        self.docker_host = docker_host
         self._engine: DockerEngine | None = None
 
     @property
@@ -280,7 +280,7 @@ class LazyDockerEngine:
         if self._engine is None:
             from .docker import DockerEngine
 
-            self._engine = DockerEngine()
+            self._engine = DockerEngine(docker_host=self.docker_host)
         return self._engine
 
     def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
@@ -347,7 +347,7 @@ def _run_builds(
     engine: LazyDockerEngine | None = None,
     reused: ReuseReport | None = None,
 ) -> tuple[TargetResult, ...]:
-    engine = engine or LazyDockerEngine()
+    engine = engine or LazyDockerEngine(ws.env.get("DOCKER_HOST", ""))
     # a target reused from a published image is "skipped" by the build: say where it came from
     instead = {r.target.id: r for r in (reused.results if reused else ())}
     with ws.ui.build_reporter(len(targets)) as progress:
@@ -380,7 +380,7 @@ def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cac
     plan, sources = plan_for_run(ws, tags, options)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     options = sources.options
-    engine = LazyDockerEngine()
+    engine = LazyDockerEngine(ws.env.get("DOCKER_HOST", ""))
     reused = _reuse(ws, plan.targets, plan.requested, options, engine)
     results = _run_builds(
         ws,
@@ -418,14 +418,14 @@ def cmd_pre_build(
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     platforms = sorted({t.platform for t in plan.targets})
     if not options.dry_run:
-        LazyDockerEngine().prepare(platforms, builder=options.builder)
+        LazyDockerEngine(ws.env.get("DOCKER_HOST", "")).prepare(platforms, builder=options.builder)
         ws.ui.info(f"emulation ready for {', '.join(platforms)}")
     requested = set(plan.requested)
     deps = [t for t in plan.targets if t.id not in requested]
     if not deps:
         ws.ui.info("no dependency wheels needed")
         return 0
-    engine = LazyDockerEngine()
+    engine = LazyDockerEngine(ws.env.get("DOCKER_HOST", ""))
     reused = _reuse(ws, deps, (), sources.options, engine)
     return _exit_for(
         _run_builds(
@@ -528,7 +528,12 @@ def cmd_push(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     dry_run = options.dry_run or truthy(ws.env, "NO_PUSH")
     error = _push(
-        ws, plan.targets, plan.requested, sources.options, LazyDockerEngine(), dry_run=dry_run
+        ws,
+        plan.targets,
+        plan.requested,
+        sources.options,
+        LazyDockerEngine(ws.env.get("DOCKER_HOST", "")),
+        dry_run=dry_run,
     )
     if error is not None:
         raise error
@@ -578,7 +583,7 @@ def cmd_extract(
     results = extract_targets(
         jobs,
         dest_root=dest or ws.wheels,
-        engine=LazyDockerEngine(),
+        engine=LazyDockerEngine(ws.env.get("DOCKER_HOST", "")),
         pull=options.force_pull,
         builder=options.builder,
         dry_run=options.dry_run,

@@ -88,8 +88,10 @@ class DockerEngine:
         *,
         binfmt_dir: Path = BINFMT_DIR,
         register_emulation: bool = True,
+        docker_host: str = "",
     ) -> None:
         self.client = client or DockerClient()
+        self.docker_host = docker_host  # the run's DOCKER_HOST
         self.binfmt_dir = binfmt_dir
         self.register_emulation = register_emulation
         self._lock = threading.Lock()
@@ -224,7 +226,7 @@ class DockerEngine:
         """The builder runs in this machine's dockerd, so this machine's binfmt handlers count."""
         if any(e not in ("default", "") and not e.startswith("unix://") for e in endpoints):
             return False
-        host = self.client.client_config.host or os.environ.get("DOCKER_HOST", "")
+        host = self.client.client_config.host or self.docker_host
         return host == "" or host.startswith("unix://")
 
     def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:

@@ -7,8 +7,10 @@ anything else is a usage error. An explicit CLI flag always wins over the enviro
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from .errors import UsageError
 from .model import Flavour, Mode
@@ -26,6 +28,12 @@ SWITCHES: Mapping[str, str] = {
     "NO_SELF_PULL": "--no-self-pull",
     "WHEELS_FORCE_PULL": "--force-pull",
 }
+
+
+def process_environment() -> Mapping[str, str]:
+    """A frozen copy of this process's environment: the only place src/ reads it (the layer
+    contract test enforces that); everything else gets the mapping as an argument."""
+    return MappingProxyType(dict(os.environ))
 
 
 def truthy(env: Mapping[str, str], name: str) -> bool:
