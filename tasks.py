@@ -105,6 +105,7 @@ def post_checkout(
     _run(cli.cmd_post_checkout, locals())
 
 
+INDEX_FLAG_HELP = "then refresh the package index inside the wheels folder (as `invoke index` does)"
 BUILDER_HELP = "buildx builder to use (default: the current one; env BUILDX_BUILDER)"
 FORCE_PULL_HELP = (
     "read published wheel images from the registry even when a local image exists "
@@ -127,6 +128,7 @@ BUILD_HELP = {
     "(env NO_SELF_PULL; dependencies are still reused)",
     "mode": "foreign architectures: emulate (QEMU runs the build), cross (a native compiler "
     "targets them), auto (cross, emulate when that fails); default: modules.toml",
+    "index": INDEX_FLAG_HELP,
 }
 
 
@@ -170,15 +172,17 @@ def build(
     no_self_pull: bool = False,
     force_pull: bool = False,
     mode: str | None = None,
+    index: bool = False,
 ) -> None:
     """Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: push)."""
-    _run(cli.cmd_build, locals(), extra={"no_cache": "no_cache"})
+    _run(cli.cmd_build, locals(), extra={"no_cache": "no_cache", "index": "with_index"})
 
 
 PUSH_HELP = {
     **COMMON_HELP,
     "dry-run": "print what would be pushed instead of pushing (env NO_PUSH, NOOP)",
     "builder": BUILDER_HELP,
+    "index": INDEX_FLAG_HELP,
 }
 
 
@@ -194,9 +198,10 @@ def push(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    index: bool = False,
 ) -> None:
     """Hook phase 4: push the wheel images from wheels/, per-arch tags and the multi-arch tag."""
-    _run(cli.cmd_push, locals())
+    _run(cli.cmd_push, locals(), extra={"index": "with_index"})
 
 
 EXTRACT_HELP = {
@@ -205,6 +210,7 @@ EXTRACT_HELP = {
     "force-pull": FORCE_PULL_HELP,
     "dry-run": "print what would be extracted",
     "builder": BUILDER_HELP,
+    "index": "then refresh the package index inside DEST (as `invoke index --dest DEST` does)",
 }
 
 
@@ -222,9 +228,10 @@ def extract(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    index: bool = False,
 ) -> None:
     """Copy the wheels of the tag(s)' images into DEST/<arch>/ (no arch in a tag: every arch)."""
-    _run(cli.cmd_extract, locals(), extra={"dest": "dest"})
+    _run(cli.cmd_extract, locals(), extra={"dest": "dest", "index": "with_index"})
 
 
 CHECK_HELP = {
@@ -248,3 +255,20 @@ def check(
 ) -> None:
     """List the newest releases whose wheel images the registry lacks (exit 8: work pending)."""
     _run(cli.cmd_check, locals(), extra={"json": "as_json"})
+
+
+INDEX_HELP = {
+    "dest": "folder the index goes to (default: wheels/ itself, served as it is); the wheels are "
+    "linked or copied into DEST/<arch>/ when it is another folder",
+    "base-url": "absolute URL DEST is published at, for absolute links (default: relative links, "
+    "so the folder works from any host or file:// path)",
+}
+
+
+@task(auto_shortflags=False, help=INDEX_HELP)
+def index(c: Context, dest: str | None = None, base_url: str | None = None) -> None:
+    """Make wheels/ a static package index: PEP 503 HTML + PEP 691 JSON, hashes, PEP 658 metadata."""
+    ws = cli.Workspace(root=ROOT, config_path=ROOT / "modules.toml")
+    code = cli.guarded(ws.ui, lambda: cli.cmd_index(ws, dest=dest, base_url=base_url))
+    if code:
+        raise Exit(code=code)

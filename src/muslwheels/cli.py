@@ -40,6 +40,7 @@ from .publish import (
 from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
+from .wheelindex import IndexReport, build_index
 
 if TYPE_CHECKING:
     from .docker import DockerEngine
@@ -374,8 +375,16 @@ def _exit_for(results: Sequence[TargetResult]) -> int:
     return int(ExitCode.BUILD) if any(r.status == "failed" for r in results) else 0
 
 
-def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cache: bool) -> int:
-    """Published wheels reused, the rest built; with --push / DO_PUSH, the images pushed too."""
+def cmd_build(
+    ws: Workspace,
+    tags: Sequence[str],
+    options: RunOptions,
+    *,
+    no_cache: bool,
+    with_index: bool = False,
+) -> int:
+    """Published wheels reused, the rest built; with --push / DO_PUSH, the images pushed too;
+    with --index, the index in wheels/ refreshed."""
     tags = requested_tags(tags, ws.env)
     plan, sources = plan_for_run(ws, tags, options)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
@@ -390,6 +399,8 @@ def cmd_build(ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cac
         reused=reused,
     )
     code = _exit_for(results)
+    if with_index:
+        refresh_index(ws, ws.wheels, dry_run=options.dry_run)
     if options.push or truthy(ws.env, "DO_PUSH"):
         # NO_PUSH (over DO_PUSH) and --dry-run / NOOP: print what would be pushed
         ok = {r.target.id for r in results if r.status != "failed"}
@@ -521,12 +532,17 @@ def _push(
     return error
 
 
-def cmd_push(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
-    """Push the wheel images of the plan (NO_PUSH / --dry-run: print what would be pushed)."""
+def cmd_push(
+    ws: Workspace, tags: Sequence[str], options: RunOptions, *, with_index: bool = False
+) -> int:
+    """Push the wheel images of the plan (NO_PUSH / --dry-run: print what would be pushed);
+    with --index, the index in wheels/ refreshed first."""
     tags = requested_tags(tags, ws.env)
     plan, sources = plan_for_run(ws, tags, options)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     dry_run = options.dry_run or truthy(ws.env, "NO_PUSH")
+    if with_index:
+        refresh_index(ws, ws.wheels, dry_run=options.dry_run)
     error = _push(
         ws,
         plan.targets,
@@ -572,9 +588,15 @@ def extract_jobs(
 
 
 def cmd_extract(
-    ws: Workspace, tags: Sequence[str], options: RunOptions, *, dest: str | Path | None
+    ws: Workspace,
+    tags: Sequence[str],
+    options: RunOptions,
+    *,
+    dest: str | Path | None,
+    with_index: bool = False,
 ) -> int:
-    """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs)."""
+    """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs); with --index,
+    the index in <dest> refreshed."""
     dest = Path(dest).absolute() if dest else None
     tags = requested_tags(tags, ws.env)
     sources = Sources(ws, options)
@@ -589,6 +611,8 @@ def cmd_extract(
         dry_run=options.dry_run,
     )
     ws.ui.summary(results, title="extract")
+    if with_index:
+        refresh_index(ws, dest or ws.wheels, dry_run=options.dry_run)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         raise RegistryError(
@@ -638,3 +662,34 @@ def cmd_check(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_jso
         ws.ui.check_table(report.rows)
     ws.ui.notes([*notes, *sources.age_notes()])
     return int(ExitCode.PENDING) if report.pending else 0
+
+
+# -- the static index --------------------------------------------------------------------------
+
+
+def report_index(ws: Workspace, report: IndexReport) -> None:
+    """What ``build_index`` did, for people: left-out files, then one line."""
+    if report.recovered:
+        ws.ui.note("completed the index update an earlier run was interrupted in")
+    for problem in report.problems:
+        ws.ui.note(f"left out of the index: {problem.path}: {problem.reason}")
+    changed = ", ".join(report.changed_projects) or "none"
+    ws.ui.info(
+        f"index {report.dest / 'simple'}/: {len(report.projects)} project(s), "
+        f"{len(report.wheels)} wheel(s); pages rewritten: {changed}"
+    )
+
+
+def cmd_index(ws: Workspace, *, dest: str | Path | None = None, base_url: str | None = None) -> int:
+    """The static PEP 503/691 index (with PEP 658 metadata) over wheels/, into DEST."""
+    target = Path(dest).absolute() if dest else ws.wheels
+    report_index(ws, build_index(ws.wheels, target, base_url=base_url))
+    return 0
+
+
+def refresh_index(ws: Workspace, wheels_root: Path, *, dry_run: bool) -> None:
+    """``--index`` of build, extract and push: bring the index inside ``wheels_root`` up to date."""
+    if dry_run:
+        ws.ui.note(f"index in {wheels_root} not refreshed (dry run)")
+        return
+    report_index(ws, build_index(wheels_root, wheels_root))

@@ -73,6 +73,7 @@ LAYERS: dict[str, str] = {
     "check": WORK,
     "extract": WORK,
     "publish": WORK,
+    "wheelindex": WORK,
     "wheelstore": WORK,
     # wiring and the console
     "cli": WIRING,
