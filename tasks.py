@@ -5,7 +5,6 @@ Each task only parses its flags and calls one function of muslwheels.cli, which 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from invoke.tasks import task
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 
 from muslwheels import cli
-from muslwheels.options import make_run_options
+from muslwheels.options import Flags
 
 ROOT = Path(__file__).resolve().parent
 
@@ -37,35 +36,11 @@ COMMON_HELP = {
 }
 
 
-#: Flags whose absence leaves the decision to an environment switch (NO_SHARED, NOOP, ...).
-SWITCH_FLAGS = frozenset({"no_shared", "dry_run", "push", "no_self_pull", "force_pull"})
-
-
-def _run(
-    command: Callable[..., int], flags: dict[str, Any], *, extra: dict[str, str] | None = None
-) -> None:
-    """Run one cli command with a task's flags: ``flags`` is the task's ``locals()``.
-
-    ``tag`` and ``config`` locate the work, the flags named in ``extra`` go to the command as the
-    keywords they map to,
-    everything else cascades over the environment into RunOptions (a switch flag that was not given
-    is None, so its environment variable decides).
-    """
-    flags = dict(flags)
-    flags.pop("c")
-    tags: list[str] = flags.pop("tag")
-    config: str | None = flags.pop("config")
-    keywords = {keyword: flags.pop(flag) for flag, keyword in (extra or {}).items()}
+def _run(command: Callable[..., int], config: str | None, flags: Flags, **keywords: Any) -> None:
+    """Run one cli command: ``flags`` (filled by keyword) become the run description, together
+    with the environment; ``keywords`` are the command's own (e.g. ``as_json``)."""
     ws = cli.Workspace(root=ROOT, config_path=Path(config) if config else ROOT / "modules.toml")
-
-    def body() -> int:
-        given: dict[str, Any] = {
-            k: (True if v else None) if k in SWITCH_FLAGS else v for k, v in flags.items()
-        }
-        options = make_run_options(os.environ, **given)
-        return command(ws, tags, options, **keywords)
-
-    code = cli.guarded(ws.ui, body)
+    code = cli.run(ws, command, flags, **keywords)
     if code:
         raise Exit(code=code)
 
@@ -87,7 +62,15 @@ def plan(
     offline: bool = False,
 ) -> None:
     """Resolve tags into build targets and print them (no Docker needed)."""
-    _run(cli.cmd_plan, locals(), extra={"json": "as_json"})
+    flags = Flags(
+        tags=tag,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+    )
+    _run(cli.cmd_plan, config, flags, as_json=json)
 
 
 @task(name="post-checkout", auto_shortflags=False, iterable=["tag"], help=COMMON_HELP)
@@ -102,7 +85,15 @@ def post_checkout(
     offline: bool = False,
 ) -> None:
     """Hook phase 1: resolve the tag(s) and save the plan for the later phases."""
-    _run(cli.cmd_post_checkout, locals())
+    flags = Flags(
+        tags=tag,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+    )
+    _run(cli.cmd_post_checkout, config, flags)
 
 
 INDEX_FLAG_HELP = "then refresh the package index inside the wheels folder (as `invoke index` does)"
@@ -150,7 +141,21 @@ def pre_build(
     force_pull: bool = False,
 ) -> None:
     """Hook phase 2: emulation for every platform; dependency wheels from wheels/, images or built."""
-    _run(cli.cmd_pre_build, locals(), extra={"no_cache": "no_cache"})
+    flags = Flags(
+        tags=tag,
+        jobs=jobs,
+        force=force,
+        dry_run=dry_run,
+        builder=builder,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+        no_cache=no_cache,
+        force_pull=force_pull,
+    )
+    _run(cli.cmd_pre_build, config, flags)
 
 
 @task(auto_shortflags=False, iterable=["tag"], help=BUILD_HELP)
@@ -175,7 +180,24 @@ def build(
     index: bool = False,
 ) -> None:
     """Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: push)."""
-    _run(cli.cmd_build, locals(), extra={"no_cache": "no_cache", "index": "with_index"})
+    flags = Flags(
+        tags=tag,
+        jobs=jobs,
+        force=force,
+        dry_run=dry_run,
+        builder=builder,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+        no_cache=no_cache,
+        push=push,
+        no_self_pull=no_self_pull,
+        force_pull=force_pull,
+        mode=mode,
+    )
+    _run(cli.cmd_build, config, flags, with_index=index)
 
 
 PUSH_HELP = {
@@ -201,7 +223,18 @@ def push(
     index: bool = False,
 ) -> None:
     """Hook phase 4: push the wheel images from wheels/, per-arch tags and the multi-arch tag."""
-    _run(cli.cmd_push, locals(), extra={"index": "with_index"})
+    flags = Flags(
+        tags=tag,
+        pushing=True,
+        dry_run=dry_run,
+        builder=builder,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+    )
+    _run(cli.cmd_push, config, flags, with_index=index)
 
 
 EXTRACT_HELP = {
@@ -231,7 +264,18 @@ def extract(
     index: bool = False,
 ) -> None:
     """Copy the wheels of the tag(s)' images into DEST/<arch>/ (no arch in a tag: every arch)."""
-    _run(cli.cmd_extract, locals(), extra={"dest": "dest", "index": "with_index"})
+    flags = Flags(
+        tags=tag,
+        force_pull=force_pull,
+        dry_run=dry_run,
+        builder=builder,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+    )
+    _run(cli.cmd_extract, config, flags, dest=dest, with_index=index)
 
 
 CHECK_HELP = {
@@ -254,7 +298,15 @@ def check(
     offline: bool = False,
 ) -> None:
     """List the newest releases whose wheel images the registry lacks (exit 8: work pending)."""
-    _run(cli.cmd_check, locals(), extra={"json": "as_json"})
+    flags = Flags(
+        tags=tag,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+    )
+    _run(cli.cmd_check, config, flags, as_json=json)
 
 
 INDEX_HELP = {

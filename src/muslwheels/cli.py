@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,17 +25,15 @@ from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageErr
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
 from .model import Config, RememberedProjects, Target
-from .options import RunOptions, process_environment, truthy
+from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
 from .publish import (
     PushOptions,
     ReuseOptions,
     ReuseReport,
-    normalize_repository,
     push_targets,
     reuse_published,
-    split_image_name,
 )
 from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import load_plan, save_plan, target_to_dict
@@ -55,7 +53,6 @@ class Workspace:
 
     root: Path
     config_path: Path
-    env: Mapping[str, str] = field(default_factory=process_environment)
     ui: Ui = field(default_factory=Ui)
 
     @property
@@ -70,11 +67,6 @@ class Workspace:
     def log_dir(self) -> Path:
         return self.root / ".musl-wheels" / "logs"
 
-    @property
-    def docker_config(self) -> Path:
-        """Docker's CLI configuration (``docker login`` credentials) for this environment."""
-        return docker_config_path(self.env, Path.home())
-
 
 def guarded(ui: Ui, action: Callable[[], int]) -> int:
     """Run a task body: user mistakes and faults become one message and their exit code."""
@@ -88,6 +80,14 @@ def guarded(ui: Ui, action: Callable[[], int]) -> int:
         return int(ExitCode.INTERRUPTED)
 
 
+def run(ws: Workspace, command: Callable[..., int], flags: Flags, **keywords: object) -> int:
+    """Run one command: the run description made once from the task's flags and this process's
+    environment, then ``command(ws, options, **keywords)``, errors as in :func:`guarded`."""
+    return guarded(
+        ws.ui, lambda: command(ws, make_run_options(process_environment(), flags), **keywords)
+    )
+
+
 # -- planning ----------------------------------------------------------------------------------
 
 
@@ -96,22 +96,24 @@ class Sources:
 
     def __init__(self, ws: Workspace, options: RunOptions) -> None:
         self.ws = ws
-        self.options = replace(options, repository=run_repository(options, ws.env))
+        self.options = options
         self.config: Config = load_config(ws.config_path)
         self.cache = JsonCache(
-            cache_dir_from(ws.env, Path.home()), refresh=options.refresh, offline=options.offline
+            cache_dir_from(options.env, Path.home()),
+            refresh=options.refresh,
+            offline=options.offline,
         )
         self._settings: IndexSettings | None = None
         self._index: PackageIndex | None = None
         self._projects: RememberedProjects | None = None
-        self.images = RegistryClient(cache=self.cache, docker_config_file=ws.docker_config)
+        self.images = RegistryClient(cache=self.cache, docker_config_file=_docker_config(options))
 
     @property
     def settings(self) -> IndexSettings:
         if self._settings is None:
             # pip's answer is kept beside the index answers while its files are unchanged
             self._settings = discover_index_settings(
-                env=self.ws.env, cache_dir=self.cache.root, refresh=self.options.refresh
+                env=self.options.env, cache_dir=self.cache.root, refresh=self.options.refresh
             )
         return self._settings
 
@@ -158,32 +160,9 @@ class Sources:
         return notes
 
 
-def run_repository(options: RunOptions, env: Mapping[str, str]) -> str | None:
-    """The wheel repository of a run: --repository / DOCKER_REPO (Docker Hub's form, with the
-    registry host in front, normalised), else the repository of IMAGE_NAME, else None (the
-    configured one for the flavour)."""
-    repository = options.repository
-    if not repository and env.get("IMAGE_NAME"):
-        repository = split_image_name(env["IMAGE_NAME"])[0]
-    return normalize_repository(repository) if repository else None
-
-
-def requested_tags(tags: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
-    """The tags of a run: --tag values, else DOCKER_TAG (Docker Hub's hooks), comma-separated,
-    else the tag of IMAGE_NAME."""
-    found = [t.strip() for t in tags if t.strip()]
-    if not found and env.get("DOCKER_TAG"):
-        found = [t.strip() for t in env["DOCKER_TAG"].split(",") if t.strip()]
-    if not found and env.get("IMAGE_NAME"):
-        tag = split_image_name(env["IMAGE_NAME"])[1]
-        found = [tag] if tag else []
-    if not found:
-        raise UsageError(
-            "no target tag given",
-            hint="pass --tag MODULE[VERSION][-pyX.Y][-ARCH], e.g. --tag paramiko-py3.12-aarch64 "
-            "(or set DOCKER_TAG)",
-        )
-    return tuple(dict.fromkeys(found))
+def _docker_config(options: RunOptions) -> Path:
+    """Docker's CLI configuration (``docker login`` credentials) for this run."""
+    return docker_config_path(options.env, Path.home())
 
 
 def plan_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dict[str, object]:
@@ -196,13 +175,14 @@ def plan_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dict
         "tags": list(tags),
         "flavour": options.flavour.value,
         "base_image": options.base_image,
-        "repository": run_repository(options, ws.env),
+        "repository": options.repository,
         "config": config_digest,
     }
 
 
-def plan_for_run(ws: Workspace, tags: Sequence[str], options: RunOptions) -> tuple[Plan, Sources]:
+def plan_for_run(ws: Workspace, options: RunOptions) -> tuple[Plan, Sources]:
     """The plan saved by ``post-checkout`` for these exact inputs, else a fresh one."""
+    tags = options.require_tags()
     sources = Sources(ws, options)
     inputs = plan_inputs(ws, tags, options)
     saved = load_plan(ws.plan_path, inputs)
@@ -212,10 +192,9 @@ def plan_for_run(ws: Workspace, tags: Sequence[str], options: RunOptions) -> tup
     return sources.plan(tags), sources
 
 
-def cmd_plan(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_json: bool) -> int:
-    tags = requested_tags(tags, ws.env)
+def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
     sources = Sources(ws, options)
-    plan = sources.plan(tags)
+    plan = sources.plan(options.require_tags())
     if as_json:
         for target in plan.targets:
             ws.ui.data({**target_to_dict(target), "requested": target.id in plan.requested})
@@ -225,8 +204,8 @@ def cmd_plan(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_json
     return 0
 
 
-def cmd_post_checkout(ws: Workspace, tags: Sequence[str], options: RunOptions) -> int:
-    tags = requested_tags(tags, ws.env)
+def cmd_post_checkout(ws: Workspace, options: RunOptions) -> int:
+    tags = options.require_tags()
     sources = Sources(ws, options)
     ws.plan_path.unlink(missing_ok=True)  # never leave a stale plan behind a failure
     plan = sources.plan(tags)
@@ -241,9 +220,7 @@ def cmd_post_checkout(ws: Workspace, tags: Sequence[str], options: RunOptions) -
 # -- building ----------------------------------------------------------------------------------
 
 
-def _build_options(
-    ws: Workspace, sources: Sources, options: RunOptions, *, no_cache: bool = False
-) -> BuildOptions:
+def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> BuildOptions:
     return BuildOptions(
         wheels_root=ws.wheels,
         log_dir=ws.log_dir,
@@ -252,7 +229,7 @@ def _build_options(
         force=options.force,
         dry_run=options.dry_run,
         builder=options.builder,
-        no_cache=no_cache,
+        no_cache=options.no_cache,
         mode=options.mode,
         default_mode=sources.config.defaults.mode,
         build_platform=_build_platform(options.builder),
@@ -345,10 +322,9 @@ def _run_builds(
     targets: Sequence[Target],
     build_options: BuildOptions,
     *,
-    engine: LazyDockerEngine | None = None,
+    engine: LazyDockerEngine,
     reused: ReuseReport | None = None,
 ) -> tuple[TargetResult, ...]:
-    engine = engine or LazyDockerEngine(ws.env.get("DOCKER_HOST", ""))
     # a target reused from a published image is "skipped" by the build: say where it came from
     instead = {r.target.id: r for r in (reused.results if reused else ())}
     with ws.ui.build_reporter(len(targets)) as progress:
@@ -375,34 +351,24 @@ def _exit_for(results: Sequence[TargetResult]) -> int:
     return int(ExitCode.BUILD) if any(r.status == "failed" for r in results) else 0
 
 
-def cmd_build(
-    ws: Workspace,
-    tags: Sequence[str],
-    options: RunOptions,
-    *,
-    no_cache: bool,
-    with_index: bool = False,
-) -> int:
+def cmd_build(ws: Workspace, options: RunOptions, *, with_index: bool = False) -> int:
     """Published wheels reused, the rest built; with --push / DO_PUSH, the images pushed too;
     with --index, the index in wheels/ refreshed."""
-    tags = requested_tags(tags, ws.env)
-    plan, sources = plan_for_run(ws, tags, options)
+    plan, sources = plan_for_run(ws, options)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
-    options = sources.options
-    engine = LazyDockerEngine(ws.env.get("DOCKER_HOST", ""))
+    engine = LazyDockerEngine(options.docker_host)
     reused = _reuse(ws, plan.targets, plan.requested, options, engine)
     results = _run_builds(
         ws,
         plan.targets,
-        _build_options(ws, sources, options, no_cache=no_cache),
+        _build_options(ws, sources, options),
         engine=engine,
         reused=reused,
     )
     code = _exit_for(results)
     if with_index:
         refresh_index(ws, ws.wheels, dry_run=options.dry_run)
-    if options.push or truthy(ws.env, "DO_PUSH"):
-        # NO_PUSH (over DO_PUSH) and --dry-run / NOOP: print what would be pushed
+    if options.push is not PushMode.OFF:
         ok = {r.target.id for r in results if r.status != "failed"}
         error = _push(
             ws,
@@ -410,7 +376,7 @@ def cmd_build(
             [i for i in plan.requested if i in ok],
             options,
             engine,
-            dry_run=options.dry_run or not options.push,
+            dry_run=options.push is PushMode.DRY,
         )
         if error is not None:
             if code:
@@ -420,29 +386,26 @@ def cmd_build(
     return code
 
 
-def cmd_pre_build(
-    ws: Workspace, tags: Sequence[str], options: RunOptions, *, no_cache: bool = False
-) -> int:
+def cmd_pre_build(ws: Workspace, options: RunOptions) -> int:
     """Emulation ready for every planned platform, and the dependency wheels in wheels/."""
-    tags = requested_tags(tags, ws.env)
-    plan, sources = plan_for_run(ws, tags, options)
+    plan, sources = plan_for_run(ws, options)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     platforms = sorted({t.platform for t in plan.targets})
     if not options.dry_run:
-        LazyDockerEngine(ws.env.get("DOCKER_HOST", "")).prepare(platforms, builder=options.builder)
+        LazyDockerEngine(options.docker_host).prepare(platforms, builder=options.builder)
         ws.ui.info(f"emulation ready for {', '.join(platforms)}")
     requested = set(plan.requested)
     deps = [t for t in plan.targets if t.id not in requested]
     if not deps:
         ws.ui.info("no dependency wheels needed")
         return 0
-    engine = LazyDockerEngine(ws.env.get("DOCKER_HOST", ""))
-    reused = _reuse(ws, deps, (), sources.options, engine)
+    engine = LazyDockerEngine(options.docker_host)
+    reused = _reuse(ws, deps, (), options, engine)
     return _exit_for(
         _run_builds(
             ws,
             deps,
-            _build_options(ws, sources, options, no_cache=no_cache),
+            _build_options(ws, sources, options),
             engine=engine,
             reused=reused,
         )
@@ -452,8 +415,8 @@ def cmd_pre_build(
 # -- the registry ------------------------------------------------------------------------------
 
 
-def _wheel_registry(ws: Workspace) -> WheelRegistry:
-    return WheelRegistry(RegistryClient(docker_config_file=ws.docker_config))
+def _wheel_registry(options: RunOptions) -> WheelRegistry:
+    return WheelRegistry(RegistryClient(docker_config_file=_docker_config(options)))
 
 
 def _reuse(
@@ -478,7 +441,7 @@ def _reuse(
             builder=options.builder,
         ),
         engine=engine,
-        registry=_wheel_registry(ws),
+        registry=_wheel_registry(options),
     )
     ws.ui.notes(report.notes)
     return report
@@ -510,10 +473,10 @@ def _push(
                 wheels_root=ws.wheels,
                 dry_run=dry_run,
                 builder=options.builder,
-                revision=ws.env.get("SOURCE_COMMIT") or None,
+                revision=options.revision,
             ),
             engine=engine,
-            registry=_wheel_registry(ws),
+            registry=_wheel_registry(options),
             on_line=on_line,
         )
     if dry_run:
@@ -532,24 +495,20 @@ def _push(
     return error
 
 
-def cmd_push(
-    ws: Workspace, tags: Sequence[str], options: RunOptions, *, with_index: bool = False
-) -> int:
+def cmd_push(ws: Workspace, options: RunOptions, *, with_index: bool = False) -> int:
     """Push the wheel images of the plan (NO_PUSH / --dry-run: print what would be pushed);
     with --index, the index in wheels/ refreshed first."""
-    tags = requested_tags(tags, ws.env)
-    plan, sources = plan_for_run(ws, tags, options)
+    plan, sources = plan_for_run(ws, options)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
-    dry_run = options.dry_run or truthy(ws.env, "NO_PUSH")
     if with_index:
         refresh_index(ws, ws.wheels, dry_run=options.dry_run)
     error = _push(
         ws,
         plan.targets,
         plan.requested,
-        sources.options,
-        LazyDockerEngine(ws.env.get("DOCKER_HOST", "")),
-        dry_run=dry_run,
+        options,
+        LazyDockerEngine(options.docker_host),
+        dry_run=options.push is not PushMode.ON,
     )
     if error is not None:
         raise error
@@ -588,24 +547,19 @@ def extract_jobs(
 
 
 def cmd_extract(
-    ws: Workspace,
-    tags: Sequence[str],
-    options: RunOptions,
-    *,
-    dest: str | Path | None,
-    with_index: bool = False,
+    ws: Workspace, options: RunOptions, *, dest: str | Path | None, with_index: bool = False
 ) -> int:
     """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs); with --index,
     the index in <dest> refreshed."""
     dest = Path(dest).absolute() if dest else None
-    tags = requested_tags(tags, ws.env)
+    tags = options.require_tags()
     sources = Sources(ws, options)
-    jobs, notes = extract_jobs(sources, tags, _wheel_registry(ws))
+    jobs, notes = extract_jobs(sources, tags, _wheel_registry(options))
     ws.ui.notes([*notes, *sources.age_notes()])
     results = extract_targets(
         jobs,
         dest_root=dest or ws.wheels,
-        engine=LazyDockerEngine(ws.env.get("DOCKER_HOST", "")),
+        engine=LazyDockerEngine(options.docker_host),
         pull=options.force_pull,
         builder=options.builder,
         dry_run=options.dry_run,
@@ -647,14 +601,11 @@ def check_tags(sources: Sources, tags: Sequence[str]) -> tuple[list[Target], lis
     return targets, notes
 
 
-def cmd_check(ws: Workspace, tags: Sequence[str], options: RunOptions, *, as_json: bool) -> int:
+def cmd_check(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
     """Newest releases vs. the registry; exit code PENDING (8) when images are missing."""
-    given = [t.strip() for t in tags if t.strip()]
-    if not given and ws.env.get("DOCKER_TAG"):
-        given = [t.strip() for t in ws.env["DOCKER_TAG"].split(",") if t.strip()]
     sources = Sources(ws, options)
-    targets, notes = check_tags(sources, list(dict.fromkeys(given)))
-    report = check_targets(targets, _wheel_registry(ws))
+    targets, notes = check_tags(sources, options.tags)
+    report = check_targets(targets, _wheel_registry(options))
     if as_json:
         for row in report.rows:
             ws.ui.data(row_to_dict(row))

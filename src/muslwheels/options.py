@@ -1,19 +1,23 @@
-"""Run options: the CLI's flags cascaded over the environment switches of the original system.
+"""The run description: a task's flags cascaded over the environment, decided once per run.
 
-Pure: the environment arrives as a mapping. One truthiness rule for every switch (README "Environment
-switches"): ``1 true yes on`` are true, ``0 false no off`` and the empty string are false (any case),
-anything else is a usage error. An explicit CLI flag always wins over the environment.
+The only module of src/ that reads the process environment (:func:`process_environment`); every
+other one gets what it needs from :class:`RunOptions`. One truthiness rule for every switch (README
+"Environment switches"): ``1 true yes on`` are true, ``0 false no off`` and the empty string are
+false (any case), anything else is a usage error. A flag that was given always wins over the
+environment.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 
 from .errors import UsageError
 from .model import Flavour, Mode
+from .publish import normalize_repository, split_image_name
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -52,19 +56,46 @@ def truthy(env: Mapping[str, str], name: str) -> bool:
     )
 
 
-def _flag(cli: bool | None, env: Mapping[str, str], *names: str) -> bool:
-    if cli is not None:
-        return cli
-    return any(truthy(env, n) for n in names)
+class PushMode(Enum):
+    """Whether the wheel images are pushed: not at all, only printed, or for real."""
+
+    OFF = "off"
+    DRY = "dry"
+    ON = "on"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """A task's flags as the user gave them: False / None / () means "not given", so the
+    environment decides. Tasks fill it by keyword; :func:`make_run_options` reads it once."""
+
+    tags: Sequence[str] = ()
+    no_shared: bool = False
+    dry_run: bool = False
+    push: bool = False
+    no_self_pull: bool = False
+    force_pull: bool = False
+    force: bool = False
+    jobs: int = 1
+    builder: str | None = None
+    base_image: str | None = None
+    repository: str | None = None
+    mode: str | None = None
+    refresh: bool = False
+    offline: bool = False
+    no_cache: bool = False
+    #: the command itself pushes (``invoke push``): DO_PUSH is implied, NO_PUSH still makes it dry
+    pushing: bool = False
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything a task needs to know about how to run, after the cascade."""
+    """Everything a command needs to know about how to run, decided once."""
 
+    tags: tuple[str, ...] = ()
     flavour: Flavour = Flavour.SHARED
     dry_run: bool = False
-    push: bool = False
+    push: PushMode = PushMode.OFF
     self_pull: bool = True
     force_pull: bool = False
     force: bool = False
@@ -75,55 +106,95 @@ class RunOptions:
     mode: Mode | None = None
     refresh: bool = False
     offline: bool = False
+    no_cache: bool = False
+    revision: str | None = None  # SOURCE_COMMIT: the wheel images' revision label
+    docker_host: str = ""  # DOCKER_HOST, to tell a local daemon from a remote one
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for pip and Docker's config
+
+    def require_tags(self) -> tuple[str, ...]:
+        """The tags, or the usage error that says how to give one."""
+        if not self.tags:
+            raise UsageError(
+                "no target tag given",
+                hint="pass --tag MODULE[VERSION][-pyX.Y][-ARCH], e.g. --tag "
+                "paramiko-py3.12-aarch64 (or set DOCKER_TAG)",
+            )
+        return self.tags
 
 
-def make_run_options(
-    env: Mapping[str, str],
-    *,
-    no_shared: bool | None = None,
-    dry_run: bool | None = None,
-    push: bool | None = None,
-    no_self_pull: bool | None = None,
-    force_pull: bool | None = None,
-    force: bool = False,
-    jobs: int | None = None,
-    builder: str | None = None,
-    base_image: str | None = None,
-    repository: str | None = None,
-    mode: str | None = None,
-    refresh: bool = False,
-    offline: bool = False,
-) -> RunOptions:
-    """Cascade CLI values (None = not given) over the environment switches."""
-    if push is None:
-        # NO_PUSH wins over DO_PUSH: it is the safer of the two.
-        push = truthy(env, "DO_PUSH") and not truthy(env, "NO_PUSH")
-    if jobs is None:
-        jobs = 1
-    if jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {jobs}")
-    if refresh and offline:
+def _switch(given: bool, env: Mapping[str, str], *names: str) -> bool:
+    return given or any(truthy(env, n) for n in names)
+
+
+def _push_mode(flags: Flags, env: Mapping[str, str], *, dry_run: bool) -> PushMode:
+    """The one place push is decided: --push, DO_PUSH or the push command ask for it; --dry-run
+    or NOOP/NO_BUILD only print; NO_PUSH beats DO_PUSH (it is the safer of the two) but not an
+    explicit --push."""
+    if not (flags.push or flags.pushing or truthy(env, "DO_PUSH")):
+        return PushMode.OFF
+    if dry_run:
+        return PushMode.DRY
+    if not flags.push and truthy(env, "NO_PUSH"):
+        return PushMode.DRY
+    return PushMode.ON
+
+
+def _tags(flags: Flags, env: Mapping[str, str]) -> tuple[str, ...]:
+    """--tag values, else DOCKER_TAG (Docker Hub's hooks) comma-separated, else the tag of
+    IMAGE_NAME; () when none of them names one."""
+    found = [t.strip() for t in flags.tags if t.strip()]
+    if not found and env.get("DOCKER_TAG"):
+        found = [t.strip() for t in env["DOCKER_TAG"].split(",") if t.strip()]
+    if not found and env.get("IMAGE_NAME"):
+        tag = split_image_name(env["IMAGE_NAME"])[1]
+        found = [tag] if tag else []
+    return tuple(dict.fromkeys(found))
+
+
+def _repository(flags: Flags, env: Mapping[str, str]) -> str | None:
+    """--repository, else DOCKER_REPO (Docker Hub's form, with the registry host in front,
+    normalised), else the repository of IMAGE_NAME, else None (modules.toml decides)."""
+    repository = flags.repository or env.get("DOCKER_REPO") or None
+    if not repository and env.get("IMAGE_NAME"):
+        repository = split_image_name(env["IMAGE_NAME"])[0]
+    return normalize_repository(repository) if repository else None
+
+
+def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunOptions:
+    """Cascade the flags over the environment switches: the run description."""
+    flags = flags or Flags()
+    if flags.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {flags.jobs}")
+    if flags.refresh and flags.offline:
         raise UsageError("--refresh and --offline contradict each other", hint="give one of them")
-    chosen_mode: Mode | None = None
-    if mode is not None:
+    mode: Mode | None = None
+    if flags.mode is not None:
         try:
-            chosen_mode = Mode(mode.lower())
+            mode = Mode(flags.mode.lower())
         except ValueError:
             known = ", ".join(m.value for m in Mode)
-            raise UsageError(f"unknown --mode {mode!r}", hint=f"use one of: {known}") from None
-    shared = not _flag(no_shared, env, "NO_SHARED")
+            raise UsageError(
+                f"unknown --mode {flags.mode!r}", hint=f"use one of: {known}"
+            ) from None
+    dry_run = _switch(flags.dry_run, env, "NOOP", "NO_BUILD")
+    shared = not _switch(flags.no_shared, env, "NO_SHARED")
     return RunOptions(
+        tags=_tags(flags, env),
         flavour=Flavour.SHARED if shared else Flavour.NO_SHARED,
-        dry_run=_flag(dry_run, env, "NOOP", "NO_BUILD"),
-        push=push,
-        self_pull=not _flag(no_self_pull, env, "NO_SELF_PULL"),
-        force_pull=_flag(force_pull, env, "WHEELS_FORCE_PULL"),
-        force=force,
-        jobs=jobs,
-        builder=builder or env.get("BUILDX_BUILDER") or None,
-        base_image=base_image or env.get("BASE_IMAGE") or None,
-        repository=repository or env.get("DOCKER_REPO") or None,
-        mode=chosen_mode,
-        refresh=refresh,
-        offline=offline,
+        dry_run=dry_run,
+        push=_push_mode(flags, env, dry_run=dry_run),
+        self_pull=not _switch(flags.no_self_pull, env, "NO_SELF_PULL"),
+        force_pull=_switch(flags.force_pull, env, "WHEELS_FORCE_PULL"),
+        force=flags.force,
+        jobs=flags.jobs,
+        builder=flags.builder or env.get("BUILDX_BUILDER") or None,
+        base_image=flags.base_image or env.get("BASE_IMAGE") or None,
+        repository=_repository(flags, env),
+        mode=mode,
+        refresh=flags.refresh,
+        offline=flags.offline,
+        no_cache=flags.no_cache,
+        revision=env.get("SOURCE_COMMIT") or None,
+        docker_host=env.get("DOCKER_HOST", ""),
+        env=MappingProxyType(dict(env)),
     )

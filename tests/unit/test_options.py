@@ -4,7 +4,7 @@ import pytest
 
 from muslwheels.errors import UsageError
 from muslwheels.model import Flavour, Mode
-from muslwheels.options import make_run_options, truthy
+from muslwheels.options import Flags, PushMode, make_run_options, truthy
 
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "On", " 1 "])
@@ -30,7 +30,13 @@ def test_ambiguous_value_is_a_usage_error_naming_the_variable() -> None:
 def test_defaults_without_environment() -> None:
     o = make_run_options({})
     assert o.flavour is Flavour.SHARED
-    assert (o.dry_run, o.push, o.self_pull, o.force_pull, o.jobs) == (False, False, True, False, 1)
+    assert (o.dry_run, o.push, o.self_pull, o.force_pull, o.jobs) == (
+        False,
+        PushMode.OFF,
+        True,
+        False,
+        1,
+    )
 
 
 def test_environment_switches_map_to_options() -> None:
@@ -45,7 +51,8 @@ def test_environment_switches_map_to_options() -> None:
     }
     o = make_run_options(env)
     assert o.flavour is Flavour.NO_SHARED
-    assert o.dry_run and o.push and not o.self_pull and o.force_pull
+    assert o.dry_run and not o.self_pull and o.force_pull
+    assert o.push is PushMode.DRY  # NOOP: print what would be pushed
     assert o.repository == "me/wheels"
     assert o.base_image == "img:{python}"
 
@@ -55,25 +62,37 @@ def test_no_build_means_dry_run() -> None:
 
 
 def test_no_push_beats_do_push() -> None:
-    assert make_run_options({"DO_PUSH": "1", "NO_PUSH": "1"}).push is False
+    assert make_run_options({"DO_PUSH": "1", "NO_PUSH": "1"}).push is PushMode.DRY
+    assert make_run_options({"DO_PUSH": "1"}).push is PushMode.ON
+    assert make_run_options({"NO_PUSH": "1"}).push is PushMode.OFF
+
+
+def test_push_decided_in_one_place() -> None:
+    # the push command pushes unless NO_PUSH or a dry run says to print only
+    assert make_run_options({}, Flags(pushing=True)).push is PushMode.ON
+    assert make_run_options({"NO_PUSH": "1"}, Flags(pushing=True)).push is PushMode.DRY
+    assert make_run_options({"NOOP": "1"}, Flags(pushing=True)).push is PushMode.DRY
+    # an explicit --push beats NO_PUSH, not --dry-run
+    assert make_run_options({"NO_PUSH": "1"}, Flags(push=True)).push is PushMode.ON
+    assert make_run_options({}, Flags(push=True, dry_run=True)).push is PushMode.DRY
 
 
 def test_cli_flag_wins_over_environment() -> None:
-    env = {"NO_SHARED": "1", "DO_PUSH": "1", "BASE_IMAGE": "env:{python}"}
-    o = make_run_options(env, no_shared=False, push=False, base_image="cli:{python}")
-    assert o.flavour is Flavour.SHARED
-    assert o.push is False
+    env = {"NO_SHARED": "0", "BASE_IMAGE": "env:{python}", "BUILDX_BUILDER": "env"}
+    o = make_run_options(env, Flags(no_shared=True, base_image="cli:{python}", builder="cli"))
+    assert o.flavour is Flavour.NO_SHARED
     assert o.base_image == "cli:{python}"
+    assert o.builder == "cli"
 
 
 def test_mode_is_parsed_and_checked() -> None:
-    assert make_run_options({}, mode="CROSS").mode is Mode.CROSS
+    assert make_run_options({}, Flags(mode="CROSS")).mode is Mode.CROSS
     with pytest.raises(UsageError, match="unknown --mode 'fast'"):
-        make_run_options({}, mode="fast")
+        make_run_options({}, Flags(mode="fast"))
 
 
 def test_bad_jobs_and_contradictions() -> None:
     with pytest.raises(UsageError, match="--jobs"):
-        make_run_options({}, jobs=0)
+        make_run_options({}, Flags(jobs=0))
     with pytest.raises(UsageError, match="--refresh and --offline"):
-        make_run_options({}, refresh=True, offline=True)
+        make_run_options({}, Flags(refresh=True, offline=True))

@@ -1,10 +1,12 @@
-"""tasks.py: every flag of every task reaches either the option cascade or its command."""
+"""tasks.py: every flag of every task reaches the run description or its command."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from muslwheels import cli
-from muslwheels.options import RunOptions, make_run_options
+from muslwheels.options import Flags, make_run_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,48 +32,58 @@ TASKS = _tasks_module()
 TASK_NAMES = ["plan", "post_checkout", "pre_build", "build", "push", "extract", "check"]
 
 
+def _given(name: str, default: Any) -> Any:
+    """A value for a flag that differs from its default."""
+    if name == "tag":
+        return ["msgpack"]
+    if default is False:
+        return True
+    if name == "jobs":
+        return 2
+    if name == "mode":
+        return "cross"
+    return "given"
+
+
+def _call(task: Any, values: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    seen: list[tuple[Any, ...]] = []
+
+    def fake_run(
+        ws: cli.Workspace, command: Callable[..., int], flags: Flags, **keywords: Any
+    ) -> int:
+        seen.append((ws.config_path, command.__name__, flags, keywords))
+        return 0
+
+    monkeypatch.setattr(TASKS.cli, "run", fake_run)
+    task.body(c=None, **values)
+    assert len(seen) == 1
+    return seen[0]
+
+
 @pytest.mark.parametrize("name", TASK_NAMES)
-def test_every_flag_reaches_options_or_the_command(
+def test_every_flag_reaches_the_run_description_or_the_command(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task = getattr(TASKS, name)
-    params = inspect.signature(task.body).parameters
-    seen: dict[str, Any] = {}
-
-    def fake_command(ws: cli.Workspace, tags: list[str], options: RunOptions, **kw: Any) -> int:
-        seen.update(tags=tags, options=options, keywords=kw)
-        return 0
-
-    command_name = "cmd_" + name
-    monkeypatch.setattr(TASKS.cli, command_name, fake_command)
-    # every flag given a non-default value, so a flag that goes nowhere would raise TypeError
-    values: dict[str, Any] = {}
-    for pname, p in params.items():
-        if pname == "c":
-            values[pname] = None
-        elif pname == "tag":
-            values[pname] = ["msgpack"]
-        elif p.default is False:
-            values[pname] = True
-        elif pname == "jobs":
-            values[pname] = 2
-        elif pname == "mode":
-            values[pname] = "cross"
-        else:
-            values[pname] = None
-    values["refresh"] = False  # --refresh and --offline contradict each other
-    task.body(**values)
-    assert seen["tags"] == ["msgpack"]
-    options: RunOptions = seen["options"]
-    assert isinstance(options, RunOptions)
-    if "dry_run" in params:
-        assert options.dry_run is True
-    if "jobs" in params:
-        assert options.jobs == 2
-    if "no_shared" in params:
-        assert options.flavour.value == "no-shared"
+    params = {k: p for k, p in inspect.signature(task.body).parameters.items() if k != "c"}
+    defaults = {k: ([] if k == "tag" else p.default) for k, p in params.items()}
+    plain = _call(task, defaults, monkeypatch)
+    assert plain[1] == "cmd_" + name
+    for flag, p in params.items():
+        changed = _call(task, {**defaults, flag: _given(flag, p.default)}, monkeypatch)
+        assert changed != plain, f"invoke {name} --{flag.replace('_', '-')} goes nowhere"
 
 
-def test_switch_flags_are_options() -> None:
-    accepted = set(inspect.signature(make_run_options).parameters)
-    assert accepted >= TASKS.SWITCH_FLAGS
+def test_every_flag_field_changes_the_run_description() -> None:
+    plain = make_run_options({}, Flags())
+    for field in dataclasses.fields(Flags):
+        value: Any = {
+            "tags": ("msgpack",),
+            "jobs": 2,
+            "mode": "cross",
+            "builder": "b",
+            "base_image": "img:{python}",
+            "repository": "me/wheels",
+        }.get(field.name, True)
+        given = make_run_options({}, dataclasses.replace(Flags(), **{field.name: value}))
+        assert given != plain, f"Flags.{field.name} does not reach RunOptions"
