@@ -81,7 +81,7 @@ def check_targets(targets: Sequence[Target], registry: Published) -> CheckReport
     platforms: dict[str, frozenset[str]] = {}
     rows: list[CheckRow] = []
     for target in targets:
-        repository = target.repository
+        repository = target.wheel_repository
         if repository not in tags:
             all_tags[repository] = registry.tags(repository)
             tags[repository] = frozenset(all_tags[repository])

@@ -24,7 +24,7 @@ from .cross import build_arch
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
-from .model import Config, RememberedProjects, Target
+from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
@@ -351,11 +351,21 @@ def _exit_for(results: Sequence[TargetResult]) -> int:
     return int(ExitCode.BUILD) if any(r.status == "failed" for r in results) else 0
 
 
+def _without_repository(plan: Plan) -> list[str]:
+    """The one note of a run whose targets have no wheel repository: no registry is asked."""
+    if all(t.repository is not None for t in plan.targets):
+        return []
+    return [
+        f"{NO_REPOSITORY}: published wheels are not reused and nothing is pushed "
+        f"({NO_REPOSITORY_HINT})"
+    ]
+
+
 def cmd_build(ws: Workspace, options: RunOptions, *, with_index: bool = False) -> int:
     """Published wheels reused, the rest built; with --push / DO_PUSH, the images pushed too;
     with --index, the index in wheels/ refreshed."""
     plan, sources = plan_for_run(ws, options)
-    ws.ui.notes([*plan.notes, *sources.age_notes()])
+    ws.ui.notes([*plan.notes, *sources.age_notes(), *_without_repository(plan)])
     engine = LazyDockerEngine(options.docker_host)
     reused = _reuse(ws, plan.targets, plan.requested, options, engine)
     results = _run_builds(
@@ -368,7 +378,7 @@ def cmd_build(ws: Workspace, options: RunOptions, *, with_index: bool = False) -
     code = _exit_for(results)
     if with_index:
         refresh_index(ws, ws.wheels, dry_run=options.dry_run)
-    if options.push is not PushMode.OFF:
+    if options.push is not PushMode.OFF and not _without_repository(plan):
         ok = {r.target.id for r in results if r.status != "failed"}
         error = _push(
             ws,
@@ -389,7 +399,7 @@ def cmd_build(ws: Workspace, options: RunOptions, *, with_index: bool = False) -
 def cmd_pre_build(ws: Workspace, options: RunOptions) -> int:
     """Emulation ready for every planned platform, and the dependency wheels in wheels/."""
     plan, sources = plan_for_run(ws, options)
-    ws.ui.notes([*plan.notes, *sources.age_notes()])
+    ws.ui.notes([*plan.notes, *sources.age_notes(), *_without_repository(plan)])
     platforms = sorted({t.platform for t in plan.targets})
     if not options.dry_run:
         LazyDockerEngine(options.docker_host).prepare(platforms, builder=options.builder)
@@ -428,11 +438,12 @@ def _reuse(
 ) -> ReuseReport:
     """Published wheels (local images, then the registry) for what is not in wheels/ yet;
     nothing with --force, which builds everything anew."""
-    if options.force:
+    published = [t for t in targets if t.repository is not None]
+    if options.force or not published:
         return ReuseReport(())
     report = reuse_published(
-        targets,
-        requested,
+        published,
+        [i for i in requested if any(t.id == i for t in published)],
         options=ReuseOptions(
             wheels_root=ws.wheels,
             self_pull=options.self_pull,
@@ -499,6 +510,8 @@ def cmd_push(ws: Workspace, options: RunOptions, *, with_index: bool = False) ->
     """Push the wheel images of the plan (NO_PUSH / --dry-run: print what would be pushed);
     with --index, the index in wheels/ refreshed first."""
     plan, sources = plan_for_run(ws, options)
+    if _without_repository(plan):
+        raise UsageError(f"{NO_REPOSITORY}: nothing to push to", hint=NO_REPOSITORY_HINT)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     if with_index:
         refresh_index(ws, ws.wheels, dry_run=options.dry_run)

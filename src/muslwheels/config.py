@@ -537,7 +537,7 @@ def _parse_defaults(path: str, raw: object) -> Defaults:
     if "mode" in table:
         values["mode"] = _mode(where, "mode", table["mode"])
     defaults = replace(Defaults(), **values)
-    if defaults.repository == defaults.no_shared_repository:
+    if defaults.repository is not None and defaults.repository == defaults.no_shared_repository:
         key = "no_shared_repository" if "no_shared_repository" in table else "repository"
         where.fail(
             key,

@@ -205,7 +205,7 @@ class Ui:
             for r in rows:
                 table.add_row(
                     escape(f"{r.target.tag} ({r.target.flavour.value})"),
-                    escape(r.target.repository),
+                    escape(r.target.repository or ""),
                     Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
                     escape(r.missing or "-"),
                     escape(", ".join(r.held_versions) or "-"),

@@ -12,6 +12,13 @@ from enum import Enum
 from typing import Protocol
 
 from .arches import Arch
+from .errors import UsageError
+
+NO_REPOSITORY = "no wheel repository for this run"
+NO_REPOSITORY_HINT = (
+    "give --repository REPO, set DOCKER_REPO, or write repository (and no_shared_repository) "
+    "in [defaults] of modules.toml"
+)
 
 
 class Flavour(str, Enum):
@@ -88,8 +95,9 @@ class Defaults:
     arches: tuple[str, ...] = ("amd64", "arm64v8", "armv7")
     alpine: str = "3.20"
     base_image: str = "python:{python}-alpine{alpine}"
-    repository: str = "musl-wheels/python-musl-wheels"
-    no_shared_repository: str = "musl-wheels/python-alpine-wheels"
+    # no default: a repository this project does not own could serve wheels to every user
+    repository: str | None = None
+    no_shared_repository: str | None = None
     ssl: str = "openssl"
     mode: Mode = Mode.EMULATE
 
@@ -122,7 +130,9 @@ class Target:
     ssl: str | None  # None when the module has no SSL variants
     flavour: Flavour
     base_image: str  # fully resolved, e.g. python:3.12-alpine3.20
-    repository: str  # where the wheel image goes (per flavour, or --repository)
+    repository: (
+        str | None
+    )  # where the wheel image goes (per flavour, or --repository); None: nowhere
     recipe: Recipe
     depends: tuple[str, ...] = ()  # ids of the targets this one needs first
 
@@ -142,12 +152,19 @@ class Target:
         return f"{self.version_tag}-{self.arch.tag}"
 
     @property
+    def wheel_repository(self) -> str:
+        """The repository, or the usage error that says how to name one."""
+        if self.repository is None:
+            raise UsageError(NO_REPOSITORY, hint=NO_REPOSITORY_HINT)
+        return self.repository
+
+    @property
     def image(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        return f"{self.wheel_repository}:{self.tag}"
 
     @property
     def multiarch_image(self) -> str:
-        return f"{self.repository}:{self.version_tag}"
+        return f"{self.wheel_repository}:{self.version_tag}"
 
     @property
     def wheel_dir(self) -> str:

@@ -231,7 +231,7 @@ class _Planner:
             )
         return version
 
-    def repository(self, flavour: Flavour) -> str:
+    def repository(self, flavour: Flavour) -> str | None:
         if self.options.repository:
             return self.options.repository
         d = self.config.defaults

@@ -287,7 +287,7 @@ class _Pusher:
         if target.id in self.requested:
             return True
         try:
-            return target.tag not in self.tags(target.repository)
+            return target.tag not in self.tags(target.wheel_repository)
         except RegistryError as err:
             if not self.options.dry_run:
                 raise
@@ -354,7 +354,7 @@ class _Pusher:
         groups: dict[tuple[str, str], list[PushResult]] = {}
         for r in results:
             if r.status != "present":
-                key = (r.target.repository, r.target.version_tag)
+                key = (r.target.wheel_repository, r.target.version_tag)
                 groups.setdefault(key, []).append(r)
         manifests: list[ManifestResult] = []
         for (repository, version_tag), members in groups.items():

@@ -72,7 +72,7 @@ def target_from_dict(data: Mapping[str, Any]) -> Target:
         ssl=data["ssl"],
         flavour=Flavour(data["flavour"]),
         base_image=str(data["base_image"]),
-        repository=str(data["repository"]),
+        repository=None if data["repository"] is None else str(data["repository"]),
         recipe=recipe,
         depends=tuple(data["depends"]),
     )

@@ -23,7 +23,7 @@ def make_target(
     python: str = "3.11",
     depends: Sequence[Target | str] = (),
     flavour: Flavour = Flavour.SHARED,
-    repository: str = REPO,
+    repository: str | None = REPO,
     ssl: str | None = None,
     recipe: Recipe | None = None,
     base_image: str = "python:3.11-alpine3.20",

@@ -86,8 +86,9 @@ def test_shipped_defaults(shipped: Config) -> None:
     assert d.arches == tuple(a.key for a in ARCHES)
     assert d.alpine == "3.20"
     assert d.base_image == "python:{python}-alpine{alpine}"
-    assert d.repository == "musl-wheels/python-musl-wheels"
-    assert d.no_shared_repository == "musl-wheels/python-alpine-wheels"
+    # no default repository: one this project does not own could serve wheels to every user
+    assert d.repository is None
+    assert d.no_shared_repository is None
     assert d.ssl == "openssl"
     assert d.mode is Mode.EMULATE
 
