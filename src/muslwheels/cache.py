@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -79,6 +80,16 @@ def cache_dir_from(env: Mapping[str, str], home: Path) -> Path:
     return base / "muslwheels"
 
 
+def _is_time(value: object) -> bool:
+    """A unix time as the cache writes it: a finite number (not NaN, not infinite, not a bool)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _file_name(key: str) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     slug = _SLUG.sub("_", key).strip("._-")[:80] or "key"
@@ -132,7 +143,7 @@ class JsonCache:
             not isinstance(data, dict)
             or data.get("format") != FORMAT
             or data.get("key") != key
-            or not isinstance(data.get("fetched_at"), (int, float))
+            or not _is_time(data.get("fetched_at"))
             or "value" not in data
         ):
             return None
@@ -148,6 +159,11 @@ class JsonCache:
             write_json_atomic(path, record, sort_keys=True)
         except OSError:
             return
+
+    def _fresh(self, fact: Fact[Json]) -> bool:
+        """Fetched at most ``max_age`` seconds ago; an answer dated in the future (a clock that
+        was wrong, a file from elsewhere) is not fresh either."""
+        return 0.0 <= self.clock() - fact.fetched_at <= self.max_age
 
     def fetch(
         self,
@@ -196,7 +212,7 @@ class JsonCache:
             stored = self.read(namespace, key)
             if stored is not None and valid is not None and not valid(stored.value):
                 stored = None
-            if stored is not None and (self.offline or stored.age(self.clock()) <= self.max_age):
+            if stored is not None and (self.offline or self._fresh(stored)):
                 return stored
         if self.offline:
             where = f" ({self.root})" if self.root is not None else ""

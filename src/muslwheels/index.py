@@ -18,9 +18,9 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import functools
-import http.client
 import json
 import posixpath
+import re
 import ssl
 import threading
 import urllib.error
@@ -32,12 +32,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .cache import Fact, Json, JsonCache
 from .errors import ResolutionError
 from .model import Project, normalize_name
-from .net import LazyHTTPSHandler, is_loopback, reason
+from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback, reason
 from .pipconfig import IndexSettings
 from .versions import loosest
 
@@ -48,7 +48,6 @@ ACCEPT = (
 )
 JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
-DEFAULT_TIMEOUT = 15.0
 
 # Archive extensions pip accepts for source distributions.
 SDIST_EXTENSIONS = (
@@ -68,6 +67,10 @@ SDIST_EXTENSIONS = (
 _HINT_UNREACHABLE = (
     "check PIP_INDEX_URL / PIP_EXTRA_INDEX_URL and `pip config list`, and the network; "
     "--offline answers from the cache"
+)
+_HINT_TIMEOUT = (
+    "check the index and the network; a slow one needs more time: --timeout SECONDS[,BUDGET] "
+    "or MUSLWHEELS_TIMEOUT; --offline answers from the cache"
 )
 
 
@@ -110,7 +113,7 @@ def name_and_version(filename: str, project: str) -> tuple[str, str] | None:
         return None
     try:
         return raw, str(Version(version))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past the digit limit of int
         return None
 
 
@@ -241,6 +244,18 @@ def parse_html_page(body: bytes | str) -> list[DistFile]:
     return files
 
 
+_MARKUP = re.compile(rb"<\s*(!doctype|html|head|body|a)[\s>]", re.IGNORECASE)
+
+
+def _check_html(body: bytes) -> None:
+    """ValueError unless ``body`` looks like an HTML page (a PEP 503 page with no files still
+    does): an empty answer or one without any markup is a broken server, not an empty project."""
+    if not body.strip():
+        raise ValueError("an empty page")
+    if _MARKUP.search(body[:65536]) is None:
+        raise ValueError("not an HTML page")
+
+
 def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
     """The project name and files of a PEP 691 project page; ValueError when it is not one."""
     data = json.loads(body)
@@ -353,15 +368,44 @@ def summary_from_json(value: Json) -> PageSummary | None:
 
 
 def redact(url: str) -> str:
-    """``url`` without the password of its user info (for messages and cache keys)."""
-    parts = urllib.parse.urlsplit(url)
+    """``url`` without the password of its user info (for messages and cache keys); cut to 200
+    characters. A URL that does not parse loses everything between ``//`` and an ``@``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number)
+    except ValueError:
+        return _cut(re.sub(r"//[^/]*@", "//***@", url))
     if parts.password is None and parts.username is None:
-        return url
+        return _cut(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     user = f"{parts.username}:***@" if parts.password is not None else f"{parts.username}@"
-    return urllib.parse.urlunsplit(parts._replace(netloc=user + host))
+    return _cut(urllib.parse.urlunsplit(parts._replace(netloc=user + host)))
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an index URL (not parsable, no scheme, an unsupported scheme, a
+    ``file://`` path that does not exist), or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    scheme = parts.scheme.lower()
+    if not scheme:
+        return "not a URL (no scheme://)"
+    if scheme not in ("http", "https", "file"):
+        return f"unsupported URL scheme {scheme!r} (http, https or file)"
+    if scheme == "file" and not _file_path(url).exists():
+        return "it does not exist"
+    if scheme != "file" and not parts.hostname:
+        return "not a URL (no host)"
+    return None
 
 
 def _file_path(url: str) -> Path:
@@ -384,14 +428,14 @@ class PackageIndex:
         settings: IndexSettings,
         *,
         cache: JsonCache | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        deadlines: Deadlines | None = None,
         use_find_links: bool = True,
         cache_loopback: bool = False,
     ) -> None:
         self.settings = settings
         self.cache_loopback = cache_loopback
         self.cache = cache if cache is not None else JsonCache(None)
-        self.timeout = timeout
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
         self.use_find_links = use_find_links
         self.facts: dict[str, Fact[Project | None]] = {}
         self.notes: list[str] = []
@@ -399,6 +443,8 @@ class PackageIndex:
         self._openers: dict[bool, urllib.request.OpenerDirector] = {}
         self._failures: dict[str, ResolutionError] = {}  # from prefetch, raised by lookup
         self._lock = threading.Lock()
+        self._down: dict[str, ResolutionError] = {}  # scheme://host:port -> why it failed
+        self._down_lock = threading.Lock()
         self._sources: tuple[str, ...] | None = None
         self._find_link_files: dict[str, list[DistFile]] = {}
 
@@ -443,6 +489,8 @@ class PackageIndex:
             if summary is not None:
                 pages.append(summary)
         project = merge_pages(key, pages) if pages else None
+        if project is not None and not project.versions:
+            project = None  # a page that lists no file of it: nothing pip could install
         fact: Fact[Project | None] = Fact(project, min(fetched, default=self.cache.clock()), cached)
         self.facts[key] = fact
         return fact
@@ -483,10 +531,19 @@ class PackageIndex:
     # -- sources ------------------------------------------------------------------------------
 
     def _usable_sources(self) -> tuple[str, ...]:
-        """Index URLs then find-links entries (prefixed ``links:``) that may be asked."""
+        """Index URLs then find-links entries (prefixed ``links:``) that may be asked.
+
+        A primary index that cannot be an index (see :func:`url_problem`) is an error, as it is
+        for pip; such an extra index is left out with a note."""
         if self._sources is not None:
             return self._sources
         usable: list[str] = []
+        problem = url_problem(self.settings.index_url)
+        if problem is not None:
+            raise ResolutionError(
+                f"package index {redact(self.settings.index_url)!r}: {problem}",
+                hint="fix PIP_INDEX_URL or index-url in pip's configuration (`pip config list`)",
+            )
         for url in self.settings.index_urls:
             if self._allowed(url, "index"):
                 usable.append(url)
@@ -498,20 +555,19 @@ class PackageIndex:
         return self._sources
 
     def _allowed(self, url: str, what: str) -> bool:
-        parts = urllib.parse.urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme in ("https", "file"):
-            return True
-        if scheme == "http":
-            host = parts.hostname or ""
-            if is_loopback(host) or self._trusted(parts):
-                return True
-            self.notes.append(
-                f"ignored {what} {redact(url)}: plain HTTP to a host that is not trusted "
-                "(pip ignores it too; add it to trusted-host or use https)"
-            )
+        problem = url_problem(url)
+        if problem is not None and not (what != "index" and problem == "it does not exist"):
+            self.notes.append(f"ignored {what} {redact(url)!r}: {problem}")
             return False
-        self.notes.append(f"ignored {what} {redact(url)}: unsupported URL scheme {scheme!r}")
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme.lower() != "http":
+            return True
+        if is_loopback(parts.hostname or "") or self._trusted(parts):
+            return True
+        self.notes.append(
+            f"ignored {what} {redact(url)}: plain HTTP to a host that is not trusted "
+            "(pip ignores it too; add it to trusted-host or use https)"
+        )
         return False
 
     def _trusted(self, parts: urllib.parse.SplitResult) -> bool:
@@ -557,6 +613,7 @@ class PackageIndex:
             if mime in JSON_TYPES:
                 return parse_json_page(body)
             if mime in HTML_TYPES:
+                _check_html(body)
                 return None, parse_html_page(body)
         except ValueError as exc:
             raise ResolutionError(
@@ -663,40 +720,41 @@ class PackageIndex:
             url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
         opener = self._opener(not self._trusted(parts))
         request = urllib.request.Request(url, headers=headers)
+        origin = f"{parts.scheme}://{parts.hostname}:{parts.port}".lower()
+        with self._down_lock:
+            down = self._down.get(origin)
+        if down is not None:  # one failure is enough: the run does not wait for it again
+            raise down
         try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return (
-                    response.status,
-                    response.headers.get("Content-Type", ""),
-                    response.read(),
-                    response.geturl(),
-                )
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                return exc.code, "", b"", url
-            if exc.code in (401, 403):
-                raise ResolutionError(
-                    f"package index {shown} refused access (HTTP {exc.code})",
-                    hint="put credentials into the index URL (scheme://user:password@<host>/...) "
-                    "or check PIP_INDEX_URL / `pip config list`",
-                ) from exc
-            raise ResolutionError(
-                f"package index {shown} answered HTTP {exc.code} {exc.reason}",
-                hint=_HINT_UNREACHABLE,
-            ) from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                raise ResolutionError(
-                    f"TLS verification failed for package index {shown}: "
-                    f"{exc.reason.verify_message or exc.reason}",
+            answer = fetch(opener, request, self.deadlines)
+        except NetError as exc:
+            if exc.certificate is not None:
+                error = ResolutionError(
+                    f"TLS verification failed for package index {shown}: {exc.reason}",
                     hint="point PIP_CERT (or cert in pip's config) at the CA bundle that signs "
                     "this index",
-                ) from exc
+                )
+            else:
+                error = ResolutionError(
+                    f"package index {shown} is unreachable: {exc.reason}",
+                    hint=_HINT_TIMEOUT
+                    if "timed out" in exc.reason or "budget" in exc.reason
+                    else _HINT_UNREACHABLE,
+                )
+            with self._down_lock:
+                self._down.setdefault(origin, error)
+            raise error from None
+        if answer.status in (404, 410):
+            return answer.status, "", b"", url
+        if answer.status in (401, 403):
             raise ResolutionError(
-                f"package index {shown} is unreachable: {reason(exc)}", hint=_HINT_UNREACHABLE
-            ) from exc
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            # timeouts while reading, resets, answers that are not HTTP, malformed URLs
+                f"package index {shown} refused access (HTTP {answer.status})",
+                hint="put credentials into the index URL (scheme://user:password@<host>/...) "
+                "or check PIP_INDEX_URL / `pip config list`",
+            )
+        if not 200 <= answer.status < 300:
             raise ResolutionError(
-                f"package index {shown} is unreachable: {reason(exc)}", hint=_HINT_UNREACHABLE
-            ) from exc
+                f"package index {shown} answered HTTP {answer.status} {answer.reason}".rstrip(),
+                hint=_HINT_UNREACHABLE,
+            )
+        return answer.status, answer.header("Content-Type"), answer.body, answer.url

@@ -4,18 +4,34 @@
 disk, reached from a build through the host's network); ``reason`` turns a urllib or socket
 failure into the few words a message needs; ``LazyHTTPSHandler`` makes a TLS context only when
 a request needs one.
+
+:func:`fetch` is the one way a request is made: it has a total deadline (connecting, name
+resolution and a server that sends one byte every few seconds included), retries connection
+failures, resets and 5xx answers with a backoff within that deadline (never a 4xx), and spends
+from the run's :class:`Deadlines` budget.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+#: One request (its retries included) may take this long, in seconds ...
+DEFAULT_REQUEST_TIMEOUT = 30.0
+#: ... and all the requests of a run together this long.
+DEFAULT_RUN_BUDGET = 120.0
+#: The pauses before the second, third and fourth attempt of a request that failed transiently.
+DEFAULT_BACKOFF = (0.25, 0.5, 1.0)
 
 
 def is_loopback(host: str) -> bool:
@@ -70,3 +86,179 @@ class LazyHTTPSHandler(urllib.request.HTTPSHandler):
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         self._context = self._make_context()
         return super().https_open(req)
+
+
+@dataclass
+class Deadlines:
+    """How long the network may keep a run waiting: each request (retries included) ``request``
+    seconds, all of them together ``budget`` seconds from the first request. Shared by the index
+    and registry clients of one run (the budget is spent by whichever asks)."""
+
+    request: float = DEFAULT_REQUEST_TIMEOUT
+    budget: float = DEFAULT_RUN_BUDGET
+    backoff: Sequence[float] = DEFAULT_BACKOFF
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _end: float | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (self.request > 0 and self.budget > 0):
+            raise ValueError("timeouts must be positive")
+
+    def next_deadline(self) -> float:
+        """The moment (on ``clock``) a request starting now must be done by."""
+        now = self.clock()
+        with self._lock:
+            if self._end is None:
+                self._end = now + self.budget
+            return min(now + self.request, self._end)
+
+    def budget_spent(self) -> bool:
+        return self._end is not None and self.clock() >= self._end
+
+
+class NetError(Exception):
+    """A request got no usable HTTP answer: ``reason`` in a few words (one line);
+    ``certificate`` holds the TLS verification failure when that was the cause."""
+
+    def __init__(
+        self, reason: str, *, certificate: ssl.SSLCertVerificationError | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.certificate = certificate
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer of any status (urllib's HTTPError included): what the clients read."""
+
+    status: int
+    reason: str  # the status line's words, on one line
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    url: str  # after redirects
+
+    def header(self, name: str, default: str = "") -> str:
+        """A header's value, its name compared case-insensitively (the first one, if repeated)."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), default)
+
+
+_REDIRECT_LOOP = urllib.request.HTTPRedirectHandler.inf_msg
+
+
+def _answer_of_error(exc: urllib.error.HTTPError) -> Answer:
+    text = str(exc.reason)
+    if text.startswith(_REDIRECT_LOOP):
+        text = "redirects in a loop or more than 10 of them"
+    try:
+        body = exc.read() if exc.fp is not None else b""
+    except (OSError, http.client.HTTPException):
+        body = b""
+    received = tuple(exc.headers.items()) if exc.headers is not None else ()
+    return Answer(exc.code, " ".join(text.split()), received, body, exc.geturl())
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another attempt: refused or reset connections, a name that did not resolve now, a
+    connection closed before the answer. Not: TLS verification, malformed URLs or answers."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        if not isinstance(exc.reason, BaseException):
+            return False  # urllib's own refusal: an unknown URL type, no host given
+        exc = exc.reason
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return False  # the deadline is spent: see fetch
+    if isinstance(exc, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError)
+
+
+def _attempt(
+    opener: urllib.request.OpenerDirector, request: urllib.request.Request, timeout: float
+) -> Answer:
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return Answer(
+                response.status,
+                " ".join(str(response.reason).split()),
+                tuple(response.headers.items()),
+                response.read(),
+                response.geturl(),
+            )
+    except urllib.error.HTTPError as exc:
+        return _answer_of_error(exc)
+
+
+def _within(deadline: float, clock: Callable[[], float], work: Callable[[], Answer]) -> Answer:
+    """``work()`` in a daemon thread, given up (NetError "timed out") at ``deadline``: socket
+    timeouts bound each read, not a server that sends a byte every few seconds, nor a name
+    lookup. A thread given up on ends with its socket's own timeout or the process."""
+    outcome: list[Answer | BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the waiting thread
+            outcome.append(exc)
+        done.set()
+
+    threading.Thread(target=run, name="muslwheels-http", daemon=True).start()
+    if not done.wait(max(0.0, deadline - clock())):
+        raise NetError("timed out")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def fetch(
+    opener: urllib.request.OpenerDirector,
+    request: urllib.request.Request,
+    deadlines: Deadlines,
+) -> Answer:
+    """The answer to ``request`` (any HTTP status), within one request deadline.
+
+    Connection failures, resets and 5xx answers are tried again after the pauses of
+    ``deadlines.backoff`` while the deadline allows; the last 5xx answer is returned. NetError
+    when no answer came: timed out, the run's budget spent, refused, TLS verification failed,
+    not HTTP, a malformed URL.
+    """
+    if deadlines.budget_spent():
+        raise NetError(f"the run's network budget of {deadlines.budget:g} s is spent")
+    deadline = deadlines.next_deadline()
+    clock = deadlines.clock
+    pauses = list(deadlines.backoff)
+    while True:
+        left = deadline - clock()
+        if left <= 0:
+            raise NetError("timed out")
+        try:
+            answer = _within(deadline, clock, functools.partial(_attempt, opener, request, left))
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise NetError(
+                    exc.reason.verify_message or str(exc.reason), certificate=exc.reason
+                ) from exc
+            failure: NetError | None = NetError(reason(exc))
+            if not _transient(exc):
+                raise NetError(reason(exc)) from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # timeouts while reading, resets, answers that are not HTTP, malformed URLs
+            failure = NetError(reason(exc))
+            if not _transient(exc):
+                raise NetError(reason(exc)) from exc
+        else:
+            if answer.status < 500:
+                return answer
+            failure = None
+        # a transient failure: again after a pause, if the deadline leaves room for it
+        if not pauses or clock() + pauses[0] >= deadline:
+            if failure is None:
+                return answer
+            raise failure
+        deadlines.sleep(pauses.pop(0))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import http.client
 import json
 import re
 import ssl
@@ -30,7 +29,7 @@ from typing import Any
 
 from .cache import Fact, Json, JsonCache
 from .errors import RegistryError, ResolutionError
-from .net import LazyHTTPSHandler, is_loopback, reason
+from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,6 @@ DOCKER_DEFAULT_REGISTRY = DefaultRegistry(
     legacy_index="index.docker.io",
 )
 
-DEFAULT_TIMEOUT = 15.0
 OFFICIAL_PREFIX = "library/"
 
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -387,7 +385,7 @@ class RegistryClient:
         self,
         *,
         cache: JsonCache | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        deadlines: Deadlines | None = None,
         docker_config: Mapping[str, Any] | None = None,
         docker_config_file: Path | None = None,
         insecure: tuple[str, ...] = (),
@@ -399,7 +397,7 @@ class RegistryClient:
         self.page_size = page_size
         self.cache_loopback = cache_loopback
         self.cache = cache if cache is not None else JsonCache(None)
-        self.timeout = timeout
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
         self._docker_config = docker_config
         self._docker_config_file = docker_config_file or docker_config_path({}, Path.home())
         self.insecure = insecure
@@ -411,6 +409,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._openers: dict[str, urllib.request.OpenerDirector] = {}
+        self._down: dict[str, RegistryUnreachable] = {}  # host -> why it gave no answer
 
     # -- ImageLookup --------------------------------------------------------------------------
 
@@ -627,36 +626,26 @@ class RegistryClient:
         request = urllib.request.Request(
             url, headers={"User-Agent": "muslwheels", **headers}, method="GET"
         )
+        subject = what or f"registry {ref.registry}"
+        down = self._down.get(host)
+        if down is not None:  # one failure is enough: the run does not wait for it again
+            raise down
         try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return _Response(
-                    response.status,
-                    _header_map(response.headers.items()),
-                    response.read(),
-                    response.geturl(),
-                )
-        except urllib.error.HTTPError as exc:
-            body = exc.read() if exc.fp is not None else b""
-            received = exc.headers.items() if exc.headers is not None else ()
-            return _Response(exc.code, _header_map(received), body, exc.geturl())
-        except urllib.error.URLError as exc:
-            subject = what or f"registry {ref.registry}"
-            if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                raise RegistryUnreachable(
-                    f"TLS verification failed for {subject}: "
-                    f"{exc.reason.verify_message or exc.reason}",
+            answer = fetch(opener, request, self.deadlines)
+        except NetError as exc:
+            if exc.certificate is not None:
+                error = RegistryUnreachable(
+                    f"TLS verification failed for {subject}: {exc.reason}",
                     hint=f"put the registry's CA certificate into "
                     f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt",
-                ) from exc
-            raise RegistryUnreachable(
-                f"{subject} is unreachable: {reason(exc)}",
-                hint=self._hint_unreachable(ref),
-            ) from exc
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            subject = what or f"registry {ref.registry}"
-            raise RegistryUnreachable(
-                f"{subject} is unreachable: {reason(exc)}", hint=self._hint_unreachable(ref)
-            ) from exc
+                )
+            else:
+                error = RegistryUnreachable(
+                    f"{subject} is unreachable: {exc.reason}", hint=self._hint_unreachable(ref)
+                )
+            self._down.setdefault(host, error)
+            raise error from None
+        return _Response(answer.status, _header_map(answer.headers), answer.body, answer.url)
 
     def _hint_unreachable(self, ref: ImageReference) -> str:
         if is_loopback(ref.registry):

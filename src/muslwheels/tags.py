@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .arches import ARCHES, Arch, arch_names, lookup_arch
-from .errors import TagError
+from .errors import ResolutionError, TagError
 from .model import (
     Config,
     Defaults,
@@ -178,7 +178,7 @@ def _is_version(text: str) -> bool:
         return False
     try:
         Version(text)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past the digit limit of int
         return False
     return True
 
@@ -447,7 +447,7 @@ def _versions_hint(projects: Sequence[Project]) -> str:
         for version in project.versions:
             try:
                 valid.append((Version(version), version))
-            except InvalidVersion:
+            except ValueError:  # InvalidVersion, or a number past the digit limit of int
                 continue
         newest = ", ".join(v for _, v in sorted(valid, reverse=True)[:5])
         listed.append(f"newest versions of {project.name!r}: {newest or 'none'}")
@@ -476,12 +476,35 @@ def _tried(verdicts: Sequence[_Verdict]) -> str:
     return "; ".join(parts)
 
 
-def _not_found_error(text: str, verdicts: Sequence[_Verdict], modules: Config) -> TagError:
+def _unknown_arch(text: str, modules: Config, index: ProjectLookup) -> TagError | None:
+    """``msgpack-py3.11-mips``: the last segment is no arch, but the rest reads as a module."""
+    head, _, last = text.rpartition("-")
+    if not head or not last.isalnum() or last.isdigit() or _PYTHON_LIKE.fullmatch(last):
+        return None
+    try:
+        readings = _confirmed(head, modules, index)
+    except (TagError, ResolutionError):  # the probe only words the error better
+        return None
+    if not readings:
+        return None
+    return TagError(
+        f"tag {_shown(text)}: unknown architecture {last[:20]!r} after {readings[0].describe()}",
+        hint=f"known architectures: {', '.join(arch_names())}",
+    )
+
+
+def _not_found_error(
+    text: str, verdicts: Sequence[_Verdict], modules: Config, index: ProjectLookup
+) -> TagError:
     tried = _tried(verdicts)
     segment = _segment_problem(text, modules.defaults)
     if segment is not None:
         headline, hint = segment
         return TagError(f"tag {_shown(text)}: {headline}; {tried}", hint=hint)
+    if all(v.fault is _Fault.NO_PROJECT for v in verdicts):
+        arch_error = _unknown_arch(text, modules, index)
+        if arch_error is not None:
+            return arch_error
     worst = max(v.fault or 0 for v in verdicts)
     if worst == _Fault.NO_VERSION:
         projects = tuple(dict.fromkeys(v.project for v in verdicts if v.project is not None))
@@ -520,7 +543,7 @@ def _settle(text: str, modules: Config, index: RememberedProjects) -> TagRequest
         return settled[0]
     if settled:
         raise _ambiguous_error(text, settled, modules, _Offline(index.known))
-    raise _not_found_error(text, verdicts, modules)
+    raise _not_found_error(text, verdicts, modules, index)
 
 
 def _raise_all(errors: Sequence[TagError]) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from .model import Project
+
+_PROBE = Version("3.0")
 
 
 def valid_specifier(value: str | None) -> str | None:
@@ -22,8 +24,8 @@ def valid_specifier(value: str | None) -> str | None:
     if not text:
         return None
     try:
-        SpecifierSet(text)
-    except InvalidSpecifier:
+        SpecifierSet(text).contains(_PROBE, prereleases=True)  # parses every clause
+    except ValueError:  # InvalidSpecifier, or a number past the digit limit of int
         return None
     return text
 
@@ -66,13 +68,13 @@ def find_version(project: Project, version: str) -> str | None:
         return version
     try:
         wanted = Version(version)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past the digit limit of int
         return None
     for candidate in project.versions:
         try:
             if Version(candidate) == wanted:
                 return candidate
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a number past the digit limit of int
             continue
     return None
 
@@ -103,7 +105,7 @@ def python_allowed(project: Project, version: str, python: str) -> bool:
     """
     try:
         releases = _python_releases(python)
-    except InvalidVersion as exc:
+    except ValueError as exc:
         raise ValueError(f"not a Python version: {python!r}") from exc
     value = valid_specifier(requires_python_of(project, version))
     if value is None:
@@ -126,7 +128,7 @@ def newest_version(project: Project, *, pre: bool = False, python: str | None = 
             continue
         try:
             parsed.setdefault(Version(text), text)
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a number past the digit limit of int
             continue
     applicable = SpecifierSet("").filter(parsed, prereleases=True if pre else None)
     usable = [v for v in applicable if parsed[v] not in project.yanked]

@@ -26,6 +26,7 @@ from muslwheels.index import (
     valid_summary_record,
 )
 from muslwheels.model import Project, ProjectLookup
+from muslwheels.net import Deadlines
 from muslwheels.pipconfig import IndexSettings
 from muslwheels.versions import (
     find_version,
@@ -406,8 +407,13 @@ def served(web: RouteServer) -> RouteServer:
     return web
 
 
+#: Retries after 10 ms: the tests of transient failures need not wait for the real backoff.
+FAST_BACKOFF = (0.01, 0.01, 0.01)
+
+
 def index_at(*urls: str, **kwargs: object) -> PackageIndex:
     settings = IndexSettings(index_url=urls[0], extra_index_urls=tuple(urls[1:]))
+    kwargs.setdefault("deadlines", Deadlines(backoff=FAST_BACKOFF))
     return PackageIndex(settings, **kwargs)  # type: ignore[arg-type]
 
 
@@ -728,7 +734,9 @@ def test_file_index_with_pages_and_plain_directories(tmp_path: Path) -> None:
     assert index.project("aenum") == Project("aenum", ("3.1.17",))
     assert index.project("bcrypt") == Project("bcrypt", ("5.0.0",))
     assert index.project("cffi") is None
-    assert index_at((tmp_path / "missing").as_uri()).project("aenum") is None
+    # a primary index that does not exist is an error, as it is for pip (exit 4)
+    with pytest.raises(ResolutionError, match="missing': it does not exist"):
+        index_at((tmp_path / "missing").as_uri()).project("aenum")
 
 
 def test_find_links_directories_and_pages(tmp_path: Path, served: RouteServer) -> None:
@@ -824,7 +832,9 @@ def test_prefetch_keeps_a_failure_for_the_lookup_that_needs_it(served: RouteServ
     index = index_at(served.url + "/json/simple")
     index.prefetch(["broken", "cffi"])  # raises nothing
     assert index.project("cffi") is not None
+    asked = served.paths().count("/json/simple/broken/")
+    assert asked == 1 + len(FAST_BACKOFF)  # a 5xx is tried again, within the deadline
     for _ in range(2):
         with pytest.raises(ResolutionError, match="HTTP 503"):
             index.project("broken")
-    assert served.paths().count("/json/simple/broken/") == 1
+    assert served.paths().count("/json/simple/broken/") == asked

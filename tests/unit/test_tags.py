@@ -471,6 +471,28 @@ def test_an_arch_typo_is_named_with_did_you_mean_and_the_known_arches(
     assert "known architectures: 386, aarch64, amd64, arm, arm64, arm64v8" in error.hint
 
 
+@pytest.mark.parametrize(
+    ("text", "after"),
+    [
+        ("paramiko-py3.12-mips", "module paramiko, Python 3.12"),
+        ("paramiko3.4.0-sparc", "module paramiko, version 3.4.0"),
+        ("paramiko-m68k", "module paramiko"),
+    ],
+)
+def test_an_unknown_arch_after_a_known_module_says_unknown_architecture(
+    text: str, after: str
+) -> None:
+    error = tag_error(text)
+    last = text.rpartition("-")[2]
+    assert error.message == f"tag {text!r}: unknown architecture {last!r} after {after}"
+    assert error.hint is not None and error.hint.startswith("known architectures: 386, ")
+
+
+def test_an_unknown_last_segment_after_an_unknown_module_is_an_unknown_module() -> None:
+    error = tag_error("nosuchthing-py3.12-mips")
+    assert "unknown module" in error.message
+
+
 def test_the_arch_typo_readings_are_reported_as_tried() -> None:
     error = tag_error("foo-arm65")
     assert "'foo-arm' has no version 65" in error.message
