@@ -33,6 +33,8 @@ COMMON_HELP = {
     "repository": "wheel image repository for this run (env DOCKER_REPO)",
     "refresh": "ask the index and registries again instead of using the cache",
     "offline": "use only cached index and registry answers",
+    "timeout": "seconds one index/registry request may take, retries included, or SECONDS,BUDGET "
+    "with a budget for the whole run (default 30,120; env MUSLWHEELS_TIMEOUT)",
 }
 
 
@@ -60,6 +62,7 @@ def plan(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
 ) -> None:
     """Resolve tags into build targets and print them (no Docker needed)."""
     flags = Flags(
@@ -69,6 +72,7 @@ def plan(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
     )
     _run(cli.cmd_plan, config, flags, as_json=json)
 
@@ -83,6 +87,7 @@ def post_checkout(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
 ) -> None:
     """Hook phase 1: resolve the tag(s) and save the plan for the later phases."""
     flags = Flags(
@@ -92,6 +97,7 @@ def post_checkout(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
     )
     _run(cli.cmd_post_checkout, config, flags)
 
@@ -137,6 +143,7 @@ def pre_build(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
     no_cache: bool = False,
     force_pull: bool = False,
 ) -> None:
@@ -152,6 +159,7 @@ def pre_build(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
         no_cache=no_cache,
         force_pull=force_pull,
     )
@@ -172,6 +180,7 @@ def build(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
     no_cache: bool = False,
     push: bool = False,
     no_self_pull: bool = False,
@@ -191,6 +200,7 @@ def build(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
         no_cache=no_cache,
         push=push,
         no_self_pull=no_self_pull,
@@ -220,6 +230,7 @@ def push(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
     index: bool = False,
 ) -> None:
     """Hook phase 4: push the wheel images from wheels/, per-arch tags and the multi-arch tag."""
@@ -233,6 +244,7 @@ def push(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
     )
     _run(cli.cmd_push, config, flags, with_index=index)
 
@@ -261,6 +273,7 @@ def extract(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
     index: bool = False,
 ) -> None:
     """Copy the wheels of the tag(s)' images into DEST/<arch>/ (no arch in a tag: every arch)."""
@@ -274,6 +287,7 @@ def extract(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
     )
     _run(cli.cmd_extract, config, flags, dest=dest, with_index=index)
 
@@ -296,6 +310,7 @@ def check(
     config: str | None = None,
     refresh: bool = False,
     offline: bool = False,
+    timeout: str | None = None,
 ) -> None:
     """List the newest releases whose wheel images the registry lacks (exit 8: work pending)."""
     flags = Flags(
@@ -305,6 +320,7 @@ def check(
         repository=repository,
         refresh=refresh,
         offline=offline,
+        timeout=timeout,
     )
     _run(cli.cmd_check, config, flags, as_json=json)
 

@@ -25,6 +25,7 @@ from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageErr
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
 from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
+from .net import Deadlines
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan
@@ -106,7 +107,10 @@ class Sources:
         self._settings: IndexSettings | None = None
         self._index: PackageIndex | None = None
         self._projects: RememberedProjects | None = None
-        self.images = RegistryClient(cache=self.cache, docker_config_file=_docker_config(options))
+        self.deadlines = _deadlines(options)  # the index and the base-image registry share it
+        self.images = RegistryClient(
+            cache=self.cache, docker_config_file=_docker_config(options), deadlines=self.deadlines
+        )
 
     @property
     def settings(self) -> IndexSettings:
@@ -120,7 +124,7 @@ class Sources:
     @property
     def index(self) -> PackageIndex:
         if self._index is None:
-            self._index = PackageIndex(self.settings, cache=self.cache)
+            self._index = PackageIndex(self.settings, cache=self.cache, deadlines=self.deadlines)
         return self._index
 
     @property
@@ -163,6 +167,11 @@ class Sources:
 def _docker_config(options: RunOptions) -> Path:
     """Docker's CLI configuration (``docker login`` credentials) for this run."""
     return docker_config_path(options.env, Path.home())
+
+
+def _deadlines(options: RunOptions) -> Deadlines:
+    """How long the network may keep this run waiting (--timeout, MUSLWHEELS_TIMEOUT)."""
+    return Deadlines(request=options.request_timeout, budget=options.network_budget)
 
 
 def plan_inputs(ws: Workspace, tags: Sequence[str], options: RunOptions) -> dict[str, object]:
@@ -426,7 +435,9 @@ def cmd_pre_build(ws: Workspace, options: RunOptions) -> int:
 
 
 def _wheel_registry(options: RunOptions) -> WheelRegistry:
-    return WheelRegistry(RegistryClient(docker_config_file=_docker_config(options)))
+    return WheelRegistry(
+        RegistryClient(docker_config_file=_docker_config(options), deadlines=_deadlines(options))
+    )
 
 
 def _reuse(

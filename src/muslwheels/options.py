@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from .errors import UsageError
 from .model import Flavour, Mode
+from .net import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RUN_BUDGET
 from .publish import normalize_repository, split_image_name
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -84,6 +85,7 @@ class Flags:
     refresh: bool = False
     offline: bool = False
     no_cache: bool = False
+    timeout: str | None = None  # --timeout SECONDS[,BUDGET]
     #: the command itself pushes (``invoke push``): DO_PUSH is implied, NO_PUSH still makes it dry
     pushing: bool = False
 
@@ -107,6 +109,8 @@ class RunOptions:
     refresh: bool = False
     offline: bool = False
     no_cache: bool = False
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for one HTTP request, retries in
+    network_budget: float = DEFAULT_RUN_BUDGET  # seconds for all of them together
     revision: str | None = None  # SOURCE_COMMIT: the wheel images' revision label
     docker_host: str = ""  # DOCKER_HOST, to tell a local daemon from a remote one
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for pip and Docker's config
@@ -160,6 +164,32 @@ def _repository(flags: Flags, env: Mapping[str, str]) -> str | None:
     return normalize_repository(repository) if repository else None
 
 
+def _timeouts(flags: Flags, env: Mapping[str, str]) -> tuple[float, float]:
+    """--timeout, else MUSLWHEELS_TIMEOUT: ``SECONDS`` for one request (retries included) or
+    ``SECONDS,BUDGET`` with the run's budget for all of them; the budget defaults to four
+    requests' worth, and at least the default."""
+    given, source = flags.timeout, "--timeout"
+    if given is None and env.get("MUSLWHEELS_TIMEOUT", "").strip():
+        given, source = env["MUSLWHEELS_TIMEOUT"], "MUSLWHEELS_TIMEOUT"
+    if given is None:
+        return DEFAULT_REQUEST_TIMEOUT, DEFAULT_RUN_BUDGET
+    parts = given.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(parts) > 2 or not values or not all(0 < v <= 86400 for v in values):
+        shown = given if len(given) <= 40 else given[:37] + "..."
+        raise UsageError(
+            f"{source} {shown!r} is not SECONDS or SECONDS,BUDGET",
+            hint="e.g. --timeout 60 (each request) or --timeout 60,300 (and the whole run); "
+            "seconds above 0, at most 86400",
+        )
+    request = values[0]
+    budget = values[1] if len(values) == 2 else max(DEFAULT_RUN_BUDGET, 4 * request)
+    return request, budget
+
+
 def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunOptions:
     """Cascade the flags over the environment switches: the run description."""
     flags = flags or Flags()
@@ -177,6 +207,7 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
                 f"unknown --mode {flags.mode!r}", hint=f"use one of: {known}"
             ) from None
     dry_run = _switch(flags.dry_run, env, "NOOP", "NO_BUILD")
+    request_timeout, network_budget = _timeouts(flags, env)
     shared = not _switch(flags.no_shared, env, "NO_SHARED")
     return RunOptions(
         tags=_tags(flags, env),
@@ -194,6 +225,8 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
         refresh=flags.refresh,
         offline=flags.offline,
         no_cache=flags.no_cache,
+        request_timeout=request_timeout,
+        network_budget=network_budget,
         revision=env.get("SOURCE_COMMIT") or None,
         docker_host=env.get("DOCKER_HOST", ""),
         env=MappingProxyType(dict(env)),

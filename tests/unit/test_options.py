@@ -96,3 +96,27 @@ def test_bad_jobs_and_contradictions() -> None:
         make_run_options({}, Flags(jobs=0))
     with pytest.raises(UsageError, match="--refresh and --offline"):
         make_run_options({}, Flags(refresh=True, offline=True))
+
+
+def _timeouts(env: dict[str, str], timeout: str | None = None) -> tuple[float, float]:
+    options = make_run_options(env, Flags(timeout=timeout))
+    return options.request_timeout, options.network_budget
+
+
+def test_timeout_defaults_flag_and_environment() -> None:
+    assert _timeouts({}) == (30.0, 120.0)
+    assert _timeouts({}, "5") == (5.0, 120.0)
+    assert _timeouts({}, "60") == (60.0, 240.0)  # the budget: four requests' worth at least
+    assert _timeouts({}, "2.5,10") == (2.5, 10.0)
+    assert _timeouts({"MUSLWHEELS_TIMEOUT": "7,8"}) == (7.0, 8.0)
+    assert _timeouts({"MUSLWHEELS_TIMEOUT": " "}) == (30.0, 120.0)
+    assert _timeouts({"MUSLWHEELS_TIMEOUT": "7,8"}, "3") == (3.0, 120.0)  # the flag wins
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1,2,3", "soon", "", "1e9", "5,"])
+def test_a_bad_timeout_is_a_usage_error(value: str) -> None:
+    with pytest.raises(UsageError, match="is not SECONDS or SECONDS,BUDGET") as info:
+        make_run_options({}, Flags(timeout=value))
+    assert info.value.hint is not None and "--timeout 60" in info.value.hint
+    with pytest.raises(UsageError, match="MUSLWHEELS_TIMEOUT"):
+        make_run_options({"MUSLWHEELS_TIMEOUT": value or "x"}, Flags())

@@ -84,6 +84,7 @@ def test_every_flag_field_changes_the_run_description() -> None:
             "builder": "b",
             "base_image": "img:{python}",
             "repository": "me/wheels",
+            "timeout": "5",
         }.get(field.name, True)
         given = make_run_options({}, dataclasses.replace(Flags(), **{field.name: value}))
         assert given != plain, f"Flags.{field.name} does not reach RunOptions"
