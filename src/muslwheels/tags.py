@@ -12,6 +12,7 @@ left, otherwise the error lists what was tried or what the tag could mean.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -231,17 +232,23 @@ def candidates(text: str) -> tuple[TagRequest, ...]:
 
 
 def index_names(texts: Iterable[str], *, modules: Config) -> tuple[str, ...]:
-    """Every project name that parsing and planning ``texts`` may ask the index about: the module
-    of every reading of every tag (tags that are not tags at all are skipped) and, for modules of
-    modules.toml, their dependencies, transitively. Pure: lets a caller ask about them all at once.
+    """The project names that parsing and planning ``texts`` ask the index about first, likeliest
+    first: the module of each tag's readings that recognise the most parts (see
+    :func:`_verdicts`; less likely ones are asked only when these fail), every reading that names a
+    module of modules.toml and, for those, their dependencies, transitively (tags that are not
+    tags at all are skipped). Pure: lets a caller ask about them all at once.
     """
     found: dict[str, str] = {}
     pending: list[str] = []
     for text in texts:
         try:
-            pending.extend(reading.module for reading in candidates(text))
+            readings = candidates(text)
         except TagError:
             continue
+        most = _parts(readings[0])
+        pending.extend(
+            r.module for r in readings if _parts(r) == most or modules.module(r.module) is not None
+        )
     while pending:
         name = pending.pop(0)
         key = normalize_name(name)
@@ -318,9 +325,37 @@ def _judge(reading: TagRequest, modules: Config, index: ProjectLookup) -> _Verdi
     return _Verdict(reading, settled=replace(reading, module=project.name, version=version))
 
 
+def _parts(reading: TagRequest) -> int:
+    """How many trailing segments of its tag ``reading`` takes as a Python or an arch."""
+    return (reading.arch is not None) + (reading.python is not None or reading.all_pythons)
+
+
+def _verdicts(text: str, modules: Config, index: ProjectLookup) -> list[_Verdict]:
+    """The readings of ``text`` judged, the ones that recognise the most parts first.
+
+    The readings that take the same trailing segments as a Python or an arch are judged together
+    (they may be ambiguous among themselves: ``psycopg22.9.9``). The readings that take fewer,
+    reading a ``-py3.12`` or ``-arm`` as part of the module's name, are judged only while no
+    reading was confirmed - except those naming a module of modules.toml or a project already
+    asked about for this tag, which cost no speculative request. So ``msgpack-py3.11-amd64``
+    asks about msgpack only when the index has it.
+    """
+    verdicts: list[_Verdict] = []
+    asked: set[str] = set()
+    for _, group in itertools.groupby(candidates(text), key=_parts):
+        confirmed = any(v.settled is not None for v in verdicts)
+        for reading in group:
+            known = reading.key in asked or modules.module(reading.module) is not None
+            if confirmed and not known:
+                continue
+            verdicts.append(_judge(reading, modules, index))
+            asked.add(reading.key)
+    return verdicts
+
+
 def _confirmed(text: str, modules: Config, index: ProjectLookup) -> tuple[TagRequest, ...]:
     """The settled readings of ``text`` that ``index`` confirms."""
-    verdicts = (_judge(reading, modules, index) for reading in candidates(text))
+    verdicts = _verdicts(text, modules, index)
     return tuple(dict.fromkeys(v.settled for v in verdicts if v.settled is not None))
 
 
@@ -534,7 +569,7 @@ def _unindexed_error(text: str, verdict: _Verdict, modules: Config) -> TagError:
 
 
 def _settle(text: str, modules: Config, index: RememberedProjects) -> TagRequest:
-    verdicts = [_judge(reading, modules, index) for reading in candidates(text)]
+    verdicts = _verdicts(text, modules, index)
     for verdict in verdicts:
         if verdict.fault is _Fault.UNINDEXED_MODULE:
             raise _unindexed_error(text, verdict, modules)

@@ -106,7 +106,7 @@ def test_a_dead_index_is_asked_once_per_run_whatever_the_number_of_tags(
     tags = [f"mod{i}-py3.11-amd64" for i in range(10)]
     index = index_at(silent.url + "/simple", request=0.3)
     names = index_names(tags, modules=CONFIG)
-    assert len(names) > 30  # every reading of every tag: what used to be asked
+    assert len(names) >= len(tags)
 
     def plan() -> None:
         index.prefetch(names)

@@ -363,10 +363,25 @@ def test_index_errors_propagate() -> None:
 # --- ambiguity --------------------------------------------------------------------------------
 
 
-def test_an_arch_word_naming_two_projects_is_ambiguous_and_the_hint_says_how_to_write_each() -> (
+def test_an_arch_word_at_the_end_is_the_arch_when_the_index_confirms_that_reading() -> None:
+    index = make_index()  # has foo and foo-arm
+    assert parse("foo-arm", index) == TagRequest("", "foo", arch=arch("armv7"))
+    assert [normalize_name(n) for n in index.calls] == ["foo"]  # foo-arm was not asked about
+    assert parse("foo-arm-py3.13") == TagRequest("", "foo-arm", python="3.13")
+    assert parse("foo-arm-armv7") == TagRequest("", "foo-arm", arch=arch("armv7"))
+
+
+def test_the_longer_reading_is_asked_about_when_the_likelier_one_fails() -> None:
+    index = FakeIndex([Project("foo-arm", ("2.0",))])
+    assert parse("foo-arm", index) == TagRequest("", "foo-arm")
+    assert [normalize_name(n) for n in index.calls] == ["foo", "foo-arm"]
+
+
+def test_an_arch_word_naming_a_configured_module_is_ambiguous_and_the_hint_says_how_to_write_each() -> (
     None
 ):
-    error = tag_error("foo-arm")
+    config = make_config(ModuleConfig("foo-arm"))
+    error = tag_error("foo-arm", config=config)
     assert error.message == (
         "tag 'foo-arm' is ambiguous: the index has each of its readings "
         "'foo-armv7' (module foo, arch armv7) and 'foo-arm' (module foo-arm)"
@@ -376,7 +391,7 @@ def test_an_arch_word_naming_two_projects_is_ambiguous_and_the_hint_says_how_to_
         "'foo-arm-py3.13' for module foo-arm"
     )
     for suggestion in ("foo-armv7", "foo-arm-py3.13"):  # the advice really is unambiguous
-        parse(suggestion)
+        parse_tag(suggestion, modules=config, index=make_index())
 
 
 def test_a_name_version_split_both_on_the_index_is_ambiguous_and_cannot_be_respelled() -> None:
@@ -535,14 +550,14 @@ def test_parse_tags_keeps_order() -> None:
 def test_parse_tags_reports_every_bad_tag_in_one_error() -> None:
     with pytest.raises(TagErrors) as info:
         parse_tags(
-            ["paramiko", "nosuchthing", "foo-arm", "psycopg22.9.99"],
+            ["paramiko", "nosuchthing", "paramiko9.9.9", "psycopg22.9.99"],
             modules=CONFIG,
             index=make_index(),
         )
     error = info.value
     assert [e.message.split(":")[0].split(" ")[1] for e in error.errors] == [
         "'nosuchthing'",
-        "'foo-arm'",
+        "'paramiko9.9.9'",
         "'psycopg22.9.99'",
     ]
     assert error.message.startswith("3 bad tags: tag 'nosuchthing': unknown module")
@@ -661,23 +676,43 @@ def test_property_an_index_knowing_only_the_request_gives_it_back_exactly(
 
 @given(st.data())
 @settings(max_examples=300)
-def test_property_a_second_confirmed_reading_always_makes_the_tag_ambiguous(
+def test_property_a_second_confirmed_reading_makes_the_tag_ambiguous_or_is_never_asked(
     data: st.DataObject,
 ) -> None:
     """The index knows the request and one more reading of the same text (drawn from the
-    candidates). Then the parse is the request when that reading is the request itself, and
-    otherwise a TagError listing both readings (rendering and description) - never a guess."""
+    candidates). When that reading is the request, the parse is the request. When both take the
+    same trailing segments as Python/arch, or the one that takes fewer names a configured module
+    or the same project, the parse is a TagError listing both (rendering and description) -
+    never a guess. Otherwise the one that recognises fewer parts is never asked about, and the
+    other one is what the tag means."""
     request = data.draw(requests())
     other = data.draw(st.sampled_from(candidates(request.tag)))
     config, index = world_knowing(request, other)
     if other == request:
         assert parse_tag(request.tag, modules=config, index=index) == request
         return
-    with pytest.raises(TagError) as info:
-        parse_tag(request.tag, modules=config, index=index)
-    assert "is ambiguous" in info.value.message
-    for reading in (request, other):
-        assert f"{reading.tag!r} ({reading.describe()})" in info.value.message
+    likely, unlikely = sorted((request, other), key=lambda r: -tag_parts(r))
+    if (
+        tag_parts(likely) == tag_parts(unlikely)
+        or unlikely.key == likely.key
+        or config.module(unlikely.module) is not None
+    ):
+        with pytest.raises(TagError) as info:
+            parse_tag(request.tag, modules=config, index=index)
+        assert "is ambiguous" in info.value.message
+        for reading in (request, other):
+            assert f"{reading.tag!r} ({reading.describe()})" in info.value.message
+        return
+    try:
+        assert parse_tag(request.tag, modules=config, index=index) == likely
+    except TagError as error:  # a third reading of the likelier kind holds as well
+        assert "is ambiguous" in error.message
+        assert f"{likely.tag!r} ({likely.describe()})" in error.message
+    assert unlikely.key not in {normalize_name(n) for n in index.calls}
+
+
+def tag_parts(reading: TagRequest) -> int:
+    return (reading.arch is not None) + (reading.python is not None or reading.all_pythons)
 
 
 def test_the_round_trip_check_catches_a_parser_that_guesses() -> None:
@@ -701,31 +736,29 @@ def test_the_round_trip_check_catches_a_parser_that_ignores_the_index_spelling()
 # --- the names a run asks the index about ---------------------------------------------------------
 
 
-def test_index_names_cover_every_reading_and_the_configured_dependencies() -> None:
+def test_index_names_are_the_likeliest_readings_and_the_configured_dependencies() -> None:
     config = make_config(
         ModuleConfig("paramiko", depends=("cryptography", "pynacl")),
         ModuleConfig("cryptography", depends=("cffi",), ssl_variants=("openssl", "libressl")),
         ModuleConfig("PyNaCl", depends=("cffi",)),
         ModuleConfig("cffi"),
+        ModuleConfig("bar-arm"),
     )
-    names = index_names(["paramiko-pyall", "foo-arm", "not a tag!"], modules=config)
+    tags = ["paramiko-pyall", "foo-arm", "bar-arm", "psycopg22.9.9", "not a tag!"]
+    names = index_names(tags, modules=config)
     keys = [normalize_name(n) for n in names]
-    assert len(keys) == len(set(keys))  # each name once
-    # every reading of each tag: paramiko-pyall is paramiko for all Pythons, or a project of
-    # that name; foo-arm is foo for armv7, or a project of that name
-    assert {"paramiko", "paramiko-pyall", "foo", "foo-arm"} <= set(keys)
-    # the dependencies modules.toml gives paramiko, transitively
-    assert {"cryptography", "pynacl", "cffi"} <= set(keys)
-    # a tag that is not one adds nothing
-    assert not any(" " in k or "!" in k for k in keys)
-    # nothing else: the readings are what the parser may ask about
-    for key in keys:
-        assert key in {
-            "paramiko",
-            "paramiko-pyall",
-            "foo",
-            "foo-arm",
-            "cryptography",
-            "pynacl",
-            "cffi",
-        }
+    # the likeliest readings, in tag order (paramiko for every Python, foo for armv7, the name
+    # psycopg22.9.9 and its two name/version splits), a configured module whatever its reading
+    # (bar-arm), then the dependencies modules.toml gives paramiko, transitively; each name once
+    assert keys == [
+        "paramiko",
+        "foo",
+        "bar",
+        "bar-arm",
+        "psycopg22-9-9",
+        "psycopg2",
+        "psycopg",
+        "cryptography",
+        "pynacl",
+        "cffi",
+    ]
