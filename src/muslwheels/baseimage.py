@@ -13,7 +13,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from .arches import ARCHES, Arch, arch_for_platform, lookup_arch
-from .errors import ConfigError, ResolutionError, UsageError
+from .errors import ConfigError, ResolutionError, TagError, UsageError, shown
+from .imageref import reference_problem
 
 PLACEHOLDERS = ("python", "alpine")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -43,23 +44,40 @@ def split_image_ref(ref: str) -> tuple[str, str]:
     return ref, "latest"
 
 
-def _validate_template(template: str) -> None:
+def template_problem(template: str) -> tuple[str, str] | None:
+    """What is wrong with a base image template, and how to write it; None when it is a valid
+    image reference with ``{python}`` (and optionally ``{alpine}``) in its tag."""
     unknown = [p for p in _PLACEHOLDER.findall(template) if p not in PLACEHOLDERS]
     if unknown:
-        raise ConfigError(
-            f"base image template {template!r} has unknown placeholder {{{unknown[0]}}}",
-            hint="base_image may use {python} and {alpine} only",
+        return (
+            f"has unknown placeholder {{{shown(unknown[0], 20)[1:-1]}}}",
+            "only {python} and {alpine} may appear in braces",
         )
     if "{python}" not in template:
-        raise ConfigError(
-            f"base image template {template!r} has no {{python}} placeholder",
-            hint='write it like "python:{python}-alpine{alpine}"',
-        )
+        return "has no {python} placeholder", 'write it like "python:{python}-alpine{alpine}"'
     repository, _ = split_image_ref(template)
     if "{" in repository:
+        return (
+            "has a placeholder outside its tag",
+            'only the tag may vary, e.g. "python:{python}-alpine{alpine}"',
+        )
+    problem = reference_problem(
+        template.replace("{python}", "3.12").replace("{alpine}", "3.20"), allow_tag=True
+    )
+    if problem:
+        return (
+            f"is not an image reference: {problem}",
+            'write [registry/]repository:tag, e.g. "python:{python}-alpine{alpine}"',
+        )
+    return None
+
+
+def _validate_template(template: str) -> None:
+    problem = template_problem(template)
+    if problem:
         raise ConfigError(
-            f"base image template {template!r} has a placeholder outside its tag",
-            hint='only the tag may vary, e.g. "python:{python}-alpine{alpine}"',
+            f"base image template {shown(template)} {problem[0]}",
+            hint=f"base_image in modules.toml: {problem[1]}",
         )
 
 
@@ -141,7 +159,7 @@ def newest_python(
     listing = ", ".join(pythons) if pythons else "none"
     if requested is not None:
         if requested not in pythons:
-            raise ResolutionError(
+            raise TagError(
                 f"no {what} for Python {requested}{floor}; available: {listing}",
                 hint="pick one of the available Pythons, or change base_image / alpine "
                 "in modules.toml",
@@ -240,7 +258,7 @@ def render_base_image(template: str, python: str, alpine: str | None) -> str:
     if "{alpine}" in template and alpine is None:
         raise ResolutionError(
             f"base image template {template!r} needs an Alpine release for Python {python}",
-            hint="resolve the Alpine release with python_versions_for first",
+            hint="ask python_versions_for for the Alpine release first",
         )
     return template.replace("{python}", python).replace("{alpine}", alpine or "")
 

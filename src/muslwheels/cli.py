@@ -37,7 +37,7 @@ from .publish import (
     reuse_published,
 )
 from .registry import RegistryClient, WheelRegistry, docker_config_path
-from .savedplan import load_plan, save_plan, target_to_dict
+from .savedplan import discard_plan, load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 from .wheelindex import IndexReport, build_index
 
@@ -214,9 +214,9 @@ def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
 
 
 def cmd_post_checkout(ws: Workspace, options: RunOptions) -> int:
+    discard_plan(ws.plan_path)  # first: a failure below must not leave an older plan standing
     tags = options.require_tags()
     sources = Sources(ws, options)
-    ws.plan_path.unlink(missing_ok=True)  # never leave a stale plan behind a failure
     plan = sources.plan(tags)
     save_plan(ws.plan_path, plan_inputs(ws, tags, options), plan.targets, plan.requested)
     ws.ui.notes([*plan.notes, *sources.age_notes()])

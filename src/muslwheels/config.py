@@ -36,6 +36,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from . import graph
 from .arches import ARCHES, lookup_arch
 from .errors import ConfigError
+from .imageref import reference_problem
 from .model import (
     Config,
     Defaults,
@@ -131,14 +132,6 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PACKAGE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9.+_-]*(:[A-Za-z0-9_-]+)?([=~]{1,2}[A-Za-z0-9.+_~:*-]+)?"
 )
-# Docker reference grammar (distribution/reference).
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")
-_DOMAIN = re.compile(
-    r"((?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-    r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
-    r"|\[[a-fA-F0-9:]+\])(:[0-9]+)?"
-)
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._+=/@:,~-]*")
 _TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 
@@ -445,7 +438,7 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
 
 def _repository(where: _Where, key: str, value: object) -> str:
     text = _string(where, key, value).strip()
-    problem = _reference_problem(text, allow_tag=False)
+    problem = reference_problem(text, allow_tag=False)
     if problem:
         where.fail(
             key,
@@ -454,41 +447,6 @@ def _repository(where: _Where, key: str, value: object) -> str:
             "or '127.0.0.1:5000/wheels'",
         )
     return text
-
-
-def _reference_problem(reference: str, *, allow_tag: bool) -> str | None:
-    """Why ``reference`` is not a Docker image reference (repository[:tag]), or None."""
-    if "@" in reference:
-        return "a digest (@...) is not allowed here"
-    name, tag = reference, None
-    last_slash = reference.rfind("/")
-    colon = reference.rfind(":")
-    if colon > last_slash:
-        name, tag = reference[:colon], reference[colon + 1 :]
-    if tag is not None:
-        if not allow_tag:
-            return "it must not include a tag (':...')"
-        if not _TAG.fullmatch(tag):
-            return f"tag {tag!r} has characters other than letters, digits, '_', '.', '-'"
-    if not name:
-        return "the name is empty"
-    if len(name) > 255:
-        return "the name is longer than 255 characters"
-    components = name.split("/")
-    first = components[0]
-    # Docker also takes an upper-case first component for a registry; here that is far more
-    # likely a mistyped user name, so it is reported as not lowercase instead.
-    if len(components) > 1 and ("." in first or ":" in first or first == "localhost"):
-        if not _DOMAIN.fullmatch(first):
-            return f"registry {first!r} is not a host name with an optional :port"
-        components = components[1:]
-    for component in components:
-        if not _PATH_COMPONENT.fullmatch(component):
-            return (
-                f"path component {component!r} must be lowercase letters and digits "
-                "separated by '.', '_', '__' or '-'"
-            )
-    return None
 
 
 def _base_image(where: _Where, key: str, value: object) -> str:
@@ -500,7 +458,7 @@ def _base_image(where: _Where, key: str, value: object) -> str:
             f"has {text!r}, which does not use {{python}}",
             hint="every Python needs its own base image, e.g. 'python:{python}-alpine{alpine}'",
         )
-    problem = _reference_problem(_fill(text, {"python": "3.12", "alpine": "3.20"}), allow_tag=True)
+    problem = reference_problem(_fill(text, {"python": "3.12", "alpine": "3.20"}), allow_tag=True)
     if problem:
         where.fail(
             key,

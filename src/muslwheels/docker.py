@@ -42,7 +42,7 @@ from .emulation import (
 )
 from .engine import BuildRequest, ImageOutput, LocalOutput
 from .errors import BuildError, DockerError, MuslWheelsError, RegistryError
-from .registry import DOCKER_DEFAULT_REGISTRY, parse_reference
+from .imageref import DOCKER_DEFAULT_REGISTRY, parse_reference
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 

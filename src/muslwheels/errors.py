@@ -22,6 +22,18 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
+#: How much of a user's input a message echoes.
+ECHO_LIMIT = 80
+
+
+def shown(text: str, limit: int = ECHO_LIMIT) -> str:
+    """User input as a message echoes it: quoted, control characters escaped, at most ``limit``
+    characters of it (a longer one is cut, with its length)."""
+    if len(text) > limit:
+        return f"{text[:limit]!r}... ({len(text)} characters)"
+    return repr(text)
+
+
 class MuslWheelsError(Exception):
     """Base class. ``str(err)`` is one line saying what was wrong and where; ``hint`` what to do."""
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
-from .errors import UsageError
+from .baseimage import template_problem
+from .errors import UsageError, shown
+from .imageref import normalize_repository, split_image_name
 from .model import Flavour, Mode
 from .net import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RUN_BUDGET
-from .publish import normalize_repository, split_image_name
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -52,7 +53,7 @@ def truthy(env: Mapping[str, str], name: str) -> bool:
     if value in _FALSE:
         return False
     raise UsageError(
-        f"environment variable {name}={raw!r} is neither true nor false",
+        f"environment variable {name}={shown(raw)} is neither true nor false",
         hint="use 1/true/yes/on or 0/false/no/off (or unset it)",
     )
 
@@ -179,15 +180,29 @@ def _timeouts(flags: Flags, env: Mapping[str, str]) -> tuple[float, float]:
     except ValueError:
         values = []
     if len(parts) > 2 or not values or not all(0 < v <= 86400 for v in values):
-        shown = given if len(given) <= 40 else given[:37] + "..."
         raise UsageError(
-            f"{source} {shown!r} is not SECONDS or SECONDS,BUDGET",
+            f"{source} {shown(given, 40)} is not SECONDS or SECONDS,BUDGET",
             hint="e.g. --timeout 60 (each request) or --timeout 60,300 (and the whole run); "
             "seconds above 0, at most 86400",
         )
     request = values[0]
     budget = values[1] if len(values) == 2 else max(DEFAULT_RUN_BUDGET, 4 * request)
     return request, budget
+
+
+def _base_image(flags: Flags, env: Mapping[str, str]) -> str | None:
+    """--base-image, else BASE_IMAGE, checked here (before anything runs) against the template
+    rules and the image reference grammar; None: modules.toml decides."""
+    if flags.base_image:
+        value, source = flags.base_image, "--base-image"
+    elif env.get("BASE_IMAGE"):
+        value, source = env["BASE_IMAGE"], "BASE_IMAGE"
+    else:
+        return None
+    problem = template_problem(value)
+    if problem:
+        raise UsageError(f"{source} {shown(value)} {problem[0]}", hint=f"{source}: {problem[1]}")
+    return value
 
 
 def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunOptions:
@@ -204,8 +219,10 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
         except ValueError:
             known = ", ".join(m.value for m in Mode)
             raise UsageError(
-                f"unknown --mode {flags.mode!r}", hint=f"use one of: {known}"
+                f"unknown --mode {shown(flags.mode)}", hint=f"use one of: {known}"
             ) from None
+    base_image = _base_image(flags, env)
+    repository = _repository(flags, env)
     dry_run = _switch(flags.dry_run, env, "NOOP", "NO_BUILD")
     request_timeout, network_budget = _timeouts(flags, env)
     shared = not _switch(flags.no_shared, env, "NO_SHARED")
@@ -219,8 +236,8 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
         force=flags.force,
         jobs=flags.jobs,
         builder=flags.builder or env.get("BUILDX_BUILDER") or None,
-        base_image=flags.base_image or env.get("BASE_IMAGE") or None,
-        repository=_repository(flags, env),
+        base_image=base_image,
+        repository=repository,
         mode=mode,
         refresh=flags.refresh,
         offline=flags.offline,

@@ -39,11 +39,10 @@ from typing import Protocol
 
 from .arches import ARCHES
 from .engine import BuildRequest, ImageEngine, ImageOutput
-from .errors import DockerError, RegistryError, ResolutionError, UsageError
+from .errors import DockerError, RegistryError
 from .extract import ExtractJob, extract_one
 from .graph import transitive_deps
 from .model import Target
-from .registry import DOCKER_DEFAULT_REGISTRY, DefaultRegistry, parse_reference
 from .wheelstore import WheelFolders, link_or_copy
 
 # --- seams -------------------------------------------------------------------------------------------
@@ -60,46 +59,6 @@ class Published(Protocol):
 
 
 # --- repositories ------------------------------------------------------------------------------------
-
-
-def normalize_repository(text: str, *, default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY) -> str:
-    """A repository as our tags use it: Docker Hub's ``DOCKER_REPO`` (the default registry's
-    host in front, e.g. ``<hub host>/user/repo``) becomes ``user/repo``; anything else stays as
-    written. UsageError for something that is not a repository (a tag, upper case...). Pure."""
-    value = text.strip()
-    if "://" in value:
-        value = value.split("://", 1)[1]
-    value = value.rstrip("/")
-    first, slash, rest = value.partition("/")
-    if slash and first in default.names:
-        value = rest
-    last = value.rsplit("/", 1)[-1]
-    if "@" in value or ":" in last:
-        raise UsageError(
-            f"repository {text!r} names a tag or digest",
-            hint="give the repository alone, e.g. user/python-musl-wheels or "
-            "127.0.0.1:5000/wheels; the tags come from the targets",
-        )
-    problem = UsageError(
-        f"{text!r} is not a valid repository",
-        hint="[registry[:port]/]path in lower case, e.g. user/python-musl-wheels",
-    )
-    try:
-        ref = parse_reference(value, default=default)
-    except ResolutionError:
-        raise problem from None
-    host = ref.registry
-    if host != default.name and "." not in host and ":" not in host and host != "localhost":
-        raise problem  # an upper-case first component is no registry host
-    return value
-
-
-def split_image_name(image_name: str) -> tuple[str, str | None]:
-    """Docker Hub's ``IMAGE_NAME`` (``<repo>:<tag>``) -> (repository, tag or None). Pure."""
-    head, sep, tail = image_name.rpartition(":")
-    if sep and "/" not in tail:
-        return head, tail or None
-    return image_name, None
 
 
 # --- the wheel image ---------------------------------------------------------------------------------

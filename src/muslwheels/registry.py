@@ -29,39 +29,14 @@ from typing import Any
 
 from .cache import Fact, Json, JsonCache
 from .errors import RegistryError, ResolutionError
-from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback
-
-
-@dataclass(frozen=True)
-class DefaultRegistry:
-    """Where image references without a registry host go."""
-
-    name: str  # how references spell it
-    endpoint: str  # the host that serves the v2 API for it
-    aliases: tuple[str, ...] = ()  # other spellings that mean the same registry
-    legacy_index: str = ""  # the host in the server URL ``docker login`` files credentials under
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.name, self.endpoint, *self.aliases)
-
-    @property
-    def credentials_key(self) -> str:
-        return f"https://{self.legacy_index}/v1/" if self.legacy_index else self.name
-
-
-#: Docker's own default for image references without a registry host (``python:3.12`` means this
-#: registry's ``library/python:3.12``), exactly as the Docker engine and CLI hard-wire it. The only
-#: place these names appear; the token service is never named: it comes from the registry's own
-#: ``WWW-Authenticate`` challenge.
-DOCKER_DEFAULT_REGISTRY = DefaultRegistry(
-    name="docker.io",
-    endpoint="registry-1.docker.io",
-    aliases=("index.docker.io",),
-    legacy_index="index.docker.io",
+from .imageref import (
+    DIGEST,
+    DOCKER_DEFAULT_REGISTRY,
+    DefaultRegistry,
+    ImageReference,
+    parse_reference,
 )
-
-OFFICIAL_PREFIX = "library/"
+from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback
 
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -74,14 +49,6 @@ INDEX_TYPES = (MANIFEST_LIST, OCI_INDEX)
 IMAGE_TYPES = (MANIFEST_V2, OCI_MANIFEST)
 V1_TYPES = (MANIFEST_V1, MANIFEST_V1_SIGNED)
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_HOST = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$"
-)
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
@@ -101,58 +68,6 @@ class RegistryDenied(ResolutionError):
 
 class RepositoryNotFound(ResolutionError):
     """The registry answered 404 for the repository's tag list: nothing was ever pushed to it."""
-
-
-# --- references ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageReference:
-    registry: str  # host[:port] as written, or the default registry's name
-    repository: str  # path inside the registry (``library/python`` for official images)
-    reference: str  # tag or digest; "latest" when the reference names neither
-
-    @property
-    def is_digest(self) -> bool:
-        return ":" in self.reference
-
-    def __str__(self) -> str:
-        separator = "@" if self.is_digest else ":"
-        return f"{self.registry}/{self.repository}{separator}{self.reference}"
-
-
-def parse_reference(
-    text: str, *, default: DefaultRegistry = DOCKER_DEFAULT_REGISTRY
-) -> ImageReference:
-    """Split an image reference as Docker does; ResolutionError when it is not one."""
-    rest, digest = text, None
-    if "@" in rest:
-        rest, digest = rest.split("@", 1)
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        registry, path = first, remainder
-    else:
-        registry, path = default.name, rest
-    tag = None
-    if ":" in path:
-        path, tag = path.rsplit(":", 1)
-    if registry in default.names:
-        registry = default.name
-        if "/" not in path:
-            path = OFFICIAL_PREFIX + path
-    reference = digest or tag or "latest"
-    valid = (
-        _HOST.match(registry) is not None
-        and _PATH.match(path) is not None
-        and (digest is None or _DIGEST.match(digest) is not None)
-        and (tag is None or _TAG.match(tag) is not None)
-    )
-    if not valid:
-        raise ResolutionError(
-            f"{text!r} is not a valid image reference",
-            hint="check base_image in modules.toml: [registry/]repository[:tag], lower-case path",
-        )
-    return ImageReference(registry, path, reference)
 
 
 # --- credentials --------------------------------------------------------------------------------
@@ -528,7 +443,7 @@ class RegistryClient:
     def _config_platform(self, ref: ImageReference, manifest: Mapping[str, Any]) -> str:
         config = manifest.get("config")
         digest = config.get("digest") if isinstance(config, dict) else None
-        if not isinstance(digest, str) or not _DIGEST.match(digest):
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
             raise ValueError('no "config" digest')
         url = f"{self._base(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
         response = self._get(ref, url, accept="application/json, */*")

@@ -35,7 +35,7 @@ def target_to_dict(target: Target) -> dict[str, Any]:
         "flavour": target.flavour.value,
         "base_image": target.base_image,
         "repository": target.repository,
-        "image": target.image,
+        "image": target.image if target.repository is not None else None,
         "tag": target.tag,
         "multiarch_tag": target.version_tag,
         "wheel_dir": f"wheels/{target.wheel_dir}",
@@ -95,7 +95,26 @@ def save_plan(
         "requested": list(requested),
         "targets": [target_to_dict(t) for t in targets],
     }
-    write_json_atomic(path, payload, indent=1)
+    try:
+        write_json_atomic(path, payload, indent=1)
+    except OSError as err:
+        raise _unusable(path, err) from None
+
+
+def discard_plan(path: Path) -> None:
+    """Remove the saved plan, first thing in ``post-checkout``: a run that fails later must not
+    leave an older plan standing for the later phases. UsageError when it cannot be removed."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise _unusable(path, err) from None
+
+
+def _unusable(path: Path, err: OSError) -> UsageError:
+    return UsageError(
+        f"cannot use the saved plan {path}: {err.strerror or err}",
+        hint=f"make {path.parent} a writable folder with no {path.name} in it but a file",
+    )
 
 
 def load_plan(
@@ -110,12 +129,14 @@ def load_plan(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as err:
+        raise _unusable(path, err) from None
     try:
         payload = json.loads(text)
         if payload.get("version") != PLAN_FILE_VERSION or payload.get("digest") != inputs_digest(
             inputs
         ):
-            path.unlink(missing_ok=True)
+            discard_plan(path)
             return None
         targets = tuple(target_from_dict(t) for t in payload["targets"])
         requested = tuple(str(i) for i in payload["requested"])

@@ -13,7 +13,7 @@ from muslwheels.baseimage import (
     render_base_image,
     split_image_ref,
 )
-from muslwheels.errors import ConfigError, ResolutionError, UsageError
+from muslwheels.errors import ConfigError, ResolutionError, TagError, UsageError
 
 ALPINE_TAGS = [
     "3.12-alpine3.19",
@@ -64,6 +64,9 @@ def test_python_versions_for_template_is_matched_literally() -> None:
         ("python:{py}-alpine", "unknown placeholder {py}"),
         ("python:3.12-alpine{alpine}", "no {python}"),
         ("reg/{python}/python:3.12", "outside its tag"),
+        ("python:{python}-alpine{alpine}{", "not an image reference"),
+        ("$(id):{python}", "not an image reference"),
+        ("Python:{python}", "not an image reference"),
     ],
 )
 def test_bad_templates(template: str, error: str) -> None:
@@ -90,7 +93,8 @@ def test_newest_python_requested() -> None:
 
 
 def test_newest_python_requested_missing_lists_available() -> None:
-    with pytest.raises(ResolutionError) as info:
+    # an unknown Python is a usage error (README: exit 2), whatever the registry holds
+    with pytest.raises(TagError) as info:
         newest_python(
             {"3.12": "3.20", "3.13": "3.20"},
             allowed=None,

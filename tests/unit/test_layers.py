@@ -53,6 +53,7 @@ LAYERS: dict[str, str] = {
     "engine": LOGIC,
     "errors": LOGIC,
     "graph": LOGIC,
+    "imageref": LOGIC,
     "model": LOGIC,
     "plan": LOGIC,
     "tags": LOGIC,
@@ -85,7 +86,6 @@ LAYERS: dict[str, str] = {
 #: the list only shrinks: delete the entry in the same change that removes the import.
 KNOWN_CROSSINGS: dict[tuple[str, str], str] = {
     ("build_inputs", "pipconfig"): "IndexSettings (a plain value) moves to a logic module",
-    ("publish", "registry"): "image-reference parsing moves to a logic module",
     ("build_inputs", "net"): "the pure loopback check moves to a logic module",
 }
 

@@ -120,3 +120,49 @@ def test_a_bad_timeout_is_a_usage_error(value: str) -> None:
     assert info.value.hint is not None and "--timeout 60" in info.value.hint
     with pytest.raises(UsageError, match="MUSLWHEELS_TIMEOUT"):
         make_run_options({"MUSLWHEELS_TIMEOUT": value or "x"}, Flags())
+
+
+@pytest.mark.parametrize(
+    ("env", "flags"),
+    [
+        ({"BASE_IMAGE": "{bogus}"}, Flags()),
+        ({"BASE_IMAGE": "python:{python}-alpine{alpine}{"}, Flags()),
+        ({"BASE_IMAGE": "$(id):{python}"}, Flags()),
+        ({}, Flags(base_image="{bogus}")),
+    ],
+)
+def test_a_bad_base_image_is_refused_naming_where_it_came_from(
+    env: dict[str, str], flags: Flags
+) -> None:
+    source = "BASE_IMAGE" if env else "--base-image"
+    with pytest.raises(UsageError) as info:
+        make_run_options(env, flags)
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(source)
+    assert info.value.hint is not None
+    assert source in info.value.hint and "modules.toml" not in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DOCKER_REPO": "a" * 100_000},
+        {"NO_SHARED": "x" * 100_000},
+        {"BASE_IMAGE": "python:{python}" + "x" * 100_000},
+        {"NO_SHARED": "\x1b[31mred\x07\r"},
+    ],
+)
+def test_messages_echo_input_short_and_without_control_bytes(env: dict[str, str]) -> None:
+    with pytest.raises(UsageError) as info:
+        make_run_options(env)
+    text = f"{info.value} {info.value.hint}"
+    assert len(text) < 400
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def test_a_valid_base_image_and_repository_pass() -> None:
+    o = make_run_options(
+        {"BASE_IMAGE": "127.0.0.1:5000/standin/python:{python}-bookworm", "DOCKER_REPO": "me/w"}
+    )
+    assert o.base_image == "127.0.0.1:5000/standin/python:{python}-bookworm"
+    assert o.repository == "me/w"

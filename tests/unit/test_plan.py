@@ -195,8 +195,12 @@ def test_base_image_override() -> None:
 
 
 def test_unpublished_python_and_platform_are_errors() -> None:
-    with pytest.raises(ResolutionError, match=r"Python 3\.9"):
+    with pytest.raises(TagError, match=r"Python 3\.9") as info:  # README: unknown Python, 2
         _plan("msgpack-py3.9-amd64")
+    assert info.value.exit_code == 2
+    for unknown in ("3.1000", "2.7"):
+        with pytest.raises(TagError, match=f"Python {unknown}"):
+            _plan(f"msgpack-py{unknown}-amd64")
     images = FakeImages(TAGS, ("linux/amd64",))
     with pytest.raises(ResolutionError, match="not published for arm64v8"):
         _plan("msgpack-py3.12-aarch64", images=images)

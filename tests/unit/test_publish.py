@@ -11,6 +11,7 @@ import pytest
 from fakeimages import REPO, FakeEngine, FakeRegistry, Image, make_target, put_wheel, wheel_name
 
 from muslwheels.errors import ExitCode, RegistryError, UsageError
+from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, normalize_repository, split_image_name
 from muslwheels.model import Target
 from muslwheels.publish import (
     PushOptions,
@@ -20,13 +21,10 @@ from muslwheels.publish import (
     dependencies,
     image_labels,
     image_wheels,
-    normalize_repository,
     push_targets,
     reuse_published,
-    split_image_name,
     wheel_image_dockerfile,
 )
-from muslwheels.registry import DOCKER_DEFAULT_REGISTRY
 
 # --- repositories ------------------------------------------------------------------------------
 

@@ -14,16 +14,14 @@ from servers.routes import Reply, Request, RouteServer
 
 from muslwheels.cache import JsonCache
 from muslwheels.errors import ResolutionError
+from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, ImageReference, parse_reference
 from muslwheels.model import ImageLookup
 from muslwheels.registry import (
-    DOCKER_DEFAULT_REGISTRY,
     Credentials,
-    ImageReference,
     RegistryClient,
     credentials_in_config,
     docker_config_path,
     parse_challenge,
-    parse_reference,
     platforms_in_index,
 )
 

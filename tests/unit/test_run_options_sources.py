@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from muslwheels.errors import UsageError
+from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY
 from muslwheels.options import Flags, make_run_options
-from muslwheels.registry import DOCKER_DEFAULT_REGISTRY
 
 HUB = DOCKER_DEFAULT_REGISTRY.aliases[0]  # the host Docker Hub puts in front of DOCKER_REPO
 

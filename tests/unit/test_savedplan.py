@@ -1,14 +1,25 @@
 from __future__ import annotations
 
+import io
 import json
+import os
 from pathlib import Path
 
 import pytest
 from fakeimages import make_target
 
+from muslwheels import cli
+from muslwheels.console import Ui
 from muslwheels.errors import UsageError
 from muslwheels.model import Mode, Recipe, Target
-from muslwheels.savedplan import load_plan, save_plan, target_from_dict, target_to_dict
+from muslwheels.options import Flags, make_run_options
+from muslwheels.savedplan import (
+    discard_plan,
+    load_plan,
+    save_plan,
+    target_from_dict,
+    target_to_dict,
+)
 
 
 def _target(depends: tuple[str, ...] = ()) -> Target:
@@ -64,3 +75,57 @@ def test_damaged_saved_plan_names_the_file(tmp_path: Path) -> None:
 def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
     save_plan(tmp_path / "plan.json", {}, [_target()], [])
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_a_target_without_repository_round_trips() -> None:
+    t = make_target("alpha", repository=None)
+    d = target_to_dict(t)
+    assert d["repository"] is None and d["image"] is None
+    assert target_from_dict(json.loads(json.dumps(d))) == t
+
+
+def _old_plan(tmp_path: Path) -> Path:
+    path = tmp_path / ".musl-wheels" / "plan.json"
+    save_plan(path, {"tags": ["alpha"]}, [_target()], [_target().id])
+    return path
+
+
+def test_a_failed_post_checkout_leaves_no_older_plan(tmp_path: Path) -> None:
+    path = _old_plan(tmp_path)
+    err = io.StringIO()
+    ws = cli.Workspace(root=tmp_path, config_path=tmp_path / "missing.toml", ui=Ui(err=err))
+    options = make_run_options({}, Flags(tags=["alpha"]))
+    code = cli.guarded(ws.ui, lambda: cli.cmd_post_checkout(ws, options))
+    assert code == 3, err.getvalue()  # modules.toml is missing
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("shape", ["folder is a file", "plan is a folder"])
+def test_post_checkout_on_a_bad_plan_path_is_one_message(tmp_path: Path, shape: str) -> None:
+    if shape == "folder is a file":
+        (tmp_path / ".musl-wheels").write_text("not a folder")
+    else:
+        (tmp_path / ".musl-wheels" / "plan.json").mkdir(parents=True)
+    err = io.StringIO()
+    ws = cli.Workspace(root=tmp_path, config_path=tmp_path / "modules.toml", ui=Ui(err=err))
+    options = make_run_options({}, Flags(tags=["alpha"]))
+    code = cli.guarded(ws.ui, lambda: cli.cmd_post_checkout(ws, options))
+    assert code == 2
+    assert "cannot use the saved plan" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    # the later phases read it: the same message, not a traceback
+    with pytest.raises(UsageError, match="cannot use the saved plan"):
+        load_plan(ws.plan_path, {})
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
+def test_an_unwritable_folder_is_one_message(tmp_path: Path) -> None:
+    path = _old_plan(tmp_path)
+    path.parent.chmod(0o555)
+    try:
+        with pytest.raises(UsageError, match="cannot use the saved plan"):
+            discard_plan(path)
+        with pytest.raises(UsageError, match="cannot use the saved plan"):
+            save_plan(path.parent / "other.json", {}, [], [])
+    finally:
+        path.parent.chmod(0o755)
