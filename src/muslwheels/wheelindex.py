@@ -389,7 +389,7 @@ class _Scan:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _scan(wheels_root: Path, cache: _Cache, *, in_place: bool) -> _Scan:
+def _scan(wheels_root: Path, cache: _Cache) -> _Scan:
     """Every servable wheel of ``wheels_root`` (facts from the cache when the file is unchanged)."""
     scan = _Scan()
     candidates: list[tuple[Arch, Path]] = []
@@ -412,7 +412,9 @@ def _scan(wheels_root: Path, cache: _Cache, *, in_place: bool) -> _Scan:
             files = sorted(inner, key=lambda e: e.name)
         for item in files:
             rel = f"{arch.key}/{item.name}"
-            if item.name.startswith(".") or (in_place and item.name.endswith(".whl.metadata")):
+            # hidden files (locks, wheels being moved in) and the metadata files of an index
+            # written into this folder are not candidates (only the index's own are served)
+            if item.name.startswith(".") or item.name.endswith(".whl.metadata"):
                 continue
             if not item.is_file() or not item.name.endswith(".whl"):
                 scan.problems.append(Problem(rel, "not a wheel file"))
@@ -638,7 +640,7 @@ def _build(wheels_root: Path, dest: Path, base: str | None, *, in_place: bool) -
     with _locked(dest):
         recovered = _recover(dest)
         cache = _Cache.load(dest / STATE_NAME)
-        scan = _scan(wheels_root, cache, in_place=in_place)
+        scan = _scan(wheels_root, cache)
         pages = render_pages(scan.wheels, base)
         changes: dict[str, bytes | Path] = {}  # DEST path -> content, or the wheel to link/copy
         owned: dict[str, dict[str, Any]] = {}  # DEST path -> what the state keeps of it

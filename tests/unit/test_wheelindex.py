@@ -310,9 +310,10 @@ def test_dest_inside_the_wheels_folder_is_refused(wheels: Path) -> None:
 def test_another_dest_gets_the_wheels_and_nothing_is_added_to_wheels(
     wheels: Path, tmp_path: Path
 ) -> None:
+    build_index(wheels, wheels)  # an index inside wheels/ too: its files are not wheels to serve
     before = contents(wheels)
     site = tmp_path / "site"
-    build_index(wheels, site)
+    assert build_index(wheels, site).problems == ()
     assert contents(wheels) == before
     for wheel in [*wheels.glob("amd64/*.whl"), wheels / "arm64v8" / f"alpha-1.0-{ARM}.whl"]:
         copy = site / wheel.parent.name / wheel.name
