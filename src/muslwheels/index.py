@@ -443,8 +443,6 @@ class PackageIndex:
         self._openers: dict[bool, urllib.request.OpenerDirector] = {}
         self._failures: dict[str, ResolutionError] = {}  # from prefetch, raised by lookup
         self._lock = threading.Lock()
-        self._down: dict[str, ResolutionError] = {}  # scheme://host:port -> why it failed
-        self._down_lock = threading.Lock()
         self._sources: tuple[str, ...] | None = None
         self._find_link_files: dict[str, list[DistFile]] = {}
 
@@ -720,30 +718,20 @@ class PackageIndex:
             url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
         opener = self._opener(not self._trusted(parts))
         request = urllib.request.Request(url, headers=headers)
-        origin = f"{parts.scheme}://{parts.hostname}:{parts.port}".lower()
-        with self._down_lock:
-            down = self._down.get(origin)
-        if down is not None:  # one failure is enough: the run does not wait for it again
-            raise down
         try:
             answer = fetch(opener, request, self.deadlines)
         except NetError as exc:
             if exc.certificate is not None:
-                error = ResolutionError(
+                raise ResolutionError(
                     f"TLS verification failed for package index {shown}: {exc.reason}",
                     hint="point PIP_CERT (or cert in pip's config) at the CA bundle that signs "
                     "this index",
-                )
-            else:
-                error = ResolutionError(
-                    f"package index {shown} is unreachable: {exc.reason}",
-                    hint=_HINT_TIMEOUT
-                    if "timed out" in exc.reason or "budget" in exc.reason
-                    else _HINT_UNREACHABLE,
-                )
-            with self._down_lock:
-                self._down.setdefault(origin, error)
-            raise error from None
+                ) from None
+            timed_out = "timed out" in exc.reason or "budget" in exc.reason
+            raise ResolutionError(
+                f"package index {shown} is unreachable: {exc.reason}",
+                hint=_HINT_TIMEOUT if timed_out else _HINT_UNREACHABLE,
+            ) from None
         if answer.status in (404, 410):
             return answer.status, "", b"", url
         if answer.status in (401, 403):

@@ -92,7 +92,8 @@ class LazyHTTPSHandler(urllib.request.HTTPSHandler):
 class Deadlines:
     """How long the network may keep a run waiting: each request (retries included) ``request``
     seconds, all of them together ``budget`` seconds from the first request. Shared by the index
-    and registry clients of one run (the budget is spent by whichever asks)."""
+    and registry clients of one run (the budget is spent by whichever asks). It also remembers
+    the hosts that gave no answer at all: the run does not wait for them again."""
 
     request: float = DEFAULT_REQUEST_TIMEOUT
     budget: float = DEFAULT_RUN_BUDGET
@@ -101,6 +102,7 @@ class Deadlines:
     sleep: Callable[[float], None] = time.sleep
     _end: float | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _down: dict[str, NetError] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.request > 0 and self.budget > 0):
@@ -116,6 +118,15 @@ class Deadlines:
 
     def budget_spent(self) -> bool:
         return self._end is not None and self.clock() >= self._end
+
+    def failure_of(self, origin: str) -> NetError | None:
+        """Why ``origin`` (``scheme://host:port``) gave no answer earlier in the run, or None."""
+        with self._lock:
+            return self._down.get(origin)
+
+    def gave_no_answer(self, origin: str, error: NetError) -> None:
+        with self._lock:
+            self._down.setdefault(origin, error)
 
 
 class NetError(Exception):
@@ -216,6 +227,14 @@ def _within(deadline: float, clock: Callable[[], float], work: Callable[[], Answ
     return result
 
 
+def _origin(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}".lower()
+    except ValueError:
+        return url
+
+
 def fetch(
     opener: urllib.request.OpenerDirector,
     request: urllib.request.Request,
@@ -226,10 +245,27 @@ def fetch(
     Connection failures, resets and 5xx answers are tried again after the pauses of
     ``deadlines.backoff`` while the deadline allows; the last 5xx answer is returned. NetError
     when no answer came: timed out, the run's budget spent, refused, TLS verification failed,
-    not HTTP, a malformed URL.
+    not HTTP, a malformed URL. A host that gave no answer is not asked again in the run: its
+    NetError comes back at once.
     """
+    origin = _origin(request.full_url)
+    earlier = deadlines.failure_of(origin)
+    if earlier is not None:
+        raise NetError(earlier.reason, certificate=earlier.certificate)
     if deadlines.budget_spent():
         raise NetError(f"the run's network budget of {deadlines.budget:g} s is spent")
+    try:
+        return _fetch(opener, request, deadlines)
+    except NetError as error:
+        deadlines.gave_no_answer(origin, error)
+        raise
+
+
+def _fetch(
+    opener: urllib.request.OpenerDirector,
+    request: urllib.request.Request,
+    deadlines: Deadlines,
+) -> Answer:
     deadline = deadlines.next_deadline()
     clock = deadlines.clock
     pauses = list(deadlines.backoff)

@@ -324,7 +324,6 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._openers: dict[str, urllib.request.OpenerDirector] = {}
-        self._down: dict[str, RegistryUnreachable] = {}  # host -> why it gave no answer
 
     # -- ImageLookup --------------------------------------------------------------------------
 
@@ -542,24 +541,18 @@ class RegistryClient:
             url, headers={"User-Agent": "muslwheels", **headers}, method="GET"
         )
         subject = what or f"registry {ref.registry}"
-        down = self._down.get(host)
-        if down is not None:  # one failure is enough: the run does not wait for it again
-            raise down
         try:
             answer = fetch(opener, request, self.deadlines)
         except NetError as exc:
             if exc.certificate is not None:
-                error = RegistryUnreachable(
+                raise RegistryUnreachable(
                     f"TLS verification failed for {subject}: {exc.reason}",
                     hint=f"put the registry's CA certificate into "
                     f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt",
-                )
-            else:
-                error = RegistryUnreachable(
-                    f"{subject} is unreachable: {exc.reason}", hint=self._hint_unreachable(ref)
-                )
-            self._down.setdefault(host, error)
-            raise error from None
+                ) from None
+            raise RegistryUnreachable(
+                f"{subject} is unreachable: {exc.reason}", hint=self._hint_unreachable(ref)
+            ) from None
         return _Response(answer.status, _header_map(answer.headers), answer.body, answer.url)
 
     def _hint_unreachable(self, ref: ImageReference) -> str:
