@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import string
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,12 +140,31 @@ _TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?
 # --- loading ----------------------------------------------------------------------------------
 
 
+#: The largest modules.toml read (validation is linear: 20000 modules, 1.3 MB, take ~6 s).
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read ``path`` (TOML) and validate it. Every problem is a one-line ``ConfigError``."""
     shown = os.fspath(path)
     file = Path(shown)
     try:
-        raw = file.read_bytes()
+        # stat first: opening a FIFO would wait for a writer, a device could never end
+        info = file.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(shown)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"{shown}: is not a regular file (a pipe, socket or device)",
+                hint="give the path of a modules.toml file",
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{shown}: is {info.st_size} bytes, more than {MAX_CONFIG_BYTES}",
+                hint="a modules.toml of 20000 modules is about 1.3 MB; check the path",
+            )
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             f"{shown}: no such file",
@@ -168,10 +188,20 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             f"{shown}: is not UTF-8 text (bad byte at offset {err.start})",
             hint="TOML files must be UTF-8; re-save the file as UTF-8",
         ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{shown}: grew past {MAX_CONFIG_BYTES} bytes while it was read",
+            hint="give the path of a modules.toml file",
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(shown, err) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{shown}: values are nested too deeply to read",
+            hint="modules.toml needs at most a table of tables of arrays; check the file",
+        ) from None
     return parse_config(data, shown)
 
 

@@ -7,7 +7,8 @@ messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 N = TypeVar("N", bound=Hashable)
@@ -27,22 +28,33 @@ def dependency_order(roots: Iterable[N], depends: Callable[[N], Iterable[N]]) ->
     ``depends`` gives them. Raises ``CycleFound`` with the first cycle met on that walk."""
     order: list[N] = []
     done: set[N] = set()
+    # an explicit stack, not recursion: a chain of thousands of modules is a valid input
     path: list[N] = []
+    on_path: set[N] = set()
+    stack: list[tuple[N, Iterator[N]]] = []
 
-    def visit(node: N) -> None:
-        if node in done:
-            return
-        if node in path:
-            raise CycleFound([*path[path.index(node) :], node])
+    def enter(node: N) -> None:
         path.append(node)
-        for dep in depends(node):
-            visit(dep)
-        path.pop()
-        done.add(node)
-        order.append(node)
+        on_path.add(node)
+        stack.append((node, iter(depends(node))))
 
     for root in roots:
-        visit(root)
+        if root in done:
+            continue
+        enter(root)
+        while stack:
+            node, pending = stack[-1]
+            dep = next(pending, None)
+            if dep is None:
+                stack.pop()
+                path.pop()
+                on_path.discard(node)
+                done.add(node)
+                order.append(node)
+            elif dep in on_path:
+                raise CycleFound([*path[path.index(dep) :], dep])
+            elif dep not in done:
+                enter(dep)
     return order
 
 
@@ -58,11 +70,11 @@ def find_cycle(roots: Iterable[N], depends: Callable[[N], Iterable[N]]) -> list[
 
 def transitive_deps(node: N, depends: Callable[[N], Iterable[N]]) -> list[N]:
     """Everything ``node`` depends on, directly or not: nearest first, each once."""
-    found: list[N] = []
-    queue = list(depends(node))
+    found: dict[N, None] = {}
+    queue = deque(depends(node))
     while queue:
-        dep = queue.pop(0)
+        dep = queue.popleft()
         if dep not in found:
-            found.append(dep)
+            found[dep] = None
             queue.extend(depends(dep))
-    return found
+    return list(found)

@@ -6,6 +6,7 @@ Nothing downstream of ``config.load_config`` sees raw TOML dicts; nothing downst
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -109,11 +110,12 @@ class Config:
     modules: tuple[ModuleConfig, ...] = ()
 
     def module(self, name: str) -> ModuleConfig | None:
-        key = normalize_name(name)
-        for m in self.modules:
-            if m.key == key:
-                return m
-        return None
+        return self._by_key.get(normalize_name(name))
+
+    @functools.cached_property
+    def _by_key(self) -> dict[str, ModuleConfig]:
+        """The modules by key, made once: a look-up per dependency stays O(1) for big files."""
+        return {m.key: m for m in self.modules}
 
 
 # --- planned targets ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -856,3 +857,50 @@ def test_defaults_fall_back_key_by_key(given_keys: dict[str, Any]) -> None:
             assert value == expected
         else:
             assert value == getattr(builtin, key)
+
+
+# --- hostile files (#13) ----------------------------------------------------------------------
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "modules.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file") as info:
+        cfg.load_config(fifo)  # nothing writes to it: reading would wait forever
+    assert info.value.exit_code == ExitCode.CONFIG
+
+
+def test_a_device_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a regular file"):
+        cfg.load_config("/dev/urandom")
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    big = tmp_path / "modules.toml"
+    with big.open("wb") as handle:
+        handle.truncate(cfg.MAX_CONFIG_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(ConfigError, match=f"more than {cfg.MAX_CONFIG_BYTES}"):
+        cfg.load_config(big)
+
+
+def test_values_nested_100k_deep_are_one_config_error(tmp_path: Path) -> None:
+    deep = tmp_path / "modules.toml"
+    deep.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        cfg.load_config(deep)
+
+
+def test_a_long_dependency_chain_is_fine(tmp_path: Path) -> None:
+    """5000 modules, each depending on the one before: no recursion limit, no cycle."""
+    lines = ["[modules.m0]"]
+    for i in range(1, 5000):
+        lines += [f"[modules.m{i}]", f'depends = ["m{i - 1}"]']
+    path = tmp_path / "modules.toml"
+    path.write_text("\n".join(lines) + "\n")
+    config = cfg.load_config(path)
+    assert len(config.modules) == 5000
+    assert cfg.dependency_order(config, ["m4999"])[:2] == ("m0", "m1")
+    # and a cycle at the end of a long chain is still found
+    path.write_text("\n".join([*lines[:-1], 'depends = ["m4999"]']) + "\n")
+    with pytest.raises(ConfigError, match="dependency cycle"):
+        cfg.load_config(path)
