@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from invoke.context import Context
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, ParseError
+from invoke.parser.context import ParserContext
+from invoke.program import Program
 from invoke.tasks import task
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
@@ -20,6 +22,35 @@ from muslwheels import cli
 from muslwheels.options import Flags
 
 ROOT = Path(__file__).resolve().parent
+
+
+def _usage_line(context: ParserContext | None) -> str:
+    if context is None or not context.name:
+        return "usage: invoke TASK [--FLAG ...] (invoke --list shows the tasks)"
+    flags = " ".join(
+        f"[{name}{' VALUE' if arg.takes_value else ''}]"
+        for name, arg in sorted(context.flags.items())
+        if name.startswith("--")
+    )
+    return f"usage: invoke {context.name} {flags} (invoke --help {context.name})"
+
+
+def _usage_errors(step: Callable[[Program], None]) -> Callable[[Program], None]:
+    """A wrong flag or task name is a usage error (README: exit 2) with the task's usage line,
+    not invoke's own exit 1."""
+
+    def parse(self: Program) -> None:
+        try:
+            step(self)
+        except ParseError as err:
+            raise Exit(f"error: {err}\n  {_usage_line(err.context)}", code=2) from None
+
+    return parse
+
+
+# Installed when invoke loads this file, before it parses the task part of the command line.
+setattr(Program, "parse_tasks", _usage_errors(Program.parse_tasks))  # noqa: B010
+setattr(Program, "parse_cleanup", _usage_errors(Program.parse_cleanup))  # noqa: B010
 
 TAG_HELP = (
     "target tag MODULE[-openssl|-libressl][VERSION][-pyX.Y|-pyall][-ARCH], "

@@ -8,7 +8,9 @@ the real clients (package index, registry, Docker) to the pure layers and turns 
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,13 @@ def guarded(ui: Ui, action: Callable[[], int]) -> int:
     """Run a task body: user mistakes and faults become one message and their exit code."""
     try:
         return action()
+    except BrokenPipeError:
+        # the reader went away (`invoke plan --json | head -1`): a normal end; stdout now goes
+        # nowhere, so the interpreter's last flush does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except MuslWheelsError as err:
         ui.error(err)
         return int(err.exit_code)

@@ -7,6 +7,7 @@ live status per target; elsewhere (CI logs, pipes) it prints plain, one event pe
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -87,6 +88,15 @@ class CheckRowLike(Protocol):
     def held_versions(self) -> tuple[str, ...]: ...
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, bells, carriage returns) shown as
+    ``\\xNN`` instead of sent to the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class Ui:
     def __init__(self, *, out: Any = None, err: Any = None, plain: bool | None = None) -> None:
         self.out = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
@@ -96,19 +106,19 @@ class Ui:
     # -- messages -------------------------------------------------------------------------------
 
     def error(self, err: MuslWheelsError) -> None:
-        self.err.print(Text("error: ", style="bold red") + Text(err.message))
+        self.err.print(Text("error: ", style="bold red") + Text(printable(err.message)))
         if err.hint:
-            self.err.print(Text("  hint: ", style="yellow") + Text(err.hint))
+            self.err.print(Text("  hint: ", style="yellow") + Text(printable(err.hint)))
 
     def note(self, message: str) -> None:
-        self.err.print(Text("note: ", style="cyan") + Text(message))
+        self.err.print(Text("note: ", style="cyan") + Text(printable(message)))
 
     def notes(self, messages: Iterable[str]) -> None:
         for m in messages:
             self.note(m)
 
     def info(self, message: str) -> None:
-        self.err.print(Text(message))
+        self.err.print(Text(printable(message)))
 
     def data(self, obj: Mapping[str, Any]) -> None:
         """One JSON object on one stdout line (for scripts)."""
@@ -122,11 +132,31 @@ class Ui:
     # -- tables ---------------------------------------------------------------------------------
 
     def plan_table(self, targets: Sequence[Target], requested: Sequence[str]) -> None:
+        """The plan: a table on a terminal; elsewhere (pipes, logs) one tab-separated line per
+        target under a header, every value whole."""
+        wanted = set(requested)
+        if not self.out.is_terminal:
+            columns = "tag module version python arch ssl flavour base_image depends"
+            self.out.file.write("\t".join(columns.split()) + "\n")
+            for t in targets:
+                values = (
+                    t.tag if t.id in wanted else f"{t.tag} (dependency)",
+                    t.module,
+                    t.version,
+                    t.python,
+                    t.arch.key,
+                    t.ssl or "-",
+                    t.flavour.value,
+                    t.base_image,
+                    ",".join(d.split("@")[0] for d in t.depends) or "-",
+                )
+                self.out.file.write("\t".join(values) + "\n")
+            self.out.file.flush()
+            return
         table = Table(title=f"{len(targets)} target(s)", title_justify="left")
         for col in ("tag", "module", "version", "python", "arch", "ssl", "flavour", "base image"):
             table.add_column(col)
         table.add_column("depends on")
-        wanted = set(requested)
         for t in targets:
             label = t.tag if t.id in wanted else f"{t.tag} (dependency)"
             table.add_row(

@@ -904,3 +904,13 @@ def test_a_long_dependency_chain_is_fine(tmp_path: Path) -> None:
     path.write_text("\n".join([*lines[:-1], 'depends = ["m4999"]']) + "\n")
     with pytest.raises(ConfigError, match="dependency cycle"):
         cfg.load_config(path)
+
+
+def test_the_shipped_files_name_examples_are_pep_503_true() -> None:
+    """modules.toml's header: PyNaCl = pynacl, and Py_NaCl = py.nacl = py-nacl (not pynacl)."""
+    from muslwheels.model import normalize_name
+
+    assert normalize_name("PyNaCl") == normalize_name("pynacl") == "pynacl"
+    assert normalize_name("Py_NaCl") == normalize_name("py.nacl") == "py-nacl"
+    header = (Path(__file__).resolve().parents[2] / "modules.toml").read_text()
+    assert "(PyNaCl and pynacl are one project; Py_NaCl, py.nacl and py-nacl are another" in header

@@ -1,0 +1,38 @@
+"""console.py off a terminal: whole values, no control bytes."""
+
+from __future__ import annotations
+
+import io
+
+from fakeimages import make_target
+
+from muslwheels.console import Ui, printable
+from muslwheels.errors import UsageError
+
+
+def test_plan_piped_prints_every_value_whole() -> None:
+    long_image = "127.0.0.1:5000/" + "a" * 120 + "/python:3.11-alpine3.20"
+    dep = make_target("cryptography-with-a-long-name", base_image=long_image)
+    top = make_target("paramiko", depends=[dep], base_image=long_image)
+    out = io.StringIO()
+    Ui(out=out).plan_table([dep, top], [top.id])
+    lines = out.getvalue().splitlines()
+    assert lines[0].split("\t")[:2] == ["tag", "module"]
+    assert len(lines) == 3
+    rows = [line.split("\t") for line in lines[1:]]
+    assert rows[0][0] == f"{dep.tag} (dependency)"
+    assert rows[1][0] == top.tag
+    assert rows[1][7] == long_image  # not cut to a terminal's width
+    assert rows[1][8] == dep.tag
+    assert "…" not in out.getvalue()
+
+
+def test_messages_never_send_control_bytes() -> None:
+    err = io.StringIO()
+    ui = Ui(err=err)
+    ui.error(UsageError("bad \x1b[2J value\r", hint="\x07ring"))
+    ui.note("\x1b]0;title\x07")
+    text = err.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\\x1b[2J" in text
+    assert printable("tab\tand\nnewline") == "tab\tand\nnewline"
