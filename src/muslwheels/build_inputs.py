@@ -2,7 +2,7 @@
 
 - pip's index settings reach the build only as BuildKit secrets (a generated pip.conf, the CA bundle,
   the client certificate), written once per run (``write_run_files``); an index on the loopback
-  makes the pip steps use the host's network;
+  makes the whole build use the host's network (``--network host``);
 - the recipe becomes the files of the ``recipe`` build context (``recipe_files``), the dependency
   wheels the ``deps`` context (``stage_workdir``);
 - ``build_request`` puts it together for one mode (``cross`` or ``emulate``); ``staged_request``
@@ -114,7 +114,7 @@ def pip_settings(index: IndexSettings) -> PipSettings:
         lines.append(f"find-links = {' '.join(links)}")
     host_network = any(is_loopback_url(u) for u in (*indexes, *links))
     if host_network:
-        notes.append("an index is on the loopback: pip steps run with the host's network")
+        notes.append("an index is on the loopback: the build runs with the host's network")
     return PipSettings(
         config_text="\n".join(lines) + "\n",
         cert=index.cert,
@@ -215,7 +215,6 @@ def build_request(
         platform=target.platform,
         build_args=(
             ("BASE_IMAGE", target.base_image),
-            ("PIP_NETWORK", "host" if run_files.host_network else "default"),
             ("MW_PROJECT", target.module),
             ("MW_VERSION", target.version),
             ("MW_PYTHON", target.python),
@@ -226,6 +225,7 @@ def build_request(
         build_contexts=(("recipe", str(workdir / "recipe")), ("deps", str(workdir / "deps"))),
         secrets=tuple(secrets),
         output=output or LocalOutput(workdir / "out"),
+        network="host" if run_files.host_network else None,
         allow=("network.host",) if run_files.host_network else (),
         builder=options.builder,
         no_cache=options.no_cache,

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .build import TargetResult, build_targets
 from .build_inputs import BuildOptions
@@ -23,6 +22,7 @@ from .check import check_targets, row_to_dict
 from .config import load_config
 from .console import BuildProgress, ResultLike, Ui
 from .cross import build_arch
+from .docker import DockerEngine
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
@@ -42,10 +42,6 @@ from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import discard_plan, load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 from .wheelindex import IndexReport, build_index
-
-if TYPE_CHECKING:
-    from .docker import DockerEngine
-    from .engine import BuildRequest
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"
 
@@ -263,61 +259,6 @@ def _build_platform(builder: str | None) -> str | None:
     return arch.platform if arch else None
 
 
-class LazyDockerEngine:
-    """``build.Engine`` that imports and creates the ``DockerEngine`` at its first use: a run with
-    nothing to build never loads python-on-whales (and pydantic), a third of the start-up time."""
-
-    def __init__(self, docker_host: str = "") -> None:
-        self.docker_host = docker_host
-        self._engine: DockerEngine | None = None
-
-    @property
-    def engine(self) -> DockerEngine:
-        if self._engine is None:
-            from .docker import DockerEngine
-
-            self._engine = DockerEngine(docker_host=self.docker_host)
-        return self._engine
-
-    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
-        self.engine.prepare(platforms, builder=builder)
-
-    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
-        self.engine.build(request, on_line)
-
-    def cancel(self) -> None:
-        if self._engine is not None:
-            self._engine.cancel()
-
-    # publish.ImageEngine (wheel images: push, reuse, extract)
-
-    def require_ready(self, *, builder: str | None) -> None:
-        self.engine.require_ready(builder=builder)
-
-    def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
-        self.engine.push_image(request, on_line)
-
-    def create_manifest_list(
-        self, name: str, sources: Sequence[str], *, builder: str | None
-    ) -> None:
-        self.engine.create_manifest_list(name, sources, builder=builder)
-
-    def local_image_exists(self, ref: str) -> bool:
-        return self.engine.local_image_exists(ref)
-
-    def export_image(
-        self,
-        ref: str,
-        platform: str,
-        dest: Path,
-        *,
-        pull: bool,
-        builder: str | None,
-        on_line: Callable[[str], None],
-    ) -> None:
-        self.engine.export_image(ref, platform, dest, pull=pull, builder=builder, on_line=on_line)
-
-
 class _ReuseAware:
     """A BuildReporter that reports a reused target as reused (the build only sees it present)."""
 
@@ -340,7 +281,7 @@ def _run_builds(
     targets: Sequence[Target],
     build_options: BuildOptions,
     *,
-    engine: LazyDockerEngine,
+    engine: DockerEngine,
     reused: ReuseReport | None = None,
 ) -> tuple[TargetResult, ...]:
     # a target reused from a published image is "skipped" by the build: say where it came from
@@ -384,7 +325,7 @@ def cmd_build(ws: Workspace, options: RunOptions, *, with_index: bool = False) -
     with --index, the index in wheels/ refreshed."""
     plan, sources = plan_for_run(ws, options)
     ws.ui.notes([*plan.notes, *sources.age_notes(), *_without_repository(plan)])
-    engine = LazyDockerEngine(options.docker_host)
+    engine = DockerEngine(docker_host=options.docker_host)
     reused = _reuse(ws, plan.targets, plan.requested, options, engine)
     results = _run_builds(
         ws,
@@ -419,15 +360,16 @@ def cmd_pre_build(ws: Workspace, options: RunOptions) -> int:
     plan, sources = plan_for_run(ws, options)
     ws.ui.notes([*plan.notes, *sources.age_notes(), *_without_repository(plan)])
     platforms = sorted({t.platform for t in plan.targets})
+    # one engine: what prepare checked, the builds do not check again
+    engine = DockerEngine(docker_host=options.docker_host)
     if not options.dry_run:
-        LazyDockerEngine(options.docker_host).prepare(platforms, builder=options.builder)
+        engine.prepare(platforms, builder=options.builder)
         ws.ui.info(f"emulation ready for {', '.join(platforms)}")
     requested = set(plan.requested)
     deps = [t for t in plan.targets if t.id not in requested]
     if not deps:
         ws.ui.info("no dependency wheels needed")
         return 0
-    engine = LazyDockerEngine(options.docker_host)
     reused = _reuse(ws, deps, (), options, engine)
     return _exit_for(
         _run_builds(
@@ -454,7 +396,7 @@ def _reuse(
     targets: Sequence[Target],
     requested: Sequence[str],
     options: RunOptions,
-    engine: LazyDockerEngine,
+    engine: DockerEngine,
 ) -> ReuseReport:
     """Published wheels (local images, then the registry) for what is not in wheels/ yet;
     nothing with --force, which builds everything anew."""
@@ -483,7 +425,7 @@ def _push(
     targets: Sequence[Target],
     requested: Sequence[str],
     options: RunOptions,
-    engine: LazyDockerEngine,
+    engine: DockerEngine,
     *,
     dry_run: bool,
 ) -> RegistryError | None:
@@ -540,7 +482,7 @@ def cmd_push(ws: Workspace, options: RunOptions, *, with_index: bool = False) ->
         plan.targets,
         plan.requested,
         options,
-        LazyDockerEngine(options.docker_host),
+        DockerEngine(docker_host=options.docker_host),
         dry_run=options.push is not PushMode.ON,
     )
     if error is not None:
@@ -592,7 +534,7 @@ def cmd_extract(
     results = extract_targets(
         jobs,
         dest_root=dest or ws.wheels,
-        engine=LazyDockerEngine(options.docker_host),
+        engine=DockerEngine(docker_host=options.docker_host),
         pull=options.force_pull,
         builder=options.builder,
         dry_run=options.dry_run,

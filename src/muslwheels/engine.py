@@ -1,7 +1,7 @@
 """What the build, push and extract code asks of the container engine.
 
 A ``BuildRequest`` is everything one ``docker buildx build`` needs; ``BuildRequest.command_line`` is
-the command ``--dry-run`` prints. The three interfaces say what each caller needs from the engine:
+the command ``--dry-run`` prints and ``docker.DockerEngine`` runs. The three interfaces say what each caller needs from the engine:
 ``BuildEngine`` (build.py), ``ExportEngine`` (extract.py) and ``ImageEngine`` (publish.py).
 ``docker.DockerEngine`` implements all three; unit tests use fakes of them.
 """
@@ -42,11 +42,14 @@ class BuildRequest:
     secrets: tuple[tuple[str, str], ...]  # (id, source file on the host)
     output: Output
     allow: tuple[str, ...] = ()  # entitlements, e.g. network.host
+    network: str | None = None  # "host": every step uses the host's network (a loopback index)
     builder: str | None = None
     stage: str | None = None  # None: the Dockerfile's last stage (the wheels)
     no_cache: bool = False
+    pull: bool = False  # ask the registry for every image, never take a local one
 
     def output_spec(self) -> dict[str, str]:
+        """The fields of ``--output``."""
         if isinstance(self.output, LocalOutput):
             return {"type": "local", "dest": str(self.output.dest)}
         spec = {"type": "image", "name": self.output.name}
@@ -55,7 +58,7 @@ class BuildRequest:
         return spec
 
     def command_line(self) -> tuple[str, ...]:
-        """The equivalent ``docker buildx build`` command (what the engine runs)."""
+        """The ``docker buildx build`` command: what ``--dry-run`` shows is what the engine runs."""
         cmd = ["docker", "buildx", "build", "--progress", "plain"]
         if self.builder:
             cmd += ["--builder", self.builder]
@@ -66,15 +69,18 @@ class BuildRequest:
             cmd += ["--build-context", f"{name}={path}"]
         for secret_id, src in self.secrets:
             cmd += ["--secret", f"id={secret_id},src={src}"]
+        if self.network:
+            cmd += ["--network", self.network]
         for entitlement in self.allow:
             cmd += ["--allow", entitlement]
         if self.stage:
             cmd += ["--target", self.stage]
         if self.no_cache:
             cmd.append("--no-cache")
-        cmd += ["--provenance=false", "--output"]
-        cmd.append(",".join(f"{k}={v}" for k, v in self.output_spec().items()))
-        cmd.append(str(self.context))
+        if self.pull:
+            cmd.append("--pull")
+        output = ",".join(f"{k}={v}" for k, v in self.output_spec().items())
+        cmd += ["--provenance=false", "--output", output, str(self.context)]
         return tuple(cmd)
 
 

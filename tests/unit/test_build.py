@@ -169,7 +169,6 @@ def test_request_carries_the_target(options: BuildOptions) -> None:
     args = dict(request.build_args)
     assert args == {
         "BASE_IMAGE": "python:3.11-alpine3.20",
-        "PIP_NETWORK": "default",
         "MW_PROJECT": "Beta",
         "MW_VERSION": "2.5",
         "MW_PYTHON": "3.11",
@@ -180,6 +179,7 @@ def test_request_carries_the_target(options: BuildOptions) -> None:
     assert request.no_cache
     assert request.dockerfile == options.docker_dir / "Dockerfile"
     assert request.allow == ()
+    assert request.network is None
     assert [s[0] for s in request.secrets] == ["pipconf"]
     assert engine.prepared == [(("linux/arm64",), "remote")]
 
@@ -474,8 +474,11 @@ def test_loopback_secrets_and_network(options: BuildOptions) -> None:
     )
     _, engine, _ = run([make_target()], replace(options, index=index))
     (request,) = engine.requests
-    assert dict(request.build_args)["PIP_NETWORK"] == "host"
+    assert request.network == "host"
     assert request.allow == ("network.host",)
+    line = request.command_line()
+    at = line.index("--network")
+    assert line[at : at + 4] == ("--network", "host", "--allow", "network.host")
     secrets = dict(request.secrets)
     assert secrets["pipcert"] == str(cert)
     assert secrets["pipclientcert"] == str(cert)

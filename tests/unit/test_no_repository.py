@@ -73,7 +73,7 @@ def _run_build(
     target = make_target("alpha", repository=repository)
     plan = Plan((target,), (target.id,))
     monkeypatch.setattr(cli, "plan_for_run", lambda ws, options: (plan, _Sources()))
-    monkeypatch.setattr(cli, "LazyDockerEngine", _Engine)
+    monkeypatch.setattr(cli, "DockerEngine", _Engine)
 
     def wheel_registry(options: object) -> _Registry:
         wheel_registries.append("made")

@@ -16,12 +16,12 @@ PROBE = """
 import sys
 sys.path.insert(0, {src!r})
 import muslwheels.cli
-from muslwheels.cli import LazyDockerEngine
-engine = LazyDockerEngine()
+from muslwheels.docker import DockerEngine
+engine = DockerEngine()
 engine.cancel()  # nothing started: nothing to load
 heavy = sorted(m for m in ("python_on_whales", "pydantic") if m in sys.modules)
 print(",".join(heavy) or "none")
-engine.engine  # the first real use loads it
+engine.client  # the first question to Docker loads it
 print("python_on_whales" in sys.modules)
 """
 
