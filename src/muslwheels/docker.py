@@ -332,10 +332,7 @@ class DockerEngine:
         if reason is not None:
             # the docker driver names the image before pushing it: a local copy of an image that
             # never reached the registry must not pass for a published one later
-            with (
-                contextlib.suppress(DockerError),
-                docker_errors(lambda err: DockerError(_last_line(err.stderr))),
-            ):
+            with contextlib.suppress(DockerError), docker_errors(lambda e: DockerError(str(e))):
                 self.client.image.remove(name, force=True)
             raise registry_failure(reason, name, action="push")
 
