@@ -371,3 +371,82 @@ def index(c: Context, dest: str | None = None, base_url: str | None = None) -> N
     code = cli.guarded(ws.ui, lambda: cli.cmd_index(ws, dest=dest, base_url=base_url))
     if code:
         raise Exit(code=code)
+
+
+BAKE_HELP = {
+    **{k: v for k, v in BUILD_HELP.items() if k != "jobs"},
+    "print": "write the bake definition to FILE (and the files it names to FILE.files/) and stop",
+    "builder": BUILDER_HELP + "; a multi-node, kubernetes or remote builder spreads the targets",
+    "cache": "buildx layer cache to read and write: registry (the wheel repository), gha "
+    "(GitHub Actions) or local (.musl-wheels/buildx-cache); not with the docker driver",
+    "dry-run": "write the definition to .musl-wheels/bake.json instead of baking (env NOOP)",
+}
+
+
+@task(auto_shortflags=False, iterable=["tag"], help=BAKE_HELP)
+def bake(
+    c: Context,
+    tag: list[str],
+    print_: str | None = None,
+    builder: str | None = None,
+    push: bool = False,
+    cache: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    no_shared: bool = False,
+    base_image: str | None = None,
+    repository: str | None = None,
+    config: str | None = None,
+    refresh: bool = False,
+    offline: bool = False,
+    no_cache: bool = False,
+    no_self_pull: bool = False,
+    force_pull: bool = False,
+    mode: str | None = None,
+    index: bool = False,
+) -> None:
+    """The plan as one buildx bake: buildx orders the targets (--print FILE: write it and stop)."""
+    flags = Flags(
+        tags=tag,
+        force=force,
+        dry_run=dry_run,
+        builder=builder,
+        no_shared=no_shared,
+        base_image=base_image,
+        repository=repository,
+        refresh=refresh,
+        offline=offline,
+        no_cache=no_cache,
+        push=push,
+        no_self_pull=no_self_pull,
+        force_pull=force_pull,
+        mode=mode,
+    )
+    _run(cli.cmd_bake, config, flags, print_path=print_, cache=cache, with_index=index)
+
+
+CI_HELP = {
+    "github": "write a GitHub Actions workflow (replaces the Docker Hub hooks)",
+    "dest": "where the workflow goes (default: .github/workflows/musl-wheels.yml)",
+    "force": "overwrite a workflow file that invoke ci did not write",
+    "matrix": "print the build matrix of PLAN (the output of invoke plan --json) as "
+    "GITHUB_OUTPUT lines, as the workflow's plan job does",
+}
+
+
+@task(auto_shortflags=False, help=CI_HELP)
+def ci(
+    c: Context,
+    github: bool = False,
+    dest: str | None = None,
+    force: bool = False,
+    matrix: str | None = None,
+) -> None:
+    """Write the CI workflow that plans, bakes per arch group, pushes and rebuilds on a schedule."""
+    ws = cli.Workspace(root=ROOT, config_path=ROOT / "modules.toml")
+    code = cli.guarded(
+        ws.ui,
+        lambda: cli.cmd_ci(ws, github=github, dest=dest, force=force, matrix=matrix),
+    )
+    if code:
+        raise Exit(code=code)

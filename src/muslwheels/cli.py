@@ -10,19 +10,21 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import TargetResult, build_targets
+from .bake import BakeSettings, bake_targets, cache_kind, print_definition
+from .build import BuildReporter, TargetResult, build_targets
 from .build_inputs import BuildOptions
 from .cache import JsonCache, cache_dir_from, describe_age
 from .check import check_targets, row_to_dict
 from .config import load_config
 from .console import BuildProgress, ResultLike, Ui
 from .cross import build_arch
-from .docker import DockerEngine
+from .docker import DockerEngine, bake_command_line
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
@@ -42,6 +44,7 @@ from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import discard_plan, load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 from .wheelindex import IndexReport, build_index
+from .workflow import DEFAULT_DEST, is_ours, matrix_lines, render_workflow
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"
 
@@ -210,12 +213,17 @@ def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
     sources = Sources(ws, options)
     plan = sources.plan(options.require_tags())
     if as_json:
-        for target in plan.targets:
-            ws.ui.data({**target_to_dict(target), "requested": target.id in plan.requested})
+        for line in plan_objects(plan):
+            ws.ui.data(line)
     else:
         ws.ui.plan_table(plan.targets, plan.requested)
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     return 0
+
+
+def plan_objects(plan: Plan) -> list[dict[str, object]]:
+    """What ``invoke plan --json`` prints: one object per target."""
+    return [{**target_to_dict(t), "requested": t.id in plan.requested} for t in plan.targets]
 
 
 def cmd_post_checkout(ws: Workspace, options: RunOptions) -> int:
@@ -283,16 +291,21 @@ def _run_builds(
     *,
     engine: DockerEngine,
     reused: ReuseReport | None = None,
+    bake: BakeSettings | None = None,
 ) -> tuple[TargetResult, ...]:
+    """Build (with ``bake``: bake) ``targets``, showing the progress and the summary."""
     # a target reused from a published image is "skipped" by the build: say where it came from
     instead = {r.target.id: r for r in (reused.results if reused else ())}
     with ws.ui.build_reporter(len(targets)) as progress:
-        results = build_targets(
-            targets,
-            options=build_options,
-            engine=engine,
-            reporter=_ReuseAware(progress, instead),
-        )
+        reporter: BuildReporter = _ReuseAware(progress, instead)
+        if bake is None:
+            results = build_targets(
+                targets, options=build_options, engine=engine, reporter=reporter
+            )
+        else:
+            results = bake_targets(
+                targets, options=build_options, settings=bake, engine=engine, reporter=reporter
+            )
     shown: list[ResultLike] = [instead.get(r.target.id, r) for r in results]
     if build_options.dry_run:
         for r in shown:
@@ -334,6 +347,20 @@ def cmd_build(ws: Workspace, options: RunOptions, *, with_index: bool = False) -
         engine=engine,
         reused=reused,
     )
+    return _after_build(ws, plan, results, options, engine, with_index=with_index)
+
+
+def _after_build(
+    ws: Workspace,
+    plan: Plan,
+    results: Sequence[TargetResult],
+    options: RunOptions,
+    engine: DockerEngine,
+    *,
+    with_index: bool,
+) -> int:
+    """After a build or bake: the index refreshed (--index), what did not fail pushed (--push /
+    DO_PUSH); the exit code."""
     code = _exit_for(results)
     if with_index:
         refresh_index(ws, ws.wheels, dry_run=options.dry_run)
@@ -380,6 +407,102 @@ def cmd_pre_build(ws: Workspace, options: RunOptions) -> int:
             reused=reused,
         )
     )
+
+
+def cmd_bake(
+    ws: Workspace,
+    options: RunOptions,
+    *,
+    print_path: str | None = None,
+    cache: str | None = None,
+    with_index: bool = False,
+) -> int:
+    """The plan as one ``docker buildx bake`` definition: written with ``--print FILE`` (or
+    ``--dry-run``), else baked on the builder and the wheels verified and installed as ``build``
+    does (published wheels reused the same way; ``--push`` and ``--index`` as with ``build``)."""
+    kind = cache_kind(cache)
+    tags = options.require_tags()
+    sources = Sources(ws, options)
+    plan = sources.plan(tags)
+    ws.ui.notes([*plan.notes, *sources.age_notes(), *_without_repository(plan)])
+    groups = tuple(
+        (
+            tag,
+            sources.plan_requests(
+                parse_tags([tag], modules=sources.config, index=sources.projects)
+            ).requested,
+        )
+        for tag in tags
+    )
+    settings = BakeSettings(groups, kind, ws.root / ".musl-wheels" / "buildx-cache")
+    build_options = _build_options(ws, sources, options)
+    if print_path is not None or options.dry_run:
+        dest = Path(print_path) if print_path else ws.root / ".musl-wheels" / "bake.json"
+        files = print_definition(
+            plan.targets, dest.absolute(), options=build_options, settings=settings
+        )
+        ws.ui.info(f"wrote the bake definition of {len(plan.targets)} target(s) to {files[0]}")
+        command = bake_command_line(files, [], builder=options.builder)
+        ws.ui.info("build it with: " + shlex.join(command))
+        return 0
+    engine = DockerEngine(docker_host=options.docker_host)
+    reused = _reuse(ws, plan.targets, plan.requested, options, engine)
+    results = _run_builds(
+        ws, plan.targets, build_options, engine=engine, reused=reused, bake=settings
+    )
+    return _after_build(ws, plan, results, options, engine, with_index=with_index)
+
+
+def cmd_ci(
+    ws: Workspace,
+    *,
+    github: bool,
+    dest: str | None = None,
+    force: bool = False,
+    matrix: str | None = None,
+) -> int:
+    """``--github``: write the GitHub Actions workflow (only over a file it wrote itself, unless
+    ``--force``). ``--matrix PLAN``: the build matrix of ``invoke plan --json``'s output, as the
+    workflow's plan job hands it on."""
+    if matrix is not None:
+        path = Path(matrix)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"cannot read the plan {path}: {err.strerror}") from None
+        try:
+            lines = matrix_lines(text.splitlines())
+        except (ValueError, KeyError, TypeError) as err:
+            raise UsageError(
+                f"{path} is not the output of `invoke plan --json`: {err}",
+                hint="write it with: invoke plan --json --tag ... > FILE",
+            ) from None
+        for line in lines:
+            ws.ui.lines(line)
+        return 0
+    if not github:
+        raise UsageError(
+            "name the CI to write a workflow for", hint="invoke ci --github (GitHub Actions)"
+        )
+    target = Path(dest) if dest else ws.root / DEFAULT_DEST
+    if not target.is_absolute():
+        target = ws.root / target
+    if target.exists() and not force:
+        try:
+            existing = target.read_text(encoding="utf-8", errors="replace")
+        except OSError as err:
+            raise UsageError(f"cannot read {target}: {err.strerror}") from None
+        if not is_ours(existing):
+            raise UsageError(
+                f"{target} exists and was not written by invoke ci: not overwriting it",
+                hint="pass --force to replace it, or --dest to write the workflow elsewhere",
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(render_workflow(), encoding="utf-8")
+    tmp.replace(target)
+    ws.ui.info(f"wrote {target}")
+    return 0
 
 
 # -- the registry ------------------------------------------------------------------------------

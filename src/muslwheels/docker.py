@@ -30,7 +30,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +43,7 @@ from .emulation import (
     registration_hint,
     unsupported_platforms,
 )
-from .engine import BuildRequest, ImageOutput, LocalOutput
+from .engine import BakeFailed, BuildRequest, ImageOutput, LocalOutput
 from .errors import BuildError, DockerError, MuslWheelsError, RegistryError
 from .imageref import DOCKER_DEFAULT_REGISTRY, parse_reference
 
@@ -266,9 +266,13 @@ class DockerEngine:
     def _run(self, request: BuildRequest, on_line: Callable[[str], None]) -> int:
         """Run ``request.command_line()`` in its own process group, its output (stdout and
         stderr) handed to ``on_line`` line by line; its exit code."""
+        return self._run_argv(request.command_line(), on_line)
+
+    def _run_argv(self, argv: Sequence[str], on_line: Callable[[str], None]) -> int:
+        """Run ``argv`` as ``_run`` runs a build."""
         try:
             proc = subprocess.Popen(
-                request.command_line(),
+                list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -311,6 +315,41 @@ class DockerEngine:
             timer = threading.Timer(_GRACE_SECONDS, kill)
             timer.daemon = True
             timer.start()
+
+    # -- bake (engine.BakeEngine) ------------------------------------------------------------------
+
+    def prepare_bake(
+        self, platforms: Sequence[str], *, builder: str | None, cache_export: bool
+    ) -> None:
+        """As ``prepare``; a build cache (``--cache``) also needs a builder that can export one,
+        which the ``docker`` driver cannot."""
+        self.prepare(platforms, builder=builder)
+        if cache_export:
+            info = self.builder_info(builder)
+            if info.driver == "docker":
+                raise DockerError(
+                    f"builder {info.name!r} uses the docker driver, which cannot export a build "
+                    "cache (--cache)",
+                    hint="use a builder with the docker-container, kubernetes or remote driver "
+                    "(docker buildx create --driver docker-container --use), or leave --cache out",
+                )
+
+    def bake(
+        self,
+        files: Sequence[Path],
+        targets: Sequence[str],
+        *,
+        builder: str | None,
+        requests: Mapping[str, BuildRequest],
+        on_line: Callable[[str | None, str], None],
+    ) -> None:
+        """Run ``bake_command_line(...)`` as builds run (own process group, ``cancel`` stops it)."""
+        tracker = BakeTracker(requests)
+        if self._run_argv(
+            bake_command_line(files, targets, builder=builder),
+            lambda line: on_line(tracker.feed(line), line),
+        ):
+            raise BakeFailed(tracker.summary(), tracker.reasons())
 
     # -- wheel images (engine.ImageEngine) ------------------------------------------------------
 
@@ -568,3 +607,76 @@ class FailureTracker:
         else:
             detail = errors[-1] if errors else ""
         return f"{text}: {detail}" if detail else text
+
+
+def bake_command_line(
+    files: Sequence[Path], targets: Sequence[str], *, builder: str | None
+) -> tuple[str, ...]:
+    """The ``docker buildx bake`` command of a definition (its files) and targets."""
+    cmd = ["docker", "buildx", "bake", "--progress", "plain"]
+    if builder:
+        cmd += ["--builder", builder]
+    for path in files:
+        cmd += ["--file", str(path)]
+    return (*cmd, *targets)
+
+
+_BAKE_STEP_ERROR = re.compile(r"^#\d+ ERROR: (.*)$")
+_BAKE_STEP = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)(?: ([^\]]*))?\](.*)$")
+
+
+class BakeTracker:
+    """Reads the plain progress of ``docker buildx bake``: which bake target each line belongs to
+    (a step's header names it first: ``#9 [target stage 2/3] RUN ...``), which targets failed and
+    why (one ``FailureTracker`` per target, fed its lines as a single build prints them). Pure."""
+
+    def __init__(self, requests: Mapping[str, BuildRequest]) -> None:
+        self.requests = requests
+        self.steps: dict[str, str] = {}  # step number -> bake target
+        self.trackers: dict[str, FailureTracker] = {}
+        self.step_errors: dict[str, str] = {}  # bake target -> its first failed step's error
+        self.top = ""  # the bake's own ERROR: line
+
+    def _known(self, name: str) -> bool:
+        return name in self.requests or name.removeprefix("deps-") in self.requests
+
+    def feed(self, line: str) -> str | None:
+        """The bake target ``line`` belongs to (None: the bake as a whole)."""
+        if line.startswith("ERROR:"):
+            self.top = line.removeprefix("ERROR:").strip()
+            return None
+        header = _BAKE_STEP.match(line)
+        if header and self._known(header.group(2)):
+            number, name, rest, tail = header.groups()
+            self.steps[number] = name
+            inner = f"#{number} [{rest}]{tail}" if rest else f"#{number} []{tail}"
+            self.trackers.setdefault(name, FailureTracker()).feed(inner)
+            return name
+        step = _STEP_OUTPUT.match(line)
+        if step is None:
+            return None
+        name = self.steps.get(line[1:].split(" ", 1)[0])
+        if name is None:
+            return None
+        failed = _BAKE_STEP_ERROR.match(line)  # the step itself failed (not a tool's output)
+        if failed:
+            self.step_errors.setdefault(name, failed.group(1).strip())
+        self.trackers.setdefault(name, FailureTracker()).feed(line)
+        return name
+
+    def reasons(self) -> dict[str, str]:
+        """Bake target -> why it failed, for every target with a failed step."""
+        found: dict[str, str] = {}
+        for name, error in self.step_errors.items():
+            tracker = self.trackers[name]
+            request = self.requests.get(name) or self.requests.get(name.removeprefix("deps-"))
+            if len(self.step_errors) == 1 and self.top:
+                tracker.feed("ERROR: " + self.top)
+            if request is not None and (tracker.failed_step is not None or tracker.buildx_error):
+                found[name] = tracker.reason(request)
+            else:
+                found[name] = error
+        return found
+
+    def summary(self) -> str:
+        return self.top or "docker buildx bake failed"

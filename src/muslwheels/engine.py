@@ -1,17 +1,20 @@
 """What the build, push and extract code asks of the container engine.
 
 A ``BuildRequest`` is everything one ``docker buildx build`` needs; ``BuildRequest.command_line`` is
-the command ``--dry-run`` prints and ``docker.DockerEngine`` runs. The three interfaces say what each caller needs from the engine:
-``BuildEngine`` (build.py), ``ExportEngine`` (extract.py) and ``ImageEngine`` (publish.py).
-``docker.DockerEngine`` implements all three; unit tests use fakes of them.
+the command ``--dry-run`` prints and ``docker.DockerEngine`` runs. The interfaces say what each caller
+needs from the engine: ``BuildEngine`` (build.py), ``ExportEngine`` (extract.py), ``ImageEngine``
+(publish.py) and ``BakeEngine`` (bake.py). ``docker.DockerEngine`` implements them all; unit tests
+use fakes of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Union
+
+from .errors import BuildError
 
 # --- the request -------------------------------------------------------------------------------
 
@@ -139,3 +142,39 @@ class ImageEngine(ExportEngine, Protocol):
 
     def local_image_exists(self, ref: str) -> bool:
         """Whether the engine's local image store holds ``ref``."""
+
+
+class BakeFailed(BuildError):
+    """``docker buildx bake`` failed: ``reasons`` names the bake targets that failed and why (empty
+    when the failure belongs to no target, e.g. the builder went away)."""
+
+    def __init__(self, message: str, reasons: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.reasons = dict(reasons)
+
+
+class BakeEngine(Protocol):
+    """What bake.bake_targets needs."""
+
+    def prepare_bake(
+        self, platforms: Sequence[str], *, builder: str | None, cache_export: bool
+    ) -> None:
+        """As ``BuildEngine.prepare``; with ``cache_export``, also that the builder can export a
+        build cache. DockerError otherwise."""
+
+    def bake(
+        self,
+        files: Sequence[Path],
+        targets: Sequence[str],
+        *,
+        builder: str | None,
+        requests: Mapping[str, BuildRequest],
+        on_line: Callable[[str | None, str], None],
+    ) -> None:
+        """Run ``docker buildx bake -f FILES TARGETS``; every output line goes to ``on_line`` with
+        the bake target it belongs to (None: the bake as a whole). ``requests`` (bake name ->
+        request) lets a failure be explained as a single build's is. BakeFailed when the bake
+        fails, DockerError when the engine itself is unusable."""
+
+    def cancel(self) -> None:
+        """Stop the running bake (from another thread, e.g. on Ctrl-C)."""

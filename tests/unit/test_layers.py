@@ -59,6 +59,7 @@ LAYERS: dict[str, str] = {
     "tags": LOGIC,
     "verify": LOGIC,
     "versions": LOGIC,
+    "workflow": LOGIC,
     # adapters: the outside world
     "cache": ADAPTERS,
     "docker": ADAPTERS,
@@ -69,6 +70,7 @@ LAYERS: dict[str, str] = {
     "registry": ADAPTERS,
     "savedplan": ADAPTERS,
     # work: what a run does, through engine and registry interfaces
+    "bake": WORK,
     "build": WORK,
     "build_inputs": WORK,
     "check": WORK,

@@ -29,7 +29,7 @@ def _tasks_module() -> ModuleType:
 
 
 TASKS = _tasks_module()
-TASK_NAMES = ["plan", "post_checkout", "pre_build", "build", "push", "extract", "check"]
+TASK_NAMES = ["plan", "post_checkout", "pre_build", "build", "bake", "push", "extract", "check"]
 
 
 def _given(name: str, default: Any) -> Any:

@@ -1,0 +1,571 @@
+"""Build planned targets through one ``docker buildx bake``: the plan as a bake definition.
+
+The definition has one bake target per build target, made from the very request ``invoke build``
+makes (``build.build_request``: the same Dockerfile, recipe files, build args and secret ids; a
+secret is named by its id and the host file it is read from, never by its value). A dependency's
+wheels reach its dependent as the ``deps`` named context ``target:<dependency>``, so buildx orders
+and parallelises the graph itself, on whatever nodes the builder has. A target with several
+dependencies (direct or transitive) gets a small merge target (``FROM scratch`` and one COPY per
+dependency); dependency wheels already in ``wheels/`` come from a local directory instead. One
+group per requested tag, and ``default`` with every target.
+
+A target whose build needs the host's network (pip's index on the loopback: ``invoke build`` passes
+``--network host --allow network.host``) cannot say so in buildx 0.13's bake definition: the run
+adds a compose file (``build.network: host`` per such target) beside the definition, which bake
+merges in and which grants the entitlement. Newer buildx also reads the definition's
+``entitlements`` key.
+
+Running: every target builds into its own local output directory; the wheels are then verified and
+moved into ``wheels/<arch>/`` exactly as ``build.build_targets`` does. buildx stops every build of
+a bake when one fails; the failed target (and what depends on it) is then reported failed and the
+others are baked again (their layers come from BuildKit's cache), so one bad target costs the rest
+nothing. A target planned ``auto`` (cross, emulation when that fails) is baked again in emulation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .build import BuildReporter, TargetResult, log_name, validate_graph
+from .build_inputs import (
+    BuildOptions,
+    RunFiles,
+    build_request,
+    pip_settings,
+    stage_workdir,
+    write_run_files,
+)
+from .cross import decide, mode_label
+from .engine import BakeEngine, BakeFailed, BuildRequest, LocalOutput
+from .errors import BuildError, Interrupted, UsageError
+from .graph import transitive_deps
+from .model import Target
+from .verify import verification_failure, verify_wheels
+from .wheelstore import WheelFolders, install_wheels
+
+CacheKind = Literal["registry", "gha", "local"]
+CACHE_KINDS: tuple[CacheKind, ...] = ("registry", "gha", "local")
+
+#: The compose file that grants ``network.host`` to the targets that need it (see the docstring).
+NETWORK_SUFFIX = ".network.yml"
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def bake_name(target: Target) -> str:
+    """The bake target name of ``target``: its id with every character bake refuses as ``_``."""
+    return _UNSAFE_NAME.sub("_", target.id)
+
+
+def group_name(tag: str) -> str:
+    """The bake group of a requested tag."""
+    return "tag-" + _UNSAFE_NAME.sub("_", tag)
+
+
+def cache_kind(value: str | None) -> CacheKind | None:
+    """``--cache``'s value, checked."""
+    if value is None or value == "":
+        return None
+    for kind in CACHE_KINDS:
+        if value == kind:
+            return kind
+    raise UsageError(
+        f"--cache {value}: unknown build cache",
+        hint="use registry (the wheel repository), gha (GitHub Actions' cache) or local",
+    )
+
+
+@dataclass(frozen=True)
+class BakeSettings:
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # requested tag -> its target ids
+    cache: CacheKind | None = None
+    cache_dir: Path | None = None  # --cache local: where the caches live (one folder a scope)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A rendered bake definition and the compose file that grants the host network (if any)."""
+
+    data: dict[str, Any]
+    host_network: tuple[str, ...]  # bake target names that need network.host
+
+    def network_text(self) -> str:
+        lines = ["# musl-wheels: the bake targets that need the host's network", "services:"]
+        for name in self.host_network:
+            lines += [f"  {name}:", "    build:", "      network: host"]
+        return "\n".join(lines) + "\n"
+
+    def write(self, path: Path) -> tuple[Path, ...]:
+        """Write the definition to ``path`` (and the compose file beside it when needed); the
+        files to hand to ``docker buildx bake -f``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        network = path.with_name(path.name + NETWORK_SUFFIX)
+        if not self.host_network:
+            network.unlink(missing_ok=True)
+            return (path,)
+        network.write_text(self.network_text(), encoding="utf-8")
+        return (path, network)
+
+
+# --- the definition (pure) ----------------------------------------------------------------------
+
+
+def _cache_entries(
+    target: Target, kind: CacheKind, cache_dir: Path | None
+) -> tuple[list[str], list[str]]:
+    """cache-from / cache-to of a target. One cache per module, Python, arch and flavour (not per
+    version: a new release reuses the tools and system-package layers of the last one)."""
+    scope = _UNSAFE_NAME.sub("_", f"{target.key}-py{target.python}-{target.arch.key}")
+    scope += f"-{target.flavour.value}"
+    if kind == "registry":
+        ref = f"{target.repository}:buildcache-{scope}"
+        return [f"type=registry,ref={ref}"], [f"type=registry,ref={ref},mode=max"]
+    if kind == "gha":
+        return [f"type=gha,scope={scope}"], [f"type=gha,scope={scope},mode=max"]
+    folder = (cache_dir or Path(".musl-wheels/buildx-cache")) / scope
+    return [f"type=local,src={folder}"], [f"type=local,dest={folder},mode=max"]
+
+
+def render_definition(
+    targets: Sequence[Target],
+    requests: Mapping[str, BuildRequest],
+    *,
+    present_deps: Mapping[str, Path],
+    by_id: Mapping[str, Target],
+    settings: BakeSettings,
+) -> Definition:
+    """The bake definition of ``targets`` (dependencies first). Pure.
+
+    ``requests``: target id -> the request ``build.build_request`` made for it; ``present_deps``:
+    target id -> a directory with its dependency wheels that are already in ``wheels/`` (those
+    dependencies are not baked); ``by_id``: every planned target.
+    """
+    baking = {t.id for t in targets}
+    names = {t.id: bake_name(t) for t in targets}
+    seen: dict[str, str] = {}
+    for target_id, name in names.items():
+        if name in seen:
+            raise BuildError(f"targets {seen[name]} and {target_id} get the same bake name {name}")
+        seen[name] = target_id
+    entries: dict[str, dict[str, Any]] = {}
+    host_network: list[str] = []
+    for target in targets:
+        request = requests[target.id]
+        name = names[target.id]
+        contexts = dict(request.build_contexts)
+        sources = [
+            f"target:{names[dep]}"
+            for dep in transitive_deps(target.id, lambda i: by_id[i].depends)
+            if dep in baking
+        ]
+        if target.id in present_deps:
+            sources.append(str(present_deps[target.id]))
+        if len(sources) == 1:
+            contexts["deps"] = sources[0]
+        elif sources:
+            merge = f"deps-{name}"
+            entries[merge] = {
+                "context": str(request.context),
+                "dockerfile": "Dockerfile",  # what bake names it; the inline text is used
+                "dockerfile-inline": "FROM scratch\n"
+                + "".join(f"COPY --from=dep{i} / /\n" for i in range(len(sources))),
+                "contexts": {f"dep{i}": source for i, source in enumerate(sources)},
+                "platforms": [request.platform],
+            }
+            contexts["deps"] = f"target:{merge}"
+        if not isinstance(request.output, LocalOutput):
+            raise BuildError(f"{target.tag}: a bake target needs a local output")
+        entry: dict[str, Any] = {
+            "context": str(request.context),
+            "dockerfile": str(request.dockerfile),
+            "platforms": [request.platform],
+            "args": dict(request.build_args),
+            "contexts": contexts,
+            "secret": [f"id={sid},src={src}" for sid, src in request.secrets],
+            "output": [f"type=local,dest={request.output.dest}"],
+        }
+        if request.stage:
+            entry["target"] = request.stage
+        if request.no_cache:
+            entry["no-cache"] = True
+        if settings.cache is not None:
+            entry["cache-from"], entry["cache-to"] = _cache_entries(
+                target, settings.cache, settings.cache_dir
+            )
+        if request.network == "host":
+            entry["entitlements"] = ["network.host"]
+            host_network.append(name)
+        entries[name] = entry
+    groups: dict[str, dict[str, list[str]]] = {"default": {"targets": list(names.values())}}
+    for tag, ids in settings.groups:
+        members = [names[i] for i in ids if i in names]
+        if members:
+            groups[group_name(tag)] = {"targets": members}
+    return Definition({"group": groups, "target": entries}, tuple(host_network))
+
+
+def definition_targets(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The targets of a definition as ``docker buildx bake --print`` shows them: keys bake leaves
+    out of its output (buildx 0.13 has no ``entitlements``) removed. Pure."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in data.get("target", {}).items():
+        out[name] = {k: v for k, v in entry.items() if k != "entitlements"}
+    return out
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    target: Target
+    name: str
+    mode: str  # "emulate" (native too) or "cross" for this round
+    fallback: bool  # auto: emulation after a failed cross build
+    note: str
+    native: bool  # the builder's own platform
+    log: Any = None  # the open per-target log file
+
+
+class _Bake:
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        options: BuildOptions,
+        settings: BakeSettings,
+        engine: BakeEngine,
+        reporter: BuildReporter,
+    ) -> None:
+        self.targets = tuple(targets)
+        self.by_id = {t.id: t for t in targets}
+        self.options = options
+        self.settings = settings
+        self.engine = engine
+        self.reporter = reporter
+        self.results: dict[str, TargetResult] = {}
+        self.pip = pip_settings(options.index)
+        self.fresh = uuid.uuid4().hex if options.force else ""
+        self.start = time.monotonic()
+
+    def deps_of(self, target: Target) -> list[str]:
+        return transitive_deps(target.id, lambda i: self.by_id[i].depends)
+
+    def finish(self, result: TargetResult) -> None:
+        self.results[result.target.id] = result
+        self.reporter.target_finished(result)
+
+    def run(self) -> tuple[TargetResult, ...]:
+        validate_graph(self.targets)
+        folders = WheelFolders(self.options.wheels_root)
+        pending: list[_State] = []
+        for target in self.targets:
+            found = () if self.options.force else folders.fitting(target)
+            if found:
+                self.finish(
+                    TargetResult(target, "skipped", wheels=found, message="wheel already present")
+                )
+                continue
+            decision = decide(
+                target.recipe,
+                target.arch,
+                run_mode=self.options.mode,
+                default=self.options.default_mode,
+                build_platform=self.options.build_platform,
+            )
+            if decision.error:
+                self.finish(TargetResult(target, "failed", message=decision.error))
+                continue
+            cross = decision.plan in ("cross", "cross-then-emulate")
+            pending.append(
+                _State(
+                    target,
+                    bake_name(target),
+                    "cross" if cross else "emulate",
+                    decision.plan == "cross-then-emulate",
+                    decision.note,
+                    decision.plan == "native",
+                )
+            )
+        pending = self.drop_orphans(pending)
+        if not pending:
+            return self.ordered()
+        dockerfile = self.options.docker_dir / "Dockerfile"
+        if not dockerfile.is_file():
+            raise BuildError(f"no Dockerfile at {dockerfile}")
+        self.engine.prepare_bake(
+            sorted({s.target.platform for s in pending}),
+            builder=self.options.builder,
+            cache_export=self.settings.cache is not None,
+        )
+        self.options.log_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(
+            prefix="muslwheels-bake-", dir=self.options.temp_root
+        ) as tmp:
+            run_dir = Path(tmp)
+            run_files = write_run_files(self.pip, run_dir / "run", fresh=self.fresh)
+            for state in pending:
+                self.reporter.target_started(state.target)
+                state.log = (self.options.log_dir / log_name(state.target)).open(
+                    "w", encoding="utf-8", errors="replace"
+                )
+            try:
+                with (self.options.log_dir / "bake.log").open(
+                    "w", encoding="utf-8", errors="replace"
+                ) as bake_log:
+                    self.rounds(pending, run_files, run_dir, bake_log)
+            finally:
+                for state in pending:
+                    state.log.close()
+        return self.ordered()
+
+    def ordered(self) -> tuple[TargetResult, ...]:
+        return tuple(self.results[t.id] for t in self.targets)
+
+    def drop_orphans(self, pending: list[_State]) -> list[_State]:
+        """Targets whose dependency failed fail too (in plan order: dependencies come first)."""
+        kept: list[_State] = []
+        for state in pending:
+            bad = next(
+                (
+                    d
+                    for d in self.deps_of(state.target)
+                    if self.results.get(d) is not None and self.results[d].status == "failed"
+                ),
+                None,
+            )
+            if bad is None:
+                kept.append(state)
+                continue
+            message = f"dependency {self.by_id[bad].tag} failed"
+            if state.log is not None:
+                state.log.write(f"muslwheels: {message}\n")
+            self.finish(self.result(state, "failed", message))
+        return kept
+
+    def result(
+        self, state: _State, status: Literal["built", "failed"], message: str, **kw: Any
+    ) -> TargetResult:
+        log_path = self.options.log_dir / log_name(state.target)
+        seconds = time.monotonic() - self.start
+        return TargetResult(state.target, status, seconds, log_path=log_path, message=message, **kw)
+
+    def rounds(
+        self, pending: list[_State], run_files: RunFiles, run_dir: Path, bake_log: Any
+    ) -> None:
+        number = 0
+        while pending:
+            number += 1
+            failed = self.one_round(pending, run_files, run_dir / f"round{number}", bake_log)
+            if failed is None:
+                return
+            still: list[_State] = []
+            for state in pending:
+                reason = failed.get(state.name)
+                if reason is None:
+                    still.append(state)
+                    continue
+                state.log.write(f"muslwheels: failed: {reason}\n")
+                if state.mode == "cross" and state.fallback:
+                    state.log.write(
+                        f"muslwheels: the cross build failed ({reason}); baking again in emulation\n"
+                    )
+                    state.mode, state.fallback, state.note = "emulate", False, f"fallback: {reason}"
+                    still.append(state)
+                elif state.mode == "cross":
+                    self.finish(self.result(state, "failed", f"cross build failed: {reason}"))
+                else:
+                    self.finish(self.result(state, "failed", reason))
+            pending = self.drop_orphans(still)
+
+    def one_round(
+        self, pending: list[_State], run_files: RunFiles, work: Path, bake_log: Any
+    ) -> dict[str, str] | None:
+        """Bake ``pending`` once. None when the bake succeeded (then every target is verified and
+        installed, or failed); else bake name -> reason for the targets that failed."""
+        baking = {s.target.id for s in pending}
+        requests: dict[str, BuildRequest] = {}
+        by_target: dict[str, BuildRequest] = {}
+        present: dict[str, Path] = {}
+        for state in pending:
+            target = state.target
+            workdir = work / state.name
+            wheels = [
+                self.options.wheels_root / self.results[d].target.wheel_dir / name
+                for d in self.deps_of(target)
+                if d not in baking
+                for name in self.results[d].wheels
+            ]
+            stage_workdir(target, workdir, wheels)
+            if wheels:
+                present[target.id] = workdir / "deps"
+            request = build_request(
+                target,
+                options=self.options,
+                run_files=run_files,
+                workdir=workdir,
+                mode=state.mode,
+            )
+            requests[state.name] = by_target[target.id] = request
+            for wheel in wheels:
+                state.log.write(f"muslwheels: offering dependency wheel {wheel.name}\n")
+        definition = render_definition(
+            [s.target for s in pending],
+            by_target,
+            present_deps=present,
+            by_id=self.by_id,
+            settings=self.settings,
+        )
+        files = definition.write(work / "musl-wheels.bake.json")
+        states = {s.name: s for s in pending}
+        for state in pending:
+            state.log.write(
+                f"muslwheels: bake target {state.name} ({state.target.platform}, "
+                f"mode {state.mode}) in {files[0]}\n"
+            )
+            state.log.flush()
+
+        def on_line(name: str | None, line: str) -> None:
+            bake_log.write(line + "\n")
+            owner = states.get(name.removeprefix("deps-")) if name else None
+            if owner is not None:
+                owner.log.write(line + "\n")
+                self.reporter.target_log(owner.target, line)
+
+        try:
+            self.engine.bake(
+                files,
+                [s.name for s in pending],
+                builder=self.options.builder,
+                requests=requests,
+                on_line=on_line,
+            )
+        except BakeFailed as err:
+            bake_log.flush()
+            reasons = {
+                (k.removeprefix("deps-") if k.removeprefix("deps-") in states else k): v
+                for k, v in err.reasons.items()
+            }
+            reasons = {k: v for k, v in reasons.items() if k in states}
+            if not reasons:  # nothing to blame: every target failed the same way
+                reasons = {name: str(err) for name in states}
+            return reasons
+        except KeyboardInterrupt:
+            self.engine.cancel()
+            raise Interrupted(
+                "interrupted: the bake was stopped",
+                hint="wheels/ holds only complete wheels; run the bake again to finish",
+            ) from None
+        for state in pending:
+            self.install(state, by_target[state.target.id])
+        return None
+
+    def install(self, state: _State, request: BuildRequest) -> None:
+        target = state.target
+        bad = next(
+            (
+                d
+                for d in self.deps_of(target)
+                if self.results.get(d) is not None and self.results[d].status == "failed"
+            ),
+            None,
+        )
+        if bad is not None:  # built against a dependency wheel that did not pass
+            self.finish(self.result(state, "failed", f"dependency {self.by_id[bad].tag} failed"))
+            return
+        assert isinstance(request.output, LocalOutput)
+        out = request.output.dest
+        produced = sorted(p.name for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+        failure = verification_failure(verify_wheels(produced, target), target)
+        if failure:
+            state.log.write(f"muslwheels: failed: {failure}\n")
+            self.finish(self.result(state, "failed", failure))
+            return
+        folder = self.options.wheels_root / target.wheel_dir
+        installed = install_wheels([out / n for n in produced], folder)
+        used = "native" if state.native else state.mode
+        label = mode_label(used, state.note)
+        state.log.write(
+            f"muslwheels: installed {', '.join(installed)} in {folder} (mode {label})\n"
+        )
+        self.finish(
+            self.result(
+                state, "built", "" if used == "native" else label, wheels=installed, mode=label
+            )
+        )
+
+
+def bake_targets(
+    targets: Sequence[Target],
+    *,
+    options: BuildOptions,
+    settings: BakeSettings,
+    engine: BakeEngine,
+    reporter: BuildReporter,
+) -> tuple[TargetResult, ...]:
+    """Bake ``targets`` (dependencies before dependents) into ``wheels/<arch>/``: one result per
+    target, in their order, as ``build.build_targets`` gives them.
+
+    Raises BuildError for a broken target list, DockerError when the builder cannot build them,
+    Interrupted on Ctrl-C. A failed target is a result, not an error.
+    """
+    try:
+        return _Bake(targets, options, settings, engine, reporter).run()
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted", hint="run the bake again to finish") from None
+
+
+def print_definition(
+    targets: Sequence[Target],
+    dest: Path,
+    *,
+    options: BuildOptions,
+    settings: BakeSettings,
+) -> tuple[Path, ...]:
+    """Write the bake definition of ``targets`` to ``dest`` without building anything, with the
+    files it names in ``<dest>.files/`` (each target's recipe/, deps/ and out/, and the pip
+    configuration, mode 0600, that the ``pipconf`` secret reads). Every target is in it, whatever
+    ``wheels/`` holds. The files to pass to ``docker buildx bake -f``."""
+    pip = pip_settings(options.index)
+    support = dest.with_name(dest.name + ".files")
+    if support.exists():
+        shutil.rmtree(support)
+    support.mkdir(mode=0o700, parents=True)
+    run_files = write_run_files(
+        pip, support / "run", fresh=uuid.uuid4().hex if options.force else ""
+    )
+    by_id = {t.id: t for t in targets}
+    validate_graph(targets)
+    requests: dict[str, BuildRequest] = {}
+    for target in targets:
+        decision = decide(
+            target.recipe,
+            target.arch,
+            run_mode=options.mode,
+            default=options.default_mode,
+            build_platform=options.build_platform,
+        )
+        if decision.error:
+            raise BuildError(f"{target.tag}: {decision.error}")
+        workdir = support / bake_name(target)
+        stage_workdir(target, workdir, ())
+        requests[target.id] = build_request(
+            target,
+            options=options,
+            run_files=run_files,
+            workdir=workdir,
+            mode="cross" if decision.plan in ("cross", "cross-then-emulate") else "emulate",
+        )
+    definition = render_definition(
+        targets, requests, present_deps={}, by_id=by_id, settings=settings
+    )
+    return definition.write(dest)
