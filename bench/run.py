@@ -50,7 +50,7 @@ from bench.timing import (
 )
 
 RESULTS = fixtures.REPO / "bench" / "results"
-CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation", "cross")
+CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation", "cross", "bake")
 
 
 @dataclass
@@ -505,6 +505,42 @@ def case_cross(bench: Bench) -> CaseResult:
     )
 
 
+def case_bake(bench: Bench) -> CaseResult:
+    """The 4-target matrix (two modules, amd64 + arm64, one depending on the other) through one
+    ``invoke bake`` (buildx orders and runs the graph) vs ``invoke build --jobs 2`` (our scheduler,
+    one ``docker buildx build`` per target)."""
+    ws = bench.ws
+    config = ws.root / "bench-bake-modules.toml"
+    text = ws.build_config.read_text(encoding="utf-8")
+    dependent = f"[modules.{CEXT_B}]\n"
+    if dependent not in text:
+        raise BenchError(f"{ws.build_config} has no {dependent.strip()} table")
+    config.write_text(
+        text.replace(dependent, f'{dependent}depends = ["{CEXT_A}"]\n'), encoding="utf-8"
+    )
+    tags = [build_tag(p, a) for p in (CEXT_A, CEXT_B) for a in ("amd64", "arm64v8")]
+    args = ["--config", str(config)]
+    for tag in tags:
+        args += ["--tag", tag]
+    measured, baseline = bench.compare(
+        bench.build_runs,
+        ("invoke bake", bench.invoke_cmd("bake", "--force", *args)),
+        ("invoke build --jobs 2", bench.invoke_cmd("build", "--force", "--jobs", "2", *args)),
+        steps=True,
+    )
+    return CaseResult(
+        "bake",
+        measured,
+        baseline,
+        "reported",
+        None,
+        [
+            f"{CEXT_B} depends on {CEXT_A}; 4 targets (amd64 native, arm64 under QEMU), --force "
+            "(the wheel steps run again, other layers cached) on both sides"
+        ],
+    )
+
+
 CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "plan": case_plan,
     "no-op": case_noop,
@@ -513,8 +549,9 @@ CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "parallel": case_parallel,
     "emulation": case_emulation,
     "cross": case_cross,
+    "bake": case_bake,
 }
-BUILD_CASES = ("overhead", "warm", "parallel", "emulation", "cross")
+BUILD_CASES = ("overhead", "warm", "parallel", "emulation", "cross", "bake")
 
 
 # --- report ------------------------------------------------------------------------------------------

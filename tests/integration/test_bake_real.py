@@ -1,0 +1,268 @@
+"""Real bakes: docker buildx bake through DockerEngine on the local engine and on a second Docker
+engine this test starts (its own socket, data-root, exec-root and pidfile, no bridge network),
+reached through a Docker context and --builder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from support import (
+    REGISTRY,
+    STANDIN,
+    Recorder,
+    make_target,
+    run_build,
+    run_command,
+    run_in_standin,
+)
+
+from muslwheels.bake import BakeSettings, bake_name, bake_targets
+from muslwheels.build import TargetResult
+from muslwheels.build_inputs import BuildOptions
+from muslwheels.docker import DockerEngine
+from muslwheels.engine import BuildRequest
+from muslwheels.errors import DockerError, ExitCode
+from muslwheels.model import Recipe, Target
+from muslwheels.pipconfig import IndexSettings
+
+pytestmark = pytest.mark.integration
+
+DEP = make_target("muslwheels-fixture-dep-a")
+# needs-dep builds only when dep-a's wheel is offered (modules.toml: depends = [dep-a])
+NEEDS = make_target(
+    "muslwheels-fixture-needs-dep",
+    recipe=Recipe(env=(("PIP_ONLY_BINARY", "muslwheels-fixture-dep-a"),)),
+    depends=[DEP],
+)
+BROKEN = make_target("muslwheels-fixture-broken")
+
+
+class CountingEngine(DockerEngine):
+    """The real engine, remembering which bake targets each bake call was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bakes: list[list[str]] = []
+
+    def bake(
+        self,
+        files: Sequence[Path],
+        targets: Sequence[str],
+        *,
+        builder: str | None,
+        requests: Mapping[str, BuildRequest],
+        on_line: Callable[[str | None, str], None],
+    ) -> None:
+        self.bakes.append(list(targets))
+        super().bake(files, targets, builder=builder, requests=requests, on_line=on_line)
+
+
+def bake(
+    targets: Sequence[Target],
+    root: Path,
+    *,
+    index: IndexSettings,
+    engine: DockerEngine,
+    builder: str | None = None,
+) -> tuple[dict[str, TargetResult], Path]:
+    options = BuildOptions(
+        wheels_root=root / "wheels",
+        log_dir=root / "logs",
+        index=index,
+        builder=builder,
+        no_cache=os.environ.get("MUSLWHEELS_TEST_NO_CACHE", "") == "1",
+    )
+    results = bake_targets(
+        targets, options=options, settings=BakeSettings(), engine=engine, reporter=Recorder()
+    )
+    return {r.target.id: r for r in results}, root / "wheels"
+
+
+def wheels_in(root: Path, arch: str = "amd64") -> list[str]:
+    return sorted(p.name for p in (root / arch).glob("*.whl"))
+
+
+def test_bake_gives_the_wheels_build_gives_with_the_dependency_ordered_by_buildx(
+    tmp_path_factory: pytest.TempPathFactory, index_settings: IndexSettings
+) -> None:
+    engine = CountingEngine()
+    built = run_build(
+        [DEP, NEEDS], tmp_path_factory.mktemp("build"), index=index_settings, engine=engine
+    )
+    assert [r.status for r in built.results] == ["built", "built"], built.results
+    root = tmp_path_factory.mktemp("bake")
+    results, wheels = bake([DEP, NEEDS], root, index=index_settings, engine=engine)
+    assert [results[t.id].status for t in (DEP, NEEDS)] == ["built", "built"], results
+    # the same verified wheels (names carry project, version and tags)
+    assert wheels_in(wheels) == wheels_in(built.wheels_root)
+    assert len(wheels_in(wheels)) == 2
+    # one bake call for both: buildx ordered the dependency itself, through target:<dep>
+    assert engine.bakes == [[bake_name(DEP), bake_name(NEEDS)]]
+    log = (root / "logs" / "bake.log").read_text()
+    assert f"[{bake_name(DEP)} built-host" in log or f"[{bake_name(DEP)} built-default" in log
+    assert f"[{bake_name(NEEDS)} " in log
+    found = run_in_standin(
+        "linux/amd64",
+        [wheels / "amd64" / name for name in wheels_in(wheels)],
+        "import mwfixture_dep_a, mwfixture_needs_dep._generated as g; print(g.GREETING)",
+    )
+    assert found.strip()
+
+
+def test_a_failing_target_fails_alone_and_the_others_land(
+    tmp_path_factory: pytest.TempPathFactory, index_settings: IndexSettings
+) -> None:
+    engine = CountingEngine()
+    root = tmp_path_factory.mktemp("bake-broken")
+    results, wheels = bake([BROKEN, DEP, NEEDS], root, index=index_settings, engine=engine)
+    bad = results[BROKEN.id]
+    assert bad.status == "failed"
+    assert bad.message.startswith("building the wheel failed (exit code 1)"), bad.message
+    assert "\n" not in bad.message
+    assert results[DEP.id].status == "built"
+    assert results[NEEDS.id].status == "built"
+    assert len(wheels_in(wheels)) == 2
+    assert not any(n.startswith("muslwheels_fixture_broken") for n in wheels_in(wheels))
+    if len(engine.bakes) > 1:  # buildx cancelled the others: baked again without the bad one
+        assert engine.bakes[1] == [bake_name(DEP), bake_name(NEEDS)]
+
+
+# --- the builder -------------------------------------------------------------------------------------
+
+
+def test_unknown_builder_is_one_line_and_exit_code_5(
+    tmp_path: Path, index_settings: IndexSettings
+) -> None:
+    with pytest.raises(DockerError) as caught:
+        bake([DEP], tmp_path, index=index_settings, engine=DockerEngine(), builder="mw-no-such")
+    assert "no buildx builder called 'mw-no-such'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.DOCKER
+    assert not (tmp_path / "wheels").exists()
+
+
+@pytest.fixture
+def amd64_only_builder() -> Iterator[str]:
+    """A docker-container builder declared for linux/amd64 only (never started: nothing pulled)."""
+    name = f"mw-amd64-only-{os.getpid()}"
+    done = run_command(
+        ["docker", "buildx", "create", "--name", name, "--driver", "docker-container",
+         "--platform", "linux/amd64"]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    yield name
+    run_command(["docker", "buildx", "rm", name])
+
+
+def test_builder_without_a_node_for_the_platform(
+    tmp_path: Path, index_settings: IndexSettings, amd64_only_builder: str
+) -> None:
+    arm = make_target("muslwheels-fixture-dep-a", "arm64v8")
+    with pytest.raises(DockerError) as caught:
+        bake(
+            [arm], tmp_path, index=index_settings, engine=DockerEngine(), builder=amd64_only_builder
+        )
+    message = str(caught.value)
+    assert f"builder '{amd64_only_builder}' does not support linux/arm64" in message
+    assert "\n" not in message
+    assert caught.value.hint is not None and "--append" in caught.value.hint
+
+
+# --- a second engine -------------------------------------------------------------------------------
+
+
+def docker_on(host: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return run_command(["docker", "--host", host, *args], timeout=timeout)
+
+
+def image_store(host: str | None = None) -> list[str]:
+    args = ["images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]
+    done = docker_on(host, *args) if host else run_command(["docker", *args])
+    assert done.returncode == 0, done.stderr
+    return sorted(done.stdout.splitlines())
+
+
+@pytest.fixture(scope="module")
+def second_engine() -> Iterator[str]:
+    """A second dockerd on a private unix socket: its own data-root, exec-root and pidfile, no
+    bridge network, no iptables rules; a Docker context named after it. Started and stopped here,
+    each with a deadline. Yields the context's name."""
+    if shutil.which("dockerd") is None:
+        pytest.fail("dockerd is not installed")
+    # short paths: a unix socket path must stay under 108 bytes (containerd's lives in exec-root)
+    root = Path(tempfile.mkdtemp(prefix="mw2d-"))
+    sock = root / "docker.sock"
+    log = (root / "dockerd.log").open("w")
+    process = subprocess.Popen(
+        [
+            "dockerd",
+            "--host", f"unix://{sock}",
+            "--data-root", str(root / "data"),
+            "--exec-root", str(root / "exec"),
+            "--pidfile", str(root / "docker.pid"),
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    context = f"mw-second-{os.getpid()}"
+    host = f"unix://{sock}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"the second dockerd exited: {(root / 'dockerd.log').read_text()[-2000:]}"
+                )
+            if sock.exists() and docker_on(host, "version", timeout=10).returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("the second dockerd did not answer within 60 s")
+            time.sleep(0.5)
+        done = run_command(["docker", "context", "create", context, "--docker", f"host={host}"])
+        assert done.returncode == 0, done.stderr
+        yield context
+    finally:
+        run_command(["docker", "context", "rm", "-f", context])
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+        with contextlib.suppress(OSError):
+            subprocess.run(
+                ["umount", "-R", str(root / "exec")], capture_output=True, timeout=10, check=False
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_same_target_bakes_on_a_second_engine_and_the_first_is_untouched(
+    tmp_path: Path, index_settings: IndexSettings, second_engine: str
+) -> None:
+    host = run_command(
+        ["docker", "context", "inspect", second_engine, "--format", "{{.Endpoints.docker.Host}}"]
+    ).stdout.strip()
+    assert image_store(host) == []  # nothing there: it needs the base image from the registry
+    before = image_store()
+    engine = CountingEngine()
+    results, wheels = bake(
+        [DEP], tmp_path, index=index_settings, engine=engine, builder=second_engine
+    )
+    assert results[DEP.id].status == "built", results[DEP.id].message
+    assert len(wheels_in(wheels)) == 1
+    # the base image came from the local registry into the second engine only
+    assert any(REGISTRY in line and STANDIN.rsplit(":", 1)[1] in line for line in image_store(host))
+    assert image_store() == before
