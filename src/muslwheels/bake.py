@@ -318,6 +318,8 @@ class _Bake:
                 state.log = (self.options.log_dir / log_name(state.target)).open(
                     "w", encoding="utf-8", errors="replace"
                 )
+                for note in self.pip.notes:
+                    state.log.write(f"muslwheels: note: {note}\n")
             try:
                 with (self.options.log_dir / "bake.log").open(
                     "w", encoding="utf-8", errors="replace"
