@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def workspace(root: Path) -> cli.Workspace:
-    return cli.Workspace(root=root, config_path=root / "modules.toml", env={}, ui=Ui(plain=True))
+    return cli.Workspace(root=root, config_path=root / "modules.toml", ui=Ui(plain=True))
 
 
 def workflow() -> dict[str, Any]:
