@@ -171,15 +171,17 @@ jobs:
           tags="${{INPUT_TAGS:-}}"
           if [ -z "$tags" ]; then
             # the newest releases the registry has no images for (what Docker Hub's rebuilds gave)
+            read -r -a configured <<< "${{CONFIGURED_TAGS:-}}"
             check_args=()
-            for tag in ${{CONFIGURED_TAGS:-}}; do check_args+=(--tag "$tag"); done
+            for tag in "${{configured[@]}}"; do check_args+=(--tag "$tag"); done
             status=0
             invoke check --json "${{check_args[@]}}" > check.jsonl || status=$?
             if [ "$status" -ne 0 ] && [ "$status" -ne 8 ]; then exit "$status"; fi
             tags="$(jq -r 'select(.status != "done") | .tag' check.jsonl | tr '\\n' ' ')"
           fi
+          read -r -a wanted <<< "$tags"
           plan_args=()
-          for tag in $tags; do plan_args+=(--tag "$tag"); done
+          for tag in "${{wanted[@]}}"; do plan_args+=(--tag "$tag"); done
           if [ "${{#plan_args[@]}}" -eq 0 ]; then
             printf '%s\\n' 'matrix={{"include":[]}}' count=0 tags= >> "$GITHUB_OUTPUT"
             exit 0
@@ -212,8 +214,9 @@ jobs:
           BUILDER: ${{{{ steps.buildx.outputs.name }}}}
         run: |
           set -euo pipefail
+          read -r -a wanted <<< "$TAGS"
           args=()
-          for tag in $TAGS; do args+=(--tag "$tag"); done
+          for tag in "${{wanted[@]}}"; do args+=(--tag "$tag"); done
           invoke bake "${{args[@]}}" --builder "$BUILDER" --cache gha
       - uses: {a["upload"]}
         if: ${{{{ !cancelled() }}}}
@@ -250,7 +253,8 @@ jobs:
           TAGS: ${{{{ needs.plan.outputs.tags }}}}
         run: |
           set -euo pipefail
+          read -r -a wanted <<< "$TAGS"
           args=()
-          for tag in $TAGS; do args+=(--tag "$tag"); done
+          for tag in "${{wanted[@]}}"; do args+=(--tag "$tag"); done
           invoke push "${{args[@]}}"
 """

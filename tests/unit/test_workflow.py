@@ -222,3 +222,27 @@ def test_matrix_of_something_else_is_a_usage_error(tmp_path: Path) -> None:
     bad.write_text("not json\n")
     with pytest.raises(UsageError, match="not the output of `invoke plan --json`"):
         cli.cmd_ci(workspace(tmp_path), github=False, matrix=str(bad))
+
+
+def test_every_run_script_passes_shellcheck(tmp_path: Path) -> None:
+    """What actionlint does to each run: script, where shellcheck is installed."""
+    tool = shutil.which("shellcheck")
+    if tool is None:
+        pytest.skip("shellcheck is not installed (Debian: apt-get install shellcheck)")
+    scripts = [
+        step["run"] for job in workflow()["jobs"].values() for step in job["steps"] if "run" in step
+    ]
+    assert len(scripts) >= 5
+    for i, script in enumerate(scripts):
+        # GitHub runs each with bash -e; ${{ }} never appears in a script (values come via env)
+        assert "${{" not in script
+        path = tmp_path / f"step{i}.sh"
+        path.write_text("#!/bin/bash\nset -e\n" + script)
+        done = subprocess.run(
+            [tool, "--severity=style", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout
