@@ -667,10 +667,14 @@ class BakeTracker:
     def reasons(self) -> dict[str, str]:
         """Bake target -> why it failed, for every target with a failed step."""
         found: dict[str, str] = {}
-        for name, error in self.step_errors.items():
+        # a step stopped because another target failed says "context canceled": not its fault
+        errors = {
+            n: e for n, e in self.step_errors.items() if "context canceled" not in e.lower()
+        } or self.step_errors
+        for name, error in errors.items():
             tracker = self.trackers[name]
             request = self.requests.get(name) or self.requests.get(name.removeprefix("deps-"))
-            if len(self.step_errors) == 1 and self.top:
+            if len(errors) == 1 and self.top:
                 tracker.feed("ERROR: " + self.top)
             if request is not None and (tracker.failed_step is not None or tracker.buildx_error):
                 found[name] = tracker.reason(request)

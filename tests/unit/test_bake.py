@@ -329,6 +329,8 @@ BAKE_OUTPUT = """\
 #9 ERROR: process "/bin/sh -c /mw/bin/mw-wheel" did not complete successfully: exit code: 1
 #10 [ok1 internal] load .dockerignore
 #10 CANCELED
+#12 [top built-default 3/3] RUN /mw/bin/mw-wheel
+#12 ERROR: process "/bin/sh -c /mw/bin/mw-wheel" did not complete successfully: context canceled
 #11 [deps-top wheels 1/2] COPY --from=dep0 / /
 #11 DONE 0.1s
 ERROR: failed to solve: process "/bin/sh -c /mw/bin/mw-wheel" did not complete successfully: exit code: 1
@@ -350,8 +352,11 @@ def test_bake_progress_is_split_by_target_and_the_failed_one_named(tmp_path: Pat
     )
     tracker = BakeTracker({"bad": request, "ok1": request, "top": request})
     owners = [tracker.feed(line) for line in BAKE_OUTPUT.splitlines()]
-    assert owners == [None, None, "bad", "bad", "bad", "ok1", "ok1", "deps-top", "deps-top", None]
-    assert tracker.reasons() == {
+    assert owners == [
+        *(None, None, "bad", "bad", "bad", "ok1", "ok1", "top", "top"),
+        *("deps-top", "deps-top", None),
+    ]
+    assert tracker.reasons() == {  # top was only cancelled: not named
         "bad": "building the wheel failed (exit code 1): ERROR: Could not find a version that "
         "satisfies the requirement nosuch==1.0"
     }
