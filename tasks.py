@@ -404,6 +404,7 @@ def bake(
     force_pull: bool = False,
     mode: str | None = None,
     index: bool = False,
+    timeout: str | None = None,
 ) -> None:
     """The plan as one buildx bake: buildx orders the targets (--print FILE: write it and stop)."""
     flags = Flags(
@@ -421,6 +422,7 @@ def bake(
         no_self_pull=no_self_pull,
         force_pull=force_pull,
         mode=mode,
+        timeout=timeout,
     )
     _run(cli.cmd_bake, config, flags, print_path=print_, cache=cache, with_index=index)
 

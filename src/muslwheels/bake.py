@@ -128,6 +128,12 @@ def _cache_entries(
     scope = _UNSAFE_NAME.sub("_", f"{target.key}-py{target.python}-{target.arch.key}")
     scope += f"-{target.flavour.value}"
     if kind == "registry":
+        if not target.repository:
+            raise UsageError(
+                "--cache registry keeps the build cache in the wheel repository, and none is named",
+                hint="pass --repository (or set DOCKER_REPO, or repository in modules.toml), or "
+                "use --cache local",
+            )
         ref = f"{target.repository}:buildcache-{scope}"
         return [f"type=registry,ref={ref}"], [f"type=registry,ref={ref},mode=max"]
     if kind == "gha":

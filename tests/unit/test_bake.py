@@ -361,3 +361,16 @@ def test_bake_progress_is_split_by_target_and_the_failed_one_named(tmp_path: Pat
         "satisfies the requirement nosuch==1.0"
     }
     assert tracker.summary().startswith("failed to solve")
+
+
+def test_registry_cache_needs_a_wheel_repository(tmp_path: Path) -> None:
+    import dataclasses
+
+    nowhere = dataclasses.replace(A, repository=None)
+    with pytest.raises(UsageError, match="--cache registry"):
+        print_definition(
+            [nowhere],
+            tmp_path / "bake.json",
+            options=make_options(tmp_path),
+            settings=BakeSettings(cache="registry"),
+        )
