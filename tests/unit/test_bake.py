@@ -374,3 +374,54 @@ def test_registry_cache_needs_a_wheel_repository(tmp_path: Path) -> None:
             options=make_options(tmp_path),
             settings=BakeSettings(cache="registry"),
         )
+
+
+BAKE_STAND_IN = """#!/bin/sh
+printf '%s\\n' "$@" > "$MW_ARGV"
+cat "$MW_OUTPUT"
+exit 1
+"""
+
+
+def test_engine_runs_the_bake_command_and_names_the_failed_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker.DockerEngine.bake runs bake_command_line (a stand-in docker on PATH records it)."""
+    from muslwheels.docker import DockerEngine, bake_command_line
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(BAKE_STAND_IN)
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "output").write_text(BAKE_OUTPUT)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("MW_ARGV", str(tmp_path / "argv"))
+    monkeypatch.setenv("MW_OUTPUT", str(tmp_path / "output"))
+    options = make_options(tmp_path)
+    request = BuildRequest(
+        context=options.docker_dir,
+        dockerfile=options.docker_dir / "Dockerfile",
+        platform="linux/amd64",
+        build_args=(("BASE_IMAGE", "python:3.11-alpine3.20"),),
+        build_contexts=(),
+        secrets=(),
+        output=LocalOutput(tmp_path),
+    )
+    files = (tmp_path / "bake.json", tmp_path / "bake.json.network.yml")
+    seen: list[tuple[str | None, str]] = []
+    with pytest.raises(BakeFailed) as caught:
+        DockerEngine().bake(
+            files,
+            ["bad", "ok1", "top"],
+            builder="wheels",
+            requests={"bad": request, "ok1": request, "top": request},
+            on_line=lambda name, line: seen.append((name, line)),
+        )
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert ["docker", *argv] == list(
+        bake_command_line(files, ["bad", "ok1", "top"], builder="wheels")
+    )
+    assert argv[:4] == ["buildx", "bake", "--progress", "plain"]
+    assert list(caught.value.reasons) == ["bad"]
+    assert str(caught.value).startswith("failed to solve")
+    assert ("bad", "#9 [bad built-default 3/3] RUN /mw/bin/mw-wheel") in seen
