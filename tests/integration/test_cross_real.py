@@ -123,7 +123,7 @@ def test_cross_builds_the_fixture_and_msgpack_for_arm64(
         assert result.mode == "cross"
         lines = recorder.lines[result.target.id]
         assert any("MW_MODE=cross" in line for line in lines)
-        assert any("[crossbuilt-host" in line for line in lines)  # compiled on the build platform
+        assert any("[crossbuilt " in line for line in lines)  # compiled on the build platform
     cext_wheel, msgpack_wheel = (wheel_of(r, root) for r in results)
     assert_musllinux_aarch64(cext_wheel)
     assert_musllinux_aarch64(msgpack_wheel)
