@@ -56,6 +56,7 @@ from .arches import ARCHES, Arch
 from .errors import UsageError
 from .model import Flavour
 from .verify import platform_fits
+from .wheelstore import fsync_dir
 
 SIMPLE = "simple"
 STATE_NAME = ".muslwheels-index.json"
@@ -470,15 +471,6 @@ class _Move:
     final: str  # path relative to DEST
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     with path.open("wb") as out:
         out.write(data)
@@ -551,7 +543,7 @@ def apply_journal(dest: Path, staging: Path) -> None:
     for rel in journal["remove"]:
         _remove_owned(dest, rel)
     for folder in sorted(touched):
-        _fsync_dir(folder)
+        fsync_dir(folder)
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -719,11 +711,11 @@ def _commit(
         moves.sort(key=lambda m: (_order(m.final), m.final))
         journal = {"moves": [[m.staged, m.final] for m in moves], "remove": list(removed)}
         stage_bytes(staging / f"{JOURNAL_NAME}.part", json.dumps(journal).encode("utf-8"))
-        _fsync_dir(staging)
+        fsync_dir(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     with _signals_held():
         (staging / f"{JOURNAL_NAME}.part").replace(staging / JOURNAL_NAME)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         apply_journal(dest, staging)

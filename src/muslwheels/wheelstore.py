@@ -87,13 +87,18 @@ def install_wheels(sources: Sequence[Path], folder: Path) -> tuple[str, ...]:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
             raise
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        fsync_dir(folder)
     return tuple(src.name for src in sources)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (where the file system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def link_or_copy(src: Path, dest: Path) -> None:
