@@ -1,0 +1,216 @@
+"""What a wheel holds, read from the wheel itself: its metadata, its importable modules, its ELF files.
+
+Pure apart from ``read_wheel`` reading the one file it is given (no Docker, no network):
+
+- ``parse_metadata``: name, version and ``Requires-Dist`` of a METADATA text;
+- ``importable_modules``: the top-level modules and the extension modules a wheel's file list holds
+  (what the default test imports; never guessed from the project's name);
+- ``elf_dynamic``: the ``DT_NEEDED`` libraries and the ``DT_SONAME`` of an ELF file's bytes;
+- ``read_wheel``: all of the above for one ``.whl`` file.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path, PurePosixPath
+
+from .errors import BuildError
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXTENSION = re.compile(r"^(?P<stem>[A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z0-9_-]+)*\.(so|pyd)$")
+_SHARED_LIBRARY = re.compile(r"\.so(\.[0-9]+)*$")
+_DATA_LIBS = ("purelib", "platlib")
+
+
+@dataclass(frozen=True)
+class ElfFile:
+    path: str  # inside the wheel
+    needed: tuple[str, ...]  # DT_NEEDED, in file order
+    soname: str | None
+
+
+@dataclass(frozen=True)
+class WheelContents:
+    name: str  # as the metadata spells it
+    version: str
+    requires_dist: tuple[str, ...]  # the Requires-Dist lines, as written
+    top_level: tuple[str, ...]  # importable top-level modules and packages, sorted
+    extensions: tuple[str, ...]  # dotted names of the extension modules, sorted
+    elf_files: tuple[ElfFile, ...]  # every ELF file (extension modules and bundled libraries)
+
+    def provided_libraries(self) -> frozenset[str]:
+        """Library names the wheel satisfies by itself: its ELF files' names and SONAMEs."""
+        names: set[str] = set()
+        for elf in self.elf_files:
+            names.add(PurePosixPath(elf.path).name)
+            if elf.soname:
+                names.add(elf.soname)
+        return frozenset(names)
+
+    def needed_from_outside(self) -> tuple[str, ...]:
+        """The ``NEEDED`` libraries no file of the wheel provides, sorted."""
+        provided = self.provided_libraries()
+        return tuple(sorted({n for elf in self.elf_files for n in elf.needed if n not in provided}))
+
+
+def parse_metadata(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """(Name, Version, Requires-Dist lines) of a core metadata file (METADATA / PKG-INFO)."""
+    message = HeaderParser().parsestr(text)
+    name = (message.get("Name") or "").strip()
+    version = (message.get("Version") or "").strip()
+    if not name or not version:
+        raise ValueError("the metadata has no Name or no Version")
+    requires = tuple(r.strip() for r in message.get_all("Requires-Dist") or () if r.strip())
+    return name, version, requires
+
+
+def _module_path(name: str) -> PurePosixPath | None:
+    """Where a wheel member is once installed (relative to site-packages); None for metadata,
+    scripts, headers and data outside the library."""
+    parts = PurePosixPath(name).parts
+    if not parts or name.endswith("/"):
+        return None
+    if parts[0].endswith(".dist-info"):
+        return None
+    if parts[0].endswith(".data"):
+        if len(parts) > 2 and parts[1] in _DATA_LIBS:
+            return PurePosixPath(*parts[2:])
+        return None
+    return PurePosixPath(*parts)
+
+
+def importable_modules(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(top-level modules, extension modules) of a wheel's member names.
+
+    A top-level module is a root ``*.py`` file, a root extension module, or a root directory that
+    is a package (has ``__init__.py``). A root directory without one is a namespace package: its
+    first-level packages and modules stand in for it (``google/protobuf/__init__.py`` ->
+    ``google.protobuf``). Extension modules are the ``*.so`` files named like a module (not the
+    libraries auditwheel bundles, ``*.so.N`` or in ``<name>.libs/``), as dotted names.
+    """
+    paths = [p for p in (_module_path(n) for n in names) if p is not None]
+    packages = {p.parent for p in paths if p.name == "__init__.py"}
+    top: set[str] = set()
+    extensions: set[str] = set()
+
+    def dotted(parts: Iterable[str]) -> str | None:
+        items = list(parts)
+        return ".".join(items) if all(_IDENTIFIER.fullmatch(i) for i in items) else None
+
+    for path in paths:
+        ext = _EXTENSION.match(path.name)
+        if ext and not any(part.endswith(".libs") for part in path.parts[:-1]):
+            name = dotted([*path.parts[:-1], ext.group("stem")])
+            if name:
+                extensions.add(name)
+        stem = ext.group("stem") if ext else path.stem if path.suffix == ".py" else None
+        if len(path.parts) == 1:
+            if stem and stem != "__init__":
+                top.add(stem)
+            continue
+        root = PurePosixPath(path.parts[0])
+        if root in packages:
+            name = dotted(root.parts)
+        elif len(path.parts) >= 3 and PurePosixPath(*path.parts[:2]) in packages:
+            name = dotted(path.parts[:2])  # a package inside a namespace package
+        elif len(path.parts) == 2 and stem and stem != "__init__":
+            name = dotted([path.parts[0], stem])  # a module inside a namespace package
+        else:
+            name = None
+        if name:
+            top.add(name)
+    return tuple(sorted(top)), tuple(sorted(extensions))
+
+
+# --- ELF ----------------------------------------------------------------------------------------
+
+_DT_NEEDED = 1
+_DT_SONAME = 14
+_SHT_DYNAMIC = 6
+
+
+def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
+    """(DT_NEEDED names, DT_SONAME) of an ELF file; None when ``data`` is not an ELF file.
+
+    Read from the section headers: the ``.dynamic`` section and the string table it links to. A
+    truncated or inconsistent file raises ValueError.
+    """
+    if data[:4] != b"\x7fELF" or len(data) < 52:
+        return None
+    bits, order = data[4], data[5]
+    if bits not in (1, 2) or order not in (1, 2):
+        raise ValueError("unknown ELF class or byte order")
+    end = "<" if order == 1 else ">"
+    try:
+        if bits == 2:
+            shoff, shentsize, shnum = (
+                struct.unpack_from(end + "Q", data, 0x28)[0],
+                *struct.unpack_from(end + "HH", data, 0x3A),
+            )
+            section = end + "IIQQQQIIQQ"
+            entry = end + "qQ"
+        else:
+            shoff, shentsize, shnum = (
+                struct.unpack_from(end + "I", data, 0x20)[0],
+                *struct.unpack_from(end + "HH", data, 0x2E),
+            )
+            section = end + "IIIIIIIIII"
+            entry = end + "iI"
+        headers = [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
+        needed: list[str] = []
+        soname: str | None = None
+        for header in headers:
+            if header[1] != _SHT_DYNAMIC:
+                continue
+            offset, size, link = header[4], header[5], header[6]
+            strtab_offset = headers[link][4]
+            step = struct.calcsize(entry)
+            for pos in range(offset, offset + size - step + 1, step):
+                tag, value = struct.unpack_from(entry, data, pos)
+                if tag == 0:
+                    break
+                if tag in (_DT_NEEDED, _DT_SONAME):
+                    start = strtab_offset + value
+                    stop = data.index(b"\0", start)
+                    text = data[start:stop].decode("utf-8", "replace")
+                    if tag == _DT_NEEDED:
+                        needed.append(text)
+                    else:
+                        soname = text
+        return tuple(needed), soname
+    except (struct.error, IndexError, ValueError) as err:
+        raise ValueError(f"not a readable ELF file ({err})") from None
+
+
+def read_wheel(path: Path) -> WheelContents:
+    """Read one wheel file. BuildError (naming the file) when it is not a readable wheel."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            metadata = [
+                n
+                for n in names
+                if n.count("/") == 1 and n.split("/")[0].endswith(".dist-info")
+                if n.endswith("/METADATA")
+            ]
+            if len(metadata) != 1:
+                raise ValueError("it has no single .dist-info/METADATA")
+            name, version, requires = parse_metadata(
+                archive.read(metadata[0]).decode("utf-8", "replace")
+            )
+            elf_files: list[ElfFile] = []
+            for member in names:
+                base = PurePosixPath(member).name
+                if _EXTENSION.match(base) or _SHARED_LIBRARY.search(base):
+                    found = elf_dynamic(archive.read(member))
+                    if found is not None:
+                        elf_files.append(ElfFile(member, found[0], found[1]))
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as err:
+        raise BuildError(f"{path.name}: not a readable wheel: {err}") from None
+    top, extensions = importable_modules(names)
+    return WheelContents(name, version, requires, top, extensions, tuple(elf_files))

@@ -1,0 +1,155 @@
+"""Reading wheels (wheelinfo.py): metadata, importable modules, ELF NEEDED / SONAME."""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from muslwheels.errors import BuildError
+from muslwheels.wheelinfo import elf_dynamic, importable_modules, parse_metadata, read_wheel
+
+
+def make_elf(
+    needed: list[str], soname: str | None = None, *, bits: int = 64, big: bool = False
+) -> bytes:
+    """A minimal ELF shared object: a header, .dynstr, .dynamic and their section headers."""
+    end = ">" if big else "<"
+    strtab = b"\0"
+    offsets = []
+    for name in [*needed, *([soname] if soname else [])]:
+        offsets.append(len(strtab))
+        strtab += name.encode() + b"\0"
+    entry = end + ("qQ" if bits == 64 else "iI")
+    entries = [(1, offsets[i]) for i in range(len(needed))]
+    if soname:
+        entries.append((14, offsets[-1]))
+    entries.append((0, 0))
+    dynamic = b"".join(struct.pack(entry, tag, value) for tag, value in entries)
+    header_size = 64 if bits == 64 else 52
+    strtab_off = header_size
+    dynamic_off = strtab_off + len(strtab)
+    shoff = dynamic_off + len(dynamic)
+    if bits == 64:
+        shfmt = end + "IIQQQQIIQQ"
+        sections = [
+            (0,) * 10,
+            (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
+            (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, 8, 16),
+        ]
+        ident = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + b"\0" * 9
+        header = ident + struct.pack(
+            end + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, 3, 0
+        )
+    else:
+        shfmt = end + "IIIIIIIIII"
+        sections = [
+            (0,) * 10,
+            (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
+            (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, 4, 8),
+        ]
+        ident = b"\x7fELF" + bytes([1, 2 if big else 1, 1]) + b"\0" * 9
+        header = ident + struct.pack(
+            end + "HHIIIIIHHHHHH", 3, 40, 1, 0, 0, shoff, 0, 52, 0, 0, 40, 3, 0
+        )
+    assert len(header) == header_size
+    return header + strtab + dynamic + b"".join(struct.pack(shfmt, *s) for s in sections)
+
+
+@pytest.mark.parametrize(("bits", "big"), [(64, False), (64, True), (32, False), (32, True)])
+def test_elf_needed_and_soname(bits: int, big: bool) -> None:
+    data = make_elf(["libxml2.so.2", "libc.musl-x86_64.so.1"], "libfoo.so.1", bits=bits, big=big)
+    assert elf_dynamic(data) == (("libxml2.so.2", "libc.musl-x86_64.so.1"), "libfoo.so.1")
+
+
+def test_not_elf_and_broken_elf() -> None:
+    assert elf_dynamic(b"#!/bin/sh\n" * 10) is None
+    with pytest.raises(ValueError, match="not a readable ELF"):
+        elf_dynamic(make_elf(["libz.so.1"])[:80])
+
+
+def test_metadata() -> None:
+    text = (
+        "Metadata-Version: 2.1\nName: cffi\nVersion: 1.17.1\n"
+        "Requires-Dist: pycparser\nRequires-Dist: x; extra == 'y'\n\nlong description\n"
+    )
+    assert parse_metadata(text) == ("cffi", "1.17.1", ("pycparser", "x; extra == 'y'"))
+    with pytest.raises(ValueError, match="no Name"):
+        parse_metadata("Metadata-Version: 2.1\n")
+
+
+def test_importable_modules_from_the_file_list() -> None:
+    top, extensions = importable_modules(
+        [
+            "_cffi_backend.cpython-311-x86_64-linux-musl.so",  # a root extension
+            "cffi/__init__.py",
+            "cffi/api.py",
+            "cffi/_sub/__init__.py",
+            "six.py",  # a root module
+            "msgpack/__init__.py",
+            "msgpack/_cmsgpack.cpython-311-aarch64-linux-gnu.so",
+            "lxml/etree.abi3.so",
+            "lxml/__init__.py",
+            "cffi.libs/libffi-3a2b1c.so.8.1.0",  # a bundled library: not a module
+            "google/protobuf/__init__.py",  # namespace package google
+            "google/protobuf/message.py",
+            "zope/interface.py",  # module in a namespace package
+            "pkg.data/purelib/datamod.py",  # installed into the library
+            "pkg.data/scripts/tool.py",  # not
+            "pkg-1.0.dist-info/METADATA",
+            "not-a-name/__init__.py",
+            "__init__.py",
+        ]
+    )
+    assert top == (
+        "_cffi_backend",
+        "cffi",
+        "datamod",
+        "google.protobuf",
+        "lxml",
+        "msgpack",
+        "six",
+        "zope.interface",
+    )
+    assert extensions == ("_cffi_backend", "lxml.etree", "msgpack._cmsgpack")
+
+
+def write_wheel(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_read_wheel(tmp_path: Path) -> None:
+    path = write_wheel(
+        tmp_path / "demo-1.0-cp311-cp311-musllinux_1_2_x86_64.whl",
+        {
+            "demo/__init__.py": b"",
+            "demo/_ext.cpython-311-x86_64-linux-musl.so": make_elf(
+                ["libyaml-abc.so.0.2.5", "libxslt.so.1", "libc.musl-x86_64.so.1"]
+            ),
+            "demo.libs/libyaml-abc.so.0.2.5": make_elf(
+                ["libc.musl-x86_64.so.1"], "libyaml-abc.so.0.2.5"
+            ),
+            "demo-1.0.dist-info/METADATA": b"Name: demo\nVersion: 1.0\nRequires-Dist: six\n",
+            "demo-1.0.dist-info/RECORD": b"",
+        },
+    )
+    contents = read_wheel(path)
+    assert (contents.name, contents.version, contents.requires_dist) == ("demo", "1.0", ("six",))
+    assert contents.top_level == ("demo",)
+    assert contents.extensions == ("demo._ext",)
+    assert contents.needed_from_outside() == ("libc.musl-x86_64.so.1", "libxslt.so.1")
+
+
+def test_unreadable_wheel(tmp_path: Path) -> None:
+    bad = tmp_path / "bad-1.0-py3-none-any.whl"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(BuildError, match=r"bad-1\.0-py3-none-any\.whl: not a readable wheel"):
+        read_wheel(bad)
+    no_meta = write_wheel(tmp_path / "x-1.0-py3-none-any.whl", {"x.py": b""})
+    with pytest.raises(BuildError, match=r"no single \.dist-info/METADATA"):
+        read_wheel(no_meta)
