@@ -147,6 +147,8 @@ PRE_BUILD_HELP = {
     "builder": BUILDER_HELP,
     "no-cache": "ignore BuildKit's layer cache (cache mounts for pip/apk/apt stay)",
     "force-pull": FORCE_PULL_HELP,
+    "no-test": "skip the test of each built wheel; the runtime closure is still gathered "
+    "(env NO_TEST)",
 }
 BUILD_HELP = {
     **PRE_BUILD_HELP,
@@ -177,6 +179,7 @@ def pre_build(
     timeout: str | None = None,
     no_cache: bool = False,
     force_pull: bool = False,
+    no_test: bool = False,
 ) -> None:
     """Hook phase 2: emulation for every platform; dependency wheels from wheels/, images or built."""
     flags = Flags(
@@ -193,6 +196,7 @@ def pre_build(
         timeout=timeout,
         no_cache=no_cache,
         force_pull=force_pull,
+        no_test=no_test,
     )
     _run(cli.cmd_pre_build, config, flags)
 
@@ -218,6 +222,7 @@ def build(
     force_pull: bool = False,
     mode: str | None = None,
     index: bool = False,
+    no_test: bool = False,
 ) -> None:
     """Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: push)."""
     flags = Flags(
@@ -237,6 +242,7 @@ def build(
         no_self_pull=no_self_pull,
         force_pull=force_pull,
         mode=mode,
+        no_test=no_test,
     )
     _run(cli.cmd_build, config, flags, with_index=index)
 

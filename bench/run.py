@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -50,7 +51,18 @@ from bench.timing import (
 )
 
 RESULTS = fixtures.REPO / "bench" / "results"
-CASES = ("plan", "no-op", "overhead", "warm", "parallel", "emulation", "cross", "bake")
+CASES = (
+    "plan",
+    "no-op",
+    "overhead",
+    "warm",
+    "parallel",
+    "emulation",
+    "cross",
+    "verify",
+    "verify-qemu",
+    "bake",
+)
 
 
 @dataclass
@@ -312,8 +324,10 @@ def build_tag(project: str, arch: str) -> str:
 CEXT_A, CEXT_B = fixtures.CEXT_PROJECTS
 
 
-def build_args(ws: Workspace, *tags: str) -> list[str]:
-    args = ["--config", str(ws.build_config)]
+def build_args(ws: Workspace, *tags: str, tested: bool = False) -> list[str]:
+    """``--no-test`` unless ``tested``: the build cases time the build (the verify cases, what the
+    test step adds to it)."""
+    args = ["--config", str(ws.build_config), *(() if tested else ("--no-test",))]
     for tag in tags:
         args += ["--tag", tag]
     return args
@@ -525,7 +539,11 @@ def case_bake(bench: Bench) -> CaseResult:
     measured, baseline = bench.compare(
         bench.build_runs,
         ("invoke bake", bench.invoke_cmd("bake", "--force", *args)),
-        ("invoke build --jobs 2", bench.invoke_cmd("build", "--force", "--jobs", "2", *args)),
+        (
+            "invoke build --jobs 2",
+            # bake has no test step: the same work on both sides
+            bench.invoke_cmd("build", "--force", "--no-test", "--jobs", "2", *args),
+        ),
         steps=True,
     )
     return CaseResult(
@@ -541,6 +559,60 @@ def case_bake(bench: Bench) -> CaseResult:
     )
 
 
+#: The line build.py writes into a tested target's log after its test step.
+_TIMING = re.compile(r"muslwheels: timing: build ([0-9.]+)s, closure and test ([0-9.]+)s")
+
+
+def verify_case(bench: Bench, name: str, arch: str, where: str) -> CaseResult:
+    """What the runtime closure and the test step add to one target's build, from the timing line
+    of its log: the test step's seconds against the build's (the wheel step re-run by --force)."""
+    ws = bench.ws
+    tag = build_tag(CEXT_A, arch)
+    cmd = bench.invoke_cmd("build", "--force", *build_args(ws, tag, tested=True))
+    shown = " ".join(cmd)
+    build = Series(f"build {where}", shown)
+    verify = Series(f"closure + test {where}", shown)
+    logs = ws.root / ".musl-wheels" / "logs"
+    for i in range(bench.build_runs):
+        started = time.time()
+        sample = bench.checked(cmd, f"{name} run {i + 1}")
+        found = [
+            _TIMING.search(log.read_text(encoding="utf-8", errors="replace"))
+            for log in sorted(logs.glob("*.log"))
+            if log.stat().st_mtime >= started
+        ]
+        timings = [m for m in found if m is not None]
+        if len(timings) != 1:
+            raise BenchError(f"{name}: expected one timing line in the target's log")
+        build_seconds, verify_seconds = (float(x) for x in timings[0].groups())
+        build.samples.append(dataclasses.replace(sample, seconds=build_seconds, docker=[]))
+        verify.samples.append(dataclasses.replace(sample, seconds=verify_seconds, docker=[]))
+        bench.log(
+            f"  run {i + 1}/{bench.build_runs}: build {build_seconds:.2f}s, "
+            f"closure and test {verify_seconds:.2f}s"
+        )
+    return CaseResult(
+        name,
+        verify,
+        build,
+        "reported",
+        None,
+        [
+            f"{tag}: the closure (the probe of the base image, nothing to download) and the test "
+            "(a clean container of the base image, pip install --no-index, the imports) against "
+            "the build they follow (--force: the wheel step re-run, other layers cached)"
+        ],
+    )
+
+
+def case_verify(bench: Bench) -> CaseResult:
+    return verify_case(bench, "verify", "amd64", "amd64 (native)")
+
+
+def case_verify_qemu(bench: Bench) -> CaseResult:
+    return verify_case(bench, "verify-qemu", "arm64v8", "arm64 (QEMU)")
+
+
 CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "plan": case_plan,
     "no-op": case_noop,
@@ -550,8 +622,12 @@ CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "emulation": case_emulation,
     "cross": case_cross,
     "bake": case_bake,
+    "verify": case_verify,
+    "verify-qemu": case_verify_qemu,
 }
 BUILD_CASES = ("overhead", "warm", "parallel", "emulation", "cross", "bake")
+#: Build cases whose two series come from one run's log (no buildx timing of their own).
+VERIFY_CASES = ("verify", "verify-qemu")
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -724,7 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not fixtures.registry_answers():
         log(f"error: the local registry {fixtures.REGISTRY} does not answer; run .ci/setup first")
         return 2
-    needs_build = any(c in BUILD_CASES for c in cases)
+    needs_build = any(c in (*BUILD_CASES, *VERIFY_CASES) for c in cases)
     standin = args.base_image.replace("{python}", fixtures.BUILD_PYTHON)
     if needs_build and not fixtures.image_in_registry(standin):
         log(f"error: the stand-in {standin} is not in the registry; run .ci/setup first")

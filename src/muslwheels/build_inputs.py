@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from .config import DEFAULT_BUILD_COMMAND, render_command
@@ -43,6 +44,24 @@ def default_docker_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "docker"
 
 
+class IndexSource(Protocol):
+    """Wheels of the runtime closure from the package index (indexwheels.PipIndexWheels)."""
+
+    def download(self, requirement: str, target_args: Sequence[str], dest: Path) -> Path | None:
+        """The wheel pip picks for ``requirement`` among those ``target_args`` (pip's --platform,
+        --abi... options) allow, saved in ``dest``; None when the index has none. BuildError when
+        the index cannot be asked."""
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """The runtime closure and the test step (wheeltest.py) of every built target."""
+
+    modules: tuple[str, ...]  # the modules.toml module names (their wheels are our own builds)
+    index: IndexSource
+    run_tests: bool = True  # False (--no-test / NO_TEST): the closure only
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     wheels_root: Path  # wheels land in wheels_root/<arch key>/
@@ -58,6 +77,7 @@ class BuildOptions:
     mode: Mode | None = None  # the run's --mode (None: default_mode, unless a module sets its own)
     default_mode: Mode = Mode.EMULATE  # [defaults] mode
     build_platform: str | None = None  # the builder's own platform (None: every target is foreign)
+    tests: VerifySettings | None = None  # None: no closure and no test step
 
 
 # --- pip's settings inside the build ------------------------------------------------------------
@@ -183,6 +203,15 @@ class RunFiles:
     host_network: bool
     fresh: str = ""  # MW_FRESH: a new value per forced run re-runs the wheel step
 
+    def secrets(self) -> tuple[tuple[str, str], ...]:
+        """The build's ``--secret`` pairs (id, source file)."""
+        found = [("pipconf", str(self.pipconf))]
+        if self.cert is not None:
+            found.append(("pipcert", str(self.cert)))
+        if self.client_cert is not None:
+            found.append(("pipclientcert", str(self.client_cert)))
+        return tuple(found)
+
 
 def build_request(
     target: Target,
@@ -204,11 +233,6 @@ def build_request(
                 f"{target.tag}: no cross compiler target is known for {target.arch.key}"
             )
         cross_args = (("MW_MODE", "cross"), *settings.build_args())
-    secrets = [("pipconf", str(run_files.pipconf))]
-    if run_files.cert is not None:
-        secrets.append(("pipcert", str(run_files.cert)))
-    if run_files.client_cert is not None:
-        secrets.append(("pipclientcert", str(run_files.client_cert)))
     return BuildRequest(
         context=options.docker_dir,
         dockerfile=options.docker_dir / "Dockerfile",
@@ -223,11 +247,41 @@ def build_request(
             *cross_args,
         ),
         build_contexts=(("recipe", str(workdir / "recipe")), ("deps", str(workdir / "deps"))),
-        secrets=tuple(secrets),
+        secrets=run_files.secrets(),
         output=output or LocalOutput(workdir / "out"),
         network="host" if run_files.host_network else None,
         allow=("network.host",) if run_files.host_network else (),
         builder=options.builder,
+        no_cache=options.no_cache,
+    )
+
+
+def test_request(
+    target: Target,
+    *,
+    stage: str,
+    options: BuildOptions,
+    run_files: RunFiles,
+    contexts: Sequence[tuple[str, Path]],
+    out_dir: Path,
+) -> BuildRequest:
+    """A build of docker/test.Dockerfile's ``stage`` for ``target``: FROM its base image on its
+    platform, whatever the build mode; the output (a report file) goes to ``out_dir``."""
+    return BuildRequest(
+        context=options.docker_dir,
+        dockerfile=options.docker_dir / "test.Dockerfile",
+        platform=target.platform,
+        build_args=(
+            ("BASE_IMAGE", target.base_image),
+            ("PIP_NETWORK", "host" if run_files.host_network else "default"),
+            *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
+        ),
+        build_contexts=tuple((name, str(path)) for name, path in contexts),
+        secrets=run_files.secrets(),
+        output=LocalOutput(out_dir),
+        allow=("network.host",) if run_files.host_network else (),
+        builder=options.builder,
+        stage=stage,
         no_cache=options.no_cache,
     )
 

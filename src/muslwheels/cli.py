@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .bake import BakeSettings, bake_targets, cache_kind, print_definition
 from .build import BuildReporter, TargetResult, build_targets
-from .build_inputs import BuildOptions
+from .build_inputs import BuildOptions, VerifySettings
 from .cache import JsonCache, cache_dir_from, describe_age
 from .check import check_targets, row_to_dict
 from .config import load_config
@@ -28,6 +28,8 @@ from .docker import DockerEngine, bake_command_line
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
+from .indexwheels import PipIndexWheels
+from .wheeltest import closure_fields
 from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
 from .net import Deadlines
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
@@ -213,7 +215,7 @@ def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
     sources = Sources(ws, options)
     plan = sources.plan(options.require_tags())
     if as_json:
-        for line in plan_objects(plan):
+        for line in plan_objects(plan, ws.wheels):
             ws.ui.data(line)
     else:
         ws.ui.plan_table(plan.targets, plan.requested)
@@ -221,9 +223,17 @@ def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
     return 0
 
 
-def plan_objects(plan: Plan) -> list[dict[str, object]]:
-    """What ``invoke plan --json`` prints: one object per target."""
-    return [{**target_to_dict(t), "requested": t.id in plan.requested} for t in plan.targets]
+def plan_objects(plan: Plan, wheels_root: Path | None = None) -> list[dict[str, object]]:
+    """What ``invoke plan --json`` prints: one object per target; with ``wheels_root``, each
+    target's runtime closure as recorded beside its tested wheel there (null before)."""
+    return [
+        {
+            **target_to_dict(t),
+            "requested": t.id in plan.requested,
+            **(closure_fields(t, wheels_root) if wheels_root is not None else {}),
+        }
+        for t in plan.targets
+    ]
 
 
 def cmd_post_checkout(ws: Workspace, options: RunOptions) -> int:
@@ -255,6 +265,11 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
         mode=options.mode,
         default_mode=sources.config.defaults.mode,
         build_platform=_build_platform(options.builder),
+        tests=VerifySettings(
+            modules=tuple(m.name for m in sources.config.modules),
+            index=PipIndexWheels(sources.settings),
+            run_tests=options.test,
+        ),
     )
 
 

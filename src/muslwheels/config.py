@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from . import graph
@@ -107,7 +108,17 @@ _DEFAULT_KEYS = (
     "ssl",
     "mode",
 )
-_RECIPE_KEYS = ("apk", "apt", "env", "before_build", "build", "mode")
+_RECIPE_KEYS = (
+    "apk",
+    "apt",
+    "env",
+    "before_build",
+    "build",
+    "mode",
+    "test",
+    "test_requires",
+    "no_test",
+)
 _MODULE_KEYS = (
     "apk",
     "apt",
@@ -119,6 +130,9 @@ _MODULE_KEYS = (
     "before_build",
     "build",
     "mode",
+    "test",
+    "test_requires",
+    "no_test",
     "overrides",
 )
 _OVERRIDE_KEYS = ("select", *_RECIPE_KEYS)
@@ -599,7 +613,7 @@ def _commands(
         if has_ssl
         else {"ssl": "the module declares no ssl_variants (add ssl_variants = [...])"}
     )
-    commands = [value] if key == "build" else _string_list(where, key, value)
+    commands = [value] if key in ("build", "test") else _string_list(where, key, value)
     result: list[str] = []
     for command in commands:
         text = _string(where, key, command)
@@ -634,8 +648,64 @@ def _recipe(
         else None
     )
     mode = _mode(where, "mode", table["mode"]) if "mode" in table else None
-    recipe = Recipe(apk=apk, apt=apt, env=env, before_build=before, build=build, mode=mode)
+    test = _commands(where, "test", table["test"], has_ssl)[0] if "test" in table else None
+    test_requires = (
+        _requirements(where, "test_requires", table["test_requires"])
+        if "test_requires" in table
+        else ()
+    )
+    no_test = _reason(where, "no_test", table["no_test"]) if "no_test" in table else None
+    if test is not None and no_test is not None:
+        where.fail(
+            "no_test",
+            "switches the test off, but 'test' sets one",
+            hint="keep one of them",
+        )
+    recipe = Recipe(
+        apk=apk,
+        apt=apt,
+        env=env,
+        before_build=before,
+        build=build,
+        mode=mode,
+        test=test,
+        test_requires=test_requires,
+        no_test=no_test,
+    )
     return recipe, frozenset(k for k in _RECIPE_KEYS if k in table)
+
+
+def _requirements(where: _Where, key: str, value: object) -> tuple[str, ...]:
+    """A list of PEP 508 requirements (``test_requires``), each on one line."""
+    items = _string_list(where, key, value)
+    for item in items:
+        try:
+            Requirement(item)
+        except InvalidRequirement as err:
+            where.fail(
+                key,
+                f"has {item!r}, which is not a valid requirement "
+                f"({str(err).splitlines()[0] if str(err) else 'unreadable'})",
+                hint="write requirements as pip takes them, e.g. 'pytest>=8' or 'requests[socks]'",
+            )
+        if any(c in item for c in "\n\r\0"):
+            where.fail(key, f"has {item!r}, which is not a single line")
+    _no_duplicates(where, key, items, items)
+    return tuple(items)
+
+
+def _reason(where: _Where, key: str, value: object) -> str:
+    """A required, one-line reason (``no_test``)."""
+    text = value.strip() if isinstance(value, str) else _string(where, key, value)
+    if not text:
+        where.fail(
+            key,
+            "needs a reason",
+            hint='say why the test is off, e.g. no_test = "importing it needs a display"',
+        )
+    if "\n" in text or "\r" in text:
+        where.fail(key, "must be a single line")
+    return text
 
 
 def _select(where: _Where, raw: object, ssl_variants: Sequence[str]) -> Selector:
@@ -921,6 +991,7 @@ def recipe_for(
 
     base = module.recipe
     apk, apt, before, build, mode = base.apk, base.apt, base.before_build, base.build, base.mode
+    test, test_requires, no_test = base.test, base.test_requires, base.no_test
     env = dict(base.env)
     for override in module.overrides:
         if not selector_matches(
@@ -940,6 +1011,12 @@ def recipe_for(
             build = changes.build
         if "mode" in fields:
             mode = changes.mode
+        if "test" in fields:  # a test set later switches it on again
+            test, no_test = changes.test, None
+        if "no_test" in fields:
+            test, no_test = None, changes.no_test
+        if "test_requires" in fields:
+            test_requires = changes.test_requires
 
     values = {"ssl": ssl or ""}
     return Recipe(
@@ -949,6 +1026,9 @@ def recipe_for(
         before_build=before,
         build=build,
         mode=mode,
+        test=test,
+        test_requires=test_requires,
+        no_test=no_test,
     )
 
 

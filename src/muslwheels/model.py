@@ -62,6 +62,9 @@ class Recipe:
     before_build: tuple[str, ...] = ()
     build: str | None = None  # replaces the default wheel command
     mode: Mode | None = None  # None: take the run's --mode
+    test: str | None = None  # replaces the default test (import every module the wheel holds)
+    test_requires: tuple[str, ...] = ()  # requirements installed from the index for the test only
+    no_test: str | None = None  # the test is off, for this reason (shown in the summary)
 
     @property
     def env_dict(self) -> dict[str, str]:

@@ -32,6 +32,7 @@ SWITCHES: Mapping[str, str] = {
     "NOOP": "--dry-run",
     "NO_SHARED": "--no-shared",
     "NO_SELF_PULL": "--no-self-pull",
+    "NO_TEST": "--no-test",
     "WHEELS_FORCE_PULL": "--force-pull",
 }
 
@@ -87,6 +88,7 @@ class Flags:
     offline: bool = False
     no_cache: bool = False
     timeout: str | None = None  # --timeout SECONDS[,BUDGET]
+    no_test: bool = False
     #: the command itself pushes (``invoke push``): DO_PUSH is implied, NO_PUSH still makes it dry
     pushing: bool = False
 
@@ -115,6 +117,7 @@ class RunOptions:
     revision: str | None = None  # SOURCE_COMMIT: the wheel images' revision label
     docker_host: str = ""  # DOCKER_HOST, to tell a local daemon from a remote one
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for pip and Docker's config
+    test: bool = True  # each built target's test step (--no-test / NO_TEST: off)
 
     def require_tags(self) -> tuple[str, ...]:
         """The tags, or the usage error that says how to give one."""
@@ -247,4 +250,5 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
         revision=env.get("SOURCE_COMMIT") or None,
         docker_host=env.get("DOCKER_HOST", ""),
         env=MappingProxyType(dict(env)),
+        test=not _switch(flags.no_test, env, "NO_TEST"),
     )

@@ -44,6 +44,7 @@ from .extract import ExtractJob, extract_one
 from .graph import transitive_deps
 from .model import Target
 from .wheelstore import WheelFolders, link_or_copy
+from .wheeltest import read_record
 
 # --- seams -------------------------------------------------------------------------------------------
 
@@ -66,8 +67,11 @@ class Published(Protocol):
 _LABEL_VALUE = re.compile(r"^[\w .,:;/()+@<>=~!#%-]{1,200}$")
 
 
-def image_labels(target: Target, *, revision: str | None = None) -> tuple[tuple[str, str], ...]:
-    """OCI labels of a target's wheel image (only values that are plain text). Pure."""
+def image_labels(
+    target: Target, *, revision: str | None = None, runtime_packages: Sequence[str] = ()
+) -> tuple[tuple[str, str], ...]:
+    """OCI labels of a target's wheel image (only values that are plain text). Pure.
+    ``runtime_packages``: the system packages a no-shared wheel needs (README "Runtime packages")."""
     labels = [
         ("org.opencontainers.image.title", target.tag),
         ("org.opencontainers.image.version", target.version),
@@ -79,6 +83,8 @@ def image_labels(target: Target, *, revision: str | None = None) -> tuple[tuple[
     ]
     if revision:
         labels.append(("org.opencontainers.image.revision", revision))
+    if runtime_packages:
+        labels.append(("io.musl-wheels.runtime-packages", " ".join(runtime_packages)))
     return tuple((k, v) for k, v in labels if _LABEL_VALUE.match(v))
 
 
@@ -134,6 +140,17 @@ def image_wheels(
             hint="run `invoke build` for it first (or `invoke build --push`)",
         )
     paths = [folder / n for n in own]
+    records = [r for r in (read_record(folder, n) for n in own) if r is not None]
+    if records:
+        # tested wheels: the image holds their runtime closure, not what was needed to build
+        for name in (n for r in records for n in r.closure):
+            if not (folder / name).is_file():
+                raise RegistryError(
+                    f"{target.tag}: {name} of its runtime closure is not in {folder}",
+                    hint="run `invoke build --force` for it to gather the closure again",
+                )
+            paths.append(folder / name)
+        return tuple(dict.fromkeys(paths))
     for dep in dependencies(target, by_id):
         found = folders.fitting(dep)
         if not found:
@@ -279,7 +296,15 @@ class _Pusher:
             self.notes.append(f"{err} (a dry run builds nothing)")
             paths = ()
         names = tuple(p.name for p in paths)
-        labels = image_labels(target, revision=self.options.revision)
+        folder = self.options.wheels_root / target.wheel_dir
+        records = [read_record(folder, p.name) for p in paths if p.parent == folder]
+        labels = image_labels(
+            target,
+            revision=self.options.revision,
+            runtime_packages=tuple(
+                dict.fromkeys(n for r in records if r is not None for n in r.runtime_packages)
+            ),
+        )
         if self.options.dry_run:
             request = wheel_image_request(target, Path("<tmp>"), builder=self.options.builder)
             return PushResult(

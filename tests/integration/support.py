@@ -12,7 +12,7 @@ from pathlib import Path
 
 from muslwheels.arches import lookup_arch
 from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions
+from muslwheels.build_inputs import BuildOptions, VerifySettings
 from muslwheels.docker import DockerEngine
 from muslwheels.model import Flavour, Recipe, Target
 from muslwheels.pipconfig import IndexSettings
@@ -106,6 +106,7 @@ def run_build(
     jobs: int = 2,
     force: bool = False,
     no_cache: bool = False,
+    tests: VerifySettings | None = None,
 ) -> Run:
     recorder = Recorder()
     # MUSLWHEELS_TEST_NO_CACHE=1: every layer built anew, as on a machine with an empty cache
@@ -117,6 +118,7 @@ def run_build(
         jobs=jobs,
         force=force,
         no_cache=no_cache,
+        tests=tests,
     )
     start = time.monotonic()
     results = build_targets(targets, options=options, engine=engine, reporter=recorder)

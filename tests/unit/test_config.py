@@ -914,3 +914,56 @@ def test_the_shipped_files_name_examples_are_pep_503_true() -> None:
     assert normalize_name("Py_NaCl") == normalize_name("py.nacl") == "py-nacl"
     header = (Path(__file__).resolve().parents[2] / "modules.toml").read_text()
     assert "(PyNaCl and pynacl are one project; Py_NaCl, py.nacl and py-nacl are another" in header
+
+
+# --- test keys (test, test_requires, no_test) -----------------------------------------------------
+
+
+def test_test_keys_parse_and_override() -> None:
+    config = parse_config(
+        module(
+            test="python -c 'import demo' # {module} {version}",
+            test_requires=["pytest>=8", "requests[socks]; python_version >= '3.9'"],
+            overrides=[
+                {"select": {"arches": ["armv7"]}, "no_test": "QEMU cannot run its JIT"},
+                {"select": {"arches": ["armv7"], "pythons": ">=3.13"}, "test": "true"},
+            ],
+        ),
+        P,
+    )
+    found = config.module("demo")
+    assert found is not None
+    amd = recipe_for(found, arch="amd64", python="3.12", ssl=None, flavour=Flavour.SHARED)
+    assert amd.test == "python -c 'import demo' # {module} {version}"
+    assert amd.test_requires == ("pytest>=8", "requests[socks]; python_version >= '3.9'")
+    assert amd.no_test is None
+    arm = recipe_for(found, arch="armv7", python="3.12", ssl=None, flavour=Flavour.SHARED)
+    assert (arm.test, arm.no_test) == (None, "QEMU cannot run its JIT")
+    newer = recipe_for(found, arch="armv7", python="3.13", ssl=None, flavour=Flavour.SHARED)
+    assert (newer.test, newer.no_test) == ("true", None)
+
+
+def test_test_unknown_placeholder() -> None:
+    err = fails(module(test="python -c 'import {modul}'"))
+    assert (
+        "[modules.demo] key 'test' has unknown placeholder {modul}; did you mean 'module'?"
+        in str(err)
+    )
+
+
+def test_test_requires_must_be_requirements() -> None:
+    err = fails(module(test_requires=["pytest >= 8", "not a requirement!"]))
+    assert "key 'test_requires' has 'not a requirement!', which is not a valid requirement" in str(
+        err
+    )
+    err = fails(module(test_requires="pytest"))
+    assert "key 'test_requires'" in str(err)
+
+
+def test_no_test_needs_a_reason_and_excludes_test() -> None:
+    err = fails(module(no_test="  "))
+    assert "[modules.demo] key 'no_test' needs a reason" in str(err)
+    err = fails(module(no_test=True))
+    assert "key 'no_test' must be a string" in str(err)
+    err = fails(module(no_test="why", test="true"))
+    assert "key 'no_test' switches the test off, but 'test' sets one" in str(err)

@@ -47,6 +47,7 @@ LAYERS: dict[str, str] = {
     # logic: pure rules
     "arches": LOGIC,
     "baseimage": LOGIC,
+    "closure": LOGIC,
     "config": LOGIC,
     "cross": LOGIC,
     "emulation": LOGIC,
@@ -59,11 +60,13 @@ LAYERS: dict[str, str] = {
     "tags": LOGIC,
     "verify": LOGIC,
     "versions": LOGIC,
+    "wheelinfo": LOGIC,
     "workflow": LOGIC,
     # adapters: the outside world
     "cache": ADAPTERS,
     "docker": ADAPTERS,
     "index": ADAPTERS,
+    "indexwheels": ADAPTERS,
     "jsonfile": ADAPTERS,
     "net": ADAPTERS,
     "pipconfig": ADAPTERS,
@@ -78,6 +81,7 @@ LAYERS: dict[str, str] = {
     "publish": WORK,
     "wheelindex": WORK,
     "wheelstore": WORK,
+    "wheeltest": WORK,
     # wiring and the console
     "cli": WIRING,
     "console": WIRING,

@@ -1,0 +1,459 @@
+"""The test step (wheeltest.py) and its place in the build (build.py), against fakes at our seams:
+an engine that answers docker/test.Dockerfile's stages, an index source of prepared wheels."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fakeimages import make_target
+from test_wheelinfo import make_elf
+
+from muslwheels.build import TargetResult, build_targets
+from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.engine import BuildRequest, LocalOutput
+from muslwheels.errors import BuildError, RegistryError
+from muslwheels.indexwheels import download_command, downloaded_file
+from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.pipconfig import IndexSettings
+from muslwheels.publish import image_labels, image_wheels
+from muslwheels.wheelinfo import read_wheel
+from muslwheels.wheeltest import (
+    RuntimePackages,
+    VerifiedRecord,
+    closure_fields,
+    parse_owners,
+    parse_probe,
+    read_record,
+    wheel_test_command,
+    wheel_test_files,
+)
+
+INDEX = IndexSettings(index_url="https://index.invalid/simple")
+TAGS = ["cp311-cp311-musllinux_1_2_x86_64", "cp311-abi3-musllinux_1_2_x86_64", "py3-none-any"]
+PROBE = json.dumps(
+    {"markers": {"python_full_version": "3.11.9", "platform_machine": "x86_64"}, "tags": TAGS}
+)
+
+
+def make_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    tag: str = "py3-none-any",
+    *,
+    requires: Sequence[str] = (),
+    files: dict[str, bytes] | None = None,
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name.replace('-', '_')}-{version}-{tag}.whl"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in (files or {f"{name.replace('-', '_')}/__init__.py": b""}).items():
+            archive.writestr(member, data)
+        archive.writestr(f"{name.replace('-', '_')}-{version}.dist-info/METADATA", meta)
+    return path
+
+
+# --- pure parts -----------------------------------------------------------------------------------
+
+
+def test_probe_and_pip_options() -> None:
+    probe = parse_probe(PROBE)
+    assert probe.markers["python_full_version"] == "3.11.9"
+    assert probe.accepts("x-1.0-py3-none-any.whl")
+    assert probe.accepts("x-1.0-cp311-abi3-musllinux_1_2_x86_64.whl")
+    assert not probe.accepts("x-1.0-cp311-cp311-manylinux_2_17_x86_64.whl")
+    assert probe.pip_target_args("3.11") == (
+        "--python-version", "3.11", "--implementation", "cp",
+        "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+        "--platform", "musllinux_1_2_x86_64",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="no marker variables"):
+        parse_probe(json.dumps({"tags": TAGS}))
+
+
+def test_owners_become_packages() -> None:
+    found = parse_owners(
+        "missing libyaml-0.so.2\n"
+        "missing libxslt.so.1\n"
+        "missing libfoo.so.3\n"
+        "owner-apk libyaml-0.so.2 yaml-0.2.5-r2\n"
+        "owner-dpkg libxslt.so.1 libxslt1.1:amd64: /usr/lib/x86_64-linux-gnu/libxslt.so.1\n"
+        "unknown libfoo.so.3 the base image has neither apk nor dpkg\n"
+    )
+    assert found.apk == ("yaml",)
+    assert found.apt == ("libxslt1.1",)
+    assert found.notes == (
+        "no package named for libfoo.so.3: the base image has neither apk nor dpkg",
+    )
+
+
+def test_default_test_imports_what_the_wheel_holds(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path,
+        "msgpack",
+        "1.0.8",
+        "cp311-cp311-musllinux_1_2_x86_64",
+        files={
+            "msgpack/__init__.py": b"",
+            "msgpack/_cmsgpack.cpython-311-x86_64-linux-musl.so": make_elf(["libc.so"]),
+        },
+    )
+    target = make_target("msgpack", version="1.0.8")
+    command = wheel_test_command(target, read_wheel(wheel))
+    assert command.startswith("python -c ")
+    assert "for m in ('msgpack', 'msgpack._cmsgpack',)]" in command
+    custom = replace(
+        target, recipe=Recipe(test="python -c 'import {module}' # {version} {wheel_dir}")
+    )
+    assert (
+        wheel_test_command(custom, read_wheel(wheel))
+        == "python -c 'import msgpack' # 1.0.8 /mw/closure"
+    )
+    files = wheel_test_files(custom, read_wheel(wheel), RuntimePackages(apt=("libyaml-0-2",)))
+    assert files["requirement"] == "msgpack==1.0.8\n"
+    assert files["needed"] == "libc.so\n"
+    assert files["runtime.apt"] == "libyaml-0-2\n"
+
+
+def test_pip_download_command_and_output(tmp_path: Path) -> None:
+    index = IndexSettings(
+        index_url="https://a.invalid/simple",
+        extra_index_urls=("http://127.0.0.1:8080/simple",),
+        trusted_hosts=("127.0.0.1:8080",),
+        cert="/etc/ssl/ca.pem",
+    )
+    cmd = download_command(index, "pycparser", ("--platform", "any"), tmp_path, python="py")
+    assert cmd[:4] == ["py", "-m", "pip", "download"]
+    assert "--isolated" in cmd and "--no-deps" in cmd and "--only-binary=:all:" in cmd
+    joined = " ".join(cmd)
+    assert "--index-url https://a.invalid/simple" in joined
+    assert "--extra-index-url http://127.0.0.1:8080/simple" in joined
+    assert "--trusted-host 127.0.0.1:8080" in joined
+    assert "--cert /etc/ssl/ca.pem" in joined
+    assert cmd[-3:] == ["--platform", "any", "pycparser"]
+    assert downloaded_file("Collecting x\n  Saved /d/x-1-py3-none-any.whl\n") == Path(
+        "/d/x-1-py3-none-any.whl"
+    )
+    assert downloaded_file("File was already downloaded /d/y-2-py3-none-any.whl\n") == Path(
+        "/d/y-2-py3-none-any.whl"
+    )
+    assert downloaded_file("Successfully downloaded x\n") is None
+
+
+# --- the step inside a build ----------------------------------------------------------------------
+
+
+class Index:
+    """IndexSource over prepared wheels: the newest whose name matches (specifiers ignored)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def download(self, requirement: str, target_args: Sequence[str], dest: Path) -> Path | None:
+        self.asked.append((requirement, tuple(target_args)))
+        name = (
+            requirement.split("<", maxsplit=1)[0]
+            .split(">", maxsplit=1)[0]
+            .split("=", maxsplit=1)[0]
+            .strip()
+        )
+        found = sorted(self.folder.glob(f"{name}-*.whl"))
+        if not found:
+            return None
+        copy = dest / found[-1].name
+        copy.write_bytes(found[-1].read_bytes())
+        return copy
+
+
+class Engine:
+    """The build writes a real wheel; the test stages answer from ``probe`` / ``owners`` /
+    ``test_fails``."""
+
+    def __init__(self, requires: dict[str, list[str]], files: dict[str, dict[str, bytes]]) -> None:
+        self.requires = requires
+        self.files = files
+        self.owners = ""
+        self.test_fails: set[str] = set()
+        self.stages: list[tuple[str | None, str]] = []
+        self.recipes: dict[str, dict[str, str]] = {}
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        pass
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        assert isinstance(request.output, LocalOutput)
+        out = request.output.dest
+        args = dict(request.build_args)
+        if request.dockerfile.name == "Dockerfile":
+            project = args["MW_PROJECT"]
+            self.stages.append((None, project))
+            tag = (
+                "cp311-cp311-linux_x86_64"
+                if args["MW_FLAVOUR"] == "no-shared"
+                else "cp311-cp311-musllinux_1_2_x86_64"
+            )
+            make_wheel(
+                out,
+                project,
+                args["MW_VERSION"],
+                tag,
+                requires=self.requires.get(project, []),
+                files=self.files.get(project),
+            )
+            return
+        assert request.dockerfile.name == "test.Dockerfile"
+        assert request.stage is not None
+        contexts = {k: Path(v) for k, v in request.build_contexts}
+        project = ""
+        if "testrecipe" in contexts:
+            recipe = {p.name: p.read_text() for p in contexts["testrecipe"].iterdir()}
+            project = recipe["requirement"].split("==")[0]
+            self.recipes[f"{request.stage}:{project}"] = recipe
+        self.stages.append((request.stage, project))
+        if request.stage == "probe":
+            (out / "probe.json").write_text(PROBE)
+        elif request.stage == "owners":
+            (out / "owners.txt").write_text(self.owners)
+        elif request.stage == "report":
+            closure = sorted(p.name for p in contexts["closure"].iterdir())
+            on_line("closure: " + " ".join(closure))
+            if project in self.test_fails:
+                on_line("ImportError: boom")
+                raise BuildError("the build failed at step 'RUN /mw/bin/mw-test'")
+            (out / "report.txt").write_text("passed\n")
+
+    def cancel(self) -> None:
+        pass
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def target_started(self, target: Target) -> None:
+        pass
+
+    def target_log(self, target: Target, line: str) -> None:
+        self.lines.append(line)
+
+    def target_finished(self, result: TargetResult) -> None:
+        pass
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Index:
+    folder = tmp_path / "index"
+    make_wheel(folder, "pycparser", "2.22")
+    make_wheel(folder, "ply", "3.11")
+    return Index(folder)
+
+
+def options_for(tmp_path: Path, index: Index, **keys: object) -> BuildOptions:
+    (tmp_path / "docker").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    settings = VerifySettings(modules=("cffi", "mod-b"), index=index)
+    options = BuildOptions(
+        wheels_root=tmp_path / "wheels",
+        log_dir=tmp_path / "logs",
+        index=INDEX,
+        temp_root=tmp_path / "tmp",
+        docker_dir=tmp_path / "docker",
+        tests=settings,
+    )
+    return replace(options, **keys)  # type: ignore[arg-type]
+
+
+def build(
+    targets: Sequence[Target], options: BuildOptions, engine: Engine
+) -> tuple[tuple[TargetResult, ...], Recorder]:
+    recorder = Recorder()
+    results = build_targets(targets, options=options, engine=engine, reporter=recorder)
+    return results, recorder
+
+
+def listing(options: BuildOptions) -> list[str]:
+    folder = options.wheels_root / "amd64"
+    return sorted(p.name for p in folder.glob("*.whl")) if folder.is_dir() else []
+
+
+def test_closure_from_the_index_lands_and_is_tested(tmp_path: Path, index: Index) -> None:
+    engine = Engine({"cffi": ["pycparser", 'winonly; sys_platform == "win32"']}, {})
+    options = options_for(tmp_path, index)
+    (result,), recorder = build([make_target("cffi", version="1.17.1")], options, engine)
+    assert result.status == "built", result.message
+    assert listing(options) == [
+        "cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl",
+        "pycparser-2.22-py3-none-any.whl",
+    ]
+    assert result.tested == "tested: import cffi"
+    assert "tested: import cffi" in result.message
+    assert [s for s, _ in engine.stages] == [None, "probe", "report"]
+    # pip was asked with the target's tags, for the requirement whose marker holds only
+    assert [r for r, _ in index.asked] == ["pycparser"]
+    assert "musllinux_1_2_x86_64" in index.asked[0][1]
+    assert (
+        "closure: cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl pycparser-2.22-py3-none-any.whl"
+        in recorder.lines
+    )
+
+
+def test_own_build_comes_first_and_the_probe_is_asked_once(tmp_path: Path, index: Index) -> None:
+    make_wheel(tmp_path / "index", "mod-b", "9.0")  # the index has it too: ours wins
+    engine = Engine({"app": ["mod-b"]}, {})
+    options = options_for(tmp_path, index)
+    dep = make_target("mod-b", version="1.0")
+    app = make_target("app", depends=[dep])
+    results, _ = build([dep, app], options, engine)
+    assert [r.status for r in results] == ["built", "built"], results[1].message
+    assert [r for r, _ in index.asked] == []
+    assert "mod_b-1.0-cp311-cp311-musllinux_1_2_x86_64.whl" in results[1].wheels
+    assert [s for s, _ in engine.stages].count("probe") == 1
+
+
+def test_a_failing_test_fails_the_target_and_nothing_lands(tmp_path: Path, index: Index) -> None:
+    engine = Engine({"cffi": ["pycparser"]}, {})
+    engine.test_fails.add("cffi")
+    options = options_for(tmp_path, index)
+    other = make_target("other")
+    (bad, good), _ = build([make_target("cffi", version="1.17.1"), other], options, engine)
+    assert bad.status == "failed"
+    assert bad.message.startswith("test failed: ")
+    assert good.status == "built"
+    assert listing(options) == ["other-1.0-cp311-cp311-musllinux_1_2_x86_64.whl"]
+    assert bad.log_path is not None
+    assert "ImportError: boom" in bad.log_path.read_text()
+
+
+def test_an_incomplete_closure_names_the_chain(tmp_path: Path, index: Index) -> None:
+    make_wheel(tmp_path / "index", "mid", "1.0", requires=["nowhere>=1"])
+    engine = Engine({"app": ["mid"], "x": ["cffi"]}, {})
+    options = options_for(tmp_path, index)
+    (app, x), _ = build([make_target("app"), make_target("x")], options, engine)
+    assert app.status == "failed"
+    assert app.message == (
+        "app1.0-py3.11-amd64: the runtime closure is incomplete: app -> mid needs nowhere>=1: "
+        "the index has no wheel of it that fits the target"
+    )
+    assert x.status == "failed"
+    assert "x -> needs" not in x.message and "x needs cffi: modules.toml builds it" in x.message
+    assert listing(options) == []
+
+
+def test_no_test_gathers_the_closure_only(tmp_path: Path, index: Index) -> None:
+    engine = Engine({"cffi": ["pycparser"]}, {})
+    options = options_for(tmp_path, index)
+    assert options.tests is not None
+    options = replace(options, tests=replace(options.tests, run_tests=False))
+    (result,), _ = build([make_target("cffi", version="1.17.1")], options, engine)
+    assert result.status == "built"
+    assert result.tested == "not tested (--no-test)"
+    assert "pycparser-2.22-py3-none-any.whl" in listing(options)
+    assert [s for s, _ in engine.stages] == [None, "probe"]
+    # a module's no_test says why, and no test runs either
+    off = make_target("off", recipe=Recipe(no_test="needs a display"))
+    engine.stages.clear()
+    (result,), _ = build([off], options_for(tmp_path / "b", index), engine)
+    assert result.tested == "test off: needs a display"
+    # no requirements and no test: not even the probe runs
+    assert [s for s, _ in engine.stages] == [None]
+
+
+def test_reused_wheels_say_they_were_tested(tmp_path: Path, index: Index) -> None:
+    engine = Engine({}, {})
+    options = options_for(tmp_path, index)
+    build([make_target("other")], options, engine)
+    (again,), _ = build([make_target("other")], options, engine)
+    assert again.status == "skipped"
+    assert again.message == "wheel already present (tested when it was built)"
+
+
+def test_no_shared_runtime_packages(tmp_path: Path, index: Index) -> None:
+    files = {
+        "yamlmod/__init__.py": b"",
+        "yamlmod/_native.cpython-311-x86_64-linux-gnu.so": make_elf(
+            ["libyaml-0.so.2", "libc.so.6"]
+        ),
+    }
+    engine = Engine({}, {"yamlmod": files})
+    engine.owners = "missing libyaml-0.so.2\nowner-dpkg libyaml-0.so.2 libyaml-0-2:amd64: /usr/lib/x/libyaml-0.so.2\n"
+    options = options_for(tmp_path, index)
+    target = make_target("yamlmod", flavour=Flavour.NO_SHARED, recipe=Recipe(apt=("libyaml-dev",)))
+    (result,), recorder = build([target], options, engine)
+    assert result.status == "built", result.message
+    assert result.runtime_packages == ("libyaml-0-2",)
+    assert "runtime packages: libyaml-0-2" in result.message
+    assert [s for s, _ in engine.stages] == [None, "probe", "owners", "report"]
+    owners = engine.recipes["owners:yamlmod"]
+    assert owners["needed"] == "libc.so.6\nlibyaml-0.so.2\n"
+    assert owners["packages.apt"] == "libyaml-dev\n"
+    assert engine.recipes["report:yamlmod"]["runtime.apt"] == "libyaml-0-2\n"
+    assert "muslwheels: runtime packages: libyaml-0-2" in recorder.lines
+    # the shared flavour bundles its libraries: no owners step
+    engine.stages.clear()
+    shared = replace(target, flavour=Flavour.SHARED)
+    build([shared], options_for(tmp_path / "s", index), engine)
+    assert "owners" not in [s for s, _ in engine.stages]
+
+
+def test_the_record_beside_the_wheel_gives_its_image_the_closure_and_the_label(
+    tmp_path: Path, index: Index
+) -> None:
+    engine = Engine({"cffi": ["pycparser"]}, {})
+    options = options_for(tmp_path, index)
+    target = make_target("cffi", version="1.17.1", depends=[make_target("buildonly")])
+    build_only = make_target("buildonly")
+    results, _ = build([build_only, target], options, engine)
+    assert [r.status for r in results] == ["built", "built"]
+    folder = options.wheels_root / "amd64"
+    wheel = "cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl"
+    record = read_record(folder, wheel)
+    assert record == VerifiedRecord(("pycparser-2.22-py3-none-any.whl",), (), "tested: import cffi")
+    assert closure_fields(target, options.wheels_root) == {
+        "closure": ["pycparser-2.22-py3-none-any.whl"],
+        "runtime_packages": [],
+        "tested": "tested: import cffi",
+    }
+    assert closure_fields(make_target("unbuilt"), options.wheels_root) == {
+        "closure": None,
+        "runtime_packages": None,
+        "tested": None,
+    }
+    by_id = {t.id: t for t in (build_only, target)}
+    # the runtime closure travels, the build-only dependency does not
+    assert [p.name for p in image_wheels(target, by_id, options.wheels_root)] == [
+        wheel,
+        "pycparser-2.22-py3-none-any.whl",
+    ]
+    (folder / "pycparser-2.22-py3-none-any.whl").unlink()
+    with pytest.raises(RegistryError, match="of its runtime closure is not in"):
+        image_wheels(target, by_id, options.wheels_root)
+    labels = dict(image_labels(target, runtime_packages=("libxml2", "libxslt")))
+    assert labels["io.musl-wheels.runtime-packages"] == "libxml2 libxslt"
+    assert "io.musl-wheels.runtime-packages" not in dict(image_labels(target))
+
+
+def test_no_owner_known_is_a_note_and_the_test_still_runs(tmp_path: Path, index: Index) -> None:
+    files = {
+        "yamlmod/__init__.py": b"",
+        "yamlmod/_native.cpython-311-x86_64-linux-musl.so": make_elf(["libyaml-0.so.2"]),
+    }
+    engine = Engine({}, {"yamlmod": files})
+    engine.owners = "missing libyaml-0.so.2\nunknown libyaml-0.so.2 img has neither apk nor dpkg\n"
+    target = make_target("yamlmod", flavour=Flavour.NO_SHARED)
+    (result,), _ = build([target], options_for(tmp_path, index), engine)
+    assert result.status == "built"
+    assert result.runtime_packages == ()
+    assert result.tested == (
+        "tested: import yamlmod, yamlmod._native; note: no package named for libyaml-0.so.2: "
+        "img has neither apk nor dpkg"
+    )
+    assert "report" in [s for s, _ in engine.stages]
