@@ -29,7 +29,6 @@ from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageErr
 from .extract import ExtractJob, extract_targets, targets_for_platforms
 from .index import PackageIndex
 from .indexwheels import PipIndexWheels
-from .wheeltest import closure_fields
 from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
 from .net import Deadlines
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
@@ -46,6 +45,7 @@ from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import discard_plan, load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 from .wheelindex import IndexReport, build_index
+from .wheeltest import closure_fields
 from .workflow import DEFAULT_DEST, is_ours, matrix_lines, render_workflow
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"

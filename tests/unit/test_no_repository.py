@@ -30,6 +30,7 @@ class _Sources:
 
     class config:
         defaults = Defaults(mode=Mode.EMULATE)
+        modules = ()
 
     def age_notes(self) -> list[str]:
         return []

@@ -166,3 +166,12 @@ def test_a_valid_base_image_and_repository_pass() -> None:
     )
     assert o.base_image == "127.0.0.1:5000/standin/python:{python}-bookworm"
     assert o.repository == "me/w"
+
+
+def test_no_test_switch_and_flag() -> None:
+    assert make_run_options({}).test is True
+    assert make_run_options({"NO_TEST": "1"}).test is False
+    assert make_run_options({"NO_TEST": "off"}).test is True
+    assert make_run_options({}, Flags(no_test=True)).test is False
+    with pytest.raises(UsageError, match="NO_TEST"):
+        make_run_options({"NO_TEST": "maybe"})
