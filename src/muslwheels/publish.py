@@ -512,7 +512,13 @@ def reuse_published(
             notes.append(f"{target.tag}: could not reuse {target.image} ({err}); building it")
             continue
         results.append(
-            ReuseResult(target, "reused", time.monotonic() - start, names, f"from {source}")
+            ReuseResult(
+                target,
+                "reused",
+                time.monotonic() - start,
+                names,
+                f"from {source}; tested when it was built",
+            )
         )
         folders = WheelFolders(options.wheels_root)  # it has new wheels now
     return ReuseReport(tuple(results), tuple(notes))

@@ -339,7 +339,7 @@ def test_dependency_and_target_are_reused_from_the_registry(tmp_path: Path) -> N
     report = reuse([dep, top], tmp_path, registry, engine)
     results = report.results
     assert [(r.target.module, r.status) for r in results] == [("dep", "reused"), ("top", "reused")]
-    assert results[0].message == f"from {dep.image} (registry)"
+    assert results[0].message == f"from {dep.image} (registry); tested when it was built"
     assert (tmp_path / "amd64" / wheel_name(dep)).read_bytes() == f"published {dep.id}".encode()
     assert (tmp_path / "amd64" / wheel_name(top)).read_bytes() == f"published {top.id}".encode()
     assert engine.exports == [(dep.image, "linux/amd64", False), (top.image, "linux/amd64", False)]
@@ -372,7 +372,7 @@ def test_local_image_first_unless_force_pull(tmp_path: Path) -> None:
     engine = FakeEngine(registry)
     engine.local[target.image] = Image(target.platform, {wheel_name(target): b"local copy"})
     report = reuse([target], tmp_path, registry, engine)
-    assert report.results[0].message == f"from {target.image} (local image)"
+    assert report.results[0].message == f"from {target.image} (local image); tested when it was built"
     assert registry.asked == []
     assert (tmp_path / "amd64" / wheel_name(target)).read_bytes() == b"local copy"
 
@@ -380,7 +380,7 @@ def test_local_image_first_unless_force_pull(tmp_path: Path) -> None:
     other = tmp_path / "other"
     published(registry, target)
     forced = reuse([target], other, registry, engine, force_pull=True)
-    assert forced.results[0].message == f"from {target.image} (registry)"
+    assert forced.results[0].message == f"from {target.image} (registry); tested when it was built"
     assert engine.exports[-1] == (target.image, "linux/amd64", True)
     assert (other / "amd64" / wheel_name(target)).read_bytes() == f"published {target.id}".encode()
 
