@@ -296,6 +296,7 @@ def test_closure_from_the_index_lands_and_is_tested(tmp_path: Path, index: Index
     ]
     assert result.tested == "tested: import cffi"
     assert "tested: import cffi" in result.message
+    assert "muslwheels: test passed on linux/amd64" in recorder.lines
     assert [s for s, _ in engine.stages] == [None, "probe", "report"]
     # pip was asked with the target's tags, for the requirement whose marker holds only
     assert [r for r, _ in index.asked] == ["pycparser"]
