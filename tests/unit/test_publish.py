@@ -372,7 +372,9 @@ def test_local_image_first_unless_force_pull(tmp_path: Path) -> None:
     engine = FakeEngine(registry)
     engine.local[target.image] = Image(target.platform, {wheel_name(target): b"local copy"})
     report = reuse([target], tmp_path, registry, engine)
-    assert report.results[0].message == f"from {target.image} (local image); tested when it was built"
+    assert (
+        report.results[0].message == f"from {target.image} (local image); tested when it was built"
+    )
     assert registry.asked == []
     assert (tmp_path / "amd64" / wheel_name(target)).read_bytes() == b"local copy"
 
