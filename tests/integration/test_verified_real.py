@@ -5,7 +5,6 @@ nothing of it lands; a no-shared wheel's runtime packages are found, installed a
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -171,9 +170,7 @@ def test_cext_and_msgpack_cross_built_are_tested_under_qemu(
         build_platform="linux/amd64",
         tests=verify(cross_index),
     )
-    start = time.monotonic()
     results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)
-    assert time.monotonic() - start > 0
     for result in results:
         assert result.status == "built", result.message
         assert result.tested.startswith("tested: import "), result.tested
