@@ -25,7 +25,6 @@ from muslwheels.docker import DockerEngine
 from muslwheels.indexwheels import PipIndexWheels
 from muslwheels.model import Flavour, Mode, Recipe
 from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheelstore import LOCK_NAME
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +40,7 @@ def verify(index: IndexSettings) -> VerifySettings:
 
 def listing(root: Path, arch: str) -> list[str]:
     folder = root / arch
-    return (
-        sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME) if folder.is_dir() else []
-    )
+    return sorted(p.name for p in folder.glob("*.whl")) if folder.is_dir() else []
 
 
 def log_of(run: Run, target_id: str) -> str:
