@@ -380,7 +380,7 @@ def index(c: Context, dest: str | None = None, base_url: str | None = None) -> N
 
 
 BAKE_HELP = {
-    **{k: v for k, v in BUILD_HELP.items() if k != "jobs"},
+    **{k: v for k, v in BUILD_HELP.items() if k not in ("jobs", "no-test")},  # bake: no test step
     "print": "write the bake definition to FILE (and the files it names to FILE.files/) and stop",
     "builder": BUILDER_HELP + "; a multi-node, kubernetes or remote builder spreads the targets",
     "cache": "buildx layer cache to read and write: registry (the wheel repository), gha "

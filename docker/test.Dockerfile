@@ -6,8 +6,6 @@
 #
 # Build args
 #   BASE_IMAGE    the target's Python base image (required)
-#   PIP_NETWORK   "default", or "host" when an index pip must ask is on the loopback (then --allow
-#                 network.host): only test_requires come from the index
 #   MW_FRESH      any new value runs the test again instead of taking it from the layer cache (--force)
 #
 # Named build contexts (--build-context NAME=DIR)
@@ -19,7 +17,8 @@
 #                 packages.apk / packages.apt (the module's build packages: where the owners stage
 #                 looks for the libraries' packages)
 #
-# Secrets: pipconf, pipcert, pipclientcert as in Dockerfile (test_requires only).
+# Secrets: pipconf, pipcert, pipclientcert as in Dockerfile (test_requires only). An index on the
+# loopback: the build runs with --network host, as the wheel's build does.
 #
 # Stages (--target)
 #   probe         /probe.json: the interpreter's marker variables and the wheel tags it accepts
@@ -28,7 +27,6 @@
 #   report        /report.txt: what the test did (the last stage)
 
 ARG BASE_IMAGE
-ARG PIP_NETWORK=default
 
 FROM ${BASE_IMAGE} AS clean
 COPY bin/mw-lib.sh /mw/bin/
@@ -56,12 +54,10 @@ FROM scratch AS owners
 COPY --from=owners-run /mw/owners.txt /
 
 # ---- the test -----------------------------------------------------------------------------------
-FROM clean AS tested-common
-COPY bin/mw-test /mw/bin/
-
-FROM tested-common AS tested-default
+FROM clean AS tested
 ARG TARGETPLATFORM
 ARG MW_FRESH=
+COPY bin/mw-test /mw/bin/
 RUN --mount=type=secret,id=pipconf --mount=type=secret,id=pipcert --mount=type=secret,id=pipclientcert \
     --mount=type=cache,id=muslwheels-apk-${TARGETPLATFORM},target=/var/cache/apk,sharing=locked \
     --mount=type=cache,id=muslwheels-apt-${TARGETPLATFORM},target=/var/cache/apt,sharing=locked \
@@ -69,20 +65,6 @@ RUN --mount=type=secret,id=pipconf --mount=type=secret,id=pipcert --mount=type=s
     --mount=type=bind,from=closure,target=/mw/closure \
     --mount=type=bind,from=testrecipe,target=/mw/test \
     /mw/bin/mw-test
-
-FROM tested-common AS tested-host
-ARG TARGETPLATFORM
-ARG MW_FRESH=
-RUN --network=host \
-    --mount=type=secret,id=pipconf --mount=type=secret,id=pipcert --mount=type=secret,id=pipclientcert \
-    --mount=type=cache,id=muslwheels-apk-${TARGETPLATFORM},target=/var/cache/apk,sharing=locked \
-    --mount=type=cache,id=muslwheels-apt-${TARGETPLATFORM},target=/var/cache/apt,sharing=locked \
-    --mount=type=cache,id=muslwheels-aptlists-${TARGETPLATFORM},target=/var/lib/apt/lists,sharing=locked \
-    --mount=type=bind,from=closure,target=/mw/closure \
-    --mount=type=bind,from=testrecipe,target=/mw/test \
-    /mw/bin/mw-test
-
-FROM tested-${PIP_NETWORK} AS tested
 
 FROM scratch AS report
 COPY --from=tested /mw/report.txt /

@@ -273,12 +273,12 @@ def test_request(
         platform=target.platform,
         build_args=(
             ("BASE_IMAGE", target.base_image),
-            ("PIP_NETWORK", "host" if run_files.host_network else "default"),
             *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
         ),
         build_contexts=tuple((name, str(path)) for name, path in contexts),
         secrets=run_files.secrets(),
         output=LocalOutput(out_dir),
+        network="host" if run_files.host_network else None,
         allow=("network.host",) if run_files.host_network else (),
         builder=options.builder,
         stage=stage,
