@@ -345,8 +345,12 @@ class DockerEngine:
     ) -> None:
         """Run ``bake_command_line(...)`` as builds run (own process group, ``cancel`` stops it)."""
         tracker = BakeTracker(requests)
+        context = None
+        if builder and self.builder_info(builder).driver == "docker":
+            # a docker-driver builder is a Docker context: buildx refuses it as --builder
+            builder, context = None, builder
         if self._run_argv(
-            bake_command_line(files, targets, builder=builder),
+            bake_command_line(files, targets, builder=builder, context=context),
             lambda line: on_line(tracker.feed(line), line),
         ):
             raise BakeFailed(tracker.summary(), tracker.reasons())
@@ -610,10 +614,16 @@ class FailureTracker:
 
 
 def bake_command_line(
-    files: Sequence[Path], targets: Sequence[str], *, builder: str | None
+    files: Sequence[Path],
+    targets: Sequence[str],
+    *,
+    builder: str | None,
+    context: str | None = None,
 ) -> tuple[str, ...]:
-    """The ``docker buildx bake`` command of a definition (its files) and targets."""
-    cmd = ["docker", "buildx", "bake", "--progress", "plain"]
+    """The ``docker buildx bake`` command of a definition (its files) and targets, on ``builder``
+    or on the ``docker`` builder of Docker context ``context``."""
+    cmd = ["docker", *(("--context", context) if context else ()), "buildx", "bake"]
+    cmd += ["--progress", "plain"]
     if builder:
         cmd += ["--builder", builder]
     for path in files:

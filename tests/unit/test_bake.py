@@ -413,15 +413,27 @@ def test_engine_runs_the_bake_command_and_names_the_failed_target(
         DockerEngine().bake(
             files,
             ["bad", "ok1", "top"],
-            builder="wheels",
+            builder=None,
             requests={"bad": request, "ok1": request, "top": request},
             on_line=lambda name, line: seen.append((name, line)),
         )
     argv = (tmp_path / "argv").read_text().splitlines()
-    assert ["docker", *argv] == list(
-        bake_command_line(files, ["bad", "ok1", "top"], builder="wheels")
-    )
+    assert ["docker", *argv] == list(bake_command_line(files, ["bad", "ok1", "top"], builder=None))
     assert argv[:4] == ["buildx", "bake", "--progress", "plain"]
     assert list(caught.value.reasons) == ["bad"]
     assert str(caught.value).startswith("failed to solve")
     assert ("bad", "#9 [bad built-default 3/3] RUN /mw/bin/mw-wheel") in seen
+
+
+def test_bake_command_line_on_a_builder_or_a_docker_context(tmp_path: Path) -> None:
+    from muslwheels.docker import bake_command_line
+
+    files = [tmp_path / "bake.json"]
+    assert bake_command_line(files, ["t"], builder="wheels") == (
+        *("docker", "buildx", "bake", "--progress", "plain", "--builder", "wheels"),
+        *("--file", str(files[0]), "t"),
+    )
+    # buildx refuses a docker-driver builder (a Docker context) as --builder
+    assert bake_command_line(files, ["t"], builder=None, context="other")[:5] == (
+        "docker", "--context", "other", "buildx", "bake",
+    )  # fmt: skip
