@@ -230,7 +230,6 @@ def test_no_shared_runtime_package_found_installed_and_needed(
     assert result.runtime_packages == ("libyaml-0-2",)
     assert "runtime packages: libyaml-0-2" in result.message
     log = log_of(run, target.id)
-    assert "missing libyaml-0.so.2" not in log or "owner-dpkg" not in log  # parsed, not echoed
     assert "runtime packages: apt-get install libyaml-0-2" in log
     assert "muslwheels: test passed on " in log
 
