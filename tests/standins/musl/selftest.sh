@@ -1,10 +1,12 @@
 #!/bin/sh
 # Runs INSIDE a musl stand-in container (busybox sh), offline, as the --selftest of build-musl.sh:
-#   sh /selftest/selftest.sh <machine>        (machine: x86_64 or aarch64)
-# /selftest holds an msgpack sdist and the tinyext source. Builds both with the image's own compiler, repairs
-# them with auditwheel, installs and imports them. Any failed check ends the script non-zero.
+#   sh /selftest/selftest.sh <machine> <apk arch>      (x86_64 x86_64, aarch64 aarch64, armv7l armv7)
+# /selftest holds an msgpack sdist and the tinyext source. Checks the stand-in apk (packages, unknown names,
+# the trust rule), builds both with the image's own compiler, repairs them with auditwheel, installs and
+# imports them. Any failed check ends the script non-zero.
 set -eu
 machine=$1
+apk_arch=$2
 src=/selftest
 fail() {
     echo "SELFTEST FAILED ($machine): $*" >&2
@@ -14,14 +16,19 @@ t0=$(date +%s)
 elapsed() { echo "[$(($(date +%s) - t0))s] $*"; }
 
 [ "$(uname -m)" = "$machine" ] || fail "uname -m says $(uname -m)"
-for tool in sh python python3 pip pip3 cc gcc c++ ar auditwheel patchelf; do
+for tool in sh python python3 pip pip3 cc gcc c++ ar auditwheel patchelf apk pkg-config pkgconf; do
     command -v "$tool" >/dev/null || fail "$tool is not on PATH"
 done
+# CPython's multiarch triplet: <machine>-linux-musl, arm-linux-musleabihf for 32-bit arm.
+case $machine in
+    armv7l) multiarch=arm-linux-musleabihf ;;
+    *) multiarch=$machine-linux-musl ;;
+esac
 soabi=$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("SOABI"))')
-[ "$soabi" = "cpython-311-$machine-linux-musl" ] || fail "SOABI is $soabi"
-python3 - "$machine" <<'PY' || fail "interpreter checks"
+[ "$soabi" = "cpython-311-$multiarch" ] || fail "SOABI is $soabi"
+python3 - "$machine" "$multiarch" <<'PY' || fail "interpreter checks"
 import importlib, os, sys, sysconfig
-machine = sys.argv[1]
+machine, multiarch = sys.argv[1:3]
 assert sys.version_info[:2] == (3, 11), sys.version
 assert os.uname().machine == machine
 # pip's own tag list must lead with musllinux tags for this machine.
@@ -29,12 +36,17 @@ from pip._internal.utils.compatibility_tags import get_supported
 tags = [str(t) for t in get_supported()]
 assert f"cp311-cp311-musllinux_1_2_{machine}" in tags, tags[:5]
 assert not any("manylinux" in t for t in tags), "a musl Python must not accept manylinux wheels"
-for mod in ("zlib", "ctypes", "_ctypes", "hashlib", "json", "csv", "venv", "ensurepip"):
+for mod in ("zlib", "ctypes", "_ctypes", "hashlib", "json", "csv", "venv", "ensurepip", "ssl", "_hashlib"):
     importlib.import_module(mod)
+import hashlib, ssl
+assert hashlib.sha256(b"musl").hexdigest() == "ed0f6c9c8e7ff1c5cc8ea11ca3acf071b357d2c88bb0cad30aa4b359798167b8", "hashlib"
+assert "sha3_256" in hashlib.algorithms_available
+assert ssl.OPENSSL_VERSION.startswith("OpenSSL 3."), ssl.OPENSSL_VERSION
+ssl.create_default_context()
 inc = sysconfig.get_paths()["include"]
 assert os.path.isfile(os.path.join(inc, "Python.h")), inc
-sysconfigdata = f"_sysconfigdata__linux_{machine}-linux-musl"
-assert importlib.import_module(sysconfigdata).build_time_vars["SOABI"].endswith("musl")
+sysconfigdata = f"_sysconfigdata__linux_{multiarch}"
+assert importlib.import_module(sysconfigdata).build_time_vars["SOABI"] == f"cpython-311-{multiarch}"
 print("interpreter ok:", sys.version.split()[0], sysconfig.get_platform(), sysconfig.get_config_var("CC"))
 PY
 python3 -c 'import setuptools, wheel, auditwheel, elftools' || fail "pre-installed build tools do not import"
@@ -58,8 +70,48 @@ with open(sys.argv[1], "rb") as f:
     elf = ELFFile(f)
     print(" ".join(t.needed for t in elf.get_section_by_name(".dynamic").iter_tags() if t.entry.d_tag == "DT_NEEDED"))
 ' hello)
-[ "$needed" = "libc.musl-$machine.so.1" ] || fail "cc-built program NEEDs '$needed'"
+[ "$needed" = "libc.musl-$apk_arch.so.1" ] || fail "cc-built program NEEDs '$needed'"
 elapsed "cc ok: program NEEDs $needed"
+
+# The stand-in apk: the base has no headers of the libraries, apk adds them (and their runtime libraries).
+[ "$(apk --print-arch)" = "$apk_arch" ] || fail "apk --print-arch says $(apk --print-arch)"
+[ ! -e /usr/include/zlib.h ] && [ ! -e /usr/include/linux/version.h ] || fail "the base image has -dev files"
+out=$(apk add no-such-package 2>&1) && fail "apk add of an unknown name succeeded"
+[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "apk's error is not one line: $out"
+case $out in *"no-such-package"*"stand-in"*"does not have it"*) ;; *) fail "apk's error for an unknown name: $out" ;; esac
+# Trust: an index signed with another architecture's key is refused.
+mkdir -p /tmp/otherkeys
+for k in /usr/share/apk/keys/*/*.rsa.pub; do
+    [ -e "/etc/apk/keys/${k##*/}" ] || cp "$k" /tmp/otherkeys/
+done
+out=$(apk add --keys-dir /tmp/otherkeys zlib-dev 2>&1) && fail "apk trusted an index without its key"
+case $out in *"UNTRUSTED signature"*) ;; *) fail "apk without the key: $out" ;; esac
+apk add gcc g++ musl-dev pkgconf >/dev/null || fail "apk add of what the image has"
+apk add zlib-dev libffi-dev openssl-dev libsodium-dev yaml-dev linux-headers || fail "apk add of the packages"
+for pc in zlib libffi openssl libsodium yaml-0.1; do
+    pkg-config --exists "$pc" || fail "pkg-config does not know $pc"
+done
+cat >libs.c <<'C'
+#include <linux/version.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <yaml.h>
+#include <zlib.h>
+#include <ffi.h>
+int main(void) {
+    unsigned char h[crypto_generichash_BYTES];
+    if (sodium_init() < 0) return 1;
+    crypto_generichash(h, sizeof h, (const unsigned char *)"musl", 4, NULL, 0);
+    printf("%s|%s|%s|%d|%02x\n", OpenSSL_version(OPENSSL_VERSION), yaml_get_version_string(), zlibVersion(),
+           LINUX_VERSION_CODE > 0, h[0]);
+    return 0;
+}
+C
+# shellcheck disable=SC2046  # pkg-config's flags are split on purpose
+cc -O2 -o libs libs.c $(pkg-config --cflags --libs openssl libsodium yaml-0.1 zlib libffi) || fail "linking the packages' libraries"
+./libs || fail "a program linked to the packages' libraries did not run"
+elapsed "apk ok: $(./libs)"
 
 # C++ as setuptools drives it: compile with -O, link the objects alone. zig builds libc++ at the first C++
 # link in a container: 45 s natively, about 9 minutes under QEMU, so C++ is checked on x86_64 only.
