@@ -901,7 +901,10 @@ for m in index["manifests"]:
 # the image that was built from exactly these, so a changed recipe rebuilds.
 recipe_tag() {
     local sum
-    sum=$(cat "$SCRIPT" "$FILES"/* "$FILES"/tinyext/* 2>/dev/null | sha256sum | cut -c1-12)
+    sum=$({
+        cat "$SCRIPT"
+        find "$FILES" -type f -print0 | sort -z | xargs -0 cat
+    } | sha256sum | cut -c1-12)
     echo "$TAG-recipe-$sum"
 }
 
