@@ -1,5 +1,5 @@
 """Real bakes: docker buildx bake through DockerEngine on the local engine and on a second Docker
-engine this test starts (its own socket, data-root, exec-root and pidfile, no bridge network),
+engine this test starts (its own socket, data-root, exec-root and pidfile, a bridge of its own),
 reached through a Docker context and --builder."""
 
 from __future__ import annotations
@@ -196,17 +196,33 @@ def build_cache_records(host: str) -> int:
     return int(counts["Build Cache"])
 
 
+def interfaces(name: str) -> list[str]:
+    """The network interface ``name`` as `ip -o link show` lists it (empty when there is none)."""
+    done = run_command(["ip", "-o", "link", "show", name])
+    return [line.split(":")[1].strip() for line in done.stdout.splitlines()]
+
+
 @pytest.fixture(scope="module")
 def second_engine() -> Iterator[str]:
-    """A second dockerd on a private unix socket: its own data-root, exec-root and pidfile, no
-    bridge network, no iptables rules; a Docker context named after it. Started and stopped here,
-    each with a deadline. Yields the context's name."""
+    """A second dockerd on a private unix socket: its own data-root, exec-root and pidfile, a
+    bridge of its own that nothing is sent over (its builds use the host network), no iptables
+    rules; a Docker context named after it. Started and stopped here, each with a deadline. Yields
+    the context's name.
+
+    Not --bridge=none: a dockerd without a bridge deletes the interface docker0 at start, which is
+    the first engine's (they share the network namespace), and every build of the first engine
+    that needs the default network then fails ("Device does not exist")."""
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd is not installed")
     # short paths: a unix socket path must stay under 108 bytes (containerd's lives in exec-root)
     root = Path(tempfile.mkdtemp(prefix="mw2d-"))
     sock = root / "docker.sock"
     log = (root / "dockerd.log").open("w")
+    bridge = f"mw2d{os.getpid() % 100000}"  # an interface name has at most 15 characters
+    docker0 = interfaces("docker0")
+    assert docker0, "the first engine's bridge docker0 is missing (restart dockerd)"
+    made = run_command(["ip", "link", "add", bridge, "type", "bridge"])
+    assert made.returncode == 0, made.stderr
     process = subprocess.Popen(
         [
             "dockerd",
@@ -214,7 +230,7 @@ def second_engine() -> Iterator[str]:
             "--data-root", str(root / "data"),
             "--exec-root", str(root / "exec"),
             "--pidfile", str(root / "docker.pid"),
-            "--bridge=none",
+            f"--bridge={bridge}",
             "--iptables=false",
             "--ip6tables=false",
         ],
@@ -235,6 +251,8 @@ def second_engine() -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail("the second dockerd did not answer within 60 s")
             time.sleep(0.5)
+        # the first engine's network is untouched: its default bridge is still there
+        assert interfaces("docker0") == docker0
         done = run_command(["docker", "context", "create", context, "--docker", f"host={host}"])
         assert done.returncode == 0, done.stderr
         yield context
@@ -252,6 +270,7 @@ def second_engine() -> Iterator[str]:
                 ["umount", "-R", str(root / "exec")], capture_output=True, timeout=10, check=False
             )
         shutil.rmtree(root, ignore_errors=True)
+        run_command(["ip", "link", "delete", bridge])
 
 
 def test_the_same_target_bakes_on_a_second_engine_and_the_first_is_untouched(
