@@ -1,6 +1,7 @@
 """The wheels as a package index, consumed for real: pip in the stand-ins (glibc and musl, amd64 and
 arm64) installs a module and its dependency from the index `invoke index` made, served over HTTP on
-127.0.0.1 (containers on the host network), with --require-hashes and the PEP 658 metadata.
+127.0.0.1 (containers on the host network), with --require-hashes and the PEP 658 metadata; and a
+consumer image that installs from a wheel image with RUN --mount keeps no wheel in its layers.
 
 The wheels: muslwheels-fixture-app (pure, needs muslwheels-fixture-cext at run time) and the C
 extension, built by `invoke build --push --index` on the glibc stand-in for amd64 and arm64, and the
@@ -8,10 +9,13 @@ C extension built on the musl stand-in for both; one index over all of them."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
+import tarfile
 import urllib.request
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,7 @@ import pytest
 from localindex import LocalIndex
 from support import REGISTRY, REQUIRED, STANDIN, STANDIN_REPO, make_target, run_build, run_command
 from test_musl import MUSL, MUSL_TAG, NO_ISOLATION
-from test_publish_real import Project, new_repository, remove_local_images
+from test_publish_real import MANIFEST, Project, new_repository, registry_get, remove_local_images
 
 from muslwheels.docker import DockerEngine
 from muslwheels.model import Recipe
@@ -278,6 +282,114 @@ def test_a_tampered_wheel_fails_the_hash_check(served: Served, tmp_path: Path) -
     assert code != 0
     assert "DO NOT MATCH THE HASHES" in output
     assert f"Expected sha256 {entry['hashes']['sha256']}" in output
+
+
+# --- a consumer image that installs from a wheel image without keeping it -----------------------
+
+CONSUMER_MOUNT = """\
+FROM {standin}
+RUN --mount=type=bind,from={wheels},target=/wheels \\
+    python -m pip install --no-index --find-links /wheels {module}
+RUN python -c "import mwfixture_app; print(mwfixture_app.report())" > /result
+"""
+CONSUMER_COPY = """\
+FROM {standin}
+COPY --from={wheels} / /wheels/
+RUN python -m pip install --no-index --find-links /wheels {module}
+RUN python -c "import mwfixture_app; print(mwfixture_app.report())" > /result
+"""
+
+
+INDEX_MEDIA = (
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+
+def added_files(image: str, platform: str) -> list[str]:
+    """The files in the layers ``image`` (for ``platform``) adds on top of ``STANDIN``, read
+    through the registry API; layers compare by their uncompressed digests (a push may compress
+    the base layers anew)."""
+
+    def manifest_and_config(ref: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        name, tag = ref.split("/", 1)[1].rsplit(":", 1)
+        found = registry_get(f"/v2/{name}/manifests/{tag}", f"{MANIFEST}, {INDEX_MEDIA}")
+        if "manifests" in found:
+            os_, arch = platform.split("/")
+            (entry,) = [
+                m
+                for m in found["manifests"]
+                if m.get("platform", {}).get("os") == os_
+                and m.get("platform", {}).get("architecture") == arch
+            ]
+            found = registry_get(f"/v2/{name}/manifests/{entry['digest']}", MANIFEST)
+        config = registry_get(f"/v2/{name}/blobs/{found['config']['digest']}")
+        return name, found, config
+
+    _, _, base_config = manifest_and_config(STANDIN)
+    base = set(base_config["rootfs"]["diff_ids"])
+    name, manifest, config = manifest_and_config(image)
+    files: list[str] = []
+    for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"]):
+        if diff_id in base:
+            continue
+        blob = registry_get(f"/v2/{name}/blobs/{layer['digest']}", "*/*")
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            files.extend(m.name for m in tar.getmembers() if m.isfile())
+    return files
+
+
+@pytest.mark.parametrize("form", ["mount", "copy"])
+def test_run_mount_consumer_keeps_no_wheel_in_its_image(
+    served: Served, tmp_path: Path, form: str
+) -> None:
+    """RUN --mount=type=bind,from=<wheel image>: the app installs and no layer of the image holds a
+    wheel; COPY --from (the control) leaves the wheels in a layer."""
+    (row,) = (
+        served.project.invoke("check", "--tag", f"{APP}1.0.0-py3.11-amd64", "--json")
+        .ok()
+        .json_lines()
+    )
+    multiarch = f"{row['repository']}:{row['multiarch_tag']}"
+    context = tmp_path / "consumer"
+    context.mkdir()
+    template = CONSUMER_MOUNT if form == "mount" else CONSUMER_COPY
+    (context / "Dockerfile").write_text(
+        template.format(standin=STANDIN, wheels=multiarch, module=APP)
+    )
+    image = f"{REGISTRY}/muslwheels-test/consumer-{form}-{uuid.uuid4().hex[:8]}:latest"
+    done = run_command(
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/amd64",
+            "--provenance=false",
+            "--network",
+            "host",  # the RUN needs no network; the host's is the one this machine has for it
+            "--output",
+            f"type=image,name={image},push=true",
+            str(context),
+        ],
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    files = added_files(image, "linux/amd64")
+    assert "result" in files
+    wheels = [f for f in files if f.endswith(".whl")]
+    installed = [f for f in files if "mwfixture_cext" in f and f.endswith(".so")]
+    assert installed, files  # the extension was installed into a layer
+    if form == "mount":
+        assert wheels == []
+    else:
+        assert sorted(Path(w).name.split("-")[0] for w in wheels) == [
+            "muslwheels_fixture_app",
+            "muslwheels_fixture_cext",
+        ]
+    remove_local_images([image.rsplit(":", 1)[0]])
 
 
 def test_extract_index_makes_an_index_in_dest(served: Served, tmp_path: Path) -> None:
