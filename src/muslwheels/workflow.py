@@ -14,6 +14,9 @@ The workflow (``.github/workflows/musl-wheels.yml`` by default):
   repository secrets (``MUSL_WHEELS_REGISTRY_USER`` / ``MUSL_WHEELS_REGISTRY_PASSWORD``; the login
   action masks them, nothing echoes them) into ``vars.MUSL_WHEELS_REPOSITORY``: one job, so the
   multi-arch tags are made once every arch is there;
+- **index**: the wheels of every build job as one static package index (``invoke index``: PEP 503
+  and 691 pages with hashes and PEP 658 metadata inside ``wheels/``), uploaded as the artifact
+  ``wheel-index``, ready for any static host; it needs no registry;
 - on a schedule (daily) and on changes to ``modules.toml``: the check-and-build of the plan job,
   which is what Docker Hub's rebuilds gave.
 
@@ -230,6 +233,24 @@ jobs:
           name: logs-${{{{ matrix.group }}}}
           path: .musl-wheels/logs/
           if-no-files-found: ignore
+
+  index:
+    needs: [plan, build]
+    if: ${{{{ !cancelled() && needs.plan.outputs.count != '0' }}}}
+    runs-on: ubuntu-24.04
+    steps:
+{install}
+      - uses: {a["download"]}
+        with:
+          pattern: wheels-*
+          path: wheels
+          merge-multiple: true
+      - name: the wheels as a static package index
+        run: invoke index
+      - uses: {a["upload"]}
+        with:
+          name: wheel-index
+          path: wheels/
 
   publish:
     needs: [plan, build]

@@ -63,7 +63,7 @@ def test_workflow_passes_actionlint(tmp_path: Path) -> None:
 
 def test_jobs_runners_and_pinned_actions() -> None:
     data = workflow()
-    assert set(data["jobs"]) == {"plan", "build", "publish"}
+    assert set(data["jobs"]) == {"plan", "build", "index", "publish"}
     raw: dict[Any, Any] = data
     on = raw[True] if True in raw else raw["on"]  # YAML 1.1 reads the key "on" as true
     assert {"workflow_dispatch", "push", "schedule"} <= set(on)
@@ -76,6 +76,10 @@ def test_jobs_runners_and_pinned_actions() -> None:
     bake = next(s for s in build["steps"] if s.get("name") == "bake")
     assert "invoke bake" in bake["run"]
     assert "--cache gha" in bake["run"]
+    index = data["jobs"]["index"]
+    assert any(step.get("run") == "invoke index" for step in index["steps"])
+    upload = next(s for s in index["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"] == {"name": "wheel-index", "path": "wheels/"}
     publish = data["jobs"]["publish"]
     login = next(s for s in publish["steps"] if "login-action" in s.get("uses", ""))
     assert login["with"]["password"] == "${{ secrets.MUSL_WHEELS_REGISTRY_PASSWORD }}"
