@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,19 @@ import pytest
 from servers.pypi import PypiServer
 from servers.registry import Registry, registry_available
 from servers.routes import GarbageServer, RouteServer, free_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sigint_delivered() -> Iterator[None]:
+    """Ctrl-C as in a terminal, even when pytest was started as a background job: a shell without
+    job control starts those with SIGINT ignored, which Python and every child then inherit, and
+    the tests of Ctrl-C and of cancelling a build would wait for a signal that never arrives."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture
