@@ -224,6 +224,7 @@ def test_no_shared_runtime_package_found_installed_and_needed(
         index=index_settings,
         engine=engine,
         tests=verify(index_settings),
+        no_cache=True,  # the install is read from the test step's own output: it must run
     )
     result = run.result(target)
     assert result.status == "built", result.message
