@@ -380,7 +380,7 @@ def index(c: Context, dest: str | None = None, base_url: str | None = None) -> N
 
 
 BAKE_HELP = {
-    **{k: v for k, v in BUILD_HELP.items() if k not in ("jobs", "no-test")},  # bake: no test step
+    **{k: v for k, v in BUILD_HELP.items() if k != "jobs"},  # buildx runs the graph
     "print": "write the bake definition to FILE (and the files it names to FILE.files/) and stop",
     "builder": BUILDER_HELP + "; a multi-node, kubernetes or remote builder spreads the targets",
     "cache": "buildx layer cache to read and write: registry (the wheel repository), gha "
@@ -411,6 +411,7 @@ def bake(
     mode: str | None = None,
     index: bool = False,
     timeout: str | None = None,
+    no_test: bool = False,
 ) -> None:
     """The plan as one buildx bake: buildx orders the targets (--print FILE: write it and stop)."""
     flags = Flags(
@@ -429,6 +430,7 @@ def bake(
         force_pull=force_pull,
         mode=mode,
         timeout=timeout,
+        no_test=no_test,
     )
     _run(cli.cmd_bake, config, flags, print_path=print_, cache=cache, with_index=index)
 

@@ -15,8 +15,11 @@ adds a compose file (``build.network: host`` per such target) beside the definit
 merges in and which grants the entitlement. Newer buildx also reads the definition's
 ``entitlements`` key.
 
-Running: every target builds into its own local output directory; the wheels are then verified and
-moved into ``wheels/<arch>/`` exactly as ``build.build_targets`` does. buildx stops every build of
+Running: every target builds into its own local output directory; the wheels are then verified,
+tested and moved into ``wheels/<arch>/`` exactly as ``build.build_targets`` does (``landing``: the
+runtime closure, the test step in a clean container of the target's platform, the records; a
+failing test fails that target alone). The tests run after the bake, one target after another in
+plan order (a dependent's closure takes its dependency's tested wheel), on the same builder. buildx stops every build of
 a bake when one fails; the failed target (and what depends on it) is then reported failed and the
 others are baked again (their layers come from BuildKit's cache), so one bad target costs the rest
 nothing. A target planned ``auto`` (cross, emulation when that fails) is baked again in emulation.
@@ -46,11 +49,13 @@ from .build_inputs import (
 )
 from .cross import decide, mode_label
 from .engine import BakeEngine, BakeFailed, BuildRequest, LocalOutput
-from .errors import BuildError, Interrupted, UsageError
+from .errors import BuildError, Interrupted, MuslWheelsError, UsageError
 from .graph import transitive_deps
+from .landing import land_wheels, present_message, verify_step
 from .model import Target
 from .verify import verification_failure, verify_wheels
-from .wheelstore import WheelFolders, install_wheels
+from .wheelstore import WheelFolders
+from .wheeltest import VerifyStep
 
 CacheKind = Literal["registry", "gha", "local"]
 CACHE_KINDS: tuple[CacheKind, ...] = ("registry", "gha", "local")
@@ -262,6 +267,7 @@ class _Bake:
         self.pip = pip_settings(options.index)
         self.fresh = uuid.uuid4().hex if options.force else ""
         self.start = time.monotonic()
+        self.test_step: VerifyStep | None = None  # made with the run's files (run())
 
     def deps_of(self, target: Target) -> list[str]:
         return transitive_deps(target.id, lambda i: self.by_id[i].depends)
@@ -278,7 +284,9 @@ class _Bake:
             found = () if self.options.force else folders.fitting(target)
             if found:
                 self.finish(
-                    TargetResult(target, "skipped", wheels=found, message="wheel already present")
+                    TargetResult(
+                        target, "skipped", wheels=found, message=present_message(self.options)
+                    )
                 )
                 continue
             decision = decide(
@@ -319,6 +327,7 @@ class _Bake:
         ) as tmp:
             run_dir = Path(tmp)
             run_files = write_run_files(self.pip, run_dir / "run", fresh=self.fresh)
+            self.test_step = verify_step(self.options, run_files, self.engine.build)
             for state in pending:
                 self.reporter.target_started(state.target)
                 state.log = (self.options.log_dir / log_name(state.target)).open(
@@ -498,16 +507,37 @@ class _Bake:
             state.log.write(f"muslwheels: failed: {failure}\n")
             self.finish(self.result(state, "failed", failure))
             return
-        folder = self.options.wheels_root / target.wheel_dir
-        installed = install_wheels([out / n for n in produced], folder)
         used = "native" if state.native else state.mode
         label = mode_label(used, state.note)
-        state.log.write(
-            f"muslwheels: installed {', '.join(installed)} in {folder} (mode {label})\n"
-        )
+
+        def on_line(line: str) -> None:
+            state.log.write(line + "\n")
+            state.log.flush()
+            self.reporter.target_log(target, line)
+
+        try:
+            landed = land_wheels(
+                target,
+                [out / n for n in produced],
+                options=self.options,
+                step=self.test_step,
+                workdir=out.parent,
+                on_line=on_line,
+                label=label,
+            )
+        except MuslWheelsError as err:
+            on_line(f"muslwheels: failed: {err}")
+            self.finish(self.result(state, "failed", str(err)))
+            return
         self.finish(
             self.result(
-                state, "built", "" if used == "native" else label, wheels=installed, mode=label
+                state,
+                "built",
+                landed.message("" if used == "native" else label),
+                wheels=landed.wheels,
+                mode=label,
+                tested=landed.tested,
+                runtime_packages=landed.runtime_packages,
             )
         )
 

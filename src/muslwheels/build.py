@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -44,17 +44,17 @@ from .build_inputs import (
     placeholder_run_files,
     recipe_files,
     stage_workdir,
-    test_request,
     write_run_files,
 )
 from .cross import ModeDecision, decide, mode_label
-from .engine import BuildEngine
+from .engine import BuildEngine, BuildRequest
 from .errors import BuildError, Interrupted, MuslWheelsError
 from .graph import find_cycle, transitive_deps
+from .landing import land_wheels, present_message, verify_step
 from .model import Target
 from .verify import verification_failure, verify_wheels
-from .wheelstore import WheelFolders, install_wheels
-from .wheeltest import VerifiedRecord, VerifyStep, record_name, record_text
+from .wheelstore import WheelFolders
+from .wheeltest import VerifyStep
 
 Status = Literal["built", "skipped", "failed", "would-build"]
 
@@ -141,17 +141,7 @@ class _Run:
         self.pip = pip_settings(options.index)
         self.fresh = uuid.uuid4().hex if options.force else ""
         self.tests = options.tests
-        self.test_step = (
-            VerifyStep(
-                run_build=self._test_build,
-                modules=options.tests.modules,
-                wheels_root=options.wheels_root,
-                index=options.tests.index,
-            )
-            if options.tests is not None
-            else None
-        )
-        self.run_files: RunFiles | None = None
+        self.test_step: VerifyStep | None = None  # made with the run's files (run())
 
     # -- reporting (serialised: workers are threads) --
 
@@ -187,10 +177,8 @@ class _Run:
         for target in self.targets:
             found = () if self.options.force else folders.fitting(target)
             if found:
-                present = "wheel already present"
-                if self.tests is not None and self.tests.run_tests:
-                    present += " (tested when it was built)"
-                self.finish(TargetResult(target, "skipped", wheels=found, message=present))
+                message = present_message(self.options)
+                self.finish(TargetResult(target, "skipped", wheels=found, message=message))
             else:
                 to_build.append(target)
         if self.options.dry_run:
@@ -210,7 +198,7 @@ class _Run:
                 prefix="muslwheels-run-", dir=self.options.temp_root
             ) as run_dir:
                 run_files = write_run_files(self.pip, Path(run_dir), fresh=self.fresh)
-                self.run_files = run_files
+                self.test_step = verify_step(self.options, run_files, self._run_checked)
                 self.build_all(to_build, run_files)
         return tuple(self.results[t.id] for t in self.targets)
 
@@ -404,65 +392,28 @@ class _Run:
                 if used == "cross":
                     raise BuildError(f"cross build failed: {err}") from None
                 raise
-        folder = self.options.wheels_root / target.wheel_dir
         sources = [workdir / "out" / n for n in produced]
         label = mode_label(used, note)
-        tested = ""
-        runtime_packages: tuple[str, ...] = ()
-        closure: tuple[Path, ...] = ()
-        if self.test_step is not None and self.tests is not None:
-            began = time.monotonic()
-            step = self.test_step.run(
-                target, sources, workdir / "test", on_line, test=self.tests.run_tests
-            )
-            tested, runtime_packages, closure = step.summary, step.runtime_packages, step.closure
-            # the bench reads this line (bench/run.py case "verify")
-            on_line(
-                f"muslwheels: timing: build {began - started:.2f}s, "
-                f"closure and test {time.monotonic() - began:.2f}s"
-            )
-        records: list[Path] = []
-        if self.test_step is not None:
-            # what the step found, beside each wheel: its image carries the closure and names
-            # the runtime packages (wheeltest.VerifiedRecord)
-            record = VerifiedRecord(tuple(p.name for p in closure), runtime_packages, tested)
-            (workdir / "records").mkdir()
-            for source in sources:
-                records.append(workdir / "records" / record_name(source.name))
-                records[-1].write_text(record_text(record), encoding="utf-8")
-        # the closure's wheels from the index land with the target's (ours are there already)
-        installed = install_wheels(
-            [*sources, *(p for p in closure if p.parent != folder), *records], folder
+        landed = land_wheels(
+            target,
+            sources,
+            options=self.options,
+            step=self.test_step,
+            workdir=workdir,
+            on_line=on_line,
+            label=label,
+            build_seconds=time.monotonic() - started,
         )
-        installed = tuple(n for n in installed if not n.startswith("."))
-        wheels = tuple(dict.fromkeys((*installed, *(p.name for p in closure))))
-        on_line(f"muslwheels: installed {', '.join(installed)} in {folder} (mode {label})")
-        message = "; ".join(m for m in ("" if used == "native" else label, tested) if m)
         return replace(
-            result("built", message, wheels, label),
-            tested=tested,
-            runtime_packages=runtime_packages,
+            result(
+                "built", landed.message("" if used == "native" else label), landed.wheels, label
+            ),
+            tested=landed.tested,
+            runtime_packages=landed.runtime_packages,
         )
 
-    def _test_build(
-        self,
-        stage: str,
-        target: Target,
-        contexts: Mapping[str, Path],
-        out_dir: Path,
-        on_line: Callable[[str], None],
-    ) -> None:
-        """One build of docker/test.Dockerfile for the test step (wheeltest.VerifyStep)."""
-        assert self.run_files is not None  # set before the first build starts
-        request = test_request(
-            target,
-            stage=stage,
-            options=self.options,
-            run_files=self.run_files,
-            contexts=tuple(contexts.items()),
-            out_dir=out_dir,
-        )
-        on_line("muslwheels: " + shlex.join(request.command_line()))
+    def _run_checked(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        """One engine build that a Ctrl-C stops before it starts and after it ends."""
         if self.cancel.is_set():
             raise _Cancelled
         self.engine.build(request, on_line)
@@ -486,11 +437,7 @@ class _Run:
             target, options=self.options, run_files=run_files, workdir=workdir, mode=mode
         )
         on_line("muslwheels: " + shlex.join(request.command_line()))
-        if self.cancel.is_set():
-            raise _Cancelled
-        self.engine.build(request, on_line)
-        if self.cancel.is_set():
-            raise _Cancelled
+        self._run_checked(request, on_line)
         produced = sorted(p.name for p in out_dir.iterdir() if p.is_file())
         failure = verification_failure(verify_wheels(produced, target), target)
         if failure:

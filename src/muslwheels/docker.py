@@ -105,6 +105,7 @@ class DockerEngine:
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[str]] = set()  # the buildx processes of this engine
         self._prepared: set[tuple[str | None, str]] = set()  # (builder, platform) found ready
+        self._contexts: dict[str, str | None] = {}  # builder -> its Docker context (docker_context)
 
     @property
     def client(self) -> DockerClient:
@@ -266,7 +267,21 @@ class DockerEngine:
     def _run(self, request: BuildRequest, on_line: Callable[[str], None]) -> int:
         """Run ``request.command_line()`` in its own process group, its output (stdout and
         stderr) handed to ``on_line`` line by line; its exit code."""
-        return self._run_argv(request.command_line(), on_line)
+        context = self.docker_context(request.builder)
+        return self._run_argv(request.command_line(context=context), on_line)
+
+    def docker_context(self, builder: str | None) -> str | None:
+        """``builder`` when it is a ``docker``-driver builder, i.e. a Docker context (buildx takes
+        it only as ``docker --context NAME buildx ...``); None otherwise. Asked once a builder."""
+        if not builder:
+            return None
+        with self._lock:
+            if builder in self._contexts:
+                return self._contexts[builder]
+        found = builder if self.builder_info(builder).driver == "docker" else None
+        with self._lock:
+            self._contexts[builder] = found
+        return found
 
     def _run_argv(self, argv: Sequence[str], on_line: Callable[[str], None]) -> int:
         """Run ``argv`` as ``_run`` runs a build."""
@@ -345,10 +360,9 @@ class DockerEngine:
     ) -> None:
         """Run ``bake_command_line(...)`` as builds run (own process group, ``cancel`` stops it)."""
         tracker = BakeTracker(requests)
-        context = None
-        if builder and self.builder_info(builder).driver == "docker":
-            # a docker-driver builder is a Docker context: buildx refuses it as --builder
-            builder, context = None, builder
+        context = self.docker_context(builder)
+        if context:  # a docker-driver builder is a Docker context: buildx refuses it as --builder
+            builder = None
         if self._run_argv(
             bake_command_line(files, targets, builder=builder, context=context),
             lambda line: on_line(tracker.feed(line), line),

@@ -60,10 +60,13 @@ class BuildRequest:
             spec["push"] = "true"
         return spec
 
-    def command_line(self) -> tuple[str, ...]:
-        """The ``docker buildx build`` command: what ``--dry-run`` shows is what the engine runs."""
-        cmd = ["docker", "buildx", "build", "--progress", "plain"]
-        if self.builder:
+    def command_line(self, *, context: str | None = None) -> tuple[str, ...]:
+        """The ``docker buildx build`` command: what ``--dry-run`` shows is what the engine runs.
+        ``context``: the builder is the ``docker`` builder of that Docker context, which buildx
+        refuses as ``--builder`` (``docker --context NAME buildx build`` instead)."""
+        cmd = ["docker", *(("--context", context) if context else ()), "buildx", "build"]
+        cmd += ["--progress", "plain"]
+        if self.builder and not context:
             cmd += ["--builder", self.builder]
         cmd += ["--platform", self.platform, "--file", str(self.dockerfile)]
         for key, value in self.build_args:
@@ -154,7 +157,7 @@ class BakeFailed(BuildError):
 
 
 class BakeEngine(Protocol):
-    """What bake.bake_targets needs."""
+    """What bake.bake_targets needs: the bake, and single builds for the test step."""
 
     def prepare_bake(
         self, platforms: Sequence[str], *, builder: str | None, cache_export: bool
@@ -175,6 +178,9 @@ class BakeEngine(Protocol):
         the bake target it belongs to (None: the bake as a whole). ``requests`` (bake name ->
         request) lets a failure be explained as a single build's is. BakeFailed when the bake
         fails, DockerError when the engine itself is unusable."""
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        """As ``BuildEngine.build``: one build of docker/test.Dockerfile for the test step."""
 
     def cancel(self) -> None:
         """Stop the running bake (from another thread, e.g. on Ctrl-C)."""

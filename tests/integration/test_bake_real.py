@@ -1,10 +1,12 @@
 """Real bakes: docker buildx bake through DockerEngine on the local engine and on a second Docker
 engine this test starts (its own socket, data-root, exec-root and pidfile, a bridge of its own),
-reached through a Docker context and --builder."""
+reached through a Docker context and --builder; the test step after a bake (a failing test fails its
+target alone, exit code 6)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -24,11 +26,14 @@ from support import (
 )
 
 from muslwheels.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build import TargetResult
-from muslwheels.build_inputs import BuildOptions
+from muslwheels.build import TargetResult, log_name
+from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.cli import _exit_for as exit_code
+from muslwheels.console import Ui
 from muslwheels.docker import DockerEngine
 from muslwheels.engine import BuildRequest
 from muslwheels.errors import DockerError, ExitCode
+from muslwheels.indexwheels import PipIndexWheels
 from muslwheels.model import Recipe, Target
 from muslwheels.pipconfig import IndexSettings
 
@@ -71,6 +76,7 @@ def bake(
     index: IndexSettings,
     engine: DockerEngine,
     builder: str | None = None,
+    tests: VerifySettings | None = None,
 ) -> tuple[dict[str, TargetResult], Path]:
     options = BuildOptions(
         wheels_root=root / "wheels",
@@ -78,6 +84,7 @@ def bake(
         index=index,
         builder=builder,
         no_cache=os.environ.get("MUSLWHEELS_TEST_NO_CACHE", "") == "1",
+        tests=tests,
     )
     results = bake_targets(
         targets, options=options, settings=BakeSettings(), engine=engine, reporter=Recorder()
@@ -134,6 +141,53 @@ def test_a_failing_target_fails_alone_and_the_others_land(
     assert not any(n.startswith("muslwheels_fixture_broken") for n in wheels_in(wheels))
     if len(engine.bakes) > 1:  # buildx cancelled the others: baked again without the bad one
         assert engine.bakes[1] == [bake_name(DEP), bake_name(NEEDS)]
+
+
+# --- the test step after the bake (the code build runs: landing.py) ------------------------------------
+
+CEXT = make_target(
+    "muslwheels-fixture-cext",
+    recipe=Recipe(
+        test="python -c \"import mwfixture_cext; raise SystemExit('broken on purpose')\""
+    ),
+)
+
+
+def test_bake_tests_each_wheel_and_a_failing_test_fails_only_its_target(
+    tmp_path_factory: pytest.TempPathFactory, index_settings: IndexSettings
+) -> None:
+    tests = VerifySettings(
+        modules=(DEP.module, NEEDS.module, CEXT.module), index=PipIndexWheels(index_settings)
+    )
+    root = tmp_path_factory.mktemp("bake-tested")
+    results, wheels = bake(
+        [CEXT, DEP, NEEDS], root, index=index_settings, engine=DockerEngine(), tests=tests
+    )
+    for target, module in ((DEP, "mwfixture_dep_a"), (NEEDS, "mwfixture_needs_dep")):
+        result = results[target.id]
+        assert result.status == "built", result.message
+        assert result.tested.startswith(f"tested: import {module}"), result.tested
+        log = (root / "logs" / log_name(target)).read_text()
+        assert "test.Dockerfile" in log and "muslwheels: test passed on linux/amd64" in log
+        assert "muslwheels: timing: closure and test " in log
+    bad = results[CEXT.id]
+    assert bad.status == "failed"
+    assert bad.message.startswith("test failed: "), bad.message
+    assert "\n" not in bad.message
+    assert bad.log_path is not None and "broken on purpose" in bad.log_path.read_text()
+    # nothing of it in wheels/ (nor its record); the others landed with theirs
+    landed = sorted(p.name for p in (wheels / "amd64").iterdir())
+    assert not any("cext" in name for name in landed), landed
+    assert wheels_in(wheels) == sorted(
+        name for r in (results[DEP.id], results[NEEDS.id]) for name in r.wheels
+    )
+    # what the summary shows, and the run's exit code
+    err = io.StringIO()
+    Ui(err=err, plain=True).summary([results[t.id] for t in (CEXT, DEP, NEEDS)])
+    summary = err.getvalue()
+    assert "tested: import mwfixture_dep_a" in summary
+    assert f"failed      {CEXT.tag} (shared) " in summary and "test failed: " in summary
+    assert exit_code(tuple(results.values())) == ExitCode.BUILD  # 6
 
 
 # --- the builder -------------------------------------------------------------------------------------

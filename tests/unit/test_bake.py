@@ -214,6 +214,9 @@ class FakeBake:
             dest.mkdir(parents=True, exist_ok=True)
             (dest / self.wheel_for(self.by_name[name])).write_bytes(b"wheel")
 
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        raise AssertionError("these runs have no test step (test_wheeltest.py bakes with one)")
+
     def cancel(self) -> None:
         pass
 
@@ -437,3 +440,23 @@ def test_bake_command_line_on_a_builder_or_a_docker_context(tmp_path: Path) -> N
     assert bake_command_line(files, ["t"], builder=None, context="other")[:5] == (
         "docker", "--context", "other", "buildx", "bake",
     )  # fmt: skip
+
+
+def test_a_build_on_a_docker_context_runs_as_docker_context_buildx_build(tmp_path: Path) -> None:
+    request = BuildRequest(
+        context=tmp_path,
+        dockerfile=tmp_path / "test.Dockerfile",
+        platform="linux/amd64",
+        build_args=(),
+        build_contexts=(),
+        secrets=(),
+        output=LocalOutput(tmp_path / "out"),
+        builder="other",
+    )
+    assert request.command_line()[:7] == (
+        "docker", "buildx", "build", "--progress", "plain", "--builder", "other",
+    )  # fmt: skip
+    # the test step's builds on a docker-driver builder (a Docker context) after a bake
+    line = request.command_line(context="other")
+    assert line[:5] == ("docker", "--context", "other", "buildx", "build")
+    assert "--builder" not in line

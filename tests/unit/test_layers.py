@@ -78,6 +78,7 @@ LAYERS: dict[str, str] = {
     "build_inputs": WORK,
     "check": WORK,
     "extract": WORK,
+    "landing": WORK,
     "publish": WORK,
     "wheelindex": WORK,
     "wheelstore": WORK,

@@ -1,11 +1,12 @@
-"""The test step (wheeltest.py) and its place in the build (build.py), against fakes at our seams:
-an engine that answers docker/test.Dockerfile's stages, an index source of prepared wheels."""
+"""The test step (wheeltest.py) and its place in the build (build.py) and the bake (bake.py), both
+through landing.py, against fakes at our seams: an engine that answers docker/test.Dockerfile's
+stages (and bakes by running each target's build), an index source of prepared wheels."""
 
 from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import pytest
 from fakeimages import make_target
 from test_wheelinfo import make_elf
 
+from muslwheels.bake import BakeSettings, bake_name, bake_targets
 from muslwheels.build import TargetResult, build_targets
 from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.engine import BuildRequest, LocalOutput
+from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
 from muslwheels.errors import BuildError, RegistryError
 from muslwheels.indexwheels import download_command, downloaded_file
 from muslwheels.model import Flavour, Recipe, Target
@@ -458,3 +460,126 @@ def test_no_owner_known_is_a_note_and_the_test_still_runs(tmp_path: Path, index:
         "img has neither apk nor dpkg"
     )
     assert "report" in [s for s, _ in engine.stages]
+
+
+# --- the same step after a bake (landing.py: one home for build and bake) ---------------------------
+
+
+class BakingEngine(Engine):
+    """Bakes by running each bake target's build request, in the order bake gives them (the
+    dependencies first); the test stages as ``Engine`` answers them."""
+
+    def __init__(self, requires: dict[str, list[str]], files: dict[str, dict[str, bytes]]) -> None:
+        super().__init__(requires, files)
+        self.bakes: list[list[str]] = []
+
+    def prepare_bake(
+        self, platforms: Sequence[str], *, builder: str | None, cache_export: bool
+    ) -> None:
+        pass
+
+    def bake(
+        self,
+        files: Sequence[Path],
+        targets: Sequence[str],
+        *,
+        builder: str | None,
+        requests: Mapping[str, BuildRequest],
+        on_line: Callable[[str | None, str], None],
+    ) -> None:
+        self.bakes.append(list(targets))
+        for name in targets:
+
+            def line_of(line: str, name: str = name) -> None:
+                on_line(name, line)
+
+            try:
+                self.build(requests[name], line_of)
+            except BuildError as err:
+                raise BakeFailed(str(err), {name: str(err)}) from None
+
+
+def bake(
+    targets: Sequence[Target], options: BuildOptions, engine: BakingEngine
+) -> tuple[tuple[TargetResult, ...], Recorder]:
+    recorder = Recorder()
+    results = bake_targets(
+        targets, options=options, settings=BakeSettings(), engine=engine, reporter=recorder
+    )
+    return results, recorder
+
+
+def landed(options: BuildOptions) -> dict[str, str]:
+    """Every file in wheels/amd64/ (records included, the lock left out) and its text or size."""
+    folder = options.wheels_root / "amd64"
+    return {
+        p.name: p.read_text() if p.name.endswith(".json") else str(p.stat().st_size)
+        for p in sorted(folder.iterdir())
+        if p.name != ".muslwheels.lock"
+    }
+
+
+def test_bake_tests_and_lands_what_build_does(tmp_path: Path, index: Index) -> None:
+    requires = {"cffi": ["pycparser"], "app": ["cffi"]}
+    dep = make_target("cffi", version="1.17.1")
+    app = make_target("app", depends=[dep])
+    built, _ = build([dep, app], options_for(tmp_path / "build", index), Engine(requires, {}))
+    options = options_for(tmp_path / "bake", index)
+    engine = BakingEngine(requires, {})
+    baked, recorder = bake([dep, app], options, engine)
+    assert [r.status for r in baked] == ["built", "built"], [r.message for r in baked]
+    assert engine.bakes == [[bake_name(dep), bake_name(app)]]
+    for b, k in zip(built, baked):
+        assert (k.wheels, k.tested, k.runtime_packages, k.message) == (
+            b.wheels,
+            b.tested,
+            b.runtime_packages,
+            b.message,
+        )
+    assert baked[1].tested == "tested: import app"
+    # the same files, the records beside the wheels included
+    assert landed(options) == landed(options_for(tmp_path / "build", index))
+    assert read_record(
+        options.wheels_root / "amd64", "app-1.0-cp311-cp311-musllinux_1_2_x86_64.whl"
+    )
+    # the probe once; each target tested after the bake, the dependency first
+    stages = [s for s in engine.stages if s[0] is not None]
+    assert stages == [("probe", ""), ("report", "cffi"), ("report", "app")]
+    assert "muslwheels: test passed on linux/amd64" in recorder.lines
+    log = baked[1].log_path
+    assert log is not None
+    assert "muslwheels: timing: closure and test " in log.read_text()
+
+
+def test_bake_a_failing_test_fails_that_target_and_nothing_of_it_lands(
+    tmp_path: Path, index: Index
+) -> None:
+    engine = BakingEngine({"cffi": ["pycparser"]}, {})
+    engine.test_fails.add("cffi")
+    options = options_for(tmp_path, index)
+    bad_target = make_target("cffi", version="1.17.1")
+    needs_bad = make_target("app", depends=[bad_target])
+    (bad, dependent, good), _ = bake([bad_target, needs_bad, make_target("other")], options, engine)
+    assert bad.status == "failed"
+    assert bad.message.startswith("test failed: ")
+    assert dependent.status == "failed"
+    assert dependent.message == f"dependency {bad_target.tag} failed"
+    assert good.status == "built"
+    assert good.tested == "tested: import other"
+    assert listing(options) == ["other-1.0-cp311-cp311-musllinux_1_2_x86_64.whl"]
+    assert bad.log_path is not None
+    assert "ImportError: boom" in bad.log_path.read_text()
+
+
+def test_bake_no_test_gathers_the_closure_only(tmp_path: Path, index: Index) -> None:
+    options = options_for(tmp_path, index)
+    assert options.tests is not None
+    options = replace(options, tests=replace(options.tests, run_tests=False))
+    engine = BakingEngine({"cffi": ["pycparser"]}, {})
+    (result,), _ = bake([make_target("cffi", version="1.17.1")], options, engine)
+    assert result.status == "built"
+    assert result.tested == "not tested (--no-test)"
+    assert "not tested (--no-test)" in result.message
+    assert "pycparser-2.22-py3-none-any.whl" in listing(options)
+    (again,), _ = bake([make_target("cffi", version="1.17.1")], options, engine)
+    assert again.message == "wheel already present"
