@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .build import BuildReporter, TargetResult, log_name, validate_graph
+from .build import (
+    BuildReporter,
+    TargetResult,
+    log_name,
+    served_platforms,
+    unserved_result,
+    validate_graph,
+)
 from .build_inputs import (
     BuildOptions,
     RunFiles,
@@ -316,11 +323,21 @@ class _Bake:
         dockerfile = self.options.docker_dir / "Dockerfile"
         if not dockerfile.is_file():
             raise BuildError(f"no Dockerfile at {dockerfile}")
-        self.engine.prepare_bake(
+        served, unserved = served_platforms(
             sorted({s.target.platform for s in pending}),
-            builder=self.options.builder,
-            cache_export=self.settings.cache is not None,
+            lambda platforms: self.engine.prepare_bake(
+                platforms,
+                builder=self.options.builder,
+                cache_export=self.settings.cache is not None,
+            ),
         )
+        if unserved is not None:
+            for state in pending:
+                if state.target.platform not in served:
+                    self.finish(unserved_result(state.target, unserved))
+            pending = self.drop_orphans([s for s in pending if s.target.platform in served])
+            if not pending:
+                return self.ordered()
         self.options.log_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(
             prefix="muslwheels-bake-", dir=self.options.temp_root

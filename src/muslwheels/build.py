@@ -48,7 +48,7 @@ from .build_inputs import (
 )
 from .cross import ModeDecision, decide, mode_label
 from .engine import BuildEngine, BuildRequest
-from .errors import BuildError, Interrupted, MuslWheelsError
+from .errors import BuildError, ExitCode, Interrupted, MuslWheelsError, PlatformsUnsupported
 from .graph import find_cycle, transitive_deps
 from .landing import land_wheels, present_message, verify_step
 from .model import Target
@@ -75,6 +75,7 @@ class TargetResult:
     mode: str = ""  # how it was built: native, emulate, cross, "emulate (fallback: <reason>)"
     tested: str = ""  # what the test step said: "tested: import ...", "test off: <reason>"...
     runtime_packages: tuple[str, ...] = ()  # system packages the wheel needs (no-shared flavour)
+    exit_code: ExitCode = ExitCode.BUILD  # what its failure calls for (5: the builder cannot)
 
 
 class BuildReporter(Protocol):
@@ -113,6 +114,30 @@ def validate_graph(targets: Sequence[Target]) -> None:
 
 def log_name(target: Target) -> str:
     return _UNSAFE_FILE_CHARS.sub("_", target.id) + ".log"
+
+
+def served_platforms(
+    platforms: Sequence[str], prepare: Callable[[Sequence[str]], None]
+) -> tuple[tuple[str, ...], PlatformsUnsupported | None]:
+    """Have the builder ready (``prepare``: the engine's check) for ``platforms``, or for those it
+    can serve: the platforms to build, and the error that names the others (None: every one).
+    Any other DockerError (no daemon, no such builder) stops the run."""
+    try:
+        prepare(platforms)
+        return tuple(platforms), None
+    except PlatformsUnsupported as err:
+        served = tuple(p for p in platforms if p not in err.platforms)
+        if len(served) == len(platforms):  # it named none of ours: nothing can be said per target
+            raise
+        if served:
+            prepare(served)
+        return served, err
+
+
+def unserved_result(target: Target, err: PlatformsUnsupported) -> TargetResult:
+    """The failure of a target whose platform the builder cannot build (exit code 5)."""
+    message = f"{err}: {err.hint}" if err.hint else str(err)
+    return TargetResult(target, "failed", message=message, exit_code=err.exit_code)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -191,9 +216,15 @@ class _Run:
                     f"no Dockerfile at {dockerfile}",
                     hint="run from a musl-wheels checkout, or pass its docker/ directory as docker_dir",
                 )
-            self.engine.prepare(
-                sorted({t.platform for t in to_build}), builder=self.options.builder
+            served, unserved = served_platforms(
+                sorted({t.platform for t in to_build}),
+                lambda platforms: self.engine.prepare(platforms, builder=self.options.builder),
             )
+            if unserved is not None:
+                for target in to_build:
+                    if target.platform not in served:
+                        self.finish(unserved_result(target, unserved))
+                to_build = [t for t in to_build if t.platform in served]
             with tempfile.TemporaryDirectory(
                 prefix="muslwheels-run-", dir=self.options.temp_root
             ) as run_dir:

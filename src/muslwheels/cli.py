@@ -7,6 +7,7 @@ the real clients (package index, registry, Docker) to the pure layers and turns 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -335,7 +336,9 @@ def _run_builds(
 
 
 def _exit_for(results: Sequence[TargetResult]) -> int:
-    return int(ExitCode.BUILD) if any(r.status == "failed" for r in results) else 0
+    """0, or the exit code the failed targets call for: 5 when the builder could not build one
+    (a platform it has no node for), else 6."""
+    return min((int(r.exit_code) for r in results if r.status == "failed"), default=0)
 
 
 def _without_repository(plan: Plan) -> list[str]:
@@ -502,6 +505,11 @@ def cmd_ci(
     target = Path(dest) if dest else ws.root / DEFAULT_DEST
     if not target.is_absolute():
         target = ws.root / target
+    if target.is_dir():
+        raise UsageError(
+            f"{target} is a directory, not a workflow file",
+            hint="pass --dest with the file to write, e.g. .github/workflows/musl-wheels.yml",
+        )
     if target.exists() and not force:
         try:
             existing = target.read_text(encoding="utf-8", errors="replace")
@@ -512,10 +520,18 @@ def cmd_ci(
                 f"{target} exists and was not written by invoke ci: not overwriting it",
                 hint="pass --force to replace it, or --dest to write the workflow elsewhere",
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_workflow(), encoding="utf-8")
-    tmp.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(render_workflow(), encoding="utf-8")
+        tmp.replace(target)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise UsageError(
+            f"cannot write the workflow to {target}: {err.strerror}",
+            hint="pass --dest with a file in a folder you can write",
+        ) from None
     ws.ui.info(f"wrote {target}")
     return 0
 

@@ -44,7 +44,13 @@ from .emulation import (
     unsupported_platforms,
 )
 from .engine import BakeFailed, BuildRequest, ImageOutput, LocalOutput
-from .errors import BuildError, DockerError, MuslWheelsError, RegistryError
+from .errors import (
+    BuildError,
+    DockerError,
+    MuslWheelsError,
+    PlatformsUnsupported,
+    RegistryError,
+)
 from .imageref import DOCKER_DEFAULT_REGISTRY, parse_reference
 
 if TYPE_CHECKING:
@@ -221,16 +227,18 @@ class DockerEngine:
                     builder_platforms=reported,
                 )
             if problems:
-                raise DockerError(
+                raise PlatformsUnsupported(
                     "; ".join(p.problem for p in problems),
+                    platforms=[p.arch.platform for p in problems],
                     hint=registration_hint(problems),
                 )
             return
         missing = unsupported_platforms(platforms, reported)
         if missing:
-            raise DockerError(
+            raise PlatformsUnsupported(
                 f"builder {name!r} does not support {', '.join(missing)} "
                 f"(it reports: {', '.join(reported) or 'nothing'})",
+                platforms=missing,
                 hint="register QEMU on the builder's host (update-binfmts --enable qemu-<arch>) "
                 "or add a node for that platform (docker buildx create --append ...)",
             )

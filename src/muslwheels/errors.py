@@ -5,6 +5,7 @@ Only the CLI layer prints these (without a traceback); library code raises them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 
@@ -68,6 +69,15 @@ class ResolutionError(MuslWheelsError):
 
 class DockerError(MuslWheelsError):
     exit_code = ExitCode.DOCKER
+
+
+class PlatformsUnsupported(DockerError):
+    """The builder can build for none of ``platforms`` (no node for them, no emulation): the
+    targets of those platforms cannot be built, the others can."""
+
+    def __init__(self, message: str, *, platforms: Sequence[str], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.platforms = tuple(platforms)
 
 
 class BuildError(MuslWheelsError):

@@ -25,8 +25,9 @@ from muslwheels.bake import (
 )
 from muslwheels.build import TargetResult
 from muslwheels.build_inputs import BuildOptions
+from muslwheels.cli import _exit_for
 from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
-from muslwheels.errors import DockerError, UsageError
+from muslwheels.errors import DockerError, ExitCode, PlatformsUnsupported, UsageError
 from muslwheels.model import Target
 from muslwheels.pipconfig import IndexSettings
 
@@ -309,6 +310,32 @@ def test_a_failure_no_target_owns_fails_every_target(tmp_path: Path) -> None:
 
     results = run_bake(tmp_path, Broken(TARGETS))
     assert {r.message for r in results.values()} == {"failed to dial the builder"}
+
+
+def test_targets_of_a_platform_the_builder_lacks_fail_and_the_rest_bake(tmp_path: Path) -> None:
+    class Armless(FakeBake):
+        def prepare_bake(
+            self, platforms: Sequence[str], *, builder: str | None, cache_export: bool
+        ) -> None:
+            super().prepare_bake(platforms, builder=builder, cache_export=cache_export)
+            if "linux/arm64" in platforms:
+                raise PlatformsUnsupported(
+                    "builder 'wheels' does not support linux/arm64 (it reports: linux/amd64)",
+                    platforms=["linux/arm64"],
+                )
+
+    engine = Armless(TARGETS)
+    results = run_bake(tmp_path, engine, builder="wheels")
+    assert results[D.id].status == "failed"
+    assert results[D.id].message == (
+        "builder 'wheels' does not support linux/arm64 (it reports: linux/amd64)"
+    )
+    assert results[D.id].exit_code == ExitCode.DOCKER
+    assert [results[t.id].status for t in (A, B, C)] == ["built"] * 3
+    assert engine.calls == [[bake_name(t) for t in (A, B, C)]]
+    assert [p for p, _, _ in engine.prepared] == [["linux/amd64", "linux/arm64"], ["linux/amd64"]]
+    assert installed(tmp_path) == sorted(wheel_name(t) for t in (A, B, C))
+    assert _exit_for(tuple(results.values())) == ExitCode.DOCKER
 
 
 def test_builder_problems_stop_the_run_before_baking(tmp_path: Path) -> None:

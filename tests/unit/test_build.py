@@ -19,9 +19,10 @@ from muslwheels.build_inputs import (
     pip_settings,
     recipe_files,
 )
+from muslwheels.cli import _exit_for
 from muslwheels.config import DEFAULT_BUILD_COMMAND
 from muslwheels.engine import BuildRequest, ImageOutput, LocalOutput
-from muslwheels.errors import BuildError, DockerError, Interrupted
+from muslwheels.errors import BuildError, DockerError, ExitCode, Interrupted, PlatformsUnsupported
 from muslwheels.model import Flavour, Recipe, Target
 from muslwheels.net import is_loopback_url
 from muslwheels.pipconfig import IndexSettings
@@ -546,3 +547,67 @@ def test_missing_dockerfile_is_an_error_before_any_build(options: BuildOptions) 
 
 def test_default_docker_dir_is_this_checkouts() -> None:
     assert (default_docker_dir() / "Dockerfile").is_file()
+
+
+# --- a builder without a node for a platform ----------------------------------------------------------
+
+
+class ArmlessEngine(FakeEngine):
+    """A builder that has no node for linux/arm64 (as docker.DockerEngine.prepare says it)."""
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        super().prepare(platforms, builder=builder)
+        if "linux/arm64" in platforms:
+            raise PlatformsUnsupported(
+                "builder 'wheels' does not support linux/arm64 (it reports: linux/amd64)",
+                platforms=["linux/arm64"],
+                hint="add a node for that platform (docker buildx create --append ...)",
+            )
+
+
+def test_targets_of_a_platform_the_builder_lacks_fail_with_exit_5_and_the_rest_land(
+    options: BuildOptions,
+) -> None:
+    amd = make_target("alpha")
+    arm = make_target("alpha", "arm64v8")
+    needs_arm = make_target("beta", "arm64v8", depends=[arm])
+    results, engine, _ = run(
+        [amd, arm, needs_arm], replace(options, builder="wheels"), ArmlessEngine()
+    )
+    by_id = {r.target.id: r for r in results}
+    assert by_id[amd.id].status == "built"
+    assert sorted(p.name for p in options.wheels_root.glob("*/*.whl")) == [wheel_name(amd)]
+    bad = by_id[arm.id]
+    assert bad.status == "failed"
+    assert bad.message == (
+        "builder 'wheels' does not support linux/arm64 (it reports: linux/amd64): add a node for "
+        "that platform (docker buildx create --append ...)"
+    )
+    assert bad.exit_code == ExitCode.DOCKER
+    assert by_id[needs_arm.id].message == bad.message  # its platform too
+    # asked for both, then ready for the one it serves; nothing was built for arm64
+    assert engine.prepared == [
+        (("linux/amd64", "linux/arm64"), "wheels"),
+        (("linux/amd64",), "wheels"),
+    ]
+    assert [r.platform for r in engine.requests] == ["linux/amd64"]
+    assert _exit_for(results) == ExitCode.DOCKER
+
+
+def test_exit_code_of_a_run_is_the_first_failure_that_calls_for_one(options: BuildOptions) -> None:
+    target = make_target()
+    built = TargetResult(target, "built")
+    failed = TargetResult(target, "failed", message="boom")
+    unserved = replace(failed, exit_code=ExitCode.DOCKER)
+    assert _exit_for([built]) == 0
+    assert _exit_for([built, failed]) == ExitCode.BUILD
+    assert _exit_for([failed, unserved]) == ExitCode.DOCKER
+
+
+def test_a_builder_problem_no_platform_owns_stops_the_run(options: BuildOptions) -> None:
+    class NoBuilder(FakeEngine):
+        def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+            raise DockerError("there is no buildx builder called 'nosuch'")
+
+    with pytest.raises(DockerError, match="nosuch"):
+        run([make_target()], replace(options, builder="nosuch"), NoBuilder())

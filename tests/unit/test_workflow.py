@@ -222,6 +222,21 @@ def test_ci_writes_the_workflow_and_refuses_to_overwrite_a_foreign_one(tmp_path:
     assert foreign.read_text().startswith(MARKER)
 
 
+def test_ci_dest_it_cannot_write_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    ws = workspace(tmp_path)
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    for force in (False, True):
+        with pytest.raises(UsageError, match="is a directory, not a workflow file") as caught:
+            cli.cmd_ci(ws, github=True, dest=str(folder), force=force)
+        assert caught.value.exit_code == 2
+    (tmp_path / "plain").write_text("")
+    with pytest.raises(UsageError, match=r"cannot write the workflow to .*plain/ci\.yml") as caught:
+        cli.cmd_ci(ws, github=True, dest="plain/ci.yml", force=True)
+    assert "\n" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "workflows"]  # nothing left
+
+
 def test_ci_needs_a_ci_named() -> None:
     with pytest.raises(UsageError, match="name the CI"):
         cli.cmd_ci(workspace(Path("/nonexistent")), github=False)
