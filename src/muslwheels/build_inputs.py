@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from packaging.requirements import Requirement
+
 from .config import DEFAULT_BUILD_COMMAND, render_command
 from .cross import cross_target
 from .engine import BuildRequest, LocalOutput, Output
@@ -53,6 +55,15 @@ class IndexSource(Protocol):
         the index cannot be asked."""
 
 
+class SdistSource(Protocol):
+    """The index's sdists (index.IndexSdists): what an extra dependency target would build."""
+
+    def newest(self, requirement: Requirement, python: str) -> tuple[str, str] | None:
+        """(name as the index spells it, version) of the newest sdist that satisfies
+        ``requirement`` on Python ``python``; None when there is none. BuildError when the index
+        cannot be asked."""
+
+
 @dataclass(frozen=True)
 class VerifySettings:
     """The runtime closure and the test step (wheeltest.py) of every built target."""
@@ -60,6 +71,9 @@ class VerifySettings:
     modules: tuple[str, ...]  # the modules.toml module names (their wheels are our own builds)
     index: IndexSource
     run_tests: bool = True  # False (--no-test / NO_TEST): the closure only
+    # a runtime requirement with no fitting wheel but an sdist here is built as an extra dependency
+    # target (by build.py's scheduler); None: such a requirement is missing
+    sdists: SdistSource | None = None
 
 
 @dataclass(frozen=True)

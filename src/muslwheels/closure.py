@@ -11,7 +11,10 @@ Rules (README "Runtime closure"):
 - a requirement that a module of modules.toml provides comes from our own build of it, never from the
   index, even when the index has a fitting wheel;
 - anything else comes from the best wheel on the index that fits the target (pure Python, or binary
-  with tags the target accepts);
+  with tags the target accepts); when the index has none, from our own build of it as an *extra
+  dependency target* (a wheel of it in ``wheels/<arch>/``); when there is none yet either but the
+  index has an sdist of a fitting version, the requirement is missing with ``build`` set: the
+  scheduler builds that version as an extra target and resolves again;
 - recursively, each project once (cycles end there); a project asked for twice must satisfy both
   specifiers with the one version chosen;
 - a requirement nothing satisfies is *missing*, reported with the chain of projects that needs it.
@@ -31,7 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from .model import Target
 
-Origin = Literal["module", "index"]
+Origin = Literal["module", "index", "extra"]
 
 #: ``platform_machine`` as ``uname -m`` says it on each arch (canonical key -> machine).
 _UNAME_MACHINE = {
@@ -72,6 +75,7 @@ class Missing:
     requirement: str  # as written in the Requires-Dist that asked for it
     chain: tuple[str, ...]  # root first, ending with the project whose metadata asks for it
     reason: str
+    build: tuple[str, str] | None = None  # (name, version) of an sdist on the index to build
 
     def describe(self) -> str:
         return f"{' -> '.join(self.chain)} needs {self.requirement}: {self.reason}"
@@ -87,6 +91,11 @@ class Closure:
     def complete(self) -> bool:
         return not self.missing
 
+    @property
+    def buildable(self) -> bool:
+        """Incomplete, but every missing requirement can be built from an sdist on the index."""
+        return bool(self.missing) and all(m.build is not None for m in self.missing)
+
 
 class WheelFinder(Protocol):
     def own(self, name: str) -> Candidate | None:
@@ -96,6 +105,15 @@ class WheelFinder(Protocol):
         """The wheel pip would pick from the index for ``requirement`` (name and specifier only)
         among those the target accepts; None when there is none. May raise BuildError when the
         index cannot be asked."""
+
+    def built(self, name: str) -> Candidate | None:
+        """Our own build of project ``name`` (not a modules.toml module: an extra dependency target
+        built earlier) that fits the target; None when there is none."""
+
+    def sdist(self, requirement: Requirement) -> tuple[str, str] | None:
+        """(name as the index spells it, version) of the newest sdist on the index that satisfies
+        ``requirement`` for the target's Python; None when there is none (or sdists are not to be
+        built). May raise BuildError when the index cannot be asked."""
 
 
 def marker_environment(
@@ -195,9 +213,19 @@ def resolve_closure(
                     lost(text, chain, f"modules.toml builds {found.name} {found.version}")
                     continue
             else:
-                found, origin = finder.index(Requirement(f"{req.name}{req.specifier}")), "index"
+                bare = Requirement(f"{req.name}{req.specifier}")
+                found, origin = finder.index(bare), "index"
                 if found is None:
-                    lost(text, chain, "the index has no wheel of it that fits the target")
+                    found, origin = finder.built(req.name), "extra"
+                    if found is not None and not _fits(found, req.specifier):
+                        found = None
+                if found is None:
+                    sdist = finder.sdist(bare)
+                    if sdist is None:
+                        lost(text, chain, "the index has no wheel of it that fits the target")
+                    else:
+                        reason = f"the index has only the sdist of {sdist[0]} {sdist[1]}"
+                        missing.append(Missing(text, chain, reason, sdist))
                     continue
             candidates[key] = found
             chains[key] = (*chain, found.name)

@@ -31,15 +31,16 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .cache import Fact, Json, JsonCache
-from .errors import ResolutionError
-from .model import Project, normalize_name
+from .errors import BuildError, ResolutionError
+from .model import Project, ProjectLookup, normalize_name
 from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback, reason
 from .pipconfig import IndexSettings
-from .versions import loosest
+from .versions import loosest, newest_sdist
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -202,6 +203,7 @@ def merge_pages(project: str, pages: Iterable[PageSummary]) -> Project:
         versions=tuple(versions),
         yanked=frozenset(v for v, all_yanked in versions.items() if all_yanked),
         requires_python=tuple(requires_python),
+        sdists=frozenset(sdist_values),
     )
 
 
@@ -746,3 +748,25 @@ class PackageIndex:
                 hint=_HINT_UNREACHABLE,
             )
         return answer.status, answer.header("Content-Type"), answer.body, answer.url
+
+
+class IndexSdists:
+    """The sdists of the index (build_inputs.SdistSource): which version of a runtime requirement
+    that has no fitting wheel can be built as an extra dependency target. Asks ``projects`` (the
+    run's memo of the index's answers, within the run's deadlines)."""
+
+    def __init__(self, projects: ProjectLookup) -> None:
+        self.projects = projects
+
+    def newest(self, requirement: Requirement, python: str) -> tuple[str, str] | None:
+        try:
+            project = self.projects.project(requirement.name)
+        except ResolutionError as err:
+            raise BuildError(
+                f"cannot ask the index for an sdist of {requirement.name}: {err}",
+                hint=err.hint,
+            ) from None
+        if project is None:
+            return None
+        version = newest_sdist(project, requirement.specifier, python=python)
+        return (project.name, version) if version is not None else None

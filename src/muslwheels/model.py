@@ -212,6 +212,7 @@ class Project:
     # without a value, or with one that is not a valid specifier (pip ignores those), admits
     # every Python and so is the loosest. Versions that admit every Python are left out.
     requires_python: tuple[tuple[str, str], ...] = ()
+    sdists: frozenset[str] = frozenset()  # versions with a source distribution on the index
 
 
 class ProjectLookup(Protocol):

@@ -133,3 +133,20 @@ def newest_version(project: Project, *, pre: bool = False, python: str | None = 
     applicable = SpecifierSet("").filter(parsed, prereleases=True if pre else None)
     usable = [v for v in applicable if parsed[v] not in project.yanked]
     return parsed[max(usable)] if usable else None
+
+
+def newest_sdist(project: Project, specifier: SpecifierSet, *, python: str) -> str | None:
+    """The newest version of ``project`` with an sdist that satisfies ``specifier`` and admits
+    Python ``python``, by pip's rules (pre-releases only when the specifier names one or nothing
+    else is left; a yanked version only when the specifier pins it with ``==``); None when none."""
+    parsed: dict[Version, str] = {}
+    for text in project.sdists:
+        if not python_allowed(project, text, python):
+            continue
+        try:
+            parsed.setdefault(Version(text), text)
+        except ValueError:  # InvalidVersion, or a number past the digit limit of int
+            continue
+    pinned = any(s.operator in ("==", "===") for s in specifier)
+    usable = [v for v in specifier.filter(parsed) if pinned or parsed[v] not in project.yanked]
+    return parsed[max(usable)] if usable else None

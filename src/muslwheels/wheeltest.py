@@ -8,7 +8,8 @@ the build stage:
    image and platform in a run; BuildKit keeps the layer);
 2. the runtime closure (``closure.py``): our own builds of modules.toml modules from
    ``wheels/<arch>/``, everything else from the index through pip (``IndexWheels``), only wheels whose
-   tags the probe accepts;
+   tags the probe accepts; a requirement with no such wheel but an sdist on the index raises
+   ``NeedsExtras``: the scheduler builds it as an extra dependency target, then runs the step again;
 3. ``owners`` (no-shared flavour, only when the wheel needs libraries the clean image lacks): which
    system packages hold them (apk ``--who-owns`` / ``dpkg -S`` with the module's build packages in place);
 4. the test: those runtime packages installed, the wheel installed from its closure alone
@@ -32,7 +33,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from .build_inputs import IndexSource, command_values
+from .build_inputs import IndexSource, SdistSource, command_values
 from .closure import Candidate, Closure, marker_environment, resolve_closure
 from .config import render_command
 from .errors import BuildError
@@ -225,12 +226,15 @@ class _Finder:
         wheels_root: Path,
         index: IndexSource,
         dest: Path,
+        *,
+        sdists: SdistSource | None = None,
     ) -> None:
         self.target = target
         self.probe = probe
         self.wheels_root = wheels_root
         self.index_source = index
         self.dest = dest
+        self.sdists = sdists
         self.paths: dict[str, Path] = {}
 
     def _candidate(self, path: Path) -> Candidate:
@@ -251,6 +255,15 @@ class _Finder:
             return None
         return self._candidate(path)
 
+    def built(self, name: str) -> Candidate | None:
+        # an extra dependency target's wheel lands in wheels/<arch>/ like a module's
+        return self.own(name)
+
+    def sdist(self, requirement: Requirement) -> tuple[str, str] | None:
+        if self.sdists is None:
+            return None
+        return self.sdists.newest(requirement, self.target.python)
+
 
 def gather_closure(
     target: Target,
@@ -262,9 +275,10 @@ def gather_closure(
     wheels_root: Path,
     index: IndexSource,
     dest: Path,
+    sdists: SdistSource | None = None,
 ) -> tuple[Closure, dict[str, Path]]:
     """The runtime closure of ``wheel`` for ``target``, and where each of its wheels is."""
-    finder = _Finder(target, probe, wheels_root, index, dest)
+    finder = _Finder(target, probe, wheels_root, index, dest, sdists=sdists)
     root = Candidate(contents.name, contents.version, wheel.name, contents.requires_dist)
     closure = resolve_closure(
         root,
@@ -278,6 +292,37 @@ def gather_closure(
 def closure_failure(target: Target, closure: Closure) -> str:
     listed = "; ".join(m.describe() for m in closure.missing)
     return f"{target.tag}: the runtime closure is incomplete: {listed}"
+
+
+@dataclass(frozen=True)
+class ExtraNeed:
+    """A runtime requirement to build as an extra dependency target (closure.Missing.build)."""
+
+    name: str  # as the index spells it
+    version: str
+    chain: tuple[str, ...]  # root first, ending with the project whose metadata asks for it
+    requirement: str
+
+
+class NeedsExtras(BuildError):
+    """The closure needs projects the index has only as sdists. The scheduler builds them as extra
+    dependency targets and runs the test step again; where nobody does (bake), it is the failure
+    its message says."""
+
+    def __init__(self, target: Target, closure: Closure, wheels: Sequence[Path]) -> None:
+        needs: dict[tuple[str, str], ExtraNeed] = {}
+        for missing in closure.missing:
+            assert missing.build is not None  # Closure.buildable
+            name, version = missing.build
+            key = (canonicalize_name(name), version)
+            needs.setdefault(key, ExtraNeed(name, version, missing.chain, missing.requirement))
+        self.extras = tuple(needs.values())
+        self.wheels = tuple(wheels)
+        listed = ", ".join(f"{e.name} {e.version}" for e in self.extras)
+        super().__init__(
+            f"{closure_failure(target, closure)} (to build as extra dependency targets: {listed})",
+            hint="`invoke build` builds a runtime requirement the index has only as an sdist",
+        )
 
 
 def _not_tested(reason: str | None) -> str:
@@ -299,6 +344,7 @@ class VerifiedRecord:
     closure: tuple[str, ...]
     runtime_packages: tuple[str, ...]
     tested: str
+    extras: tuple[tuple[str, str], ...] = ()  # (name, version): built as extra dependency targets
 
 
 def record_name(wheel_name: str) -> str:
@@ -310,6 +356,7 @@ def record_text(record: VerifiedRecord) -> str:
         "closure": list(record.closure),
         "runtime_packages": list(record.runtime_packages),
         "tested": record.tested,
+        "extras": [{"module": name, "version": version} for name, version in record.extras],
     }
     return json.dumps(data, indent=1) + "\n"
 
@@ -321,7 +368,8 @@ def read_record(folder: Path, wheel_name: str) -> VerifiedRecord | None:
         data = json.loads((folder / record_name(wheel_name)).read_text(encoding="utf-8"))
         closure = [str(x) for x in data["closure"]]
         packages = [str(x) for x in data["runtime_packages"]]
-        return VerifiedRecord(tuple(closure), tuple(packages), str(data["tested"]))
+        extras = [(str(x["module"]), str(x["version"])) for x in data.get("extras", [])]
+        return VerifiedRecord(tuple(closure), tuple(packages), str(data["tested"]), tuple(extras))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -354,6 +402,7 @@ class Tested:
     summary: str  # e.g. "tested: import msgpack, msgpack._cmsgpack"
     runtime_packages: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    extras: tuple[tuple[str, str], ...] = ()  # (name, version) of the closure's extra targets
 
 
 RunBuild = Callable[[str, Target, Mapping[str, Path], Path, Callable[[str], None]], None]
@@ -374,11 +423,13 @@ class VerifyStep:
         wheels_root: Path,
         index: IndexSource,
         temp_root: Path | None = None,
+        sdists: SdistSource | None = None,
     ) -> None:
         self.run_build = run_build
         self.modules = tuple(modules)
         self.wheels_root = wheels_root
         self.index = index
+        self.sdists = sdists
         self.temp_root = temp_root
         self._probes: dict[tuple[str, str], Probe] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -415,7 +466,8 @@ class VerifyStep:
         test: bool = True,
     ) -> Tested:
         """Gather ``target``'s closure and (unless ``test`` is False) test it. ``wheels``: what the
-        build produced (verified). BuildError when the closure is incomplete or the test fails."""
+        build produced (verified). BuildError when the closure is incomplete or the test fails;
+        NeedsExtras when all it lacks are projects the index has as sdists."""
         workdir.mkdir(parents=True, exist_ok=True)
         wheel = wheels[0]
         contents = read_wheel(wheel)
@@ -437,18 +489,24 @@ class VerifyStep:
             wheels_root=self.wheels_root,
             index=self.index,
             dest=downloads,
+            sdists=self.sdists,
         )
         for entry in closure.entries:
             on_line(
                 f"muslwheels: closure: {entry.candidate.filename} ({entry.origin}; "
                 f"{' -> '.join(entry.chain)})"
             )
+        if closure.buildable:
+            raise NeedsExtras(target, closure, wheels)
         if not closure.complete:
             raise BuildError(closure_failure(target, closure))
         closure_paths = tuple(paths[e.candidate.filename] for e in closure.entries)
+        extras = tuple(
+            (e.candidate.name, e.candidate.version) for e in closure.entries if e.origin == "extra"
+        )
         if not testing:
             on_line(f"muslwheels: {_not_tested(reason)}")
-            return Tested(closure_paths, _not_tested(reason))
+            return Tested(closure_paths, _not_tested(reason), extras=extras)
         packages = RuntimePackages()
         contexts_dir = workdir / "test"
         closure_dir = contexts_dir / "closure"
@@ -495,4 +553,4 @@ class VerifyStep:
             summary += f"; {runtime_label(packages)}"
         for note in packages.notes:
             summary += f"; note: {note}"
-        return Tested(closure_paths, summary, packages.names, packages.notes)
+        return Tested(closure_paths, summary, packages.names, packages.notes, extras)

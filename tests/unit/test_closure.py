@@ -19,9 +19,20 @@ class Finder:
     own_builds: dict[str, Candidate] = field(default_factory=dict)
     on_index: dict[str, list[Candidate]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
+    # extra dependency targets built earlier, and the index's sdists: name -> versions
+    extra_builds: dict[str, Candidate] = field(default_factory=dict)
+    sdists: dict[str, list[str]] = field(default_factory=dict)
 
     def own(self, name: str) -> Candidate | None:
         return self.own_builds.get(canonicalize_name(name))
+
+    def built(self, name: str) -> Candidate | None:
+        return self.extra_builds.get(canonicalize_name(name))
+
+    def sdist(self, requirement: Requirement) -> tuple[str, str] | None:
+        versions = self.sdists.get(canonicalize_name(requirement.name), [])
+        fitting = list(requirement.specifier.filter(versions))
+        return (requirement.name, max(fitting, key=Version)) if fitting else None
 
     def index(self, requirement: Requirement) -> Candidate | None:
         self.asked.append(str(requirement))
@@ -216,3 +227,70 @@ def test_invalid_and_url_requirements_are_missing() -> None:
     assert reasons[0].startswith("not a valid requirement")
     assert reasons[1] == "a direct URL reference cannot be taken from an index"
     assert finder.asked == []
+
+
+# --- extra dependency targets: no fitting wheel, but an sdist on the index ---------------------------
+
+
+def test_a_requirement_with_only_an_sdist_is_to_be_built() -> None:
+    finder = Finder(
+        on_index={"a": [wheel("a", "1.0", "srconly>=1.1", "nothing")]},
+        sdists={"srconly": ["1.0", "1.2", "2.0"]},
+    )
+    closure = resolve_closure(wheel("root", "1.0", "a"), environment=ENV, modules=(), finder=finder)
+    assert names(closure) == ["a==1.0:index"]
+    srconly, nothing = closure.missing
+    assert srconly.build == ("srconly", "2.0")
+    assert srconly.chain == ("root", "a")
+    assert (
+        srconly.describe()
+        == "root -> a needs srconly>=1.1: the index has only the sdist of srconly 2.0"
+    )
+    assert nothing.build is None  # neither wheel nor sdist: the target fails, naming the chain
+    assert not closure.buildable and not closure.complete
+    assert "root -> a needs nothing: the index has no wheel" in nothing.describe()
+
+
+def test_only_sdists_missing_is_buildable() -> None:
+    finder = Finder(sdists={"srconly": ["1.0"]})
+    closure = resolve_closure(
+        wheel("root", "1.0", "srconly"), environment=ENV, modules=(), finder=finder
+    )
+    assert closure.buildable
+    assert [m.build for m in closure.missing] == [("srconly", "1.0")]
+
+
+def test_an_extra_target_built_before_joins_the_closure_with_its_requirements() -> None:
+    finder = Finder(
+        on_index={"pure": [wheel("pure", "3.0")]},
+        extra_builds={"srconly": wheel("srconly", "2.0", "pure")},
+        sdists={"srconly": ["2.0"]},
+    )
+    closure = resolve_closure(
+        wheel("root", "1.0", "srconly>=2"), environment=ENV, modules=(), finder=finder
+    )
+    assert closure.complete
+    assert names(closure) == ["srconly==2.0:extra", "pure==3.0:index"]
+    assert closure.entries[1].chain == ("root", "srconly", "pure")
+
+
+def test_the_index_s_wheel_wins_over_an_extra_build_and_a_stale_build_is_not_taken() -> None:
+    finder = Finder(
+        on_index={"both": [wheel("both", "1.0")]},
+        extra_builds={"both": wheel("both", "0.9"), "srconly": wheel("srconly", "1.0")},
+        sdists={"srconly": ["1.0", "2.0"]},
+    )
+    closure = resolve_closure(
+        wheel("root", "1.0", "both", "srconly>=2"), environment=ENV, modules=(), finder=finder
+    )
+    assert names(closure) == ["both==1.0:index"]
+    assert [m.build for m in closure.missing] == [("srconly", "2.0")]
+
+
+def test_a_modules_toml_module_is_never_an_extra_target() -> None:
+    finder = Finder(sdists={"cffi": ["1.17.1"]})
+    closure = resolve_closure(
+        wheel("x", "1", "cffi"), environment=ENV, modules=("cffi",), finder=finder
+    )
+    assert closure.missing[0].build is None
+    assert "modules.toml builds it" in closure.missing[0].reason

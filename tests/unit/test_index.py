@@ -8,13 +8,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from servers.pypi import PypiServer, make_sdist
 from servers.routes import Reply, RouteServer
 
 from muslwheels.cache import FORMAT, Json, JsonCache
-from muslwheels.errors import ResolutionError
+from muslwheels.errors import BuildError, ResolutionError
 from muslwheels.index import (
     DistFile,
+    IndexSdists,
     PackageIndex,
     name_and_version,
     parse_html_page,
@@ -32,6 +35,7 @@ from muslwheels.versions import (
     find_version,
     is_yanked,
     loosest,
+    newest_sdist,
     newest_version,
     python_allowed,
     requires_python_of,
@@ -86,7 +90,9 @@ def test_project_from_files_spelling_order_and_yanked() -> None:
         DistFile("unrelated-3.0.tar.gz"),
     ]
     project = project_from_files("pynacl", files)
-    assert project == Project("PyNaCl", ("1.0", "1.1", "0.9"), frozenset({"1.1"}))
+    assert project == Project(
+        "PyNaCl", ("1.0", "1.1", "0.9"), frozenset({"1.1"}), sdists=frozenset({"1.0", "1.1", "0.9"})
+    )
 
 
 def test_project_spelling_prefers_old_sdist_dashes() -> None:
@@ -420,7 +426,8 @@ def index_at(*urls: str, **kwargs: object) -> PackageIndex:
 def test_json_index(served: RouteServer) -> None:
     index = index_at(served.url + "/json/simple/")
     project = index.project("CFFI")
-    assert project == Project("cffi", ("1.16.0", "1.17.0", "1.18.0rc1"), frozenset({"1.17.0"}))
+    versions = ("1.16.0", "1.17.0", "1.18.0rc1")
+    assert project == Project("cffi", versions, frozenset({"1.17.0"}), sdists=frozenset(versions))
     assert newest_version(project) == "1.16.0"
     assert newest_version(project, pre=True) == "1.18.0rc1"
     request = served.requests[-1]
@@ -430,7 +437,8 @@ def test_json_index(served: RouteServer) -> None:
 
 def test_html_index(served: RouteServer) -> None:
     project = index_at(served.url + "/html/simple").project("pynacl")
-    assert project == Project("PyNaCl", ("1.5.0", "1.6.0", "1.7.0"), frozenset({"1.7.0"}))
+    versions = ("1.5.0", "1.6.0", "1.7.0")
+    assert project == Project("PyNaCl", versions, frozenset({"1.7.0"}), sdists=frozenset(versions))
     assert project is not None and newest_version(project) == "1.6.0"
 
 
@@ -732,7 +740,7 @@ def test_file_index_with_pages_and_plain_directories(tmp_path: Path) -> None:
     (tmp_path / "simple" / "bcrypt" / "bcrypt-5.0.0.tar.gz").write_bytes(b"")
     index = index_at((tmp_path / "simple").as_uri())
     assert index.project("aenum") == Project("aenum", ("3.1.17",))
-    assert index.project("bcrypt") == Project("bcrypt", ("5.0.0",))
+    assert index.project("bcrypt") == Project("bcrypt", ("5.0.0",), sdists=frozenset({"5.0.0"}))
     assert index.project("cffi") is None
     # a primary index that does not exist is an error, as it is for pip (exit 4)
     with pytest.raises(ResolutionError, match="missing': it does not exist"):
@@ -757,7 +765,7 @@ def test_find_links_directories_and_pages(tmp_path: Path, served: RouteServer) -
     assert index.notes == [f"ignored find-links location {tmp_path / 'gone'}: it does not exist"]
     assert PackageIndex(settings, use_find_links=False).project("cffi") != project
     # a project found only through find-links
-    assert index.project("other") == Project("other", ("1.0",))
+    assert index.project("other") == Project("other", ("1.0",), sdists=frozenset({"1.0"}))
 
 
 # --- a second real implementation: pypiserver --------------------------------------------------------
@@ -788,7 +796,9 @@ def test_pypiserver(pypi: PypiServer) -> None:
     assert binary is not None
     assert binary.name == "psycopg2-binary"
     assert newest_version(binary) == "2.9.10"
-    assert index.project("psycopg2") == Project("psycopg2", ("2.9.10",))
+    assert index.project("psycopg2") == Project(
+        "psycopg2", ("2.9.10",), sdists=frozenset({"2.9.10"})
+    )
     # pypiserver 2.x writes no data-requires-python: every release admits every Python
     assert nacl.requires_python == ()
     assert newest_version(nacl, python="3.9") == "1.6.0"
@@ -838,3 +848,49 @@ def test_prefetch_keeps_a_failure_for_the_lookup_that_needs_it(served: RouteServ
         with pytest.raises(ResolutionError, match="HTTP 503"):
             index.project("broken")
     assert served.paths().count("/json/simple/broken/") == asked
+
+
+# --- sdists: what an extra dependency target builds ----------------------------------------------
+
+
+def test_sdists_are_the_versions_with_a_source_distribution() -> None:
+    files = [
+        DistFile("lib-1.0.tar.gz"),
+        DistFile("lib-1.0-py3-none-any.whl"),
+        DistFile("lib-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+        DistFile("lib-2.1.zip"),
+    ]
+    assert project_from_files("lib", files).sdists == frozenset({"1.0", "2.1"})
+
+
+def test_newest_sdist_rules() -> None:
+    project = Project(
+        "lib",
+        ("1.0", "1.5", "2.0", "2.1", "3.0rc1"),
+        yanked=frozenset({"2.1"}),
+        requires_python=(("2.0", ">=3.12"),),
+        sdists=frozenset({"1.0", "1.5", "2.0", "2.1", "3.0rc1"}),
+    )
+    assert newest_sdist(project, SpecifierSet(""), python="3.11") == "1.5"  # 2.0 needs 3.12
+    assert newest_sdist(project, SpecifierSet(""), python="3.12") == "2.0"  # 2.1 yanked
+    assert newest_sdist(project, SpecifierSet("==2.1"), python="3.12") == "2.1"  # pinned
+    assert newest_sdist(project, SpecifierSet(">=3.0rc1"), python="3.12") == "3.0rc1"
+    assert newest_sdist(project, SpecifierSet("<1"), python="3.12") is None
+    assert newest_sdist(Project("x", ("1.0",)), SpecifierSet(""), python="3.12") is None
+
+
+def test_index_sdists_through_a_project_lookup() -> None:
+    class Lookup:
+        def project(self, name: str) -> Project | None:
+            if name == "down":
+                raise ResolutionError("index unreachable", hint="check it")
+            if name == "lib":
+                return Project("Lib", ("1.0", "2.0"), sdists=frozenset({"1.0"}))
+            return None
+
+    sdists = IndexSdists(Lookup())
+    assert sdists.newest(Requirement("lib>=0.5"), "3.11") == ("Lib", "1.0")
+    assert sdists.newest(Requirement("lib>=2"), "3.11") is None
+    assert sdists.newest(Requirement("absent"), "3.11") is None
+    with pytest.raises(BuildError, match="cannot ask the index for an sdist of down"):
+        sdists.newest(Requirement("down"), "3.11")
