@@ -13,6 +13,12 @@ target from the ``BuildRequest`` that ``build_inputs`` makes:
 - pip's index settings reach the build only as BuildKit secrets (``build_inputs``);
 - the build's wheels are verified (``verify.py``) and only then moved into ``wheels/<arch>/``
   (``wheelstore.install_wheels``: atomic, under the folder's lock);
+- a runtime requirement that neither a modules.toml module nor a fitting wheel on the index provides
+  but an sdist on the index does (``wheeltest.NeedsExtras``) becomes an *extra dependency target*
+  (``plan.extra_target``): the requester's verified wheels wait in the run's directory, the extra
+  target is built and tested like any other (its summary says whose runtime requirement it is),
+  then the requester's closure is gathered again and it lands; a cycle among extra targets fails
+  them, naming it;
 - the build mode (``cross.py`` decides it per target): ``emulate`` runs every step on the target
   platform, ``cross`` compiles on the build machine's platform for the target (build arg
   ``MW_MODE=cross``), ``auto`` tries cross and builds again in emulation when that fails; the result
@@ -26,6 +32,7 @@ from __future__ import annotations
 import queue
 import re
 import shlex
+import shutil
 import tempfile
 import threading
 import time
@@ -52,9 +59,10 @@ from .errors import BuildError, ExitCode, Interrupted, MuslWheelsError, Platform
 from .graph import find_cycle, transitive_deps
 from .landing import land_wheels, present_message, verify_step
 from .model import Target
+from .plan import extra_target
 from .verify import verification_failure, verify_wheels
 from .wheelstore import WheelFolders
-from .wheeltest import VerifyStep
+from .wheeltest import ExtraNeed, NeedsExtras, VerifyStep
 
 Status = Literal["built", "skipped", "failed", "would-build"]
 
@@ -76,6 +84,22 @@ class TargetResult:
     tested: str = ""  # what the test step said: "tested: import ...", "test off: <reason>"...
     runtime_packages: tuple[str, ...] = ()  # system packages the wheel needs (no-shared flavour)
     exit_code: ExitCode = ExitCode.BUILD  # what its failure calls for (5: the builder cannot)
+    extra_for: str = ""  # an extra dependency target: the tag of the target that needed it
+
+
+@dataclass(frozen=True)
+class _Suspended:
+    """A built target whose runtime closure waits for extra dependency targets."""
+
+    target: Target
+    wheels: tuple[Path, ...]  # its verified wheels, kept in the run's directory meanwhile
+    needs: tuple[ExtraNeed, ...]
+    waits: tuple[str, ...]  # the ids of the extra targets it waits for (set by the scheduler)
+    asked: frozenset[str]  # every extra target id it waited for so far (a second ask fails)
+    used: str  # the build mode used, and its label
+    label: str
+    build_seconds: float
+    log_path: Path
 
 
 class BuildReporter(Protocol):
@@ -167,6 +191,10 @@ class _Run:
         self.fresh = uuid.uuid4().hex if options.force else ""
         self.tests = options.tests
         self.test_step: VerifyStep | None = None  # made with the run's files (run())
+        self.run_dir: Path | None = None  # the run's private directory (held wheels go there)
+        self.extras: list[Target] = []  # extra dependency targets, in the order they were added
+        self.extra_of: dict[str, Target] = {}  # extra target id -> the target that first needed it
+        self.suspended: dict[str, _Suspended] = {}  # by target id
 
     # -- reporting (serialised: workers are threads) --
 
@@ -179,6 +207,13 @@ class _Run:
             self.reporter.target_log(target, text)
 
     def finish(self, result: TargetResult) -> TargetResult:
+        of = self.extra_of.get(result.target.id)
+        if of is not None:
+            note = (
+                f"extra: {'built as ' if result.status == 'built' else ''}runtime requirement of "
+            )
+            message = "; ".join(m for m in (note + of.tag, result.message) if m)
+            result = replace(result, message=message, extra_for=of.tag)
         self.results[result.target.id] = result
         with self.report_lock:
             self.reporter.target_finished(result)
@@ -230,8 +265,9 @@ class _Run:
             ) as run_dir:
                 run_files = write_run_files(self.pip, Path(run_dir), fresh=self.fresh)
                 self.test_step = verify_step(self.options, run_files, self._run_checked)
+                self.run_dir = Path(run_dir)
                 self.build_all(to_build, run_files)
-        return tuple(self.results[t.id] for t in self.targets)
+        return tuple(self.results[t.id] for t in (*self.targets, *self.extras))
 
     def would_build(self, target: Target) -> TargetResult:
         placeholder = Path("<tmp>")
@@ -259,15 +295,18 @@ class _Run:
     def build_all(self, to_build: list[Target], run_files: RunFiles) -> None:
         """Hand ready targets to ``jobs`` worker threads, dependencies first."""
         jobs = max(1, self.options.jobs)
-        tasks: queue.Queue[Target | None] = queue.Queue()
-        done: queue.Queue[TargetResult] = queue.Queue()
+        tasks: queue.Queue[Target | _Suspended | None] = queue.Queue()
+        done: queue.Queue[TargetResult | _Suspended] = queue.Queue()
 
         def worker() -> None:
             while True:
-                target = tasks.get()
-                if target is None:
+                item = tasks.get()
+                if item is None:
                     return
-                done.put(self.build_one(target, run_files))
+                if isinstance(item, _Suspended):
+                    done.put(self.resume_one(item))
+                else:
+                    done.put(self.build_one(item, run_files))
 
         # Every thread is known before it starts, so an interrupt can always join all of them.
         threads = [
@@ -278,8 +317,21 @@ class _Run:
         try:
             for thread in threads:
                 thread.start()
-            while waiting or running:
+            while waiting or running or self.suspended:
                 progress = False
+                for held in list(self.suspended.values()):
+                    if running >= jobs:
+                        break
+                    state = self.extras_state(held)
+                    if state == "wait":
+                        continue
+                    del self.suspended[held.target.id]
+                    progress = True
+                    if state != "ok":
+                        self.finish(self.held_failure(held, state))
+                        continue
+                    running += 1
+                    tasks.put(held)
                 for target in list(waiting):
                     if running >= jobs:
                         break
@@ -294,12 +346,15 @@ class _Run:
                     running += 1
                     tasks.put(target)
                 if running:
-                    self.finish(done.get())
+                    item = done.get()
                     running -= 1
-                elif waiting and not progress:
-                    raise BuildError(
-                        "cannot order the remaining targets: " + ", ".join(t.id for t in waiting)
-                    )
+                    if isinstance(item, _Suspended):
+                        waiting[:0] = self.suspend(item)  # extras first: a built target waits
+                    else:
+                        self.finish(item)
+                elif (waiting or self.suspended) and not progress:
+                    stuck = [*(t.id for t in waiting), *self.suspended]
+                    raise BuildError("cannot order the remaining targets: " + ", ".join(stuck))
         except KeyboardInterrupt:
             self.cancel.set()
             self.engine.cancel()
@@ -311,7 +366,9 @@ class _Run:
         finally:
             self._stop(threads, tasks)
 
-    def _stop(self, threads: list[threading.Thread], tasks: queue.Queue[Target | None]) -> None:
+    def _stop(
+        self, threads: list[threading.Thread], tasks: queue.Queue[Target | _Suspended | None]
+    ) -> None:
         """Let every worker finish (a worker that takes a target after cancel() returns at once)."""
         for _ in threads:
             tasks.put(None)
@@ -341,7 +398,153 @@ class _Run:
             paths.extend(folder / name for name in result.wheels)
         return paths
 
-    def build_one(self, target: Target, run_files: RunFiles) -> TargetResult:
+    # -- extra dependency targets (scheduler thread only) --
+
+    def suspend(self, held: _Suspended) -> list[Target]:
+        """Plan the extra targets ``held`` waits for; the ones new to the run, to build first."""
+        extras = [extra_target(held.target, n.name, n.version) for n in held.needs]
+        again = [e for e in extras if e.id in held.asked]
+        if again:
+            # built (or failed) once for this target already: asking again would never end
+            self.finish(
+                self.held_failure(
+                    held,
+                    f"the runtime closure still lacks {', '.join(e.tag for e in again)} after it "
+                    "was built as an extra dependency target",
+                )
+            )
+            return []
+        new: list[Target] = []
+        for extra in extras:
+            if extra.id not in self.by_id:
+                self.by_id[extra.id] = extra
+                self.extra_of[extra.id] = held.target
+                self.extras.append(extra)
+                new.append(extra)
+        waits = tuple(dict.fromkeys(e.id for e in extras))
+        held = replace(held, waits=waits, asked=held.asked | set(waits))
+        self.suspended[held.target.id] = held
+        cycle = find_cycle([held.target.id], self.waits_on)
+        if cycle:
+            del self.suspended[held.target.id]
+            tags = " -> ".join(self.by_id[i].tag for i in cycle)
+            self.finish(self.held_failure(held, f"cycle among extra dependency targets: {tags}"))
+        return new
+
+    def waits_on(self, target_id: str) -> tuple[str, ...]:
+        held = self.suspended.get(target_id)
+        return (*self.by_id[target_id].depends, *(held.waits if held else ()))
+
+    def extras_state(self, held: _Suspended) -> str:
+        """ "ok", "wait", or the failure message when an extra target it needs failed."""
+        for extra_id in held.waits:
+            result = self.results.get(extra_id)
+            if result is None:
+                return "wait"
+            if result.status == "failed":
+                extra = self.by_id[extra_id]
+                need = next(
+                    (
+                        n
+                        for n in held.needs
+                        if extra_target(held.target, n.name, n.version) == extra
+                    ),
+                    None,
+                )
+                chain = f" ({' -> '.join(need.chain)} needs {need.requirement})" if need else ""
+                return f"extra dependency target {extra.tag} failed{chain}"
+        return "ok"
+
+    def held_failure(self, held: _Suspended, message: str) -> TargetResult:
+        with held.log_path.open("a", encoding="utf-8", errors="replace") as log:
+            log.write(f"muslwheels: failed: {message}\n")
+        return TargetResult(
+            held.target, "failed", held.build_seconds, (), held.log_path, message, held.label
+        )
+
+    def hold(
+        self,
+        target: Target,
+        need: NeedsExtras,
+        on_line: Callable[[str], None],
+        *,
+        used: str,
+        label: str,
+        build_seconds: float,
+        asked: frozenset[str] = frozenset(),
+    ) -> _Suspended:
+        """Keep ``need.wheels`` in the run's directory while the extra targets are built."""
+        assert self.run_dir is not None  # set before the first build starts
+        keep = self.run_dir / "held" / log_name(target).removesuffix(".log")
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.mkdir(parents=True)
+        kept = tuple(Path(shutil.copy2(w, keep / w.name)) for w in need.wheels)
+        for extra in need.extras:
+            on_line(
+                f"muslwheels: extra dependency target: {extra.name} {extra.version} "
+                f"({' -> '.join(extra.chain)} needs {extra.requirement}; the index has only its "
+                "sdist); the wheel waits for it"
+            )
+        log_path = self.options.log_dir / log_name(target)
+        return _Suspended(
+            target, kept, need.extras, (), asked, used, label, build_seconds, log_path
+        )
+
+    # -- one target in a worker thread --
+
+    def build_one(self, target: Target, run_files: RunFiles) -> TargetResult | _Suspended:
+        return self._logged(
+            target,
+            "w",
+            0.0,
+            lambda workdir, on_line, result: self._build_in(
+                target, run_files, workdir, on_line, result
+            ),
+        )
+
+    def resume_one(self, held: _Suspended) -> TargetResult | _Suspended:
+        """Gather the closure of a target whose extra dependency targets are built, and land it."""
+
+        def body(
+            workdir: Path, on_line: Callable[[str], None], result: Callable[..., TargetResult]
+        ) -> TargetResult | _Suspended:
+            on_line("muslwheels: its extra dependency targets are built: the closure again")
+            try:
+                return self._land(
+                    held.target,
+                    list(held.wheels),
+                    workdir,
+                    on_line,
+                    result,
+                    used=held.used,
+                    label=held.label,
+                    build_seconds=held.build_seconds,
+                )
+            except NeedsExtras as need:
+                return self.hold(
+                    held.target,
+                    need,
+                    on_line,
+                    used=held.used,
+                    label=held.label,
+                    build_seconds=held.build_seconds,
+                    asked=held.asked,
+                )
+
+        return self._logged(held.target, "a", held.build_seconds, body)
+
+    def _logged(
+        self,
+        target: Target,
+        log_mode: Literal["w", "a"],
+        seconds_before: float,
+        body: Callable[
+            [Path, Callable[[str], None], Callable[..., TargetResult]],
+            TargetResult | _Suspended,
+        ],
+    ) -> TargetResult | _Suspended:
+        """Run ``body`` with a private directory, a log line callback and a result maker; its
+        errors become failed results (``seconds_before``: time spent on it in an earlier part)."""
         start = time.monotonic()
         self.options.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.options.log_dir / log_name(target)
@@ -349,13 +552,13 @@ class _Run:
         def result(
             status: Status, message: str = "", wheels: tuple[str, ...] = (), mode: str = ""
         ) -> TargetResult:
-            seconds = time.monotonic() - start
+            seconds = seconds_before + time.monotonic() - start
             return TargetResult(target, status, seconds, wheels, log_path, message, mode)
 
         if self.cancel.is_set():
             return result("failed", "interrupted before it started")
         self.started(target)
-        with log_path.open("w", encoding="utf-8", errors="replace") as log:
+        with log_path.open(log_mode, encoding="utf-8", errors="replace") as log:
 
             def on_line(text: str) -> None:
                 text = text.rstrip("\r\n")
@@ -367,7 +570,7 @@ class _Run:
                 with tempfile.TemporaryDirectory(
                     prefix="muslwheels-", dir=self.options.temp_root
                 ) as tmp:
-                    return self._build_in(target, run_files, Path(tmp), on_line, result)
+                    return body(Path(tmp), on_line, result)
             except _Cancelled:
                 on_line("muslwheels: interrupted")
                 return result("failed", "interrupted")
@@ -385,9 +588,12 @@ class _Run:
         workdir: Path,
         on_line: Callable[[str], None],
         result: Callable[..., TargetResult],
-    ) -> TargetResult:
+    ) -> TargetResult | _Suspended:
         started = time.monotonic()
         on_line(f"muslwheels: target {target.id} ({target.platform}, {target.base_image})")
+        of = self.extra_of.get(target.id)
+        if of is not None:
+            on_line(f"muslwheels: extra: built as runtime requirement of {of.tag}")
         for note in self.pip.notes:
             on_line(f"muslwheels: note: {note}")
         decision = self.decision(target)
@@ -425,6 +631,37 @@ class _Run:
                 raise
         sources = [workdir / "out" / n for n in produced]
         label = mode_label(used, note)
+        build_seconds = time.monotonic() - started
+        try:
+            return self._land(
+                target,
+                sources,
+                workdir,
+                on_line,
+                result,
+                used=used,
+                label=label,
+                build_seconds=build_seconds,
+            )
+        except NeedsExtras as need:
+            return self.hold(
+                target, need, on_line, used=used, label=label, build_seconds=build_seconds
+            )
+
+    def _land(
+        self,
+        target: Target,
+        sources: list[Path],
+        workdir: Path,
+        on_line: Callable[[str], None],
+        result: Callable[..., TargetResult],
+        *,
+        used: str,
+        label: str,
+        build_seconds: float,
+    ) -> TargetResult:
+        """The test step and the landing (landing.land_wheels) of verified wheels; NeedsExtras
+        when their closure waits for extra dependency targets."""
         landed = land_wheels(
             target,
             sources,
@@ -433,7 +670,7 @@ class _Run:
             workdir=workdir,
             on_line=on_line,
             label=label,
-            build_seconds=time.monotonic() - started,
+            build_seconds=build_seconds,
         )
         return replace(
             result(

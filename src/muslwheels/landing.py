@@ -55,6 +55,7 @@ def verify_step(options: BuildOptions, run_files: RunFiles, run: RunRequest) -> 
         modules=tests.modules,
         wheels_root=options.wheels_root,
         index=tests.index,
+        sdists=tests.sdists,
     )
 
 
@@ -95,7 +96,9 @@ def land_wheels(
     ``workdir``: a private directory of the target (test contexts and records go under it);
     ``label``: the build mode, for the log line; ``build_seconds``: how long the build took, for
     the bench's timing line (None: not known, e.g. one bake built every target). BuildError when
-    the closure is incomplete or the test fails: nothing moves.
+    the closure is incomplete or the test fails (``wheeltest.NeedsExtras`` when all it lacks can be
+    built as extra dependency targets: build.py's scheduler does, bake fails the target): nothing
+    moves.
     """
     folder = options.wheels_root / target.wheel_dir
     if step is None:
@@ -112,7 +115,10 @@ def land_wheels(
     # what the step found, beside each wheel: the wheel image carries the closure and names the
     # runtime packages (wheeltest.VerifiedRecord)
     record = VerifiedRecord(
-        tuple(p.name for p in tested.closure), tested.runtime_packages, tested.summary
+        tuple(p.name for p in tested.closure),
+        tested.runtime_packages,
+        tested.summary,
+        tested.extras,
     )
     records = workdir / "records"
     records.mkdir(parents=True, exist_ok=True)

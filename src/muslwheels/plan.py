@@ -340,6 +340,24 @@ class _Planner:
         )
 
 
+def extra_target(of: Target, module: str, version: str) -> Target:
+    """The extra dependency target that builds ``module`` ``version`` (a runtime requirement of
+    ``of`` that the index has only as an sdist, never a modules.toml module): the same Python,
+    arch, flavour, base image and repository as ``of``, the default recipe (as for any tag whose
+    project is not in modules.toml), no SSL variant, no build dependencies."""
+    return Target(
+        module=module,
+        version=version,
+        python=of.python,
+        arch=of.arch,
+        ssl=None,
+        flavour=of.flavour,
+        base_image=of.base_image,
+        repository=of.repository,
+        recipe=Recipe(),
+    )
+
+
 def make_plan(
     requests: Sequence[TagRequest],
     *,
