@@ -28,13 +28,13 @@ from .cross import build_arch
 from .docker import DockerEngine, bake_command_line
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .extract import ExtractJob, extract_targets, targets_for_platforms
-from .index import PackageIndex
+from .index import IndexSdists, PackageIndex
 from .indexwheels import PipIndexWheels
 from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
 from .net import Deadlines
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
 from .pipconfig import IndexSettings, discover_index_settings
-from .plan import Plan, PlanOptions, make_plan
+from .plan import Plan, PlanOptions, make_plan, with_extras
 from .publish import (
     PushOptions,
     ReuseOptions,
@@ -46,7 +46,7 @@ from .registry import RegistryClient, WheelRegistry, docker_config_path
 from .savedplan import discard_plan, load_plan, save_plan, target_to_dict
 from .tags import TagRequest, index_names, parse_tags
 from .wheelindex import IndexReport, build_index
-from .wheeltest import closure_fields
+from .wheeltest import closure_fields, target_record
 from .workflow import DEFAULT_DEST, is_ours, matrix_lines, render_workflow
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"
@@ -215,11 +215,14 @@ def plan_for_run(ws: Workspace, options: RunOptions) -> tuple[Plan, Sources]:
 def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
     sources = Sources(ws, options)
     plan = sources.plan(options.require_tags())
+    # the extra dependency targets the closures recorded beside tested wheels name
+    recorded = {t.id: target_record(t, ws.wheels) for t in plan.targets}
+    plan = with_extras(plan, {i: r.extras for i, r in recorded.items() if r is not None})
     if as_json:
         for line in plan_objects(plan, ws.wheels):
             ws.ui.data(line)
     else:
-        ws.ui.plan_table(plan.targets, plan.requested)
+        ws.ui.plan_table(plan.targets, plan.requested, dict(plan.extra_for))
     ws.ui.notes([*plan.notes, *sources.age_notes()])
     return 0
 
@@ -227,10 +230,12 @@ def cmd_plan(ws: Workspace, options: RunOptions, *, as_json: bool) -> int:
 def plan_objects(plan: Plan, wheels_root: Path | None = None) -> list[dict[str, object]]:
     """What ``invoke plan --json`` prints: one object per target; with ``wheels_root``, each
     target's runtime closure as recorded beside its tested wheel there (null before)."""
+    extra_for = dict(plan.extra_for)
     return [
         {
             **target_to_dict(t),
             "requested": t.id in plan.requested,
+            "extra_for": extra_for.get(t.id),
             **(closure_fields(t, wheels_root) if wheels_root is not None else {}),
         }
         for t in plan.targets
@@ -270,6 +275,7 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
             modules=tuple(m.name for m in sources.config.modules),
             index=PipIndexWheels(sources.settings),
             run_tests=options.test,
+            sdists=IndexSdists(sources.projects),
         ),
     )
 

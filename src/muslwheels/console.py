@@ -131,16 +131,31 @@ class Ui:
 
     # -- tables ---------------------------------------------------------------------------------
 
-    def plan_table(self, targets: Sequence[Target], requested: Sequence[str]) -> None:
+    def plan_table(
+        self,
+        targets: Sequence[Target],
+        requested: Sequence[str],
+        extra_for: Mapping[str, str] | None = None,
+    ) -> None:
         """The plan: a table on a terminal; elsewhere (pipes, logs) one tab-separated line per
-        target under a header, every value whole."""
+        target under a header, every value whole. ``extra_for``: extra dependency target id ->
+        the tag of the target whose runtime closure needs it."""
         wanted = set(requested)
+        extras = extra_for or {}
+
+        def label(t: Target) -> str:
+            if t.id in wanted:
+                return t.tag
+            if t.id in extras:
+                return f"{t.tag} (extra: runtime requirement of {extras[t.id]})"
+            return f"{t.tag} (dependency)"
+
         if not self.out.is_terminal:
             columns = "tag module version python arch ssl flavour base_image depends"
             self.out.file.write("\t".join(columns.split()) + "\n")
             for t in targets:
                 values = (
-                    t.tag if t.id in wanted else f"{t.tag} (dependency)",
+                    label(t),
                     t.module,
                     t.version,
                     t.python,
@@ -158,9 +173,8 @@ class Ui:
             table.add_column(col)
         table.add_column("depends on")
         for t in targets:
-            label = t.tag if t.id in wanted else f"{t.tag} (dependency)"
             table.add_row(
-                escape(label),
+                escape(label(t)),
                 escape(t.module),
                 t.version,
                 t.python,

@@ -6,8 +6,8 @@ objects, so unit tests hand in plain fakes and the CLI hands in the HTTP clients
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from .arches import Arch
 from .baseimage import (
@@ -48,6 +48,26 @@ class Plan:
     targets: tuple[Target, ...]  # dependencies before dependents; requested order otherwise
     requested: tuple[str, ...]  # ids of the targets the user asked for (not pulled in as deps)
     notes: tuple[str, ...] = ()  # things the user should know (not errors)
+    # (extra dependency target id, tag of the target whose runtime closure needs it)
+    extra_for: tuple[tuple[str, str], ...] = ()
+
+
+def with_extras(plan: Plan, recorded: Mapping[str, Sequence[tuple[str, str]]]) -> Plan:
+    """``plan`` with the extra dependency targets its targets' closures are known to need:
+    ``recorded`` maps a target id to the (project, version) pairs recorded beside its tested
+    wheel. Each extra comes once, after the targets (built first when built, listed last)."""
+    by_id = {t.id: t for t in plan.targets}
+    extras: list[Target] = []
+    extra_for: dict[str, str] = dict(plan.extra_for)
+    for target in plan.targets:
+        for name, version in recorded.get(target.id, ()):
+            extra = extra_target(target, name, version)
+            if extra.id in by_id:
+                continue
+            by_id[extra.id] = extra
+            extras.append(extra)
+            extra_for[extra.id] = target.tag
+    return replace(plan, targets=(*plan.targets, *extras), extra_for=tuple(extra_for.items()))
 
 
 class _Planner:

@@ -374,19 +374,27 @@ def read_record(folder: Path, wheel_name: str) -> VerifiedRecord | None:
         return None
 
 
-def closure_fields(target: Target, wheels_root: Path) -> dict[str, object]:
-    """``plan --json``'s view of a target's closure: what the record beside its wheel in
-    ``wheels_root/<arch>/`` says, or nulls while no tested wheel of it is there."""
+def target_record(target: Target, wheels_root: Path) -> VerifiedRecord | None:
+    """The record beside ``target``'s tested wheel in ``wheels_root/<arch>/``; None before."""
     folder = wheels_root / target.wheel_dir
     for name in WheelFolders(wheels_root).fitting(target):
         record = read_record(folder, name)
         if record is not None:
-            return {
-                "closure": list(record.closure),
-                "runtime_packages": list(record.runtime_packages),
-                "tested": record.tested,
-            }
-    return {"closure": None, "runtime_packages": None, "tested": None}
+            return record
+    return None
+
+
+def closure_fields(target: Target, wheels_root: Path) -> dict[str, object]:
+    """``plan --json``'s view of a target's closure: what the record beside its wheel in
+    ``wheels_root/<arch>/`` says, or nulls while no tested wheel of it is there."""
+    record = target_record(target, wheels_root)
+    if record is None:
+        return {"closure": None, "runtime_packages": None, "tested": None}
+    return {
+        "closure": list(record.closure),
+        "runtime_packages": list(record.runtime_packages),
+        "tested": record.tested,
+    }
 
 
 # --- the step -------------------------------------------------------------------------------------

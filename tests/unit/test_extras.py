@@ -5,6 +5,7 @@ and index of test_wheeltest, and a fake of the index's sdists."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from test_wheeltest import Engine, Index, build, listing, make_wheel, options_for
 
+from muslwheels import cli
 from muslwheels.build import TargetResult
 from muslwheels.build_inputs import BuildOptions
-from muslwheels.plan import extra_target
-from muslwheels.wheeltest import read_record
+from muslwheels.console import Ui
+from muslwheels.plan import Plan, extra_target, with_extras
+from muslwheels.wheeltest import read_record, target_record
 
 MUSL = "cp311-cp311-musllinux_1_2_x86_64"
 
@@ -178,3 +181,33 @@ def test_without_sdists_the_requirement_is_missing_as_before(tmp_path: Path, ind
     assert app.message.endswith(
         "app needs srconly: the index has no wheel of it that fits the target"
     )
+
+
+def test_the_plan_shows_the_extra_targets_once_the_closure_is_known(
+    tmp_path: Path, index: Index
+) -> None:
+    engine = Engine({"app": ["srconly"]}, {})
+    options = with_sdists(tmp_path, index, Sdists(srconly=["1.0"]))
+    app = make_target("app")
+    plan = Plan((app,), (app.id,))
+    assert target_record(app, options.wheels_root) is None
+    assert with_extras(plan, {}) == plan  # before the build: nothing known
+    build([app], options, engine)
+    record = target_record(app, options.wheels_root)
+    assert record is not None
+    known = with_extras(plan, {app.id: record.extras})
+    extra = extra_target(app, "srconly", "1.0")
+    assert known.targets == (app, extra)
+    assert known.extra_for == ((extra.id, app.tag),)
+    assert with_extras(known, {app.id: record.extras}) == known  # each extra once
+    objects = cli.plan_objects(known, options.wheels_root)
+    assert [(o["tag"], o["requested"], o["extra_for"]) for o in objects] == [
+        (app.tag, True, None),
+        (extra.tag, False, app.tag),
+    ]
+    assert objects[1]["tested"] == "tested: import srconly"
+    assert objects[0]["closure"] == [f"srconly-1.0-{MUSL}.whl"]
+    out = io.StringIO()
+    Ui(out=out).plan_table(known.targets, known.requested, dict(known.extra_for))
+    rows = [line.split("\t")[0] for line in out.getvalue().splitlines()[1:]]
+    assert rows == [app.tag, f"{extra.tag} (extra: runtime requirement of {app.tag})"]

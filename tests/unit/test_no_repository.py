@@ -32,6 +32,11 @@ class _Sources:
         defaults = Defaults(mode=Mode.EMULATE)
         modules = ()
 
+    class projects:  # the index's answers (the build asks it about sdists only at run time)
+        @staticmethod
+        def project(name: str) -> None:
+            raise AssertionError(f"the index was asked about {name}")
+
     def age_notes(self) -> list[str]:
         return []
 
