@@ -6,8 +6,10 @@ offline from wheels/<arch>/ in a clean container of the glibc stand-in."""
 from __future__ import annotations
 
 import pytest
+from localindex import LocalIndex
 from packaging.utils import canonicalize_name
 from support import STANDIN, make_target, run_build
+from test_publish_real import Project, new_repository
 from test_verified_real import install_offline, listing, log_of
 
 from muslwheels.build_inputs import VerifySettings
@@ -21,6 +23,15 @@ pytestmark = pytest.mark.integration
 
 APP = "muslwheels-fixture-app"
 CEXT = "muslwheels-fixture-cext"
+MODULES_TOML = """
+[defaults]
+pythons = ["3.11"]
+arches = ["amd64"]
+base_image = "127.0.0.1:5000/standin/python:{python}-bookworm"
+repository = "@REPOSITORY@"
+
+[modules.muslwheels-fixture-app]  # the C extension it needs at run time is no module here
+"""
 
 
 def test_an_sdist_only_runtime_requirement_is_built_as_an_extra_target(
@@ -69,3 +80,33 @@ def test_an_sdist_only_runtime_requirement_is_built_as_an_extra_target(
         STANDIN,
     )
     assert out == "42 x86_64 x86_64"
+
+
+def test_the_run_and_the_plan_show_the_extra_target(
+    tmp_path_factory: pytest.TempPathFactory, local_index: LocalIndex
+) -> None:
+    repository = new_repository("extra")
+    project = Project(
+        tmp_path_factory.mktemp("extra-cli") / "project",
+        repository,
+        local_index,
+        tmp_path_factory.mktemp("xdg-cache"),
+    )
+    (project.root / "modules.toml").write_text(MODULES_TOML.replace("@REPOSITORY@", repository))
+    tag = f"{APP}1.0.0-py3.11-amd64"
+    before = project.invoke("plan", "--json", "--tag", tag).ok()
+    (planned,) = before.json_lines()
+    assert planned["extra_for"] is None and planned["closure"] is None
+    app_tag = planned["tag"]  # as the index spells the project
+    built = project.invoke("build", "--tag", tag).ok()
+    assert f"extra: built as runtime requirement of {app_tag}" in built.stderr
+    assert "2 built" in built.stderr
+    after = project.invoke("plan", "--json", "--tag", tag).ok()
+    app, extra = after.json_lines()
+    assert (app["tag"], app["extra_for"]) == (app_tag, None)
+    assert canonicalize_name(extra["module"]) == CEXT
+    assert (extra["extra_for"], extra["requested"]) == (app_tag, False)
+    assert extra["tested"] == "tested: import mwfixture_cext, mwfixture_cext._native"
+    assert app["closure"] == [n for n in listing(project.wheels, "amd64") if "cext" in n]
+    table = project.invoke("plan", "--tag", tag).ok()
+    assert f"(extra: runtime requirement of {app_tag})" in table.stdout
