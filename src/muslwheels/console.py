@@ -290,7 +290,9 @@ class BuildProgress:
 
     def _render(self) -> Table:
         table = Table.grid(padding=(0, 1))
-        table.add_row(Text(f"[{self.done}/{self.total}] done", style="bold"))
+        # extra dependency targets join the run while it runs: they count once they start
+        total = max(self.total, self.done + len(self.running))
+        table.add_row(Text(f"[{self.done}/{total}] done", style="bold"))
         now = time.monotonic()
         for target_id, (start, line) in self.running.items():
             table.add_row(

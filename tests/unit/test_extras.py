@@ -13,12 +13,13 @@ import pytest
 from fakeimages import make_target
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from rich.console import Console
 from test_wheeltest import Engine, Index, build, listing, make_wheel, options_for
 
 from muslwheels import cli
 from muslwheels.build import TargetResult
 from muslwheels.build_inputs import BuildOptions
-from muslwheels.console import Ui
+from muslwheels.console import BuildProgress, Ui
 from muslwheels.plan import Plan, extra_target, with_extras
 from muslwheels.wheeltest import read_record, target_record
 
@@ -211,3 +212,24 @@ def test_the_plan_shows_the_extra_targets_once_the_closure_is_known(
     Ui(out=out).plan_table(known.targets, known.requested, dict(known.extra_for))
     rows = [line.split("\t")[0] for line in out.getvalue().splitlines()[1:]]
     assert rows == [app.tag, f"{extra.tag} (extra: runtime requirement of {app.tag})"]
+
+
+def test_the_progress_counts_extra_targets_that_join_the_run() -> None:
+    err = io.StringIO()
+    progress = BuildProgress(Ui(err=err, plain=True), 1)
+    app = make_target("app")
+    extra = extra_target(app, "srconly", "1.0")
+
+    def shown() -> str:
+        console = Console(file=io.StringIO(), width=200)
+        console.print(progress._render())
+        return console.file.getvalue().splitlines()[0]  # type: ignore[attr-defined,no-any-return]
+
+    progress.target_started(app)
+    assert shown().startswith("[0/1] done")
+    progress.target_started(extra)  # the app waits for it
+    assert shown().startswith("[0/2] done")
+    progress.target_finished(TargetResult(extra, "built"))
+    progress.target_finished(TargetResult(app, "built"))
+    assert shown().startswith("[2/2] done")
+    assert f"start       {extra.tag}" in err.getvalue()
