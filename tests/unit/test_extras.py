@@ -14,7 +14,16 @@ from fakeimages import make_target
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from rich.console import Console
-from test_wheeltest import Engine, Index, build, listing, make_wheel, options_for
+from test_wheeltest import (
+    BakingEngine,
+    Engine,
+    Index,
+    bake,
+    build,
+    listing,
+    make_wheel,
+    options_for,
+)
 
 from muslwheels import cli
 from muslwheels.build import TargetResult
@@ -233,3 +242,15 @@ def test_the_progress_counts_extra_targets_that_join_the_run() -> None:
     progress.target_finished(TargetResult(app, "built"))
     assert shown().startswith("[2/2] done")
     assert f"start       {extra.tag}" in err.getvalue()
+
+
+def test_bake_builds_no_extra_target_and_says_so(tmp_path: Path, index: Index) -> None:
+    engine = BakingEngine({"app": ["srconly"]}, {})
+    options = with_sdists(tmp_path, index, Sdists(srconly=["1.0"]))
+    (app,), _ = bake([make_target("app")], options, engine)
+    assert app.status == "failed"
+    assert app.message.endswith(
+        "app needs srconly: the index has only the sdist of srconly 1.0 "
+        "(to build as extra dependency targets: srconly 1.0)"
+    )
+    assert listing(options) == []
