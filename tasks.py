@@ -380,7 +380,9 @@ def index(c: Context, dest: str | None = None, base_url: str | None = None) -> N
 
 
 BAKE_HELP = {
-    **{k: v for k, v in BUILD_HELP.items() if k != "jobs"},  # buildx runs the graph
+    **BUILD_HELP,
+    "jobs": "how many built targets are tested at once after the bake (default 1; buildx itself "
+    "runs the builds of the graph in parallel)",
     "print": "write the bake definition to FILE (and the files it names to FILE.files/) and stop",
     "builder": BUILDER_HELP + "; a multi-node, kubernetes or remote builder spreads the targets",
     "cache": "buildx layer cache to read and write: registry (the wheel repository), gha "
@@ -397,6 +399,7 @@ def bake(
     builder: str | None = None,
     push: bool = False,
     cache: str | None = None,
+    jobs: int = 1,
     force: bool = False,
     dry_run: bool = False,
     no_shared: bool = False,
@@ -416,6 +419,7 @@ def bake(
     """The plan as one buildx bake: buildx orders the targets (--print FILE: write it and stop)."""
     flags = Flags(
         tags=tag,
+        jobs=jobs,
         force=force,
         dry_run=dry_run,
         builder=builder,

@@ -18,8 +18,9 @@ merges in and which grants the entitlement. Newer buildx also reads the definiti
 Running: every target builds into its own local output directory; the wheels are then verified,
 tested and moved into ``wheels/<arch>/`` exactly as ``build.build_targets`` does (``landing``: the
 runtime closure, the test step in a clean container of the target's platform, the records; a
-failing test fails that target alone). The tests run after the bake, one target after another in
-plan order (a dependent's closure takes its dependency's tested wheel), on the same builder. buildx stops every build of
+failing test fails that target alone). The tests run after the bake, up to ``jobs`` at once, each
+target once those it depends on have landed (a dependent's closure takes its dependency's tested
+wheel), on the same builder. buildx stops every build of
 a bake when one fails; the failed target (and what depends on it) is then reported failed and the
 others are baked again (their layers come from BuildKit's cache), so one bad target costs the rest
 nothing. A target planned ``auto`` (cross, emulation when that fails) is baked again in emulation.
@@ -31,9 +32,11 @@ import json
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -275,13 +278,15 @@ class _Bake:
         self.fresh = uuid.uuid4().hex if options.force else ""
         self.start = time.monotonic()
         self.test_step: VerifyStep | None = None  # made with the run's files (run())
+        self.report_lock = threading.Lock()
 
     def deps_of(self, target: Target) -> list[str]:
         return transitive_deps(target.id, lambda i: self.by_id[i].depends)
 
     def finish(self, result: TargetResult) -> None:
-        self.results[result.target.id] = result
-        self.reporter.target_finished(result)
+        with self.report_lock:  # the tests after a bake run in threads (install_all)
+            self.results[result.target.id] = result
+            self.reporter.target_finished(result)
 
     def run(self) -> tuple[TargetResult, ...]:
         validate_graph(self.targets)
@@ -499,9 +504,40 @@ class _Bake:
                 "interrupted: the bake was stopped",
                 hint="wheels/ holds only complete wheels; run the bake again to finish",
             ) from None
-        for state in pending:
-            self.install(state, by_target[state.target.id])
+        self.install_all(pending, by_target)
         return None
+
+    def install_all(self, pending: Sequence[_State], by_target: Mapping[str, BuildRequest]) -> None:
+        """Verify, test and land every baked target, up to ``jobs`` at once, each once the targets
+        of this bake it depends on have landed (or failed)."""
+        jobs = max(1, self.options.jobs)
+        baked = {s.target.id for s in pending}
+        waiting = list(pending)  # plan order: dependencies first
+        running: dict[Future[None], _State] = {}
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="muslwheels-test") as pool:
+            try:
+                while waiting or running:
+                    for state in list(waiting):
+                        if len(running) >= jobs:
+                            break
+                        deps = self.deps_of(state.target)
+                        if any(d in baked and d not in self.results for d in deps):
+                            continue
+                        waiting.remove(state)
+                        request = by_target[state.target.id]
+                        running[pool.submit(self.install, state, request)] = state
+                    if not running:
+                        raise BuildError(
+                            "cannot order the remaining targets: "
+                            + ", ".join(s.target.id for s in waiting)
+                        )
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        del running[future]
+                        future.result()
+            except KeyboardInterrupt:
+                self.engine.cancel()
+                raise
 
     def install(self, state: _State, request: BuildRequest) -> None:
         target = state.target
@@ -530,7 +566,8 @@ class _Bake:
         def on_line(line: str) -> None:
             state.log.write(line + "\n")
             state.log.flush()
-            self.reporter.target_log(target, line)
+            with self.report_lock:
+                self.reporter.target_log(target, line)
 
         try:
             landed = land_wheels(

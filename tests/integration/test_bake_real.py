@@ -77,11 +77,13 @@ def bake(
     engine: DockerEngine,
     builder: str | None = None,
     tests: VerifySettings | None = None,
+    jobs: int = 1,
 ) -> tuple[dict[str, TargetResult], Path]:
     options = BuildOptions(
         wheels_root=root / "wheels",
         log_dir=root / "logs",
         index=index,
+        jobs=jobs,
         builder=builder,
         no_cache=os.environ.get("MUSLWHEELS_TEST_NO_CACHE", "") == "1",
         tests=tests,
@@ -162,7 +164,7 @@ def test_bake_tests_each_wheel_and_a_failing_test_fails_only_its_target(
     )
     root = tmp_path_factory.mktemp("bake-tested")
     results, wheels = bake(
-        [CEXT, DEP, NEEDS], root, index=index_settings, engine=DockerEngine(), tests=tests
+        [CEXT, DEP, NEEDS], root, index=index_settings, engine=DockerEngine(), tests=tests, jobs=2
     )
     for target, module in ((DEP, "mwfixture_dep_a"), (NEEDS, "mwfixture_needs_dep")):
         result = results[target.id]

@@ -5,6 +5,7 @@ stages (and bakes by running each target's build), an index source of prepared w
 from __future__ import annotations
 
 import json
+import threading
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -583,3 +584,29 @@ def test_bake_no_test_gathers_the_closure_only(tmp_path: Path, index: Index) -> 
     assert "pycparser-2.22-py3-none-any.whl" in listing(options)
     (again,), _ = bake([make_target("cffi", version="1.17.1")], options, engine)
     assert again.message == "wheel already present"
+
+
+def test_bake_tests_up_to_jobs_targets_at_once_each_after_its_dependencies(
+    tmp_path: Path, index: Index
+) -> None:
+    gate = threading.Barrier(2, timeout=10)
+
+    class Gated(BakingEngine):
+        def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+            if request.stage == "report":
+                recipe = dict(request.build_contexts)["testrecipe"]
+                project = (Path(recipe) / "requirement").read_text().split("==")[0]
+                if project in ("cffi", "other"):
+                    gate.wait()  # both tests at once, or the barrier breaks
+            super().build(request, on_line)
+
+    engine = Gated({"cffi": ["pycparser"], "app": ["cffi"]}, {})
+    dep = make_target("cffi", version="1.17.1")
+    app = make_target("app", depends=[dep])
+    results, _ = bake(
+        [dep, app, make_target("other")], options_for(tmp_path, index, jobs=2), engine
+    )
+    assert [r.status for r in results] == ["built"] * 3, [r.message for r in results]
+    reports = [project for stage, project in engine.stages if stage == "report"]
+    assert reports.index("app") > reports.index("cffi")  # its closure takes cffi's tested wheel
+    assert "cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl" in results[1].wheels
