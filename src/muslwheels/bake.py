@@ -20,10 +20,10 @@ tested and moved into ``wheels/<arch>/`` exactly as ``build.build_targets`` does
 runtime closure, the test step in a clean container of the target's platform, the records; a
 failing test fails that target alone). The tests run after the bake, up to ``jobs`` at once, each
 target once those it depends on have landed (a dependent's closure takes its dependency's tested
-wheel), on the same builder. buildx stops every build of
-a bake when one fails; the failed target (and what depends on it) is then reported failed and the
-others are baked again (their layers come from BuildKit's cache), so one bad target costs the rest
-nothing. A target planned ``auto`` (cross, emulation when that fails) is baked again in emulation.
+wheel), on the same builder. buildx stops every build of a bake when one fails; the failed target
+(and what depends on it) is then reported failed and the others are baked again (their layers come
+from BuildKit's cache), so one bad target costs the rest nothing. A target planned ``auto`` (cross,
+emulation when that fails) is baked again in emulation.
 """
 
 from __future__ import annotations
