@@ -868,7 +868,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = CASE_FUNCTIONS[name](bench)
             if name in BUILD_CASES:
                 result.notes.append(
-                    "outside `docker buildx build` (medians): "
+                    "outside `docker buildx build` / `bake` (medians): "
                     + "; ".join(
                         f"{series.label} {statistics.median(s.outside_builds for s in series.samples):.2f}s"
                         for series in (result.measured, result.baseline)

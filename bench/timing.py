@@ -31,8 +31,12 @@ class Sample:
 
     @property
     def outside_builds(self) -> float:
-        """Seconds of the run when no ``docker buildx build`` call was running."""
-        spans = sorted((a, b) for args, a, b in self.docker if args.startswith("buildx build"))
+        """Seconds of the run when no ``docker buildx build`` or ``bake`` call was running."""
+        spans = sorted(
+            (a, b)
+            for args, a, b in self.docker
+            if args.startswith(("buildx build", "buildx bake")) or " buildx bake " in args
+        )
         covered, reach = 0.0, float("-inf")
         for start, end in spans:
             if end > reach:
@@ -131,20 +135,24 @@ def run_command(
     return Sample(seconds, done.returncode, done.stdout, done.stderr, load, others, idle)
 
 
-_STEP_HEADER = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)(?: \d+/\d+)?\] (.*)$")
+#: ``#N [stage i/n] instruction``; in a bake's output ``#N [target stage i/n] instruction``.
+_STEP_HEADER = re.compile(r"^#(\d+) \[(?:([A-Za-z0-9_.-]+) )?([A-Za-z0-9_-]+)(?: \d+/\d+)?\] (.*)$")
 _STEP_DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s$")
 
 
 def buildkit_steps(log: str) -> dict[str, float]:
     """Seconds per Dockerfile step that ran (not CACHED) in a ``--progress plain`` log, keyed
-    ``stage: instruction`` (cut to 60 characters); BuildKit's own bookkeeping is left out."""
+    ``stage: instruction`` (a bake's: ``stage [target]: instruction``; cut to 60 characters);
+    BuildKit's own bookkeeping is left out."""
     names: dict[str, str] = {}
     found: dict[str, float] = {}
     for line in log.splitlines():
         header = _STEP_HEADER.match(line)
         if header:
-            if header.group(2) not in ("internal",) and not header.group(2).startswith("context"):
-                names[header.group(1)] = f"{header.group(2)}: {header.group(3)}"[:60]
+            number, target, stage, instruction = header.groups()
+            if stage != "internal" and not stage.startswith("context"):
+                where = f"{stage} [{target[:24]}]" if target else stage
+                names[number] = f"{where}: {instruction}"[:60]
             continue
         done = _STEP_DONE.match(line)
         if done and done.group(1) in names:
