@@ -1,0 +1,299 @@
+"""Real projects from the real index, built into musllinux_1_2 wheels on the musl stand-in.
+
+amd64 natively; arm64 and armv7 cross-compiled on amd64 (the target's system packages installed with
+``apk add --root /target --arch ...``, the product's cross sysroot) and, for a subset, emulated under
+QEMU. The recipes are the repository's own modules.toml; pip reaches the index this machine's pip is
+configured for (the stand-in's Python has ssl; the CA bundle goes in as a secret). Every wheel passes
+the product's test step (installed from its closure alone and imported in a clean container of its own
+platform), and then the modules' functional checks run in one more container of that platform.
+
+What is emulated, and why not more: the whole set under QEMU costs far more than the CI budget (a
+C++ module's first link builds zig's libc++ under QEMU, zstandard compiles all of zstd, the cffi-based
+modules need cffi emulated first). CI emulates msgpack (no system package) and psutil (apk add
+linux-headers inside the emulated build) for arm64 and armv7; every module is cross-compiled.
+MUSLWHEELS_MUSL_EMULATE_ALL=1 emulates every module instead (a measurement by hand, not CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from support import Recorder, make_target, run_command
+from test_musl import MUSL, skip_without_musl_standin
+
+from muslwheels.build import TargetResult, build_targets
+from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.config import parse_config, recipe_for
+from muslwheels.docker import DockerEngine
+from muslwheels.indexwheels import PipIndexWheels
+from muslwheels.model import Config, Flavour, Mode, Target
+from muslwheels.pipconfig import IndexSettings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = pytest.mark.integration
+
+MODULES_TOML = Path(__file__).resolve().parents[2] / "modules.toml"
+
+# Releases that support CPython 3.11, built from their sdists.
+VERSIONS = {
+    "cffi": "1.17.1",
+    "PyNaCl": "1.5.0",
+    "psutil": "5.9.8",
+    "zstandard": "0.23.0",
+    "misaka": "2.1.1",
+    "greenlet": "3.1.1",
+    "msgpack": "1.1.0",
+}
+#: Per architecture key: the platform and what `platform.machine()` says there (the tag's machine).
+PLATFORMS = {
+    "amd64": ("linux/amd64", "x86_64"),
+    "arm64v8": ("linux/arm64", "aarch64"),
+    "armv7": ("linux/arm/v7", "armv7l"),
+}
+APK_ARCHES = {"arm64v8": "aarch64", "armv7": "armv7"}
+EMULATED = (
+    tuple(VERSIONS)
+    if os.environ.get("MUSLWHEELS_MUSL_EMULATE_ALL") == "1"
+    else ("msgpack", "psutil")
+)
+
+#: What each module must do once imported: code that sets `out`, and repr(out).
+FUNCTIONAL_CHECKS = {
+    "cffi": (
+        "import _cffi_backend as b\n"
+        "out = b.newp(b.new_pointer_type(b.new_primitive_type('int')), 42)[0]",
+        "42",
+    ),
+    "PyNaCl": (
+        "import nacl.secret\n"
+        "box = nacl.secret.SecretBox(b'k' * 32)\n"
+        "out = box.decrypt(box.encrypt(b'musl'))",
+        "b'musl'",
+    ),
+    "psutil": (
+        "import os, psutil\nout = (psutil.Process().pid == os.getpid(), psutil.cpu_count() > 0)",
+        "(True, True)",
+    ),
+    "zstandard": (
+        "import zstandard as z\n"
+        "data = b'musl' * 100\n"
+        "out = (z.backend, z.ZstdDecompressor().decompress(z.ZstdCompressor().compress(data)) == data)",
+        "('cext', True)",
+    ),
+    "misaka": ("import misaka\nout = misaka.html('*musl*').strip()", "'<p><em>musl</em></p>'"),
+    "greenlet": ("import greenlet\nout = greenlet.greenlet(lambda: 42).switch()", "42"),
+    "msgpack": (
+        "import msgpack\nfrom msgpack import _cmsgpack\n"
+        "out = (msgpack.Packer is _cmsgpack.Packer, msgpack.unpackb(msgpack.packb([1, 'a'])))",
+        "(True, [1, 'a'])",
+    ),
+}
+
+CHECK_SCRIPT = """
+import json, platform, sys
+checks = json.loads(sys.argv[1])
+results = {}
+for name, code in checks.items():
+    scope = {}
+    try:
+        exec(code, scope)
+        results[name] = repr(scope["out"])
+    except Exception as err:
+        results[name] = f"{type(err).__name__}: {err}"
+print(json.dumps({"machine": platform.machine(), "results": results}))
+"""
+
+
+def shipped_config() -> Config:
+    return parse_config(tomllib.loads(MODULES_TOML.read_text()), str(MODULES_TOML))
+
+
+def targets_for(arch: str, modules: Sequence[str]) -> list[Target]:
+    """The modules' targets for ``arch`` with the recipes of modules.toml, dependencies (cffi)
+    first."""
+    config = shipped_config()
+    made: dict[str, Target] = {}
+
+    def target(module: str) -> Target:
+        if module not in made:
+            found = config.module(module)
+            assert found is not None, f"{module} is not in modules.toml"
+            deps = [target(d) for d in found.depends]
+            recipe = recipe_for(found, arch=arch, python="3.11", ssl=None, flavour=Flavour.SHARED)
+            made[module] = make_target(
+                module,
+                arch,
+                version=VERSIONS[module],
+                recipe=recipe,
+                depends=deps,
+                base_image=MUSL,
+            )
+        return made[module]
+
+    for module in modules:
+        target(module)
+    return list(made.values())
+
+
+@dataclass
+class MuslRun:
+    arch: str
+    results: dict[str, TargetResult]  # module -> result
+    wheels_root: Path
+    recorder: Recorder
+    seconds: float
+    checks: dict[str, str]  # module -> repr(out) or the error
+
+    def wheel(self, module: str) -> Path:
+        """The module's own wheel (its closure's wheels, pycparser for cffi, lie beside it)."""
+        result = self.results[module]
+        assert result.status == "built", f"{module} {self.arch}: {result.status}: {result.message}"
+        (name,) = (
+            n
+            for n in result.wheels
+            if parse_wheel_filename(n)[0] == canonicalize_name(result.target.module)
+        )
+        return self.wheels_root / result.target.wheel_dir / name
+
+    def log(self, module: str) -> str:
+        return "\n".join(self.recorder.lines.get(self.results[module].target.id, []))
+
+
+def run_musl(
+    root: Path, index: IndexSettings, mode: Mode, arch: str, modules: Sequence[str]
+) -> MuslRun:
+    targets = targets_for(arch, modules)
+    recorder = Recorder()
+    options = BuildOptions(
+        wheels_root=root / "wheels",
+        log_dir=root / "logs",
+        index=index,
+        jobs=2,
+        force=True,
+        mode=mode,
+        build_platform="linux/amd64",
+        tests=VerifySettings(modules=tuple(VERSIONS), index=PipIndexWheels(index)),
+    )
+    start = time.monotonic()
+    results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)
+    seconds = time.monotonic() - start
+    by_module = {r.target.module: r for r in results}
+    # the figures of the run (shown with pytest -s or -rP)
+    print(f"\nmusl {arch} {mode.value}: {seconds:.0f}s in all")
+    for r in results:
+        print(f"  {r.target.module:10} {r.status:6} {r.seconds:6.0f}s  {r.mode}")
+    run = MuslRun(arch, by_module, options.wheels_root, recorder, seconds, {})
+    built = [m for m in modules if by_module[m].status == "built"]
+    if built:
+        run.checks = functional_checks(arch, options.wheels_root / arch, built)
+    return run
+
+
+def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[str, str]:
+    """Install ``modules`` from ``folder`` (wheels/<arch>/, no index, no network) in a fresh
+    container of the stand-in on ``arch``'s platform and run their checks."""
+    platform, machine = PLATFORMS[arch]
+    script = (  # $0 the script, $1 the checks, $2 the projects (split on purpose)
+        "set -e; python -m pip install -q --no-index --no-cache-dir --disable-pip-version-check "
+        '--root-user-action=ignore --find-links /w $2 >&2; exec python -c "$0" "$1"'
+    )
+    checks = {m: FUNCTIONAL_CHECKS[m][0] for m in modules}
+    done = run_command(
+        [
+            *("docker", "run", "--rm", "--pull", "always", "--network", "none"),
+            *("--platform", platform, "-v", f"{folder}:/w:ro", MUSL),
+            *("sh", "-c", script, CHECK_SCRIPT, json.dumps(checks)),
+            " ".join(modules),
+        ],
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{arch} container failed: {done.stderr[-3000:]}"
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["machine"] == machine
+    results: dict[str, str] = answer["results"]
+    return results
+
+
+@pytest.fixture(scope="module", params=list(PLATFORMS))
+def cross_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    host_index: IndexSettings,
+) -> MuslRun:
+    """Every module for one architecture: amd64 natively, arm64 and armv7 cross-compiled (one
+    architecture a run: `-k armv7` builds that one only)."""
+    skip_without_musl_standin()
+    arch: str = request.param
+    root = tmp_path_factory.mktemp(f"musl-cross-{arch}")
+    return run_musl(root, host_index, Mode.CROSS, arch, list(VERSIONS))
+
+
+@pytest.fixture(scope="module", params=["arm64v8", "armv7"])
+def emulate_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    host_index: IndexSettings,
+) -> MuslRun:
+    """The emulated subset under QEMU for one architecture."""
+    skip_without_musl_standin()
+    arch: str = request.param
+    root = tmp_path_factory.mktemp(f"musl-emulate-{arch}")
+    return run_musl(root, host_index, Mode.EMULATE, arch, EMULATED)
+
+
+def assert_musllinux(wheel: Path, machine: str) -> None:
+    _, _, _, tags = parse_wheel_filename(wheel.name)
+    assert {t.platform for t in tags} == {f"musllinux_1_2_{machine}"}, wheel.name
+
+
+def assert_built_and_tested(run: MuslRun, module: str, mode: str) -> Path:
+    result = run.results[module]
+    assert result.status == "built", result.message
+    assert result.mode == mode
+    assert result.tested.startswith("tested: import "), result.tested
+    assert f"muslwheels: test passed on {PLATFORMS[run.arch][0]}" in run.log(module)
+    wheel = run.wheel(module)
+    assert_musllinux(wheel, PLATFORMS[run.arch][1])
+    assert run.checks[module] == FUNCTIONAL_CHECKS[module][1]
+    return wheel
+
+
+@pytest.mark.parametrize("module", list(VERSIONS))
+def test_native_and_cross_wheels_build_and_work(cross_run: MuslRun, module: str) -> None:
+    arch = cross_run.arch
+    wheel = assert_built_and_tested(cross_run, module, "native" if arch == "amd64" else "cross")
+    log = cross_run.log(module)
+    if arch != "amd64":
+        # The target's system packages go into the cross sysroot with the target's apk keys (the
+        # step's own output is there when it ran; replayed from the cache, its command line is).
+        apk = f"apk add --root /target --arch {APK_ARCHES[arch]} musl-dev"
+        assert apk in log or ("[crosssystem" in log and "CACHED" in log), log[-3000:]
+        assert "UNTRUSTED" not in log
+        assert "MW_MODE=cross" in log
+    if module == "PyNaCl":
+        # SODIUM_INSTALL=system: libsodium-dev from apk (for the target, in cross mode), its
+        # libsodium grafted into the wheel by auditwheel
+        names = zipfile.ZipFile(wheel).namelist()
+        assert any(n.split("/")[0].lower() == "pynacl.libs" and "libsodium" in n for n in names)
+
+
+@pytest.mark.parametrize("module", EMULATED)
+def test_emulated_wheels_build_and_work(emulate_run: MuslRun, module: str) -> None:
+    assert_built_and_tested(emulate_run, module, "emulate")
+    log = emulate_run.log(module)
+    assert "MW_MODE=cross" not in log
+    if module == "psutil":
+        assert "[crosssystem" not in log
