@@ -91,7 +91,7 @@ def test_shipped_defaults(shipped: Config) -> None:
     assert d.repository is None
     assert d.no_shared_repository is None
     assert d.ssl == "openssl"
-    assert d.mode is Mode.EMULATE
+    assert d.mode is Mode.AUTO
 
 
 def test_shipped_dependencies_and_ssl(shipped: Config) -> None:
