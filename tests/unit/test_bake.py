@@ -28,7 +28,7 @@ from muslwheels.build_inputs import BuildOptions
 from muslwheels.cli import _exit_for
 from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
 from muslwheels.errors import DockerError, ExitCode, PlatformsUnsupported, UsageError
-from muslwheels.model import Target
+from muslwheels.model import Mode, Target
 from muslwheels.pipconfig import IndexSettings
 
 SECRET = "s3cr3t-pa55word"
@@ -487,3 +487,40 @@ def test_a_build_on_a_docker_context_runs_as_docker_context_buildx_build(tmp_pat
     line = request.command_line(context="other")
     assert line[:5] == ("docker", "--context", "other", "buildx", "build")
     assert "--builder" not in line
+
+
+# --- mode auto: a failed cross bake is baked again in emulation, whose failure stays a failure ------
+
+
+class _Sticky(dict[str, str]):
+    """A ``FakeBake.fail`` whose targets fail every time, not once."""
+
+    def pop(self, key: str, *default: str) -> str:  # type: ignore[override]
+        return self[key]
+
+
+def baked_modes(engine: FakeBake, target: Target) -> list[str]:
+    """MW_MODE of ``target`` in each bake (the Dockerfile's default, emulate, when not given)."""
+    return [
+        d["target"][bake_name(target)]["args"].get("MW_MODE", "emulate") for d in engine.definitions
+    ]
+
+
+def test_auto_bakes_a_failed_cross_target_again_in_emulation(tmp_path: Path) -> None:
+    engine = FakeBake((D,))
+    engine.fail[bake_name(D)] = "cross-compiling the wheel failed: boom"
+    results = run_bake(tmp_path, engine, (D,), mode=Mode.AUTO, build_platform="linux/amd64")
+    assert baked_modes(engine, D) == ["cross", "emulate"]
+    assert results[D.id].status == "built"
+    assert results[D.id].mode == "emulate (fallback: cross-compiling the wheel failed: boom)"
+    assert installed(tmp_path) == [wheel_name(D)]
+
+
+def test_auto_never_hides_a_failed_emulated_bake(tmp_path: Path) -> None:
+    engine = FakeBake((D,))
+    engine.fail = _Sticky({bake_name(D): "building the wheel failed: boom"})
+    results = run_bake(tmp_path, engine, (D,), mode=Mode.AUTO, build_platform="linux/amd64")
+    assert baked_modes(engine, D) == ["cross", "emulate"]
+    assert results[D.id].status == "failed"
+    assert results[D.id].message == "building the wheel failed: boom"
+    assert installed(tmp_path) == []
