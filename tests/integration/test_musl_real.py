@@ -221,6 +221,26 @@ def run_musl(
     return run
 
 
+@functools.cache
+def platform_image(platform: str) -> str:
+    """The stand-in's image for ``platform`` by digest. Running the tag would leave that platform's
+    image under the tag in the engine's store, and the docker driver's BuildKit takes a local arm/v7
+    image for a linux/arm64 FROM (containerd counts arm/v7 as runnable on arm64): later arm64 builds
+    would get armv7's files."""
+    done = run_command(["docker", "buildx", "imagetools", "inspect", "--raw", MUSL], timeout=120)
+    assert done.returncode == 0, done.stderr
+    os_name, arch, *variant = platform.split("/")
+    for manifest in json.loads(done.stdout)["manifests"]:
+        found = manifest["platform"]
+        if (found["os"], found["architecture"], found.get("variant")) == (
+            os_name,
+            arch,
+            variant[0] if variant else None,
+        ):
+            return f"{MUSL.rsplit(':', 1)[0]}@{manifest['digest']}"
+    raise AssertionError(f"{MUSL} has no {platform} image")
+
+
 def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[str, str]:
     """Install ``modules`` from ``folder`` (wheels/<arch>/, no index, no network) in a fresh
     container of the stand-in on ``arch``'s platform and run their checks."""
@@ -232,8 +252,8 @@ def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[s
     checks = {m: FUNCTIONAL_CHECKS[m][0] for m in modules}
     done = run_command(
         [
-            *("docker", "run", "--rm", "--pull", "always", "--network", "none"),
-            *("--platform", platform, "-v", f"{folder}:/w:ro", MUSL),
+            *("docker", "run", "--rm", "--network", "none", "--platform", platform),
+            *("-v", f"{folder}:/w:ro", platform_image(platform)),
             *("sh", "-c", script, CHECK_SCRIPT, json.dumps(checks)),
             " ".join(modules),
         ],
@@ -282,7 +302,7 @@ def assert_built_and_tested(run: MuslRun, module: str, mode: str) -> Path:
     result = run.results[module]
     assert result.status == "built", result.message
     assert result.mode == mode
-    assert result.tested.startswith("tested: import "), result.tested
+    assert result.tested.startswith("tested: "), result.tested
     assert f"muslwheels: test passed on {PLATFORMS[run.arch][0]}" in run.log(module)
     wheel = run.wheel(module)
     assert_musllinux(wheel, PLATFORMS[run.arch][1])
