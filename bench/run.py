@@ -778,7 +778,10 @@ def slowest_steps(series: Series, count: int = 2) -> str:
     for sample in series.samples:
         for target, steps in sample.steps.items():
             for step, seconds in steps.items():
-                per_step.setdefault(f"{step.split(':')[0]} ({target[:24]})", []).append(seconds)
+                # the log's name without the flavour: module, version, Python and arch (cut shorter,
+                # the amd64 and arm64 targets of a module would share one entry)
+                where = target.split("@")[0]
+                per_step.setdefault(f"{step.split(':')[0]} ({where})", []).append(seconds)
     ranked = sorted(per_step.items(), key=lambda item: -statistics.median(item[1]))[:count]
     return ", ".join(f"{name} {statistics.median(v):.1f}s" for name, v in ranked) or "none"
 
