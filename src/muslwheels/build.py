@@ -62,7 +62,7 @@ from .model import Target
 from .plan import extra_target
 from .verify import verification_failure, verify_wheels
 from .wheelstore import WheelFolders
-from .wheeltest import ExtraNeed, NeedsExtras, VerifyStep
+from .wheeltest import ExtraNeed, NeedsExtras, TestFailed, VerifyStep
 
 Status = Literal["built", "skipped", "failed", "would-build"]
 
@@ -633,16 +633,44 @@ class _Run:
         label = mode_label(used, note)
         build_seconds = time.monotonic() - started
         try:
-            return self._land(
-                target,
-                sources,
-                workdir,
-                on_line,
-                result,
-                used=used,
-                label=label,
-                build_seconds=build_seconds,
-            )
+            try:
+                return self._land(
+                    target,
+                    sources,
+                    workdir,
+                    on_line,
+                    result,
+                    used=used,
+                    label=label,
+                    build_seconds=build_seconds,
+                )
+            except TestFailed as err:
+                if decision.plan != "cross-then-emulate" or used != "cross":
+                    raise
+                # auto: a cross-built wheel that fails its test counts as a failed cross build
+                on_line(
+                    f"muslwheels: the cross-built wheel failed its test ({err}); "
+                    "building again in emulation"
+                )
+                shutil.rmtree(workdir / "test", ignore_errors=True)
+                try:
+                    produced = self._attempt(target, run_files, workdir, on_line, "emulate")
+                except BuildError as again:
+                    raise BuildError(
+                        f"{again} (in emulation, after the cross-built wheel failed its test: {err})"
+                    ) from None
+                used, label = "emulate", mode_label("emulate", f"fallback: cross-built wheel {err}")
+                build_seconds = time.monotonic() - started
+                return self._land(
+                    target,
+                    [workdir / "out" / n for n in produced],
+                    workdir,
+                    on_line,
+                    result,
+                    used=used,
+                    label=label,
+                    build_seconds=build_seconds,
+                )
         except NeedsExtras as need:
             return self.hold(
                 target, need, on_line, used=used, label=label, build_seconds=build_seconds

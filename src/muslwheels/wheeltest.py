@@ -304,6 +304,11 @@ class ExtraNeed:
     requirement: str
 
 
+class TestFailed(BuildError):
+    """The wheel built, but its test failed on the target's platform (mode auto then builds the
+    target again in emulation when the wheel was cross-compiled)."""
+
+
 class NeedsExtras(BuildError):
     """The closure needs projects the index has only as sdists. The scheduler builds them as extra
     dependency targets and runs the test step again; where nobody does (bake), it is the failure
@@ -547,13 +552,13 @@ class VerifyStep:
         try:
             self.run_build("report", target, contexts, out, on_line)
         except BuildError as err:
-            raise BuildError(f"test failed: {err}") from None
+            raise TestFailed(f"test failed: {err}") from None
         try:
             report = (out / "report.txt").read_text(encoding="utf-8").split()
         except OSError:
             report = []
         if report[-1:] != ["passed"]:
-            raise BuildError("test failed: the test left no report that it passed")
+            raise TestFailed("test failed: the test left no report that it passed")
         # said here too: BuildKit replays an unchanged test from its cache without its output
         on_line(f"muslwheels: test passed on {target.platform}")
         summary = describe_test(target, contents)

@@ -21,7 +21,7 @@ from muslwheels.build_inputs import BuildOptions, VerifySettings
 from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
 from muslwheels.errors import BuildError, RegistryError
 from muslwheels.indexwheels import download_command, downloaded_file
-from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.model import Flavour, Mode, Recipe, Target
 from muslwheels.pipconfig import IndexSettings
 from muslwheels.publish import image_labels, image_wheels
 from muslwheels.wheelinfo import read_wheel
@@ -610,3 +610,58 @@ def test_bake_tests_up_to_jobs_targets_at_once_each_after_its_dependencies(
     reports = [project for stage, project in engine.stages if stage == "report"]
     assert reports.index("app") > reports.index("cffi")  # its closure takes cffi's tested wheel
     assert "cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl" in results[1].wheels
+
+
+class CrossBrokenEngine(Engine):
+    """Builds arm64 wheels; a cross-built one fails its test (as greenlet's first switch crashed
+    on 32-bit ARM when clang dropped its frame pointer), an emulated one passes."""
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        args = dict(request.build_args)
+        if request.dockerfile.name != "Dockerfile":
+            super().build(request, on_line)
+            return
+        assert isinstance(request.output, LocalOutput)
+        project = args["MW_PROJECT"]
+        mode = args.get("MW_MODE", "emulate")
+        self.stages.append((mode, project))
+        if mode == "cross":
+            self.test_fails.add(project)
+        else:
+            self.test_fails.discard(project)
+        tag = "cp311-cp311-musllinux_1_2_aarch64"
+        make_wheel(request.output.dest, project, args["MW_VERSION"], tag)
+
+
+def test_auto_builds_again_in_emulation_when_the_cross_built_wheel_fails_its_test(
+    tmp_path: Path, index: Index
+) -> None:
+    engine = CrossBrokenEngine({}, {})
+    options = options_for(tmp_path, index, mode=Mode.AUTO, build_platform="linux/amd64")
+    (result,), recorder = build([make_target("alpha", "arm64v8")], options, engine)
+    assert result.status == "built", result.message
+    assert [s for s in engine.stages if s[0] in ("cross", "emulate", "report")] == [
+        ("cross", "alpha"),
+        ("report", "alpha"),
+        ("emulate", "alpha"),
+        ("report", "alpha"),
+    ]
+    assert result.mode.startswith("emulate (fallback: cross-built wheel test failed: ")
+    assert any("the cross-built wheel failed its test" in line for line in recorder.lines)
+    folder = options.wheels_root / "arm64v8"
+    assert sorted(p.name for p in folder.glob("*.whl")) == [
+        "alpha-1.0-cp311-cp311-musllinux_1_2_aarch64.whl"
+    ]
+
+
+def test_a_cross_built_wheel_failing_its_test_in_cross_mode_fails_the_target(
+    tmp_path: Path, index: Index
+) -> None:
+    engine = CrossBrokenEngine({}, {})
+    options = options_for(tmp_path, index, mode=Mode.CROSS, build_platform="linux/amd64")
+    (result,), _ = build([make_target("alpha", "arm64v8")], options, engine)
+    assert result.status == "failed" and "test failed" in result.message
+    assert ("emulate", "alpha") not in engine.stages  # mode cross: no emulated build
+    assert not (options.wheels_root / "arm64v8").is_dir() or not any(
+        (options.wheels_root / "arm64v8").glob("*.whl")
+    )
