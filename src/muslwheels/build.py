@@ -610,12 +610,9 @@ class _Run:
                 used, note = "cross", ""
             except BuildError as err:
                 on_line(f"muslwheels: the cross build failed ({err}); building again in emulation")
-                try:
-                    produced = self._attempt(target, run_files, workdir, on_line, "emulate")
-                except BuildError as again:
-                    raise BuildError(
-                        f"{again} (in emulation, after the cross build failed: {err})"
-                    ) from None
+                produced = self._emulate_after(
+                    target, run_files, workdir, on_line, f"the cross build failed: {err}"
+                )
                 used, note = "emulate", f"fallback: {err}"
         else:
             used, note = decision.plan, decision.note
@@ -631,8 +628,8 @@ class _Run:
                 raise
         sources = [workdir / "out" / n for n in produced]
         label = mode_label(used, note)
-        build_seconds = time.monotonic() - started
-        try:
+        while True:
+            build_seconds = time.monotonic() - started
             try:
                 return self._land(
                     target,
@@ -644,6 +641,10 @@ class _Run:
                     label=label,
                     build_seconds=build_seconds,
                 )
+            except NeedsExtras as need:
+                return self.hold(
+                    target, need, on_line, used=used, label=label, build_seconds=build_seconds
+                )
             except TestFailed as err:
                 if decision.plan != "cross-then-emulate" or used != "cross":
                     raise
@@ -653,28 +654,30 @@ class _Run:
                     "building again in emulation"
                 )
                 shutil.rmtree(workdir / "test", ignore_errors=True)
-                try:
-                    produced = self._attempt(target, run_files, workdir, on_line, "emulate")
-                except BuildError as again:
-                    raise BuildError(
-                        f"{again} (in emulation, after the cross-built wheel failed its test: {err})"
-                    ) from None
-                used, label = "emulate", mode_label("emulate", f"fallback: cross-built wheel {err}")
-                build_seconds = time.monotonic() - started
-                return self._land(
+                produced = self._emulate_after(
                     target,
-                    [workdir / "out" / n for n in produced],
+                    run_files,
                     workdir,
                     on_line,
-                    result,
-                    used=used,
-                    label=label,
-                    build_seconds=build_seconds,
+                    f"the cross-built wheel failed its test: {err}",
                 )
-        except NeedsExtras as need:
-            return self.hold(
-                target, need, on_line, used=used, label=label, build_seconds=build_seconds
-            )
+                sources = [workdir / "out" / n for n in produced]
+                used, label = "emulate", mode_label("emulate", f"fallback: cross-built wheel {err}")
+
+    def _emulate_after(
+        self,
+        target: Target,
+        run_files: RunFiles,
+        workdir: Path,
+        on_line: Callable[[str], None],
+        why: str,
+    ) -> list[str]:
+        """Mode auto's second attempt, in emulation; its failure names what ``why`` says went wrong
+        in cross mode, so the emulated failure is never hidden behind the cross one."""
+        try:
+            return self._attempt(target, run_files, workdir, on_line, "emulate")
+        except BuildError as again:
+            raise BuildError(f"{again} (in emulation, after {why})") from None
 
     def _land(
         self,
