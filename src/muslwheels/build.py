@@ -164,6 +164,34 @@ def unserved_result(target: Target, err: PlatformsUnsupported) -> TargetResult:
     return TargetResult(target, "failed", message=message, exit_code=err.exit_code)
 
 
+def emulated_failure(message: str, why: str) -> str:
+    """Mode auto: the failure of the emulated second attempt, naming what went wrong in cross mode
+    (``why``), so that neither failure hides the other."""
+    return f"{message} (in emulation, after {why})"
+
+
+@dataclass(frozen=True)
+class WheelTestFallback:
+    """Mode auto, a cross-built wheel that failed its test on the target's platform: the target is
+    built again in emulation. How the log, the summary and a failure then say so (build and bake)."""
+
+    error: TestFailed
+
+    def line(self, again: str) -> str:
+        """The log line; ``again``: what happens next ("building again", "baking again")."""
+        return f"muslwheels: the cross-built wheel failed its test ({self.error}); {again} in emulation"
+
+    @property
+    def why(self) -> str:
+        """For ``emulated_failure``."""
+        return f"the cross-built wheel failed its test: {self.error}"
+
+    @property
+    def note(self) -> str:
+        """The note of the emulated wheel's mode (``cross.mode_label``)."""
+        return f"fallback: cross-built wheel {self.error}"
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -649,20 +677,12 @@ class _Run:
                 if decision.plan != "cross-then-emulate" or used != "cross":
                     raise
                 # auto: a cross-built wheel that fails its test counts as a failed cross build
-                on_line(
-                    f"muslwheels: the cross-built wheel failed its test ({err}); "
-                    "building again in emulation"
-                )
+                fallback = WheelTestFallback(err)
+                on_line(fallback.line("building again"))
                 shutil.rmtree(workdir / "test", ignore_errors=True)
-                produced = self._emulate_after(
-                    target,
-                    run_files,
-                    workdir,
-                    on_line,
-                    f"the cross-built wheel failed its test: {err}",
-                )
+                produced = self._emulate_after(target, run_files, workdir, on_line, fallback.why)
                 sources = [workdir / "out" / n for n in produced]
-                used, label = "emulate", mode_label("emulate", f"fallback: cross-built wheel {err}")
+                used, label = "emulate", mode_label("emulate", fallback.note)
 
     def _emulate_after(
         self,
@@ -677,7 +697,7 @@ class _Run:
         try:
             return self._attempt(target, run_files, workdir, on_line, "emulate")
         except BuildError as again:
-            raise BuildError(f"{again} (in emulation, after {why})") from None
+            raise BuildError(emulated_failure(str(again), why)) from None
 
     def _land(
         self,
