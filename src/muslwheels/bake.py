@@ -23,7 +23,10 @@ target once those it depends on have landed (a dependent's closure takes its dep
 wheel), on the same builder. buildx stops every build of a bake when one fails; the failed target
 (and what depends on it) is then reported failed and the others are baked again (their layers come
 from BuildKit's cache), so one bad target costs the rest nothing. A target planned ``auto`` (cross,
-emulation when that fails) is baked again in emulation.
+emulation when that fails) is baked again in emulation in a further round when its cross bake fails
+or when its cross-built wheel fails its test, as ``invoke build`` builds it again: nothing of the
+cross-built wheel lands, and the targets of that bake that depend on it (built against it) are
+baked again with it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from typing import Any, Literal
 from .build import (
     BuildReporter,
     TargetResult,
+    WheelTestFallback,
+    emulated_failure,
     log_name,
     served_platforms,
     unserved_result,
@@ -65,7 +70,7 @@ from .landing import land_wheels, present_message, verify_step
 from .model import Target
 from .verify import verification_failure, verify_wheels
 from .wheelstore import WheelFolders
-from .wheeltest import VerifyStep
+from .wheeltest import TestFailed, VerifyStep
 
 CacheKind = Literal["registry", "gha", "local"]
 CACHE_KINDS: tuple[CacheKind, ...] = ("registry", "gha", "local")
@@ -252,10 +257,11 @@ class _State:
     target: Target
     name: str
     mode: str  # "emulate" (native too) or "cross" for this round
-    fallback: bool  # auto: emulation after a failed cross build
+    fallback: bool  # auto: emulation after a failed cross build or a failed test of its wheel
     note: str
     native: bool  # the builder's own platform
     log: Any = None  # the open per-target log file
+    after: str = ""  # auto, in emulation: what failed in cross mode (build.emulated_failure)
 
 
 class _Bake:
@@ -404,9 +410,10 @@ class _Bake:
         number = 0
         while pending:
             number += 1
-            failed = self.one_round(pending, run_files, run_dir / f"round{number}", bake_log)
-            if failed is None:
-                return
+            failed, again = self.one_round(pending, run_files, run_dir / f"round{number}", bake_log)
+            if not failed:  # every target landed or failed, but those to bake again
+                pending = self.drop_orphans(again)
+                continue
             still: list[_State] = []
             for state in pending:
                 reason = failed.get(state.name)
@@ -419,18 +426,22 @@ class _Bake:
                         f"muslwheels: the cross build failed ({reason}); baking again in emulation\n"
                     )
                     state.mode, state.fallback, state.note = "emulate", False, f"fallback: {reason}"
+                    state.after = f"the cross build failed: {reason}"
                     still.append(state)
                 elif state.mode == "cross":
                     self.finish(self.result(state, "failed", f"cross build failed: {reason}"))
+                elif state.after:
+                    self.finish(self.result(state, "failed", emulated_failure(reason, state.after)))
                 else:
                     self.finish(self.result(state, "failed", reason))
             pending = self.drop_orphans(still)
 
     def one_round(
         self, pending: list[_State], run_files: RunFiles, work: Path, bake_log: Any
-    ) -> dict[str, str] | None:
-        """Bake ``pending`` once. None when the bake succeeded (then every target is verified and
-        installed, or failed); else bake name -> reason for the targets that failed."""
+    ) -> tuple[dict[str, str], list[_State]]:
+        """Bake ``pending`` once. When the bake failed: bake name -> reason for the targets that
+        failed (and nothing installed). When it succeeded (no reasons): every target is verified
+        and installed, or failed, but the targets to bake again (``install_all``)."""
         baking = {s.target.id for s in pending}
         requests: dict[str, BuildRequest] = {}
         by_target: dict[str, BuildRequest] = {}
@@ -497,23 +508,27 @@ class _Bake:
             reasons = {k: v for k, v in reasons.items() if k in states}
             if not reasons:  # nothing to blame: every target failed the same way
                 reasons = {name: str(err) for name in states}
-            return reasons
+            return reasons, []
         except KeyboardInterrupt:
             self.engine.cancel()
             raise Interrupted(
                 "interrupted: the bake was stopped",
                 hint="wheels/ holds only complete wheels; run the bake again to finish",
             ) from None
-        self.install_all(pending, by_target)
-        return None
+        return {}, self.install_all(pending, by_target)
 
-    def install_all(self, pending: Sequence[_State], by_target: Mapping[str, BuildRequest]) -> None:
+    def install_all(
+        self, pending: Sequence[_State], by_target: Mapping[str, BuildRequest]
+    ) -> list[_State]:
         """Verify, test and land every baked target, up to ``jobs`` at once, each once the targets
-        of this bake it depends on have landed (or failed)."""
+        of this bake it depends on have landed (or failed). The targets to bake again (plan order):
+        those planned auto whose cross-built wheel failed its test, in emulation, and the targets
+        of this bake that depend on one of them (built against that wheel), as they were."""
         jobs = max(1, self.options.jobs)
         baked = {s.target.id for s in pending}
         waiting = list(pending)  # plan order: dependencies first
-        running: dict[Future[None], _State] = {}
+        running: dict[Future[bool], _State] = {}
+        again: set[str] = set()
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="muslwheels-test") as pool:
             try:
                 while waiting or running:
@@ -521,25 +536,40 @@ class _Bake:
                         if len(running) >= jobs:
                             break
                         deps = self.deps_of(state.target)
+                        rebaked = next((d for d in deps if d in again), None)
+                        if rebaked is not None:
+                            waiting.remove(state)
+                            again.add(state.target.id)
+                            state.log.write(
+                                f"muslwheels: baking again with dependency "
+                                f"{self.by_id[rebaked].tag}, which is baked again\n"
+                            )
+                            continue
                         if any(d in baked and d not in self.results for d in deps):
                             continue
                         waiting.remove(state)
                         request = by_target[state.target.id]
                         running[pool.submit(self.install, state, request)] = state
                     if not running:
+                        if not waiting:
+                            break
                         raise BuildError(
                             "cannot order the remaining targets: "
                             + ", ".join(s.target.id for s in waiting)
                         )
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
-                        del running[future]
-                        future.result()
+                        state = running.pop(future)
+                        if not future.result():
+                            again.add(state.target.id)
             except KeyboardInterrupt:
                 self.engine.cancel()
                 raise
+        return [s for s in pending if s.target.id in again]
 
-    def install(self, state: _State, request: BuildRequest) -> None:
+    def install(self, state: _State, request: BuildRequest) -> bool:
+        """Verify, test and land one baked target (or fail it): True; False when it is to be
+        baked again in emulation (mode auto: its cross-built wheel failed its test)."""
         target = state.target
         bad = next(
             (
@@ -551,7 +581,7 @@ class _Bake:
         )
         if bad is not None:  # built against a dependency wheel that did not pass
             self.finish(self.result(state, "failed", f"dependency {self.by_id[bad].tag} failed"))
-            return
+            return True
         assert isinstance(request.output, LocalOutput)
         out = request.output.dest
         produced = sorted(p.name for p in out.iterdir() if p.is_file()) if out.is_dir() else []
@@ -559,7 +589,7 @@ class _Bake:
         if failure:
             state.log.write(f"muslwheels: failed: {failure}\n")
             self.finish(self.result(state, "failed", failure))
-            return
+            return True
         used = "native" if state.native else state.mode
         label = mode_label(used, state.note)
 
@@ -580,9 +610,16 @@ class _Bake:
                 label=label,
             )
         except MuslWheelsError as err:
+            if isinstance(err, TestFailed) and state.mode == "cross" and state.fallback:
+                # auto: a cross-built wheel that fails its test counts as a failed cross build
+                fallback = WheelTestFallback(err)
+                on_line(fallback.line("baking again"))
+                state.mode, state.fallback, state.note = "emulate", False, fallback.note
+                state.after = fallback.why
+                return False
             on_line(f"muslwheels: failed: {err}")
             self.finish(self.result(state, "failed", str(err)))
-            return
+            return True
         self.finish(
             self.result(
                 state,
@@ -594,6 +631,7 @@ class _Bake:
                 runtime_packages=landed.runtime_packages,
             )
         )
+        return True
 
 
 def bake_targets(

@@ -522,5 +522,9 @@ def test_auto_never_hides_a_failed_emulated_bake(tmp_path: Path) -> None:
     results = run_bake(tmp_path, engine, (D,), mode=Mode.AUTO, build_platform="linux/amd64")
     assert baked_modes(engine, D) == ["cross", "emulate"]
     assert results[D.id].status == "failed"
-    assert results[D.id].message == "building the wheel failed: boom"
+    # build's wording: the emulated failure, and what went wrong in cross mode
+    assert results[D.id].message == (
+        "building the wheel failed: boom (in emulation, after the cross build failed: "
+        "building the wheel failed: boom)"
+    )
     assert installed(tmp_path) == []

@@ -18,8 +18,9 @@ from test_wheelinfo import make_elf
 from muslwheels.bake import BakeSettings, bake_name, bake_targets
 from muslwheels.build import TargetResult, build_targets
 from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.cli import _exit_for
 from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
-from muslwheels.errors import BuildError, RegistryError
+from muslwheels.errors import BuildError, ExitCode, RegistryError
 from muslwheels.indexwheels import download_command, downloaded_file
 from muslwheels.model import Flavour, Mode, Recipe, Target
 from muslwheels.pipconfig import IndexSettings
@@ -613,8 +614,13 @@ def test_bake_tests_up_to_jobs_targets_at_once_each_after_its_dependencies(
 
 
 class CrossBrokenEngine(Engine):
-    """Builds arm64 wheels; a cross-built one fails its test (as greenlet's first switch crashed
-    on 32-bit ARM when clang dropped its frame pointer), an emulated one passes."""
+    """Builds arm64 wheels (each saying in its ``__init__.py`` which mode built it); a cross-built
+    one of ``broken`` (None: of every project) fails its test (as greenlet's first switch crashed
+    on 32-bit ARM when clang dropped its frame pointer), an emulated one passes, unless
+    ``emulated`` says "test fails" or "build fails"."""
+
+    broken: frozenset[str] | None = None
+    emulated = "passes"
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         args = dict(request.build_args)
@@ -625,12 +631,31 @@ class CrossBrokenEngine(Engine):
         project = args["MW_PROJECT"]
         mode = args.get("MW_MODE", "emulate")
         self.stages.append((mode, project))
-        if mode == "cross":
+        if mode == "emulate" and self.emulated == "build fails":
+            raise BuildError("building the wheel failed: boom")
+        if (mode == "cross" and (self.broken is None or project in self.broken)) or (
+            mode == "emulate" and self.emulated == "test fails"
+        ):
             self.test_fails.add(project)
         else:
             self.test_fails.discard(project)
         tag = "cp311-cp311-musllinux_1_2_aarch64"
-        make_wheel(request.output.dest, project, args["MW_VERSION"], tag)
+        files = {f"{project}/__init__.py": f"# {mode}\n".encode()}
+        make_wheel(request.output.dest, project, args["MW_VERSION"], tag, files=files)
+
+
+#: mode auto, the cross-built wheel of alpha failing its test: what was built and tested, in order
+CROSS_TESTED_THEN_EMULATED = [
+    ("cross", "alpha"),
+    ("report", "alpha"),
+    ("emulate", "alpha"),
+    ("report", "alpha"),
+]
+
+
+def builds_and_tests(engine: Engine) -> list[tuple[str | None, str]]:
+    """The wheel builds (their mode) and the tests (``report``) the engine ran, in order."""
+    return [s for s in engine.stages if s[0] in ("cross", "emulate", "report")]
 
 
 def test_auto_builds_again_in_emulation_when_the_cross_built_wheel_fails_its_test(
@@ -640,12 +665,7 @@ def test_auto_builds_again_in_emulation_when_the_cross_built_wheel_fails_its_tes
     options = options_for(tmp_path, index, mode=Mode.AUTO, build_platform="linux/amd64")
     (result,), recorder = build([make_target("alpha", "arm64v8")], options, engine)
     assert result.status == "built", result.message
-    assert [s for s in engine.stages if s[0] in ("cross", "emulate", "report")] == [
-        ("cross", "alpha"),
-        ("report", "alpha"),
-        ("emulate", "alpha"),
-        ("report", "alpha"),
-    ]
+    assert builds_and_tests(engine) == CROSS_TESTED_THEN_EMULATED
     assert result.mode.startswith("emulate (fallback: cross-built wheel test failed: ")
     assert any("the cross-built wheel failed its test" in line for line in recorder.lines)
     folder = options.wheels_root / "arm64v8"
@@ -665,3 +685,146 @@ def test_a_cross_built_wheel_failing_its_test_in_cross_mode_fails_the_target(
     assert not (options.wheels_root / "arm64v8").is_dir() or not any(
         (options.wheels_root / "arm64v8").glob("*.whl")
     )
+
+
+# --- bake, mode auto: a cross-built wheel that fails its test is baked again in emulation, as build
+# builds it again -------------------------------------------------------------------------------
+
+
+class CrossBrokenBakingEngine(CrossBrokenEngine, BakingEngine):
+    """CrossBrokenEngine's wheels, baked."""
+
+
+AUTO: dict[str, object] = {"mode": Mode.AUTO, "build_platform": "linux/amd64"}
+
+
+def arm64_landed(options: BuildOptions) -> dict[str, str]:
+    """The wheels in wheels/arm64v8/ and the mode that built each (its ``__init__.py``)."""
+    folder = options.wheels_root / "arm64v8"
+    out: dict[str, str] = {}
+    for wheel in sorted(folder.glob("*.whl")) if folder.is_dir() else ():
+        with zipfile.ZipFile(wheel) as archive:
+            init = next(n for n in archive.namelist() if n.endswith("/__init__.py"))
+            out[wheel.name] = archive.read(init).decode().strip()
+    return out
+
+
+def test_bake_auto_bakes_again_in_emulation_when_the_cross_built_wheel_fails_its_test(
+    tmp_path: Path, index: Index
+) -> None:
+    alpha = make_target("alpha", "arm64v8")
+    built, _ = build(
+        [alpha], options_for(tmp_path / "build", index, **AUTO), CrossBrokenEngine({}, {})
+    )
+    engine = CrossBrokenBakingEngine({}, {})
+    options = options_for(tmp_path / "bake", index, **AUTO)
+    (result,), recorder = bake([alpha], options, engine)
+    assert result.status == "built", result.message
+    assert engine.bakes == [[bake_name(alpha)], [bake_name(alpha)]]  # a further round
+    assert builds_and_tests(engine) == CROSS_TESTED_THEN_EMULATED
+    assert result.mode.startswith("emulate (fallback: cross-built wheel test failed: ")
+    # the summary says what build's says
+    assert (result.mode, result.message, result.tested) == (
+        built[0].mode,
+        built[0].message,
+        built[0].tested,
+    )
+    line = "muslwheels: the cross-built wheel failed its test (test failed: "
+    assert any(
+        x.startswith(line) and x.endswith("; baking again in emulation") for x in recorder.lines
+    )
+    # nothing of the cross-built wheel landed: the emulated one did
+    assert arm64_landed(options) == {"alpha-1.0-cp311-cp311-musllinux_1_2_aarch64.whl": "# emulate"}
+
+
+@pytest.mark.parametrize("emulated", ["test fails", "build fails"])
+def test_bake_auto_never_hides_the_emulated_failure_after_a_failed_test(
+    tmp_path: Path, index: Index, emulated: str
+) -> None:
+    alpha = make_target("alpha", "arm64v8")
+    build_engine = CrossBrokenEngine({}, {})
+    build_engine.emulated = emulated
+    built, _ = build([alpha], options_for(tmp_path / "build", index, **AUTO), build_engine)
+    engine = CrossBrokenBakingEngine({}, {})
+    engine.emulated = emulated
+    options = options_for(tmp_path / "bake", index, **AUTO)
+    (result,), _ = bake([alpha], options, engine)
+    assert result.status == "failed"
+    assert engine.bakes == [[bake_name(alpha)], [bake_name(alpha)]]  # emulated once, not again
+    assert result.message == built[0].message  # build's words, build's exit code
+    if emulated == "test fails":
+        assert result.message.startswith("test failed: ")
+    else:
+        assert result.message.startswith("building the wheel failed: boom (in emulation, after ")
+        assert "after the cross-built wheel failed its test: test failed: " in result.message
+    assert _exit_for([result]) == _exit_for(built) == ExitCode.BUILD
+    assert arm64_landed(options) == {}
+
+
+def test_bake_only_the_auto_target_is_baked_again_a_cross_one_fails(
+    tmp_path: Path, index: Index
+) -> None:
+    alpha = make_target("alpha", "arm64v8")  # auto, the run's mode
+    beta = make_target("beta", "arm64v8", recipe=Recipe(mode=Mode.CROSS))  # pinned: cross only
+    engine = CrossBrokenBakingEngine({}, {})  # both cross-built wheels fail their test
+    options = options_for(tmp_path, index, **AUTO)
+    (good, bad), _ = bake([alpha, beta], options, engine)
+    assert good.status == "built", good.message
+    assert bad.status == "failed"
+    assert bad.message.startswith("test failed: ")
+    assert engine.bakes == [[bake_name(alpha), bake_name(beta)], [bake_name(alpha)]]
+    assert ("emulate", "beta") not in engine.stages
+    assert _exit_for([good, bad]) == ExitCode.BUILD
+    assert arm64_landed(options) == {"alpha-1.0-cp311-cp311-musllinux_1_2_aarch64.whl": "# emulate"}
+    assert bad.log_path is not None
+    assert "baking again" not in bad.log_path.read_text()
+
+
+def test_bake_a_dependent_lands_after_the_emulated_wheel_of_its_dependency(
+    tmp_path: Path, index: Index
+) -> None:
+    alpha = make_target("alpha", "arm64v8")
+    app = make_target("app", "arm64v8", depends=[alpha])
+    engine = CrossBrokenBakingEngine({}, {})
+    engine.broken = frozenset({"alpha"})  # app's cross-built wheel passes its test
+    options = options_for(tmp_path, index, **AUTO)
+    results, _ = bake([alpha, app], options, engine)
+    assert [r.status for r in results] == ["built", "built"], [r.message for r in results]
+    assert results[0].mode.startswith("emulate (fallback: cross-built wheel test failed: ")
+    assert results[1].mode == "cross"
+    # app, built against the cross-built wheel, is baked again with the emulated one and only
+    # then tested
+    assert engine.bakes == [[bake_name(alpha), bake_name(app)]] * 2
+    assert [s for s in engine.stages if s[0] is not None and s[0] != "probe"] == [
+        ("cross", "alpha"),
+        ("cross", "app"),
+        ("report", "alpha"),
+        ("emulate", "alpha"),
+        ("cross", "app"),
+        ("report", "alpha"),
+        ("report", "app"),
+    ]
+    assert arm64_landed(options) == {
+        "alpha-1.0-cp311-cp311-musllinux_1_2_aarch64.whl": "# emulate",
+        "app-1.0-cp311-cp311-musllinux_1_2_aarch64.whl": "# cross",
+    }
+    log = results[1].log_path
+    assert log is not None
+    assert f"baking again with dependency {alpha.tag}" in log.read_text()
+
+
+def test_bake_a_dependent_of_a_target_whose_emulated_wheel_fails_too_fails(
+    tmp_path: Path, index: Index
+) -> None:
+    alpha = make_target("alpha", "arm64v8")
+    app = make_target("app", "arm64v8", depends=[alpha])
+    engine = CrossBrokenBakingEngine({}, {})
+    engine.broken = frozenset({"alpha"})
+    engine.emulated = "test fails"
+    options = options_for(tmp_path, index, **AUTO)
+    results, _ = bake([alpha, app], options, engine)
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert engine.bakes == [[bake_name(alpha), bake_name(app)]] * 2  # app waited for alpha
+    assert results[1].message == f"dependency {alpha.tag} failed"
+    assert ("report", "app") not in engine.stages
+    assert arm64_landed(options) == {}
