@@ -1,5 +1,6 @@
 """Cross mode against the musl stand-ins: arm64 wheels compiled on amd64 by zig through crossenv,
-repaired on arm64 and imported there under QEMU; auto falling back to emulation; cross failing cleanly.
+repaired on arm64 and imported there under QEMU; auto falling back to emulation (a failed cross build,
+and in a bake a cross-built wheel that fails its test); cross failing cleanly.
 
 The stand-in's Python has no ssl module, so pip inside the build reaches only the tests' own plain-HTTP
 index on the loopback: it serves the fixture sdists plus crossenv and msgpack's sdist, fetched once on
@@ -22,9 +23,11 @@ from localindex import LocalIndex, build_index, write_simple_tree
 from packaging.utils import parse_wheel_filename
 from support import REGISTRY, REQUIRED, STANDIN_REPO, Recorder, make_target, run_in_standin
 
+from muslwheels.bake import BakeSettings, bake_targets
 from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions
+from muslwheels.build_inputs import BuildOptions, VerifySettings
 from muslwheels.docker import DockerEngine
+from muslwheels.indexwheels import PipIndexWheels
 from muslwheels.model import Mode, Recipe, Target
 from muslwheels.pipconfig import IndexSettings
 
@@ -185,3 +188,62 @@ def test_failing_cross_build_falls_back_under_auto_and_fails_cleanly_under_cross
         "cross build failed: cross-compiling the wheel failed (exit code 3)"
     )
     assert "no cross build for this module" in cross.message
+
+
+# A build command whose wheel builds but breaks on import when (and only when) it was cross-compiled
+# (as a miscompiled extension crashes): the cross build's wheel gets a failing line in its
+# __init__.py (the repair that follows writes its RECORD again). The test step catches it on the
+# target's platform.
+BREAK_THE_WHEEL = (
+    "import sys, glob, zipfile as Z; p = glob.glob(sys.argv[1] + '/*.whl')[0]; o = Z.ZipFile(p); "
+    "d = [(i, o.read(i)) for i in o.infolist()]; o.close(); n = Z.ZipFile(p, 'w', Z.ZIP_DEFLATED); "
+    "[n.writestr(i, b + (b'\\nraise ImportError(1234567)\\n' "
+    "if i.filename.endswith('cext/__init__.py') else b'')) for i, b in d]; n.close()"
+)
+BROKEN_WHEN_CROSS = (
+    NO_ISOLATION + f'; if [ -n "${{{{VIRTUAL_ENV:-}}}}" ]; then python -c "{BREAK_THE_WHEEL}" '
+    "{wheel_dir}; fi"
+)
+
+
+def test_bake_auto_bakes_again_in_emulation_when_the_cross_built_wheel_fails_its_test(
+    tmp_path_factory: pytest.TempPathFactory, cross_index: IndexSettings
+) -> None:
+    target = make_target(
+        CEXT,
+        "arm64v8",
+        recipe=Recipe(build=BROKEN_WHEN_CROSS),
+        base_image=MUSL,
+    )
+    root = tmp_path_factory.mktemp("bake-test-fallback")
+    options = BuildOptions(
+        wheels_root=root / "wheels",
+        log_dir=root / "logs",
+        index=cross_index,
+        force=True,
+        mode=Mode.AUTO,
+        build_platform="linux/amd64",
+        tests=VerifySettings(modules=(CEXT,), index=PipIndexWheels(cross_index)),
+    )
+    recorder = Recorder()
+    (result,) = bake_targets(
+        [target], options=options, settings=BakeSettings(), engine=DockerEngine(), reporter=recorder
+    )
+    assert result.status == "built", result.message
+    assert result.mode.startswith("emulate (fallback: cross-built wheel test failed: "), result.mode
+    assert result.tested.startswith("tested: "), result.tested
+    lines = recorder.lines[target.id]
+    assert any(
+        "the cross-built wheel failed its test" in line and "baking again in emulation" in line
+        for line in lines
+    )
+    assert any("ImportError: 1234567" in line for line in lines)  # the cross-built wheel's test
+    wheel = wheel_of(result, root)
+    assert_musllinux_aarch64(wheel)
+    platform, machine = ARM64
+    assert (
+        run_in_standin(
+            platform, [wheel], "import mwfixture_cext as m; print(m.machine())", image=MUSL
+        )
+        == machine
+    )
