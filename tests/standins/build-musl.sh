@@ -418,6 +418,8 @@ lib_recipe() { # arch name destdir log
                 no-sm3 no-sm4 no-gost no-srp no-cms no-cmp no-ts no-ocsp no-ct no-rc2 no-rc4 no-cast \
                 no-bf no-des no-dtls no-srtp -O1 || return 1
             # The shared libraries only: build_libs compiles all of libcrypto a second time for libcrypto.a.
+            # The generated headers (opensslv.h...) first: the .so targets do not depend on them.
+            timed "$arch openssl headers" "$logf" make -j"$JOBS" build_generated || return 1
             timed "$arch openssl make" "$logf" make -j"$JOBS" libcrypto.so libssl.so || return 1
             timed "$arch openssl install" "$logf" make install_dev DESTDIR="$dest" LIBS= INSTALL_LIBS= || return 1
             ;;
