@@ -46,8 +46,8 @@ from typing import Any, Literal
 
 from .build import (
     BuildReporter,
+    EmulationFallback,
     TargetResult,
-    WheelTestFallback,
     emulated_failure,
     log_name,
     served_platforms,
@@ -263,6 +263,11 @@ class _State:
     log: Any = None  # the open per-target log file
     after: str = ""  # auto, in emulation: what failed in cross mode (build.emulated_failure)
 
+    def emulate_after(self, fallback: EmulationFallback) -> None:
+        """Mode auto: bake this target again, in emulation, after ``fallback``."""
+        self.mode, self.fallback = "emulate", False
+        self.note, self.after = fallback.note, fallback.why
+
 
 class _Bake:
     def __init__(
@@ -422,11 +427,9 @@ class _Bake:
                     continue
                 state.log.write(f"muslwheels: failed: {reason}\n")
                 if state.mode == "cross" and state.fallback:
-                    state.log.write(
-                        f"muslwheels: the cross build failed ({reason}); baking again in emulation\n"
-                    )
-                    state.mode, state.fallback, state.note = "emulate", False, f"fallback: {reason}"
-                    state.after = f"the cross build failed: {reason}"
+                    fallback = EmulationFallback.cross_build(reason)
+                    state.log.write(fallback.line("baking again") + "\n")
+                    state.emulate_after(fallback)
                     still.append(state)
                 elif state.mode == "cross":
                     self.finish(self.result(state, "failed", f"cross build failed: {reason}"))
@@ -612,10 +615,9 @@ class _Bake:
         except MuslWheelsError as err:
             if isinstance(err, TestFailed) and state.mode == "cross" and state.fallback:
                 # auto: a cross-built wheel that fails its test counts as a failed cross build
-                fallback = WheelTestFallback(err)
+                fallback = EmulationFallback.wheel_test(err)
                 on_line(fallback.line("baking again"))
-                state.mode, state.fallback, state.note = "emulate", False, fallback.note
-                state.after = fallback.why
+                state.emulate_after(fallback)
                 return False
             on_line(f"muslwheels: failed: {err}")
             self.finish(self.result(state, "failed", str(err)))

@@ -171,25 +171,36 @@ def emulated_failure(message: str, why: str) -> str:
 
 
 @dataclass(frozen=True)
-class WheelTestFallback:
-    """Mode auto, a cross-built wheel that failed its test on the target's platform: the target is
-    built again in emulation. How the log, the summary and a failure then say so (build and bake)."""
+class EmulationFallback:
+    """Mode auto: what went wrong in cross mode, after which the target is built again in
+    emulation. How the log, the summary and a later failure say so (build and bake alike)."""
 
-    error: TestFailed
+    what: str  # "the cross build failed", "the cross-built wheel failed its test"
+    error: str
+    note: str  # the note of the emulated wheel's mode (``cross.mode_label``)
+
+    @classmethod
+    def cross_build(cls, error: object) -> EmulationFallback:
+        """The cross build itself failed."""
+        return cls("the cross build failed", str(error), f"fallback: {error}")
+
+    @classmethod
+    def wheel_test(cls, error: TestFailed) -> EmulationFallback:
+        """The cross-built wheel failed its test on the target's platform."""
+        return cls(
+            "the cross-built wheel failed its test",
+            str(error),
+            f"fallback: cross-built wheel {error}",
+        )
 
     def line(self, again: str) -> str:
         """The log line; ``again``: what happens next ("building again", "baking again")."""
-        return f"muslwheels: the cross-built wheel failed its test ({self.error}); {again} in emulation"
+        return f"muslwheels: {self.what} ({self.error}); {again} in emulation"
 
     @property
     def why(self) -> str:
         """For ``emulated_failure``."""
-        return f"the cross-built wheel failed its test: {self.error}"
-
-    @property
-    def note(self) -> str:
-        """The note of the emulated wheel's mode (``cross.mode_label``)."""
-        return f"fallback: cross-built wheel {self.error}"
+        return f"{self.what}: {self.error}"
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -637,11 +648,10 @@ class _Run:
                 produced = self._attempt(target, run_files, workdir, on_line, "cross")
                 used, note = "cross", ""
             except BuildError as err:
-                on_line(f"muslwheels: the cross build failed ({err}); building again in emulation")
-                produced = self._emulate_after(
-                    target, run_files, workdir, on_line, f"the cross build failed: {err}"
-                )
-                used, note = "emulate", f"fallback: {err}"
+                fallback = EmulationFallback.cross_build(err)
+                on_line(fallback.line("building again"))
+                produced = self._emulate_after(target, run_files, workdir, on_line, fallback.why)
+                used, note = "emulate", fallback.note
         else:
             used, note = decision.plan, decision.note
             if note:
@@ -677,7 +687,7 @@ class _Run:
                 if decision.plan != "cross-then-emulate" or used != "cross":
                     raise
                 # auto: a cross-built wheel that fails its test counts as a failed cross build
-                fallback = WheelTestFallback(err)
+                fallback = EmulationFallback.wheel_test(err)
                 on_line(fallback.line("building again"))
                 shutil.rmtree(workdir / "test", ignore_errors=True)
                 produced = self._emulate_after(target, run_files, workdir, on_line, fallback.why)
