@@ -7,16 +7,11 @@ configured for (the stand-in's Python has ssl; the CA bundle goes in as a secret
 the product's test step (installed from its closure alone and imported in a clean container of its own
 platform), and then the modules' functional checks run in one more container of that platform.
 
-What is emulated: every module is cross-compiled; CI emulates msgpack, psutil, cffi, PyNaCl and misaka
-on arm64 and armv7 (`apk add` inside the emulated build, cffi emulated first for the cffi-based ones).
-greenlet and zstandard are emulated by hand only: on a cold BuildKit cache they took 1719 s and 696 s on
-arm64 (a C++ module's first link builds zig's libc++ under QEMU; zstandard compiles all of zstd), more
-than CI's budget. MUSLWHEELS_MUSL_EMULATE=all (or a comma-separated list of modules) chooses the set.
-
-PyNaCl emulated on armv7 fails, and the test checks that it fails the known way: the stand-in's own
-compiler (zig, where Alpine has gcc) links the cffi module of PyNaCl, which calls libsodium only, without
-NEEDing libc, so auditwheel cannot tell its libc. Alpine's gcc always NEEDs libc (the product's cross
-compiler does the same on purpose); the stand-in's compiler is to do so at its next rebuild.
+What is emulated: every module is cross-compiled, and CI emulates every one of them on arm64 and armv7
+too (`apk add` inside the emulated build, cffi emulated first for the cffi-based ones). On a cold
+BuildKit cache that is the long part of the suite: zstandard compiles all of zstd under QEMU (about
+10 minutes an architecture). MUSLWHEELS_MUSL_EMULATE (a comma-separated list of modules) narrows the
+set for a run by hand.
 """
 
 from __future__ import annotations
@@ -74,17 +69,8 @@ PLATFORMS = {
     "armv7": ("linux/arm/v7", "armv7l"),
 }
 APK_ARCHES = {"arm64v8": "aarch64", "armv7": "armv7"}
-EMULATED_IN_CI = ("msgpack", "psutil", "cffi", "PyNaCl", "misaka")
 _CHOSEN = os.environ.get("MUSLWHEELS_MUSL_EMULATE", "")
-EMULATED = tuple(
-    m
-    for m in VERSIONS
-    if m in (VERSIONS if _CHOSEN == "all" else _CHOSEN.split(",") if _CHOSEN else EMULATED_IN_CI)
-)
-#: (arch, module) that the musl stand-in cannot emulate yet, and the line its failure must show.
-STANDIN_DEFECTS = {
-    ("armv7", "PyNaCl"): "InvalidLibcError: couldn't detect libc for python extension nacl/_sodium"
-}
+EMULATED = tuple(m for m in VERSIONS if _CHOSEN in ("", "all") or m in _CHOSEN.split(","))
 
 #: What each module must do once imported: code that sets `out`, and repr(out).
 FUNCTIONAL_CHECKS = {
@@ -351,15 +337,6 @@ def test_native_and_cross_wheels_build_and_work(cross_run: MuslRun, module: str)
 
 @pytest.mark.parametrize("module", EMULATED)
 def test_emulated_wheels_build_and_work(emulate_run: MuslRun, module: str) -> None:
-    defect = STANDIN_DEFECTS.get((emulate_run.arch, module))
-    if defect is not None:
-        # fails, and in the known way; once the stand-in is fixed this fails until the entry goes
-        result = emulate_run.results[module]
-        assert result.status == "failed", (
-            f"{module} {emulate_run.arch} built: drop its defect entry"
-        )
-        assert defect in emulate_run.log(module), emulate_run.log(module)[-3000:]
-        pytest.xfail(f"musl stand-in defect on {emulate_run.arch}: {defect}")
     assert_built_and_tested(emulate_run, module, "emulate")
     log = emulate_run.log(module)
     assert "MW_MODE=cross" not in log

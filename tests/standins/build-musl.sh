@@ -278,9 +278,10 @@ zig_wheel() { compgen -G "$W/dl/wheels-$1/ziglang-*.whl" | head -n 1; }
 
 # $W/tools/<arch>/bin: cc, c++, ar, ranlib for the host-side builds, all zig targeting <arch>-linux-musl and
 # linking against $W/sysroot-<arch> (Debian's musl + what we build into it).
-write_wrapper() { # out zig mode target libc drop_host_dirs include_dirs lib_dirs cpu
+write_wrapper() { # out zig mode target libc drop_host_dirs include_dirs lib_dirs cpu crt_dir cxx_lib_dir
     sed -e "s|@ZIG@|$2|" -e "s|@MODE@|$3|" -e "s|@TARGET@|$4|" -e "s|@LIBC@|$5|" -e "s|@DROP_HOST_DIRS@|$6|" \
-        -e "s|@INCLUDE_DIRS@|$7|" -e "s|@LIB_DIRS@|$8|" -e "s|@CPU@|$9|" "$FILES/zigcc.in" >"$1"
+        -e "s|@INCLUDE_DIRS@|$7|" -e "s|@LIB_DIRS@|$8|" -e "s|@CPU@|$9|" -e "s|@CRT_DIR@|${10}|" \
+        -e "s|@CXX_LIB_DIR@|${11}|" "$FILES/zigcc.in" >"$1"
     chmod 0755 "$1"
 }
 write_tool() { # out zig tool
@@ -309,8 +310,11 @@ toolchain() {
     zig=$(host_zig)
     mkdir -p "$bin"
     write_libc_txt "$W/tools/$arch/libc.txt" "$W/sysroot-$arch" "$W/sysroot-$arch/usr/local/lib/zig/musl"
-    write_wrapper "$bin/cc" "$zig" cc "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" "$(zig_cpu "$arch")"
-    write_wrapper "$bin/c++" "$zig" c++ "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" "$(zig_cpu "$arch")"
+    local mode
+    for mode in cc c++; do
+        write_wrapper "$bin/$mode" "$zig" "$mode" "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" \
+            "$(zig_cpu "$arch")" "$W/sysroot-$arch/usr/lib" ""
+    done
     write_tool "$bin/ar" "$zig" ar
     write_tool "$bin/ranlib" "$zig" ranlib
 }
@@ -582,6 +586,45 @@ zig_tree() {
     stamp_set "zig-$arch" "$key"
 }
 
+# ------------------------------------------------------------------------------------------- C++ runtime
+
+# The architectures whose image has a prebuilt C++ runtime: the emulated ones. zig builds libc++, libc++abi
+# and libunwind at a container's first C++ link, and its cache entry for them does not survive the trip
+# through a tar file (checked: rebuilt after any tar round trip), which costs about 45 s natively but 10 to
+# 25 minutes under QEMU; the image's compiler wrapper links these archives instead.
+cxx_prebuilt() { [ "$1" != amd64 ]; }
+
+# $W/cxx-<arch>: zig's optimized, position-independent libc++.a, libc++abi.a and libunwind.a for <arch>,
+# made by one C++ link with the host-side zig (about 100 s natively) in a cache of its own.
+cxx_runtime() {
+    local arch=$1 key tmp lib f
+    key=$(key_of cxx-1 "$ZIG_VERSION" "$(zig_cpu "$arch")" "$(cat "$W/stamps/musl-$arch")" \
+        "$(file_hash "$FILES/zigcc.in")")
+    if stamp_ok "cxx-$arch" "$key"; then
+        log "C++ runtime for $arch is up to date"
+        return 0
+    fi
+    tmp=$W/build/$arch-cxx
+    rm -rf "$tmp" "$W/cxx-$arch"
+    mkdir -p "$tmp/cache" "$W/cxx-$arch"
+    printf '%s\n' '#include <stdexcept>' '#include <string>' \
+        'std::string standin_cxx(const char *s) { if (!s) throw std::runtime_error("null"); return std::string(s); }' \
+        >"$tmp/warm.cc"
+    (
+        cd "$tmp"
+        export ZIG_GLOBAL_CACHE_DIR=$tmp/cache ZIG_LOCAL_CACHE_DIR=$tmp/cache
+        "$W/tools/$arch/bin/c++" -O2 -fPIC -c -o warm.o warm.cc &&
+            timed "$arch libc++ libc++abi libunwind" "$tmp/build.log" "$W/tools/$arch/bin/c++" -shared -o warm.so warm.o
+    ) || die "building the C++ runtime for $arch failed (log: $tmp/build.log)"
+    for lib in libc++.a libc++abi.a libunwind.a; do
+        f=$(find "$tmp/cache" -name "$lib")
+        [ "$(printf '%s\n' "$f" | grep -c .)" = 1 ] || die "expected one $lib in zig's cache for $arch, found: ${f:-none}"
+        cp "$f" "$W/cxx-$arch/$lib"
+    done
+    rm -rf "$tmp"
+    stamp_set "cxx-$arch" "$key"
+}
+
 # ------------------------------------------------------------------------------------------ apk repository
 
 # The stand-in apk's packages, cut from the staged library installs. One line a package:
@@ -762,11 +805,16 @@ rootfs() {
     zig_tree "$arch"
     cp -a "$W/zig-$arch/." "$R/usr/local/lib/zig/"
     write_libc_txt "$R/usr/local/lib/zig/musl/libc.txt" "" /usr/local/lib/zig/musl
-    local bin=$R/usr/local/bin name
-    write_wrapper "$bin/cc" /usr/local/lib/zig/zig cc "$t" /usr/local/lib/zig/musl/libc.txt 0 \
-        /usr/local/include "/usr/local/lib /usr/lib" "$(zig_cpu "$arch")"
-    write_wrapper "$bin/c++" /usr/local/lib/zig/zig c++ "$t" /usr/local/lib/zig/musl/libc.txt 0 \
-        /usr/local/include "/usr/local/lib /usr/lib" "$(zig_cpu "$arch")"
+    local bin=$R/usr/local/bin name mode cxx_dir=
+    if cxx_prebuilt "$arch"; then
+        cxx_dir=/usr/local/lib/zig/musl/cxx
+        mkdir -p "$R$cxx_dir"
+        cp "$W/cxx-$arch"/*.a "$R$cxx_dir/"
+    fi
+    for mode in cc c++; do
+        write_wrapper "$bin/$mode" /usr/local/lib/zig/zig "$mode" "$t" /usr/local/lib/zig/musl/libc.txt 0 \
+            /usr/local/include "/usr/local/lib /usr/lib" "$(zig_cpu "$arch")" /usr/lib "$cxx_dir"
+    done
     for name in gcc "$t-gcc" "$t-cc"; do ln -s cc "$bin/$name"; done
     for name in g++ "$t-g++" "$t-c++"; do ln -s c++ "$bin/$name"; done
     write_tool "$bin/ar" /usr/local/lib/zig/zig ar
@@ -835,23 +883,27 @@ OSREL
 deb_version() { dpkg-deb -f "$(deb_file "$1" "$2")" Version; }
 
 # zig builds compiler_rt for a target and optimize mode the first time it links for them (about a minute
-# under QEMU). Build it now, with the x86_64 zig (same version and lib dir path, so the cache is shared),
-# inside the rootfs by chroot so every path is the image's, into /root/.cache/zig (zig's default cache for
-# root): for links without -O (Debug) and with -O (the wrapper adds -O2 to pure links). libc++ is not
-# prebuilt: zig's cache entry for it (unlike compiler_rt's) does not survive the trip through a tar file
-# (checked: rebuilt after any tar round trip), so the first C++ link in a container builds it (about 45 s
-# natively, about 9 minutes under QEMU); builds that link C++ should keep /root/.cache/zig in a cache mount.
+# under QEMU). Build it now, inside the rootfs by chroot so every path is the image's, into /root/.cache/zig
+# (zig's default cache for root): for links without -O (Debug) and with -O (the wrapper adds -O2 to pure
+# links). For amd64 and arm64 the x86_64 zig does it (same version and lib dir path, so the cache is shared).
+# The 32-bit arm zig does not find what the x86_64 one made (checked: it built compiler_rt again, 82 s under
+# QEMU, at the self-test's first link), so for armhf the image's own zig makes the optimized one, under QEMU.
+# libc++ is not in this cache (see cxx_runtime).
 warm_zig_cache() {
-    local arch=$1 R=$W/rootfs-$1 zig=/usr/local/lib/zig/zig start
+    local arch=$1 R=$W/rootfs-$1 zig=/usr/local/lib/zig/zig start levels='"" -O2'
     start=$(date +%s)
-    local script='cd /tmp && for o in "" -O2; do
+    case $arch in
+        amd64) ;;
+        armhf) levels=-O2 ;;
+        *)
+            cp "$(host_zig)" "$R/usr/local/lib/zig/zig.host"
+            zig=/usr/local/lib/zig/zig.host
+            ;;
+    esac
+    local script="cd /tmp && for o in $levels; do"'
         ./warm-cc $o -fPIC -shared -o warm.so warm.c && ./warm-cc $o -o warm warm.c || exit 1; done'
-    if [ "$arch" != amd64 ]; then
-        cp "$(host_zig)" "$R/usr/local/lib/zig/zig.host"
-        zig=/usr/local/lib/zig/zig.host
-    fi
     printf 'int standin_warm(int x) { return x * 2; }\nint main(void) { return standin_warm(0); }\n' >"$R/tmp/warm.c"
-    # The wrapper with the host zig put in: same flags as a real compile in the image.
+    # The image's wrapper with that zig put in: same flags as a real compile in the image.
     sed -e "s|^zig=.*|zig='$zig'|" "$R/usr/local/bin/cc" >"$R/tmp/warm-cc"
     chmod 0755 "$R/tmp/warm-cc"
     # zig finds itself through /proc/self/exe: /proc is mounted in a private mount namespace that ends with
@@ -919,24 +971,35 @@ image_present() {
     [ -n "$(manifest_list "$(recipe_tag)")" ]
 }
 
-# Each platform's image pushed as $IMAGE-candidate-<arch>, joined as $IMAGE-candidate; the tag itself
-# moves only after the candidate passed its self-test (promote).
+# Each platform's image pushed as $IMAGE-candidate-<arch> (side by side: each is mostly one thread
+# compressing its layer), joined as $IMAGE-candidate; the tag itself moves only after the candidate passed
+# its self-test (promote).
+image_arch() {
+    local arch=$1 logf=$W/logs/images-$1.log
+    cp "$FILES/Dockerfile" "$W/image-$arch/Dockerfile"
+    docker buildx build --builder default --platform "$(platform "$arch")" --provenance=false --sbom=false \
+        --progress=plain --build-arg "PYTHON_VERSION=$(python_version)" --tag "$IMAGE-candidate-$arch" --push \
+        "$W/image-$arch" >"$logf" 2>&1 || {
+        tail -n 30 "$logf" >&2
+        die "building or pushing $IMAGE-candidate-$arch failed (log: $logf)"
+    }
+    log "pushed $IMAGE-candidate-$arch"
+}
+
 images() {
-    local arch sources=() logf=$W/logs/images.log
+    local arch sources=() pids=() rc=0 i logf=$W/logs/images.log
     registry_up
     mkdir -p "$W/logs"
     : >"$logf"
     for arch in "${ARCHES[@]}"; do
-        cp "$FILES/Dockerfile" "$W/image-$arch/Dockerfile"
-        docker buildx build --builder default --platform "$(platform "$arch")" --provenance=false --sbom=false \
-            --progress=plain --build-arg "PYTHON_VERSION=$(python_version)" --tag "$IMAGE-candidate-$arch" --push \
-            "$W/image-$arch" >>"$logf" 2>&1 || {
-            tail -n 30 "$logf" >&2
-            die "building or pushing $IMAGE-candidate-$arch failed (log: $logf)"
-        }
-        log "pushed $IMAGE-candidate-$arch"
+        image_arch "$arch" &
+        pids+=("$!")
         sources+=("$IMAGE-candidate-$arch")
     done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || rc=1
+    done
+    [ "$rc" -eq 0 ] || die "pushing the platform images failed"
     docker buildx imagetools create --tag "$IMAGE-candidate" "${sources[@]}" >>"$logf" 2>&1 || {
         tail -n 30 "$logf" >&2
         die "joining ${sources[*]} as $IMAGE-candidate failed (log: $logf)"
@@ -1012,6 +1075,7 @@ build_arch() {
     phase "CPython $(python_version) ($arch)" python_build "$arch"
     phase "$LIBS_FOR_PACKAGES ($arch)" package_libs "$arch"
     phase "apk repository ($arch)" apk_repo "$arch"
+    if cxx_prebuilt "$arch"; then phase "C++ runtime ($arch)" cxx_runtime "$arch"; fi
     phase "rootfs ($arch)" rootfs "$arch"
 }
 
