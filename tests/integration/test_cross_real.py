@@ -1,5 +1,6 @@
-"""Cross mode against the musl stand-ins: arm64 wheels compiled on amd64 by zig through crossenv,
-repaired on arm64 and imported there under QEMU; auto falling back to emulation (a failed cross build,
+"""Cross mode against the musl stand-ins: arm64 wheels compiled on amd64 by zig through crossenv
+(a C extension, msgpack, a C++ extension compiled and linked in one call), repaired on arm64 and
+imported there under QEMU; auto falling back to emulation (a failed cross build,
 and in a bake a cross-built wheel that fails its test); cross failing cleanly.
 
 The stand-in's Python has no ssl module, so pip inside the build reaches only the tests' own plain-HTTP
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.integration
 MUSL_TAG = "3.11-musl"
 MUSL = f"{REGISTRY}/{STANDIN_REPO}:{MUSL_TAG}"
 CEXT = "muslwheels-fixture-cext"
+CXX = "muslwheels-fixture-cxx"
 MSGPACK_VERSION = "1.1.0"
 CROSSENV_VERSION = "1.6.2"
 NO_ISOLATION = (
@@ -63,7 +65,7 @@ def cross_index(
         if REQUIRED:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    root = build_index(tmp_path_factory.mktemp("cross-index"), ["cext"])
+    root = build_index(tmp_path_factory.mktemp("cross-index"), ["cext", "cxx"])
     downloads = root / "downloads"
     pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(downloads)]
     for args in (
@@ -145,6 +147,22 @@ def test_cross_builds_the_fixture_and_msgpack_for_arm64(
         image=MUSL,
     )
     assert out == "msgpack._cmsgpack [1, 'a']"
+
+
+def test_cross_builds_a_cxx_extension_compiled_and_linked_in_one_call(
+    tmp_path_factory: pytest.TempPathFactory, cross_index: IndexSettings
+) -> None:
+    # `c++ -O2 -fPIC -shared x.cc -o x.so`, as hand-written Makefiles do: zig 0.17 crashed on it when
+    # the cross compiler also forced libc into the link (as it does for links of objects)
+    target = make_target(CXX, "arm64v8", recipe=Recipe(build=NO_ISOLATION), base_image=MUSL)
+    root = tmp_path_factory.mktemp("cross-cxx")
+    (result,), _, _ = build([target], root, cross_index, Mode.CROSS)
+    assert result.status == "built", result.message
+    assert result.mode == "cross"
+    wheel = wheel_of(result, root)
+    assert_musllinux_aarch64(wheel)
+    code = "import mwfixture_cxx as m\ntry:\n    m.twice('')\nexcept ValueError as e:\n    print(m.twice('ab'), e)"
+    assert run_in_standin(ARM64[0], [wheel], code, image=MUSL) == "abab nothing to repeat"
 
 
 def test_module_marked_emulate_is_emulated_under_auto(
