@@ -820,6 +820,7 @@ rootfs() {
     write_tool "$bin/ar" /usr/local/lib/zig/zig ar
     write_tool "$bin/ranlib" /usr/local/lib/zig/zig ranlib
     printf '#!/bin/sh\nexec /usr/local/lib/zig/zig "$@"\n' >"$bin/zig"
+    chmod 0755 "$bin/zig"
 
     # /bin/sh and the usual tools: Debian's static busybox for <arch>, one link per applet.
     tmp=$W/build/$arch-busybox

@@ -16,8 +16,8 @@ t0=$(date +%s)
 elapsed() { echo "[$(($(date +%s) - t0))s] $*"; }
 
 [ "$(uname -m)" = "$machine" ] || fail "uname -m says $(uname -m)"
-for tool in sh python python3 pip pip3 cc gcc c++ ar auditwheel patchelf apk pkg-config pkgconf; do
-    command -v "$tool" >/dev/null || fail "$tool is not on PATH"
+for tool in sh python python3 pip pip3 cc gcc c++ ar zig auditwheel patchelf apk pkg-config pkgconf; do
+    path=$(command -v "$tool") && [ -x "$path" ] || fail "$tool is not on PATH as an executable"
 done
 # CPython's multiarch triplet: <machine>-linux-musl, arm-linux-musleabihf for 32-bit arm.
 case $machine in
