@@ -17,7 +17,11 @@ elapsed() { echo "[$(($(date +%s) - t0))s] $*"; }
 
 [ "$(uname -m)" = "$machine" ] || fail "uname -m says $(uname -m)"
 for tool in sh python python3 pip pip3 cc gcc c++ ar zig auditwheel patchelf apk pkg-config pkgconf; do
-    path=$(command -v "$tool") && [ -x "$path" ] || fail "$tool is not on PATH as an executable"
+    command -v "$tool" >/dev/null || fail "$tool is not on PATH"
+done
+# The files the compiler wrappers and the product's cross toolchain run must be executable.
+for tool in cc c++ zig; do
+    [ -x "/usr/local/bin/$tool" ] || fail "/usr/local/bin/$tool is not executable"
 done
 # CPython's multiarch triplet: <machine>-linux-musl, arm-linux-musleabihf for 32-bit arm.
 case $machine in
