@@ -44,7 +44,8 @@ def tests(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Real engine, buildx, QEMU, registry and sdists (see .ci/setup)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/integration", "-q", "-m", "integration", *session.posargs)
+    # The slowest tests listed at the end: where a CI run's time goes.
+    session.run("pytest", "tests/integration", "-q", "-m", "integration", "--durations=15", *session.posargs)
 
 
 @nox.session
