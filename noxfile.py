@@ -45,7 +45,9 @@ def integration(session: nox.Session) -> None:
     """Real engine, buildx, QEMU, registry and sdists (see .ci/setup)."""
     session.install("-e", ".[test]")
     # The slowest tests listed at the end: where a CI run's time goes.
-    session.run("pytest", "tests/integration", "-q", "-m", "integration", "--durations=15", *session.posargs)
+    session.run(
+        "pytest", "tests/integration", "-q", "-m", "integration", "--durations=15", *session.posargs
+    )
 
 
 @nox.session
