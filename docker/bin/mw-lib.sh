@@ -96,4 +96,88 @@ mw_cross_env() {
     PKG_CONFIG_LIBDIR=/target/usr/lib/pkgconfig:/target/usr/share/pkgconfig:/target/usr/local/lib/pkgconfig
     export CC CXX AR RANLIB PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
     mw_log "cross mode: building for ${MW_CROSS_TRIPLE:-the target} with $(command -v python)"
+    mw_cross_rust_env
+}
+
+# Cargo's caches and limits, in both modes: the registry and git folders and the target directory are
+# BuildKit cache mounts (the Dockerfile), crates.io is reached through the CA bundle pip is given, and a
+# fetch that stalls ends within the deadline instead of hanging.
+mw_cargo_env() {
+    command -v cargo >/dev/null 2>&1 || return 0
+    CARGO_HOME=${CARGO_HOME:-/root/.cargo}
+    CARGO_TARGET_DIR=/root/.cache/muslwheels-cargo-target
+    CARGO_HTTP_TIMEOUT=${CARGO_HTTP_TIMEOUT:-30}
+    CARGO_NET_RETRY=${CARGO_NET_RETRY:-2}
+    CARGO_TERM_COLOR=never
+    export CARGO_HOME CARGO_TARGET_DIR CARGO_HTTP_TIMEOUT CARGO_NET_RETRY CARGO_TERM_COLOR
+    if [ -s /run/secrets/pipcert ]; then
+        CARGO_HTTP_CAINFO=/run/secrets/pipcert
+        SSL_CERT_FILE=/run/secrets/pipcert
+        export CARGO_HTTP_CAINFO SSL_CERT_FILE
+    fi
+}
+
+# Cross mode with cargo on the build platform: cargo builds for the target's Rust triple
+# (MW_CROSS_RUST_TRIPLE), links with zig against /target, compiles the C of crates (cc crate) with the
+# target's compiler, finds the target's OpenSSL (or LibreSSL) and Python under /target. The target's
+# std: MW_RUST_STD=auto (default: installed, else rustup's, else built from rust-src), installed,
+# rustup or build-std.
+mw_cross_rust_env() {
+    [ -n "${MW_CROSS_RUST_TRIPLE:-}" ] || return 0
+    command -v cargo >/dev/null 2>&1 || return 0
+    mw_cargo_env
+    t=$MW_CROSS_RUST_TRIPLE
+    T=$(printf '%s' "$t" | tr 'a-z-' 'A-Z_')
+    u=$(printf '%s' "$t" | tr '-' '_')
+    CARGO_BUILD_TARGET=$t
+    export CARGO_BUILD_TARGET
+    export "CARGO_TARGET_${T}_LINKER=/mw/cross/bin/rust-cc"
+    # A Python extension (cdylib) links musl dynamically.
+    export "CARGO_TARGET_${T}_RUSTFLAGS=-C target-feature=-crt-static${MW_CROSS_RUSTFLAGS:+ $MW_CROSS_RUSTFLAGS}"
+    export "CC_${u}=/mw/cross/bin/cc" "CXX_${u}=/mw/cross/bin/c++" "AR_${u}=/mw/cross/bin/ar"
+    # Build scripts and proc macros run on the build machine: its own compiler.
+    HOST_CC=${HOST_CC:-cc}
+    HOST_CXX=${HOST_CXX:-c++}
+    HOST_AR=${HOST_AR:-ar}
+    PKG_CONFIG_ALLOW_CROSS=1
+    PYO3_CROSS_LIB_DIR=/target/usr/local/lib/python$MW_PYTHON
+    PYO3_CROSS_PYTHON_VERSION=$MW_PYTHON
+    export HOST_CC HOST_CXX HOST_AR PKG_CONFIG_ALLOW_CROSS PYO3_CROSS_LIB_DIR PYO3_CROSS_PYTHON_VERSION
+    if [ -f /target/usr/include/openssl/opensslv.h ]; then
+        # openssl-sys: the target's OpenSSL or LibreSSL (whichever the recipe installed under /target).
+        export "${T}_OPENSSL_LIB_DIR=/target/usr/lib" "${T}_OPENSSL_INCLUDE_DIR=/target/usr/include"
+    fi
+    sysroot=$(rustc --print sysroot) || mw_die "cross mode: rustc of the build platform does not run"
+    src=$sysroot/lib/rustlib/src/rust/library/std/Cargo.toml
+    std=${MW_RUST_STD:-auto}
+    case $std in
+        auto)
+            if [ -d "$sysroot/lib/rustlib/$t/lib" ]; then
+                std=installed
+            elif command -v rustup >/dev/null 2>&1; then
+                std=rustup
+            else
+                std=build-std
+            fi
+            ;;
+        installed | rustup | build-std) ;;
+        *) mw_die "MW_RUST_STD=$std: use auto, installed, rustup or build-std" ;;
+    esac
+    case $std in
+        installed)
+            [ -d "$sysroot/lib/rustlib/$t/lib" ] ||
+                mw_die "cross mode: no Rust std for $t is installed in $sysroot (MW_RUST_STD=installed)"
+            ;;
+        rustup)
+            rustup target add "$t" || mw_die "cross mode: rustup target add $t failed"
+            ;;
+        build-std)
+            [ -f "$src" ] || mw_die "cross mode: no Rust std for $t and no rust-src to build it from" \
+                "($src); install the target's std (rustup target add $t) or rust-src"
+            RUSTC_BOOTSTRAP=1
+            CARGO_UNSTABLE_BUILD_STD="std panic_abort"
+            export RUSTC_BOOTSTRAP CARGO_UNSTABLE_BUILD_STD
+            ;;
+    esac
+    mw_log "cross mode: Rust $(rustc --version | cut -d' ' -f2) for $t, std: $std"
 }

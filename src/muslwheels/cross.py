@@ -12,8 +12,11 @@ Three ways to build a target (``model.Mode`` plus the native case):
   QEMU.
 
 ``auto`` tries cross where the module allows it and falls back to emulation when the cross build
-fails; a module whose recipe says ``mode = "emulate"`` (or that needs Rust, which cross mode does
-not set up) is emulated from the start, and the summary says why.
+fails; a module whose recipe says ``mode = "emulate"`` (or that needs Rust for an architecture Rust
+has no musl target for) is emulated from the start, and the summary says why.
+
+Rust in cross mode: cargo and rustc of the build machine's platform, building for the target's musl
+triple (``RUST_TRIPLES``) with zig as linker and C compiler (docker/bin/mw-cross-tools).
 """
 
 from __future__ import annotations
@@ -69,8 +72,22 @@ PYTHON_MULTIARCH: dict[str, str] = {
     "riscv64": "riscv64-linux-musl",
 }
 
-#: System packages that mean the build compiles Rust (cross mode sets up no Rust target).
-RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup"})
+#: Rust's target triple for the musl C library, per arch key (the std of that target is installed,
+#: added by rustup, or built from rust-src: docker/bin/mw-cross-tools).
+RUST_TRIPLES: dict[str, str] = {
+    "amd64": "x86_64-unknown-linux-musl",
+    "arm64v8": "aarch64-unknown-linux-musl",
+    "armv6": "arm-unknown-linux-musleabihf",
+    "armv7": "armv7-unknown-linux-musleabihf",
+    "i386": "i686-unknown-linux-musl",
+    "ppc64le": "powerpc64le-unknown-linux-musl",
+    "s390x": "s390x-unknown-linux-musl",
+    "riscv64": "riscv64gc-unknown-linux-musl",
+}
+
+#: System packages that mean the build compiles Rust: in cross mode they are installed for the build
+#: machine's platform (with rust-src), not for the target.
+RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup", "rust-src"})
 
 _MACHINES = {
     "x86_64": "amd64",
@@ -101,6 +118,7 @@ class CrossTarget:
     cpu: str  # zig -mcpu ("" for the triple's default)
     apk_arch: str  # apk --arch
     multiarch: str  # the target Python's MULTIARCH
+    rust_triple: str = ""  # cargo --target ("" when Rust has no musl target for the arch)
 
     def build_args(self) -> tuple[tuple[str, str], ...]:
         return (
@@ -108,6 +126,7 @@ class CrossTarget:
             ("MW_CROSS_CPU", self.cpu),
             ("MW_CROSS_APK_ARCH", self.apk_arch),
             ("MW_CROSS_MULTIARCH", self.multiarch),
+            ("MW_CROSS_RUST_TRIPLE", self.rust_triple),
         )
 
 
@@ -121,6 +140,7 @@ def cross_target(arch: Arch) -> CrossTarget | None:
         cpu=ZIG_CPUS.get(arch.key, ""),
         apk_arch=APK_ARCHES[arch.key],
         multiarch=PYTHON_MULTIARCH[arch.key],
+        rust_triple=RUST_TRIPLES.get(arch.key, ""),
     )
 
 
@@ -137,12 +157,18 @@ def requested_mode(recipe: Recipe, run_mode: Mode | None, default: Mode) -> Mode
 def cross_blocker(recipe: Recipe, arch: Arch) -> str | None:
     """Why ``recipe`` cannot be cross-compiled for ``arch`` at all (decided before building),
     or None."""
-    if cross_target(arch) is None:
+    target = cross_target(arch)
+    if target is None:
         return f"no cross compiler target is known for {arch.key}"
-    rust = sorted(p for p in (*recipe.apk, *recipe.apt) if _package_name(p) in RUST_PACKAGES)
-    if rust:
-        return f"the module needs Rust ({', '.join(rust)}), and cross mode sets up no Rust target"
+    rust = rust_packages(recipe)
+    if rust and not target.rust_triple:
+        return f"the module needs Rust ({', '.join(rust)}), and Rust has no musl target for {arch.key}"
     return None
+
+
+def rust_packages(recipe: Recipe) -> list[str]:
+    """The recipe's system packages that mean it compiles Rust."""
+    return sorted(p for p in (*recipe.apk, *recipe.apt) if _package_name(p) in RUST_PACKAGES)
 
 
 def _package_name(spec: str) -> str:

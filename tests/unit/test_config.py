@@ -97,7 +97,7 @@ def test_shipped_defaults(shipped: Config) -> None:
 def test_shipped_dependencies_and_ssl(shipped: Config) -> None:
     crypto = shipped.module("cryptography")
     assert crypto is not None
-    assert crypto.depends == ("cffi", "maturin")
+    assert crypto.depends == ("cffi",)
     assert crypto.ssl_variants == ("openssl", "libressl")
     paramiko = shipped.module("paramiko")
     assert paramiko is not None
@@ -109,7 +109,6 @@ def test_shipped_dependencies_and_ssl(shipped: Config) -> None:
     assert dependency_order(shipped, ["paramiko"]) == (
         "bcrypt",
         "cffi",
-        "maturin",
         "cryptography",
         "pynacl",
         "paramiko",

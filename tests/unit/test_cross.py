@@ -10,6 +10,7 @@ import pytest
 from fakeimages import make_target
 from test_build import INDEX, FakeEngine, run, wheel_name
 
+from muslwheels import cross
 from muslwheels.arches import ARCHES, Arch, lookup_arch
 from muslwheels.build_inputs import BuildOptions
 from muslwheels.cross import (
@@ -41,6 +42,7 @@ def arch(name: str) -> Arch:
 def test_every_arch_has_a_triple_an_apk_arch_and_a_multiarch() -> None:
     for a in ARCHES:
         assert a.key in ZIG_TRIPLES and a.key in APK_ARCHES and a.key in PYTHON_MULTIARCH
+        assert a.key in cross.RUST_TRIPLES
 
 
 def test_cross_target_for_arm64() -> None:
@@ -53,6 +55,7 @@ def test_cross_target_for_arm64() -> None:
         "MW_CROSS_CPU": "",
         "MW_CROSS_APK_ARCH": "aarch64",
         "MW_CROSS_MULTIARCH": "aarch64-linux-musl",
+        "MW_CROSS_RUST_TRIPLE": "aarch64-unknown-linux-musl",
     }
     armv7 = cross_target(arch("armv7"))
     assert armv7 is not None and armv7.triple == "arm-linux-musleabihf" and armv7.cpu
@@ -77,12 +80,21 @@ def test_requested_mode_order() -> None:
     assert requested_mode(Recipe(), None, Mode.AUTO) is Mode.AUTO
 
 
-def test_rust_blocks_cross() -> None:
-    assert cross_blocker(Recipe(apk=("gcc", "cargo")), arch("arm64")) == (
-        "the module needs Rust (cargo), and cross mode sets up no Rust target"
-    )
-    assert cross_blocker(Recipe(apt=("rustc=1.70",)), arch("arm64")) is not None
+def test_rust_cross_compiles_where_rust_has_a_musl_target() -> None:
+    assert cross_blocker(Recipe(apk=("gcc", "cargo")), arch("arm64")) is None
+    assert cross_blocker(Recipe(apt=("rustc=1.70",)), arch("armv7")) is None
     assert cross_blocker(Recipe(apk=("gcc", "musl-dev")), arch("arm64")) is None
+    assert cross_target(arch("armv7")).rust_triple == "armv7-unknown-linux-musleabihf"  # type: ignore[union-attr]
+    assert cross_target(arch("armv6")).rust_triple == "arm-unknown-linux-musleabihf"  # type: ignore[union-attr]
+    assert cross_target(arch("arm64")).rust_triple == "aarch64-unknown-linux-musl"  # type: ignore[union-attr]
+
+
+def test_rust_without_a_musl_target_blocks_cross(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(cross.RUST_TRIPLES, "riscv64")
+    assert cross_blocker(Recipe(apk=("cargo",)), arch("riscv64")) == (
+        "the module needs Rust (cargo), and Rust has no musl target for riscv64"
+    )
+    assert cross_blocker(Recipe(apk=("gcc",)), arch("riscv64")) is None
 
 
 def decide_for(
@@ -124,12 +136,10 @@ def test_a_module_marked_emulate_is_emulated_under_auto_and_says_why() -> None:
     assert decide_for(Recipe(mode=Mode.EMULATE)) == ModeDecision("emulate")
 
 
-def test_rust_under_auto_emulates_and_under_cross_is_an_error() -> None:
+def test_rust_under_auto_tries_cross_first() -> None:
     rust = Recipe(apk=("cargo",))
-    auto = decide_for(rust, run_mode=Mode.AUTO)
-    assert auto.plan == "emulate" and "Rust" in auto.note
-    cross = decide_for(rust, run_mode=Mode.CROSS)
-    assert cross.error.startswith("cross mode is not possible: the module needs Rust")
+    assert decide_for(rust, run_mode=Mode.AUTO) == ModeDecision("cross-then-emulate")
+    assert decide_for(rust, run_mode=Mode.CROSS) == ModeDecision("cross")
 
 
 def test_mode_label() -> None:
@@ -240,11 +250,23 @@ def test_module_marked_emulate_under_auto(opts: BuildOptions) -> None:
     assert results[0].message == 'emulate (the module\'s recipe says mode = "emulate")'
 
 
-def test_cross_for_a_rust_module_fails_without_building(opts: BuildOptions) -> None:
+def test_cross_for_a_rust_module_builds_with_the_rust_triple(opts: BuildOptions) -> None:
+    target = make_target("alpha", "armv7", recipe=Recipe(apk=("cargo",)))
+    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    assert [dict(r.build_args)["MW_CROSS_RUST_TRIPLE"] for r in engine.requests] == [
+        "armv7-unknown-linux-musleabihf"
+    ]
+    assert results[0].status == "built" and results[0].mode == "cross"
+
+
+def test_cross_for_a_rust_module_without_a_rust_target_fails_without_building(
+    opts: BuildOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(cross.RUST_TRIPLES, "arm64v8")
     target = make_target("alpha", "arm64v8", recipe=Recipe(apk=("cargo",)))
     results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
     assert engine.requests == []
-    assert results[0].status == "failed" and "Rust" in results[0].message
+    assert results[0].status == "failed" and "Rust has no musl target" in results[0].message
 
 
 def test_dry_run_shows_the_cross_command(opts: BuildOptions) -> None:

@@ -1,0 +1,279 @@
+"""Rust extensions from the real index and real crates, built into musllinux_1_2 wheels on the musl
+stand-in with Rust (tests/standins/build-musl-rust.sh, built on demand by the fixture below).
+
+Cross mode: cargo and rustc of the build platform (amd64) build for the target's musl triple, the
+target's std built from rust-src, zig links against the target's sysroot, and openssl-sys finds the
+target's OpenSSL there. Nothing runs under QEMU but the test. Each wheel passes the product's test step
+and then a functional check in a container of its own platform, installed from wheels/<arch>/ alone.
+
+CI (tier 1) keeps cryptography for armv7, cross; the rest is the matrix tier's.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from support import REGISTRY, REQUIRED, STANDIN_REPO, Recorder, make_target, run_command
+from test_musl_real import CHECK_SCRIPT, shipped_config
+
+from muslwheels.build import TargetResult, build_targets
+from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.config import recipe_for
+from muslwheels.docker import DockerEngine
+from muslwheels.index import PackageIndex
+from muslwheels.indexwheels import PipIndexWheels
+from muslwheels.model import Flavour, Mode, ModuleConfig, Target
+from muslwheels.pipconfig import IndexSettings
+from muslwheels.versions import newest_version
+
+pytestmark = pytest.mark.integration
+
+RUST_TAG = "3.11-musl-rust"
+MUSL_RUST = f"{REGISTRY}/{STANDIN_REPO}:{RUST_TAG}"
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "standins" / "build-musl-rust.sh"
+
+PLATFORMS = {
+    "amd64": ("linux/amd64", "x86_64"),
+    "arm64v8": ("linux/arm64", "aarch64"),
+    "armv7": ("linux/arm/v7", "armv7l"),
+}
+
+#: An X.509 certificate (self-signed, P-256) for cryptography's check.
+CERT = """-----BEGIN CERTIFICATE-----
+MIIBjDCCATOgAwIBAgIUFpmFqy7zSACOCeNEnTKRRIuRHDQwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQbXVzbC13aGVlbHMgdGVzdDAgFw0yNjEyMDQxNjIxMzVaGA8y
+MTI2MTExMDE2MjEzNVowGzEZMBcGA1UEAwwQbXVzbC13aGVlbHMgdGVzdDBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABHbQmgMwZ58MPy/dzttcu3f1vSy5AtucXsX9
+gZNh7h30dMWZZx7ivu2BLNz0if7gSCNoppKuKMC9Bp4vAN4/QFKjUzBRMB0GA1Ud
+DgQWBBQG3sf1IyjsQsnpNzBBcIxC8SWA9DAfBgNVHSMEGDAWgBQG3sf1IyjsQsnp
+NzBBcIxC8SWA9DAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCICso
+FDe4ZfSYomlaeOF3MUOoFFbpdVUuEVWoBAV0hnuHAiBh6WYqUUz0KKAK5GQctbMH
+ngJ6R4hmiXLbAj9ocq+muQ==
+-----END CERTIFICATE-----
+"""
+
+#: What each module must do once imported: code that sets `out`, and repr(out).
+CHECKS = {
+    "cryptography": (
+        "from cryptography.hazmat.bindings._rust import openssl as rust_openssl\n"
+        "from cryptography.fernet import Fernet\n"
+        "from cryptography import x509\n"
+        "f = Fernet(Fernet.generate_key())\n"
+        f"cert = x509.load_pem_x509_certificate({CERT.encode()!r})\n"
+        "out = (f.decrypt(f.encrypt(b'musl')), cert.subject.rfc4514_string(),"
+        " rust_openssl.openssl_version_text().split()[0])",
+        "(b'musl', 'CN=musl-wheels test', 'OpenSSL')",
+    ),
+    "bcrypt": (
+        "import bcrypt\nh = bcrypt.hashpw(b'musl', bcrypt.gensalt(rounds=4))\n"
+        "out = (bcrypt.checkpw(b'musl', h), bcrypt.checkpw(b'wheels', h))",
+        "(True, False)",
+    ),
+    "paramiko": (
+        "import io, bcrypt, paramiko\n"
+        "key = paramiko.RSAKey.generate(1024)\n"
+        "buf = io.StringIO(); key.write_private_key(buf)\n"
+        "again = paramiko.RSAKey.from_private_key(io.StringIO(buf.getvalue()))\n"
+        "h = bcrypt.hashpw(b'musl', bcrypt.gensalt(rounds=4))\n"
+        "out = (again.get_fingerprint() == key.get_fingerprint(), bcrypt.checkpw(b'musl', h))",
+        "(True, True)",
+    ),
+}
+
+
+@functools.cache
+def rust_standin() -> str:
+    """The stand-in with Rust in the registry, built on demand (the script skips in a second when
+    the tag was made from its recipe)."""
+    done = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=3600, check=False
+    )
+    if done.returncode != 0:
+        reason = f"{BUILD_SCRIPT.name} failed: {done.stderr[-2000:]}"
+        if REQUIRED:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return MUSL_RUST
+
+
+@functools.cache
+def newest(module: str, index_url: str, cert: str | None) -> str:
+    project = PackageIndex(IndexSettings(index_url=index_url, cert=cert), use_find_links=False)
+    found = project.project(module)
+    assert found is not None, f"{module} is not on {index_url}"
+    version = newest_version(found, python="3.11")
+    assert version is not None, f"{module} has no release for Python 3.11"
+    return version
+
+
+def targets_for(arch: str, modules: Sequence[str], index: IndexSettings) -> list[Target]:
+    """The modules' targets for ``arch`` with modules.toml's recipes, each at its newest release,
+    dependencies first (a module modules.toml lists as a dependency is a target of its own)."""
+    config = shipped_config()
+    made: dict[str, Target] = {}
+
+    def target(module: str) -> Target:
+        if module not in made:
+            found = config.module(module) or ModuleConfig(name=module)
+            deps = [target(d) for d in found.depends]
+            recipe = recipe_for(
+                found, arch=arch, python="3.11", ssl="openssl", flavour=Flavour.SHARED
+            )
+            made[module] = make_target(
+                module,
+                arch,
+                version=newest(module, index.index_url, index.cert),
+                recipe=recipe,
+                depends=deps,
+                base_image=rust_standin(),
+            )
+        return made[module]
+
+    for module in modules:
+        target(module)
+    return list(made.values())
+
+
+@dataclass
+class RustRun:
+    arch: str
+    results: dict[str, TargetResult]
+    wheels_root: Path
+    recorder: Recorder
+
+    def result(self, module: str) -> TargetResult:
+        result = self.results[module]
+        assert result.status == "built", f"{module} {self.arch}: {result.status}: {result.message}"
+        return result
+
+    def wheel(self, module: str) -> Path:
+        result = self.result(module)
+        (name,) = (
+            n
+            for n in result.wheels
+            if parse_wheel_filename(n)[0] == canonicalize_name(result.target.module)
+        )
+        return self.wheels_root / result.target.wheel_dir / name
+
+    def log(self, module: str) -> str:
+        return "\n".join(self.recorder.lines.get(self.results[module].target.id, []))
+
+
+def run_rust(
+    root: Path,
+    index: IndexSettings,
+    mode: Mode,
+    arch: str,
+    modules: Sequence[str],
+    *,
+    flavour: Flavour = Flavour.SHARED,
+) -> RustRun:
+    targets = targets_for(arch, modules, index)
+    if flavour is Flavour.NO_SHARED:
+        targets = [t.with_flavour(flavour) for t in targets]
+    recorder = Recorder()
+    options = BuildOptions(
+        wheels_root=root / "wheels",
+        log_dir=root / "logs",
+        index=index,
+        jobs=1,
+        force=False,
+        mode=mode,
+        build_platform="linux/amd64",
+        tests=VerifySettings(modules=(), index=PipIndexWheels(index)),
+    )
+    start = time.monotonic()
+    results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)
+    print(f"\nrust {arch} {mode.value}: {time.monotonic() - start:.0f}s in all")
+    for r in results:
+        print(f"  {r.target.module:14} {r.status:6} {r.seconds:6.0f}s  {r.mode}  {r.message[:200]}")
+    return RustRun(arch, {r.target.module: r for r in results}, options.wheels_root, recorder)
+
+
+@functools.cache
+def platform_image(platform: str) -> str:
+    """The Rust stand-in's image for ``platform``, by digest (see test_musl_real.platform_image)."""
+    done = run_command(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", MUSL_RUST], timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    os_name, arch, *variant = platform.split("/")
+    for manifest in json.loads(done.stdout)["manifests"]:
+        found = manifest["platform"]
+        if (found["os"], found["architecture"], found.get("variant")) == (
+            os_name,
+            arch,
+            variant[0] if variant else None,
+        ):
+            return f"{MUSL_RUST.rsplit(':', 1)[0]}@{manifest['digest']}"
+    raise AssertionError(f"{MUSL_RUST} has no {platform} image")
+
+
+def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[str, str]:
+    """Install ``modules`` from ``folder`` alone (no index, no network) in a fresh container of
+    ``arch``'s platform and run their checks."""
+    platform, machine = PLATFORMS[arch]
+    script = (
+        "set -e; python -m pip install -q --no-index --no-cache-dir --disable-pip-version-check "
+        '--root-user-action=ignore --find-links /w $2 >&2; exec python -c "$0" "$1"'
+    )
+    checks = {m: CHECKS[m][0] for m in modules}
+    done = run_command(
+        [
+            *("docker", "run", "--rm", "--network", "none", "--platform", platform),
+            *("-v", f"{folder}:/w:ro", platform_image(platform)),
+            *("sh", "-c", script, CHECK_SCRIPT, json.dumps(checks)),
+            " ".join(modules),
+        ],
+        timeout=900,
+    )
+    assert done.returncode == 0, f"{arch} container failed: {done.stderr[-3000:]}"
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["machine"] == machine
+    results: dict[str, str] = answer["results"]
+    return results
+
+
+def assert_rust_wheel(run: RustRun, module: str, mode: str) -> Path:
+    result = run.result(module)
+    assert result.mode == mode, result.mode
+    assert result.tested.startswith("tested: "), result.tested
+    assert f"muslwheels: test passed on {PLATFORMS[run.arch][0]}" in run.log(module)
+    wheel = run.wheel(module)
+    tags = parse_wheel_filename(wheel.name)[3]
+    assert {t.platform for t in tags} == {f"musllinux_1_2_{PLATFORMS[run.arch][1]}"}, wheel.name
+    if mode == "cross":
+        log = run.log(module)
+        assert "std: " in log or "CACHED" in log, log[-3000:]
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def cryptography_armv7(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings
+) -> RustRun:
+    return run_rust(
+        tmp_path_factory.mktemp("rust-armv7"), host_index, Mode.CROSS, "armv7", ["cryptography"]
+    )
+
+
+def test_cryptography_cross_for_armv7_builds_and_works(cryptography_armv7: RustRun) -> None:
+    run = cryptography_armv7
+    wheel = assert_rust_wheel(run, "cryptography", "cross")
+    log = run.log("cryptography")
+    # cargo of the build platform built for the target's triple; nothing of the build ran under QEMU
+    assert "cross mode: Rust " in log and "for armv7-unknown-linux-musleabihf" in log, log[-3000:]
+    # the shared flavour bundles the target's libssl and libcrypto (auditwheel, from /target)
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any("libssl" in n for n in names) and any("libcrypto" in n for n in names), names
+    checks = functional_checks("armv7", run.wheels_root / "armv7", ["cryptography"])
+    assert checks["cryptography"] == CHECKS["cryptography"][1]
