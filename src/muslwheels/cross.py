@@ -162,7 +162,9 @@ def cross_blocker(recipe: Recipe, arch: Arch) -> str | None:
         return f"no cross compiler target is known for {arch.key}"
     rust = rust_packages(recipe)
     if rust and not target.rust_triple:
-        return f"the module needs Rust ({', '.join(rust)}), and Rust has no musl target for {arch.key}"
+        return (
+            f"the module needs Rust ({', '.join(rust)}), and Rust has no musl target for {arch.key}"
+        )
     return None
 
 
