@@ -14,7 +14,7 @@
 # Debian's rustc and cargo are glibc programs: they live with their own loader and libraries in a private
 # prefix, patched (patchelf) to use them. Like Alpine's, the stand-in's cargo builds for the image's own musl
 # target unless told another (the std built from rust-src; Debian ships no musl std), and links build scripts
-# and proc macros (rustc's glibc host) with zig against that prefix. The product sees an apk with rust, cargo
+# and proc macros (rustc's glibc host) with Debian's gcc from that prefix, against its glibc. The product sees an apk with rust, cargo
 # and rust-src, as on Alpine.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -37,11 +37,8 @@ REPO_DIR=/usr/lib/muslwheels-standin/apk-rust
 ALL_ARCHES=(amd64 arm64 armhf)
 ARCHES=(amd64)
 PACKAGES=(rustc cargo rust-src)
-# Debian packages that rustc depends on for its own (glibc) C toolchain: zig links instead, so they are left
-# out of the prefix.
-SKIP_DEBS='gcc* cpp* binutils* libasan* libtsan* libubsan* libhwasan* liblsan* libgcc-*-dev* libc6-dev*
-linux-libc-dev* libc-dev-bin* rpcsvc* libcrypt-dev* libisl* libmpc* libmpfr* libgprofng* libctf* libsframe*
-libbinutils* libjansson* libcc1* libitm* libgomp* libquadmath* libatomic*'
+# Left out of the prefix: the sanitizer and profiling runtimes of rustc's gcc dependency.
+SKIP_DEBS='libasan* libtsan* libubsan* libhwasan* liblsan* libgprofng*'
 
 platform() { case $1 in amd64) echo linux/amd64 ;; arm64) echo linux/arm64 ;; armhf) echo linux/arm/v7 ;; *) die "no platform for $1" ;; esac; }
 apk_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7 ;; *) die "no apk arch for $1" ;; esac; }
@@ -49,7 +46,6 @@ multiarch() { case $1 in amd64) echo x86_64-linux-gnu ;; arm64) echo aarch64-lin
 loader() { case $1 in amd64) echo ld-linux-x86-64.so.2 ;; arm64) echo ld-linux-aarch64.so.1 ;; armhf) echo ld-linux-armhf.so.3 ;; esac; }
 host_triple() { case $1 in amd64) echo x86_64-unknown-linux-gnu ;; arm64) echo aarch64-unknown-linux-gnu ;; armhf) echo armv7-unknown-linux-gnueabihf ;; esac; }
 musl_triple() { case $1 in amd64) echo x86_64-unknown-linux-musl ;; arm64) echo aarch64-unknown-linux-musl ;; armhf) echo armv7-unknown-linux-musleabihf ;; esac; }
-zig_gnu() { case $1 in amd64) echo x86_64-linux-gnu.2.36 ;; arm64) echo aarch64-linux-gnu.2.36 ;; armhf) echo arm-linux-gnueabihf.2.36 ;; esac; }
 env_name() { echo "$1" | tr 'a-z-' 'A-Z_'; }
 
 # ------------------------------------------------------------------------------------------------ registry
@@ -176,23 +172,29 @@ prefix() {
     while IFS= read -r -d '' f; do
         case ${f##*/} in ld-linux* | libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.*) continue ;; esac
         [ "$(head -c 4 "$f")" = $'\x7fELF' ] || continue
+        if "$PATCHELF" --print-interpreter "$f" >/dev/null 2>&1; then
+            "$PATCHELF" --set-interpreter "$PREFIX/usr/lib/$ma/$(loader "$arch")" "$f"
+        fi
         "$PATCHELF" --force-rpath --set-rpath "$PREFIX/usr/lib/$ma" "$f"
-    done < <(find "$p/usr/bin" "$p/usr/lib/$ma" "$p/usr/lib/rustlib" -type f \( -path '*/usr/bin/*' -o -name '*.so*' \) -print0)
-    for f in rustc rustdoc cargo; do
-        "$PATCHELF" --set-interpreter "$PREFIX/usr/lib/$ma/$(loader "$arch")" "$p/usr/bin/$f"
-    done
-    mkdir -p "$p/link" "$p/bin"
-    ln -sf "$PREFIX/usr/lib/$ma/libgcc_s.so.1" "$p/link/libgcc_s.so"
+    done < <(find "$p/usr/bin" "$p/usr/libexec" "$p/usr/lib/$ma" "$p/usr/lib/gcc" "$p/usr/lib/rustlib" -type f \
+        \( -path '*/usr/bin/*' -o -path '*/libexec/*' -o -name '*.so*' \) -print0)
+    mkdir -p "$p/bin"
+    # Debian's merged /usr: glibc's linker scripts name /lib/<multiarch>/..., looked up in the sysroot.
+    [ -e "$p/lib" ] || ln -s usr/lib "$p/lib"
+    [ -e "$p/lib64" ] || [ ! -d "$p/usr/lib64" ] || ln -s usr/lib64 "$p/lib64"
     local host musl
     host=$(host_triple "$arch")
     musl=$(musl_triple "$arch")
     fill "$FILES/cargo.in" "$root/usr/bin/cargo" PREFIX="$PREFIX" MUSL_TRIPLE="$musl" \
         HOST_ENV="$(env_name "$host")" HOST_LOWER="$(echo "$host" | tr - _)" MUSL_ENV="$(env_name "$musl")"
+    local gcc
+    gcc=$(cd "$p/usr/bin" && compgen -G "$ma-gcc-[0-9]*" | head -n 1)
+    if [ -z "$gcc" ] || [ ! -x "$p/usr/bin/$gcc" ]; then die "$arch: no $ma-gcc-* in the prefix"; fi
     for mode in cc c++; do
-        fill "$FILES/host-cc.in" "$p/bin/host-$mode" MODE="$mode" PREFIX="$PREFIX" HOST_TRIPLE="$host" \
-            MULTIARCH="$ma" ZIG_GNU="$(zig_gnu "$arch")" LOADER="$(loader "$arch")"
+        fill "$FILES/host-cc.in" "$p/bin/host-$mode" PREFIX="$PREFIX" HOST_TRIPLE="$host" \
+            MULTIARCH="$ma" GCC="$gcc" LOADER="$(loader "$arch")"
     done
-    printf '#!/bin/sh\nexec zig ar "$@"\n' >"$p/bin/host-ar"
+    printf '#!/bin/sh\nexec %s "$@"\n' "$PREFIX/usr/bin/$ma-ar" >"$p/bin/host-ar"
     chmod 0755 "$root/usr/bin/cargo" "$p/bin/host-cc" "$p/bin/host-c++" "$p/bin/host-ar"
     ln -s "$PREFIX/usr/bin/rustc" "$root/usr/bin/rustc"
     ln -s "$PREFIX/usr/bin/rustdoc" "$root/usr/bin/rustdoc"
@@ -232,8 +234,11 @@ apk_repo() {
     while IFS= read -r -d '' f; do
         rust_paths+=("${f#"$root/"}")
     done < <(find "$root$PREFIX/usr" -mindepth 1 -maxdepth 1 ! -name src ! -name bin -print0)
-    pack rust "" "Rust compiler (Debian 13's rustc in a private glibc prefix)" \
-        "${rust_paths[@]}" "$rel/usr/bin/rustc" "$rel/usr/bin/rustdoc" usr/bin/rustc usr/bin/rustdoc
+    while IFS= read -r -d '' f; do
+        rust_paths+=("${f#"$root/"}")
+    done < <(find "$root$PREFIX/usr/bin" -mindepth 1 -maxdepth 1 ! -name cargo -print0)
+    pack rust "" "Rust compiler (Debian 13's rustc and the gcc it links with, in a private glibc prefix)" \
+        "${rust_paths[@]}" usr/bin/rustc usr/bin/rustdoc
     pack cargo rust "Rust package manager (Debian 13's cargo)" "$rel/usr/bin/cargo" usr/bin/cargo
     pack rust-src rust "Rust standard library sources (Debian 13's rust-src)" "$rel/usr/src"
     rm -f "$root/.PKGINFO"
