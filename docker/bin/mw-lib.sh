@@ -131,6 +131,17 @@ mw_cross_rust_env() {
     u=$(printf '%s' "$t" | tr '-' '_')
     CARGO_BUILD_TARGET=$t
     export CARGO_BUILD_TARGET
+    # crossenv's python puts LIBRARY_PATH and CPATH (/target) into every process it starts, and the build
+    # machine's compiler would then link cargo's host programs (build scripts, proc macros) against the
+    # target's files: cargo runs without them (the target's compiler, /mw/cross/bin/cc, names /target
+    # itself).
+    mkdir -p /mw/cross/rust
+    printf '#!/bin/sh\nunset LIBRARY_PATH CPATH C_INCLUDE_PATH CPLUS_INCLUDE_PATH\nexec %s "$@"\n' \
+        "$(command -v cargo)" >/mw/cross/rust/cargo
+    chmod 0755 /mw/cross/rust/cargo
+    PATH=/mw/cross/rust:$PATH
+    CARGO=/mw/cross/rust/cargo
+    export PATH CARGO
     export "CARGO_TARGET_${T}_LINKER=/mw/cross/bin/rust-cc"
     # A Python extension (cdylib) links musl dynamically.
     export "CARGO_TARGET_${T}_RUSTFLAGS=-C target-feature=-crt-static${MW_CROSS_RUSTFLAGS:+ $MW_CROSS_RUSTFLAGS}"
