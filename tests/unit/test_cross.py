@@ -276,3 +276,14 @@ def test_dry_run_shows_the_cross_command(opts: BuildOptions) -> None:
     )
     assert engine.requests == []
     assert "MW_MODE=cross" in results[0].message
+
+
+def test_emulating_a_rust_module_names_its_triple_for_the_crates_stage(opts: BuildOptions) -> None:
+    rust = make_target("alpha", "armv7", recipe=Recipe(apk=("cargo",)))
+    plain = make_target("beta", "armv7")
+    _, engine, _ = run(
+        [rust, plain], replace(opts, mode=Mode.EMULATE, build_platform="linux/amd64")
+    )
+    args = {dict(r.build_args)["MW_PROJECT"]: dict(r.build_args) for r in engine.requests}
+    assert args["alpha"]["MW_RUST_TRIPLE"] == "armv7-unknown-linux-musleabihf"
+    assert "MW_RUST_TRIPLE" not in args["beta"]
