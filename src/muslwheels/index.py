@@ -38,7 +38,16 @@ from packaging.version import Version
 from .cache import Fact, Json, JsonCache
 from .errors import BuildError, ResolutionError
 from .model import Project, ProjectLookup, normalize_name
-from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback, reason
+from .names import redact
+from .net import (
+    Deadlines,
+    LazyHTTPSHandler,
+    NetError,
+    SameOriginRedirects,
+    fetch,
+    is_loopback,
+    reason,
+)
 from .pipconfig import IndexSettings
 from .versions import loosest, newest_sdist
 
@@ -258,6 +267,20 @@ def _check_html(body: bytes) -> None:
         raise ValueError("not an HTML page")
 
 
+def is_distribution_file(filename: str) -> bool:
+    """Whether ``filename`` has the extension of a wheel or of an sdist pip accepts."""
+    lower = filename.lower()
+    return lower.endswith(".whl") or any(lower.endswith(e) for e in SDIST_EXTENSIONS)
+
+
+def _distribution_links(files: list[DistFile]) -> list[DistFile]:
+    """``files`` of a project page; ValueError when it links somewhere yet to no distribution
+    file at all (a web site, a login or error page answered with 200): not an index page."""
+    if files and not any(is_distribution_file(f.filename) for f in files):
+        raise ValueError(f"it links to {len(files)} file(s), none of them a distribution")
+    return files
+
+
 def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
     """The project name and files of a PEP 691 project page; ValueError when it is not one."""
     data = json.loads(body)
@@ -367,27 +390,6 @@ def summary_from_json(value: Json) -> PageSummary | None:
 
 
 # --- talking to the index -----------------------------------------------------------------------
-
-
-def redact(url: str) -> str:
-    """``url`` without the password of its user info (for messages and cache keys); cut to 200
-    characters. A URL that does not parse loses everything between ``//`` and an ``@``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises for a port that is not a number)
-    except ValueError:
-        return _cut(re.sub(r"//[^/]*@", "//***@", url))
-    if parts.password is None and parts.username is None:
-        return _cut(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.password is not None else f"{parts.username}@"
-    return _cut(urllib.parse.urlunsplit(parts._replace(netloc=user + host)))
-
-
-def _cut(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def url_problem(url: str) -> str | None:
@@ -614,7 +616,7 @@ class PackageIndex:
                 return parse_json_page(body)
             if mime in HTML_TYPES:
                 _check_html(body)
-                return None, parse_html_page(body)
+                return None, _distribution_links(parse_html_page(body))
         except ValueError as exc:
             raise ResolutionError(
                 f"package index {redact(final_url)} gave a malformed answer: {exc}",
@@ -702,7 +704,7 @@ class PackageIndex:
         more than asking a loopback index for every project) is made at the first https request."""
         if verify not in self._openers:
             handler = LazyHTTPSHandler(functools.partial(self._context, verify))
-            self._openers[verify] = urllib.request.build_opener(handler)
+            self._openers[verify] = urllib.request.build_opener(handler, SameOriginRedirects())
         return self._openers[verify]
 
     def _get(self, url: str) -> tuple[int, str, bytes, str]:

@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 #: One request (its retries included) may take this long, in seconds ...
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -158,6 +159,46 @@ class Answer:
 
 
 _REDIRECT_LOOP = urllib.request.HTTPRedirectHandler.inf_msg
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Headers that carry credentials: never sent on to another origin.
+_CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Whether two URLs share scheme, host and port (a missing port is the scheme's default);
+    False when either does not parse."""
+    try:
+        a, b = urllib.parse.urlsplit(first), urllib.parse.urlsplit(second)
+        a_scheme, b_scheme = a.scheme.lower(), b.scheme.lower()
+        a_port = a.port or _DEFAULT_PORTS.get(a_scheme)
+        b_port = b.port or _DEFAULT_PORTS.get(b_scheme)
+    except ValueError:
+        return False
+    return (a_scheme, a.hostname, a_port) == (b_scheme, b.hostname, b_port)
+
+
+class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects as urllib does, but send credentials (``Authorization``, cookies) only to
+    the origin (scheme, host and port) they were meant for, as pip and requests do: urllib's own
+    handler copies every header to wherever the server points."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None or same_origin(req.full_url, new.full_url):
+            return new
+        for name in _CREDENTIAL_HEADERS:
+            for store in (new.headers, new.unredirected_hdrs):
+                for key in [k for k in store if k.lower() == name.lower()]:
+                    del store[key]
+        return new
 
 
 def _answer_of_error(exc: urllib.error.HTTPError) -> Answer:

@@ -894,3 +894,42 @@ def test_index_sdists_through_a_project_lookup() -> None:
     assert sdists.newest(Requirement("absent"), "3.11") is None
     with pytest.raises(BuildError, match="cannot ask the index for an sdist of down"):
         sdists.newest(Requirement("down"), "3.11")
+
+
+def test_credentials_stay_on_their_origin_across_redirects(web: RouteServer) -> None:
+    """A redirect to another origin (here: another port) gets no Authorization, as with pip;
+    one within the origin keeps it."""
+    other = RouteServer()
+    try:
+        other.routes["/simple/cffi/"] = json_page("cffi", [("cffi-1.0.tar.gz", False)])
+        web.routes["/simple/cffi/"] = Reply(302, b"", {"Location": other.url + "/simple/cffi/"})
+        url = web.url.replace("http://", "http://user:s3cret@") + "/simple"
+        assert index_at(url).project("cffi") is not None
+        assert web.requests[0].headers.get("Authorization")
+        assert [r.path for r in other.requests] == ["/simple/cffi/"]
+        assert "Authorization" not in other.requests[0].headers
+        # within the origin: kept
+        web.routes["/simple/cffi/"] = Reply(302, b"", {"Location": "/moved/cffi/"})
+        web.routes["/moved/cffi/"] = json_page("cffi", [("cffi-1.0.tar.gz", False)])
+        assert index_at(url).project("cffi") is not None
+        assert web.requests[-1].path == "/moved/cffi/"
+        assert web.requests[-1].headers.get("Authorization") == "Basic dXNlcjpzM2NyZXQ="
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage",
+        b"\x00\x01\x02",
+        b"{}",
+        b"<html><body><h1>Welcome</h1><a href='/about'>About us</a></body></html>",
+        b"<html><a href='x'>x</a>" + bytes(range(256)) * 10,
+    ],
+)
+def test_garbage_with_200_is_a_malformed_answer(web: RouteServer, body: bytes) -> None:
+    web.routes["/simple/cffi/"] = Reply(200, body, {"Content-Type": "text/html"})
+    with pytest.raises(ResolutionError, match="gave a malformed answer") as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.exit_code == 4

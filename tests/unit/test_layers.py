@@ -59,6 +59,7 @@ LAYERS: dict[str, str] = {
     "plan": LOGIC,
     "tags": LOGIC,
     "verify": LOGIC,
+    "names": LOGIC,
     "versions": LOGIC,
     "wheelinfo": LOGIC,
     "workflow": LOGIC,
