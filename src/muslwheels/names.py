@@ -38,7 +38,7 @@ def name_problem(text: str, what: str = "name") -> str | None:
     if not text:
         return f"an empty {what}"
     if has_control(text):
-        return f"{what} {escape(text)!r} holds a control character or a line break"
+        return f"{what} '{escape(text)}' holds a control character or a line break"
     return None
 
 

@@ -61,6 +61,7 @@ LAYERS: dict[str, str] = {
     "verify": LOGIC,
     "names": LOGIC,
     "versions": LOGIC,
+    "wheelfile": LOGIC,
     "wheelinfo": LOGIC,
     "workflow": LOGIC,
     # adapters: the outside world
