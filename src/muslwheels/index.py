@@ -255,6 +255,7 @@ def parse_html_page(body: bytes | str) -> list[DistFile]:
     return files
 
 
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _MARKUP = re.compile(rb"<\s*(!doctype|html|head|body|a)[\s>]", re.IGNORECASE)
 
 
@@ -307,7 +308,9 @@ def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
             )
         )
     name = data.get("name")
-    return (name if isinstance(name, str) else None), files
+    # the project's own spelling, used only when it is a project name (it names files and tags)
+    usable = isinstance(name, str) and _PROJECT_NAME.fullmatch(name) is not None
+    return (name if usable and isinstance(name, str) else None), files
 
 
 def summary_to_json(summary: PageSummary | None) -> Json:

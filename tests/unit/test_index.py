@@ -933,3 +933,9 @@ def test_garbage_with_200_is_a_malformed_answer(web: RouteServer, body: bytes) -
     with pytest.raises(ResolutionError, match="gave a malformed answer") as info:
         index_at(web.url + "/simple").project("cffi")
     assert info.value.exit_code == 4
+
+
+def test_a_json_name_that_is_not_a_project_name_is_not_used(web: RouteServer) -> None:
+    web.routes["/simple/cffi/"] = json_page("cffi\nFORGED", [("cffi-1.0.tar.gz", False)])
+    project = index_at(web.url + "/simple").project("cffi")
+    assert project is not None and project.name == "cffi"
