@@ -82,6 +82,7 @@ LAYERS: dict[str, str] = {
     "extract": WORK,
     "landing": WORK,
     "publish": WORK,
+    "outputs": WORK,
     "wheelindex": WORK,
     "wheelstore": WORK,
     "wheeltest": WORK,
