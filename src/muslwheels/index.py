@@ -264,6 +264,8 @@ def _check_html(body: bytes) -> None:
     does): an empty answer or one without any markup is a broken server, not an empty project."""
     if not body.strip():
         raise ValueError("an empty page")
+    if b"\x00" in body:
+        raise ValueError("binary data, not an HTML page")
     if _MARKUP.search(body[:65536]) is None:
         raise ValueError("not an HTML page")
 

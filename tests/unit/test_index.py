@@ -939,3 +939,11 @@ def test_a_json_name_that_is_not_a_project_name_is_not_used(web: RouteServer) ->
     web.routes["/simple/cffi/"] = json_page("cffi\nFORGED", [("cffi-1.0.tar.gz", False)])
     project = index_at(web.url + "/simple").project("cffi")
     assert project is not None and project.name == "cffi"
+
+
+def test_binary_garbage_with_markup_in_it_is_malformed(web: RouteServer) -> None:
+    body = b"\x89PNG\r\n\x1a\n\x00\x00<html>" + bytes(range(256))
+    web.routes["/simple/cffi/"] = Reply(200, body, {"Content-Type": "text/html"})
+    with pytest.raises(ResolutionError, match="malformed answer: binary data") as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.exit_code == 4
