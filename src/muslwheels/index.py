@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import functools
-import json
 import posixpath
 import re
 import ssl
@@ -37,6 +36,7 @@ from packaging.version import Version
 
 from .cache import Fact, Json, JsonCache
 from .errors import BuildError, ResolutionError
+from .jsonfile import loads_untrusted
 from .model import Project, ProjectLookup, normalize_name
 from .names import redact
 from .net import (
@@ -286,7 +286,7 @@ def _distribution_links(files: list[DistFile]) -> list[DistFile]:
 
 def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
     """The project name and files of a PEP 691 project page; ValueError when it is not one."""
-    data = json.loads(body)
+    data = loads_untrusted(body)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     meta = data.get("meta")

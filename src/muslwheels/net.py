@@ -33,6 +33,8 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_RUN_BUDGET = 120.0
 #: The pauses before the second, third and fourth attempt of a request that failed transiently.
 DEFAULT_BACKOFF = (0.25, 0.5, 1.0)
+#: The largest answer body read (an index page, a manifest, a token): more is refused.
+MAX_ANSWER_BYTES = 64 << 20
 
 
 def is_loopback(host: str) -> bool:
@@ -206,7 +208,7 @@ def _answer_of_error(exc: urllib.error.HTTPError) -> Answer:
     if text.startswith(_REDIRECT_LOOP):
         text = "redirects in a loop or more than 10 of them"
     try:
-        body = exc.read() if exc.fp is not None else b""
+        body = exc.read(MAX_ANSWER_BYTES) if exc.fp is not None else b""
     except (OSError, http.client.HTTPException):
         body = b""
     received = tuple(exc.headers.items()) if exc.headers is not None else ()
@@ -234,11 +236,14 @@ def _attempt(
 ) -> Answer:
     try:
         with opener.open(request, timeout=timeout) as response:
+            body = response.read(MAX_ANSWER_BYTES + 1)
+            if len(body) > MAX_ANSWER_BYTES:
+                raise ValueError(f"the answer is larger than the {MAX_ANSWER_BYTES} bytes allowed")
             return Answer(
                 response.status,
                 " ".join(str(response.reason).split()),
                 tuple(response.headers.items()),
-                response.read(),
+                body,
                 response.geturl(),
             )
     except urllib.error.HTTPError as exc:

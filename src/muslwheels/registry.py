@@ -36,6 +36,7 @@ from .imageref import (
     ImageReference,
     parse_reference,
 )
+from .jsonfile import loads_untrusted
 from .names import escape
 from .net import (
     Deadlines,
@@ -522,7 +523,7 @@ class RegistryClient:
                 hint="try again later; --offline answers from the cache",
             )
         try:
-            document = json.loads(response.body)
+            document = loads_untrusted(response.body)
             token = document.get("token") or document.get("access_token")
         except (ValueError, AttributeError):
             token = None
@@ -634,7 +635,7 @@ class RegistryClient:
 
     def _json(self, ref: ImageReference, response: _Response) -> dict[str, Any]:
         try:
-            document = json.loads(response.body)
+            document = loads_untrusted(response.body)
         except ValueError as exc:
             raise self._malformed(ref, response, "not JSON") from exc
         if not isinstance(document, dict):

@@ -947,3 +947,23 @@ def test_binary_garbage_with_markup_in_it_is_malformed(web: RouteServer) -> None
     with pytest.raises(ResolutionError, match="malformed answer: binary data") as info:
         index_at(web.url + "/simple").project("cffi")
     assert info.value.exit_code == 4
+
+
+def test_json_nested_too_deeply_is_malformed_not_a_recursion_error(web: RouteServer) -> None:
+    web.routes["/simple/cffi/"] = Reply(200, b"[" * 100_000, {"Content-Type": JSON_TYPE})
+    with pytest.raises(ResolutionError, match="malformed answer: JSON nested too deeply"):
+        index_at(web.url + "/simple").project("cffi")
+
+
+def test_an_answer_past_the_size_limit_is_refused(
+    web: RouteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muslwheels import net
+
+    monkeypatch.setattr(net, "MAX_ANSWER_BYTES", 1000)
+    web.routes["/simple/cffi/"] = html_page([(f"cffi-1.{i}.tar.gz", False) for i in range(100)])
+    with pytest.raises(
+        ResolutionError, match="the answer is larger than the 1000 bytes allowed"
+    ) as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.exit_code == 4
