@@ -273,7 +273,7 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
         build_platform=_build_platform(options.builder),
         tests=VerifySettings(
             modules=tuple(m.name for m in sources.config.modules),
-            index=PipIndexWheels(sources.settings),
+            index=PipIndexWheels(sources.settings, env=options.env),
             run_tests=options.test,
             sdists=IndexSdists(sources.projects),
         ),
