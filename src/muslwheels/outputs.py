@@ -73,8 +73,7 @@ def output_file_problem(path: Path) -> str | None:
         kind = _kind(found.st_mode)
         if kind is not None:
             return f"it is {kind}, not a regular file"
-    problem = _folder_problem(path.parent)
-    return f"{problem}" if problem is not None else None
+    return _folder_problem(path.parent)
 
 
 def check_output_file(path: Path, *, what: str, flag: str) -> Path:
