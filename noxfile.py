@@ -1,4 +1,4 @@
-"""Sessions: lint, typecheck, tests (unit), integration (real Docker), bench (benchmarks).
+"""Sessions: lint, typecheck, tests (unit), integration (real Docker), fuzz, bench (benchmarks).
 
 `nox` runs lint, typecheck, tests and integration. The integration session needs the Docker engine,
 buildx, QEMU, the local registries and the stand-in images that `.ci/setup` installs and starts; it
@@ -13,7 +13,7 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_TREES = ("tests/unit", "tests/integration")
+TEST_TREES = ("tests/unit", "tests/integration", "tests/fuzz")
 
 
 @nox.session
@@ -47,6 +47,17 @@ def integration(session: nox.Session) -> None:
     # The slowest tests listed at the end: where a CI run's time goes.
     session.run(
         "pytest", "tests/integration", "-q", "-m", "integration", "--durations=15", *session.posargs
+    )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz targets (tests/fuzz), each for MUSLWHEELS_FUZZ_SECONDS (default 60 here) from the
+    corpus in tests/fuzz/corpus/; for the matrix tier. A crash becomes a regression test."""
+    session.install("-e", ".[test]")
+    seconds = session.env.get("MUSLWHEELS_FUZZ_SECONDS") or "60"
+    session.run(
+        "pytest", "tests/fuzz", "-q", *session.posargs, env={"MUSLWHEELS_FUZZ_SECONDS": seconds}
     )
 
 

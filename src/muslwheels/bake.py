@@ -68,6 +68,12 @@ from .errors import BuildError, Interrupted, MuslWheelsError, UsageError
 from .graph import transitive_deps
 from .landing import land_wheels, present_message, verify_step
 from .model import Target
+from .outputs import (
+    check_output_file,
+    check_output_folder,
+    output_file_problem,
+    write_output_text,
+)
 from .verify import verification_failure, verify_wheels
 from .wheelstore import WheelFolders
 from .wheeltest import TestFailed, VerifyStep
@@ -127,13 +133,16 @@ class Definition:
     def write(self, path: Path) -> tuple[Path, ...]:
         """Write the definition to ``path`` (and the compose file beside it when needed); the
         files to hand to ``docker buildx bake -f``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(self.data, indent=2) + "\n"
+        write_output_text(path, text, what="the bake definition", flag="--print")
         network = path.with_name(path.name + NETWORK_SUFFIX)
         if not self.host_network:
-            network.unlink(missing_ok=True)
+            if output_file_problem(network) is None:
+                network.unlink(missing_ok=True)
             return (path,)
-        network.write_text(self.network_text(), encoding="utf-8")
+        write_output_text(
+            network, self.network_text(), what="the bake network file", flag="--print"
+        )
         return (path, network)
 
 
@@ -669,9 +678,17 @@ def print_definition(
     ``wheels/`` holds. The files to pass to ``docker buildx bake -f``."""
     pip = pip_settings(options.index)
     support = dest.with_name(dest.name + ".files")
-    if support.exists():
-        shutil.rmtree(support)
-    support.mkdir(mode=0o700, parents=True)
+    check_output_file(dest, what="the bake definition", flag="--print")
+    check_output_folder(support, what="the bake definition's files", flag="--print")
+    try:
+        if support.exists():
+            shutil.rmtree(support)
+        support.mkdir(mode=0o700, parents=True)
+    except OSError as err:
+        raise UsageError(
+            f"cannot write the bake definition's files to {support}: {err.strerror or err}",
+            hint="pass --print with a new name in a folder you can write",
+        ) from None
     run_files = write_run_files(
         pip, support / "run", fresh=uuid.uuid4().hex if options.force else ""
     )

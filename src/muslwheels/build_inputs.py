@@ -30,6 +30,7 @@ from .cross import RUST_TRIPLES, cross_target, rust_packages
 from .engine import BuildRequest, LocalOutput, Output
 from .errors import BuildError
 from .model import Mode, Target
+from .names import redact
 from .net import is_loopback_url
 from .pipconfig import IndexSettings
 from .wheelstore import link_or_copy
@@ -125,7 +126,7 @@ def pip_settings(index: IndexSettings) -> PipSettings:
         if _is_remote_url(location):
             return True
         notes.append(
-            f"{what} {location} left out of the build: it is on this machine, "
+            f"{what} {redact(location)} left out of the build: it is on this machine, "
             "which the build cannot see"
         )
         return False
@@ -135,7 +136,7 @@ def pip_settings(index: IndexSettings) -> PipSettings:
     lines = ["[global]"]
     if indexes:
         if indexes[0] != index.index_url:
-            notes.append(f"pip inside the build uses {indexes[0]} as its main index")
+            notes.append(f"pip inside the build uses {redact(indexes[0])} as its main index")
         lines.append(f"index-url = {indexes[0]}")
         if indexes[1:]:
             lines.append(f"extra-index-url = {' '.join(indexes[1:])}")

@@ -7,7 +7,6 @@ the real clients (package index, registry, Docker) to the pure layers and turns 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import platform
@@ -33,6 +32,7 @@ from .indexwheels import PipIndexWheels
 from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
 from .net import Deadlines
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
+from .outputs import check_output_file, check_output_folder, write_output_text
 from .pipconfig import IndexSettings, discover_index_settings
 from .plan import Plan, PlanOptions, make_plan, with_extras
 from .publish import (
@@ -273,7 +273,7 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
         build_platform=_build_platform(options.builder),
         tests=VerifySettings(
             modules=tuple(m.name for m in sources.config.modules),
-            index=PipIndexWheels(sources.settings),
+            index=PipIndexWheels(sources.settings, env=options.env),
             run_tests=options.test,
             sdists=IndexSdists(sources.projects),
         ),
@@ -445,6 +445,8 @@ def cmd_bake(
     ``--dry-run``), else baked on the builder and the wheels verified and installed as ``build``
     does (published wheels reused the same way; ``--push`` and ``--index`` as with ``build``)."""
     kind = cache_kind(cache)
+    if print_path is not None:  # before any question to the network
+        check_output_file(Path(print_path).absolute(), what="the bake definition", flag="--print")
     tags = options.require_tags()
     sources = Sources(ws, options)
     plan = sources.plan(tags)
@@ -516,6 +518,7 @@ def cmd_ci(
             f"{target} is a directory, not a workflow file",
             hint="pass --dest with the file to write, e.g. .github/workflows/musl-wheels.yml",
         )
+    check_output_file(target, what="the workflow", flag="--dest")
     if target.exists() and not force:
         try:
             existing = target.read_text(encoding="utf-8", errors="replace")
@@ -526,18 +529,7 @@ def cmd_ci(
                 f"{target} exists and was not written by invoke ci: not overwriting it",
                 hint="pass --force to replace it, or --dest to write the workflow elsewhere",
             )
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(render_workflow(), encoding="utf-8")
-        tmp.replace(target)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise UsageError(
-            f"cannot write the workflow to {target}: {err.strerror}",
-            hint="pass --dest with a file in a folder you can write",
-        ) from None
+    write_output_text(target, render_workflow(), what="the workflow", flag="--dest")
     ws.ui.info(f"wrote {target}")
     return 0
 
@@ -687,6 +679,8 @@ def cmd_extract(
     """Copy the wheels of the tags' images into <dest>/<arch>/ (no container runs); with --index,
     the index in <dest> refreshed."""
     dest = Path(dest).absolute() if dest else None
+    if dest is not None:
+        check_output_folder(dest, what="the wheels", flag="--dest")
     tags = options.require_tags()
     sources = Sources(ws, options)
     jobs, notes = extract_jobs(sources, tags, _wheel_registry(options))

@@ -148,7 +148,7 @@ _PACKAGE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9.+_-]*(:[A-Za-z0-9_-]+)?([=~]{1,2}[A-Za-z0-9.+_~:*-]+)?"
 )
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._+=/@:,~-]*")
-_TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+_TOML_POSITION = re.compile(r"(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)")
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def _toml_error(path: str, err: ValueError) -> ConfigError:
     col = getattr(err, "colno", None)
     msg = getattr(err, "msg", None)
     text = str(err)
-    found = _TOML_POSITION.match(text)
+    found = _TOML_POSITION.fullmatch(text)
     if found is not None:
         msg = found.group("msg")
         line = int(found.group("line"))

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from .errors import MuslWheelsError
 from .model import Target
+from .names import escape as escape_name
 
 
 class ResultLike(Protocol):
@@ -97,6 +98,12 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line: every control character (newlines and tabs included) and line
+    separator escaped, so no name inside a message can forge a line of output or of a log."""
+    return escape_name(text)
+
+
 class Ui:
     def __init__(self, *, out: Any = None, err: Any = None, plain: bool | None = None) -> None:
         self.out = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)
@@ -106,19 +113,19 @@ class Ui:
     # -- messages -------------------------------------------------------------------------------
 
     def error(self, err: MuslWheelsError) -> None:
-        self.err.print(Text("error: ", style="bold red") + Text(printable(err.message)))
+        self.err.print(Text("error: ", style="bold red") + Text(one_line(err.message)))
         if err.hint:
-            self.err.print(Text("  hint: ", style="yellow") + Text(printable(err.hint)))
+            self.err.print(Text("  hint: ", style="yellow") + Text(one_line(err.hint)))
 
     def note(self, message: str) -> None:
-        self.err.print(Text("note: ", style="cyan") + Text(printable(message)))
+        self.err.print(Text("note: ", style="cyan") + Text(one_line(message)))
 
     def notes(self, messages: Iterable[str]) -> None:
         for m in messages:
             self.note(m)
 
     def info(self, message: str) -> None:
-        self.err.print(Text(printable(message)))
+        self.err.print(Text(one_line(message)))
 
     def data(self, obj: Mapping[str, Any]) -> None:
         """One JSON object on one stdout line (for scripts)."""
@@ -165,7 +172,7 @@ class Ui:
                     t.base_image,
                     ",".join(d.split("@")[0] for d in t.depends) or "-",
                 )
-                self.out.file.write("\t".join(values) + "\n")
+                self.out.file.write("\t".join(one_line(v) for v in values) + "\n")
             self.out.file.flush()
             return
         table = Table(title=f"{len(targets)} target(s)", title_justify="left")
@@ -214,7 +221,7 @@ class Ui:
                     line += " " + " ".join(r.wheels)
                 if r.message and r.status not in _COMMAND_STATUSES:
                     line += f" - {r.message}"
-                self.err.print(line, markup=False)
+                self.err.print(one_line(line), markup=False)
         else:
             self.err.print(table)
         self.err.print(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
@@ -223,10 +230,10 @@ class Ui:
         """One line per multi-arch tag: what it joins now, or why it was not made."""
         for m in manifests:
             text = Text(f"{m.status:<12} ", style=_STATUS_STYLE.get(m.status, "")) + Text(
-                f"multi-arch {m.name} [{', '.join(m.arches) or '-'}]"
+                one_line(f"multi-arch {m.name} [{', '.join(m.arches) or '-'}]")
             )
             if m.message and m.status != "would-create":
-                text += Text(f" - {m.message}")
+                text += Text(one_line(f" - {m.message}"))
             self.err.print(text)
 
     def check_table(self, rows: Sequence[CheckRowLike]) -> None:
@@ -241,7 +248,7 @@ class Ui:
                     line += f" - {r.missing}"
                 if r.held_versions:
                     line += f"; the registry has {', '.join(r.held_versions)}"
-                self.out.print(line, markup=False)
+                self.out.print(one_line(line), markup=False)
         else:
             table = Table(title=f"{len(rows)} image(s) checked", title_justify="left")
             for col in ("tag", "repository", "status", "missing", "registry has"):
@@ -319,7 +326,7 @@ class BuildProgress:
         with self.lock:
             if target.id in self.running:
                 start, _ = self.running[target.id]
-                self.running[target.id] = (start, line.rstrip())
+                self.running[target.id] = (start, one_line(line.rstrip()))
                 self._refresh()
 
     def target_finished(self, result: ResultLike) -> None:
@@ -331,7 +338,7 @@ class BuildProgress:
             if result.seconds:
                 text += Text(f" {result.seconds:.1f}s")
             if result.message and result.status == "failed":
-                text += Text(f": {result.message}")
+                text += Text(one_line(f": {result.message}"))
             if self.live is not None:
                 self.live.console.print(text)
             else:

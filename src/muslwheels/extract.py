@@ -23,14 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from packaging.version import InvalidVersion
-
 from .arches import Arch, arch_for_platform
 from .engine import ExportEngine
 from .errors import RegistryError
 from .model import Target
-from .verify import expected_tags, platform_fits, python_fits, wheel_fits
+from .names import escape
+from .verify import dependency_wheel_problem, expected_tags, wheel_fits
+from .wheelfile import WheelProblem, check_wheel
 from .wheelstore import install_wheels
 
 #: How many unexpected entries an error message lists.
@@ -60,21 +59,6 @@ class ExtractResult:
 # --- pure rules ------------------------------------------------------------------------------------
 
 
-def dependency_wheel_problem(filename: str, target: Target) -> str | None:
-    """None when ``filename`` is a wheel another project may ship in ``target``'s image (same
-    Python, machine and flavour), else why not. Pure."""
-    try:
-        _name, _version, _build, tags = parse_wheel_filename(filename)
-    except (InvalidWheelFilename, InvalidVersion) as err:
-        return f"not a valid wheel file name ({err})"
-    if not any(python_fits(tag, target.python) for tag in tags):
-        return f"not for Python {target.python}"
-    machine = target.arch.wheel_machine
-    if not all(platform_fits(t.platform, machine=machine, flavour=target.flavour) for t in tags):
-        return f"not a {target.flavour.value} wheel for {machine}"
-    return None
-
-
 def sort_image_files(entries: Sequence[str], target: Target, ref: str) -> tuple[str, ...]:
     """The wheel files of an exported image that may go into ``target``'s folder, the target's
     own first. ``entries`` lists every path in the image (relative, ``/``-separated; directories
@@ -85,14 +69,14 @@ def sort_image_files(entries: Sequence[str], target: Target, ref: str) -> tuple[
     )
     other = sorted(e for e in entries if "/" in e or not e.endswith(".whl"))
     if other:
-        shown = ", ".join(other[:_SHOWN]) + (
+        shown = ", ".join(escape(o) for o in other[:_SHOWN]) + (
             f" and {len(other) - _SHOWN} more" if len(other) > _SHOWN else ""
         )
         raise RegistryError(f"image {ref} holds something other than wheels: {shown}", hint=hint)
     wheels = sorted(entries)
     own = [w for w in wheels if wheel_fits(w, target)]
     if not own:
-        found = ", ".join(wheels) or "nothing"
+        found = ", ".join(escape(w) for w in wheels) or "nothing"
         raise RegistryError(
             f"image {ref} holds no wheel of {target.module} {target.version} for "
             f"{target.platform} (it holds {found}; expected {expected_tags(target)})",
@@ -104,7 +88,7 @@ def sort_image_files(entries: Sequence[str], target: Target, ref: str) -> tuple[
             continue
         problem = dependency_wheel_problem(wheel, target)
         if problem is not None:
-            foreign.append(f"{wheel} ({problem})")
+            foreign.append(f"{escape(wheel)} ({problem})")
     if foreign:
         raise RegistryError(
             f"image {ref} holds wheels that do not fit {target.tag}: {', '.join(foreign)}",
@@ -169,6 +153,15 @@ def extract_one(
         )
         entries = _entries(out) if out.exists() else []
         names = sort_image_files(entries, target, job.ref)
+        for name in names:
+            try:
+                check_wheel(out / name)
+            except WheelProblem as err:
+                raise RegistryError(
+                    f"image {job.ref} holds a wheel that is not valid: {escape(name)}: {err}",
+                    hint="the image was not written by musl-wheels, or it is damaged; "
+                    "nothing was written",
+                ) from None
         return install_wheels([out / n for n in names], dest_root / target.wheel_dir)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import functools
-import json
 import posixpath
 import re
 import ssl
@@ -37,8 +36,18 @@ from packaging.version import Version
 
 from .cache import Fact, Json, JsonCache
 from .errors import BuildError, ResolutionError
+from .jsonfile import loads_untrusted
 from .model import Project, ProjectLookup, normalize_name
-from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback, reason
+from .names import redact
+from .net import (
+    Deadlines,
+    LazyHTTPSHandler,
+    NetError,
+    SameOriginRedirects,
+    fetch,
+    is_loopback,
+    reason,
+)
 from .pipconfig import IndexSettings
 from .versions import loosest, newest_sdist
 
@@ -246,6 +255,7 @@ def parse_html_page(body: bytes | str) -> list[DistFile]:
     return files
 
 
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _MARKUP = re.compile(rb"<\s*(!doctype|html|head|body|a)[\s>]", re.IGNORECASE)
 
 
@@ -254,13 +264,29 @@ def _check_html(body: bytes) -> None:
     does): an empty answer or one without any markup is a broken server, not an empty project."""
     if not body.strip():
         raise ValueError("an empty page")
+    if b"\x00" in body:
+        raise ValueError("binary data, not an HTML page")
     if _MARKUP.search(body[:65536]) is None:
         raise ValueError("not an HTML page")
 
 
+def is_distribution_file(filename: str) -> bool:
+    """Whether ``filename`` has the extension of a wheel or of an sdist pip accepts."""
+    lower = filename.lower()
+    return lower.endswith(".whl") or any(lower.endswith(e) for e in SDIST_EXTENSIONS)
+
+
+def _distribution_links(files: list[DistFile]) -> list[DistFile]:
+    """``files`` of a project page; ValueError when it links somewhere yet to no distribution
+    file at all (a web site, a login or error page answered with 200): not an index page."""
+    if files and not any(is_distribution_file(f.filename) for f in files):
+        raise ValueError(f"it links to {len(files)} file(s), none of them a distribution")
+    return files
+
+
 def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
     """The project name and files of a PEP 691 project page; ValueError when it is not one."""
-    data = json.loads(body)
+    data = loads_untrusted(body)
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     meta = data.get("meta")
@@ -284,7 +310,9 @@ def parse_json_page(body: bytes | str) -> tuple[str | None, list[DistFile]]:
             )
         )
     name = data.get("name")
-    return (name if isinstance(name, str) else None), files
+    # the project's own spelling, used only when it is a project name (it names files and tags)
+    usable = isinstance(name, str) and _PROJECT_NAME.fullmatch(name) is not None
+    return (name if usable and isinstance(name, str) else None), files
 
 
 def summary_to_json(summary: PageSummary | None) -> Json:
@@ -367,27 +395,6 @@ def summary_from_json(value: Json) -> PageSummary | None:
 
 
 # --- talking to the index -----------------------------------------------------------------------
-
-
-def redact(url: str) -> str:
-    """``url`` without the password of its user info (for messages and cache keys); cut to 200
-    characters. A URL that does not parse loses everything between ``//`` and an ``@``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises for a port that is not a number)
-    except ValueError:
-        return _cut(re.sub(r"//[^/]*@", "//***@", url))
-    if parts.password is None and parts.username is None:
-        return _cut(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.password is not None else f"{parts.username}@"
-    return _cut(urllib.parse.urlunsplit(parts._replace(netloc=user + host)))
-
-
-def _cut(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def url_problem(url: str) -> str | None:
@@ -614,7 +621,7 @@ class PackageIndex:
                 return parse_json_page(body)
             if mime in HTML_TYPES:
                 _check_html(body)
-                return None, parse_html_page(body)
+                return None, _distribution_links(parse_html_page(body))
         except ValueError as exc:
             raise ResolutionError(
                 f"package index {redact(final_url)} gave a malformed answer: {exc}",
@@ -702,7 +709,7 @@ class PackageIndex:
         more than asking a loopback index for every project) is made at the first https request."""
         if verify not in self._openers:
             handler = LazyHTTPSHandler(functools.partial(self._context, verify))
-            self._openers[verify] = urllib.request.build_opener(handler)
+            self._openers[verify] = urllib.request.build_opener(handler, SameOriginRedirects())
         return self._openers[verify]
 
     def _get(self, url: str) -> tuple[int, str, bytes, str]:

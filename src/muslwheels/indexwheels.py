@@ -4,13 +4,18 @@ pip itself picks and downloads (``pip download --no-deps --only-binary=:all:``) 
 settings (the same ones the build gets) and the target's interpreter, ABIs and platforms from the test
 step's probe, so the choice is the one pip on the target would make among wheels. Every call has a
 deadline.
+
+The index URLs (which may hold a password) reach pip through its environment, never its command line
+(which every user of the machine can read); pip reads no configuration file (``PIP_CONFIG_FILE`` is
+the null device) and no other ``PIP_*`` variable, so only the run's settings count.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import BuildError
@@ -23,6 +28,19 @@ _NOT_FOUND = ("No matching distribution found", "Could not find a version that s
 _SAVED = ("Saved ", "File was already downloaded ")
 
 
+def download_environment(index: IndexSettings, base: Mapping[str, str]) -> dict[str, str]:
+    """pip's environment: ``base`` without its ``PIP_*`` variables, no configuration file, and the
+    index URLs and find-links of ``index``."""
+    env = {k: v for k, v in base.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_INDEX_URL"] = index.index_url
+    if index.extra_index_urls:
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(index.extra_index_urls)
+    if index.find_links:
+        env["PIP_FIND_LINKS"] = " ".join(index.find_links)
+    return env
+
+
 def download_command(
     index: IndexSettings,
     requirement: str,
@@ -31,13 +49,12 @@ def download_command(
     *,
     python: str = sys.executable,
 ) -> list[str]:
-    """The pip command line; ``--isolated``: only ``index`` counts, not this machine's pip files."""
+    """The pip command line (the URLs are in :func:`download_environment`)."""
     cmd = [
         python,
         "-m",
         "pip",
         "download",
-        "--isolated",
         "--disable-pip-version-check",
         "--no-input",
         "--progress-bar",
@@ -50,15 +67,9 @@ def download_command(
         "--only-binary=:all:",
         "--dest",
         str(dest),
-        "--index-url",
-        index.index_url,
     ]
-    for url in index.extra_index_urls:
-        cmd += ["--extra-index-url", url]
     for host in index.trusted_hosts:
         cmd += ["--trusted-host", host]
-    for link in index.find_links:
-        cmd += ["--find-links", link]
     if index.cert:
         cmd += ["--cert", index.cert]
     if index.client_cert:
@@ -79,9 +90,16 @@ def downloaded_file(output: str) -> Path | None:
 class PipIndexWheels:
     """wheeltest.IndexSource through ``python -m pip download``."""
 
-    def __init__(self, index: IndexSettings, *, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        index: IndexSettings,
+        *,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.index = index
         self.python = python
+        self.env = download_environment(index, env or {})
 
     def download(self, requirement: str, target_args: Sequence[str], dest: Path) -> Path | None:
         cmd = download_command(self.index, requirement, target_args, dest, python=self.python)
@@ -92,6 +110,7 @@ class PipIndexWheels:
                 text=True,
                 timeout=DOWNLOAD_DEADLINE,
                 check=False,
+                env=self.env,
             )
         except subprocess.TimeoutExpired:
             raise BuildError(

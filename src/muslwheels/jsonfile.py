@@ -1,4 +1,5 @@
-"""JSON files written whole or not at all (the cache, pip's cached answer, the saved plan)."""
+"""JSON files written whole or not at all (the cache, pip's cached answer, the saved plan), and
+JSON from servers read as data (:func:`loads_untrusted`)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def write_json_atomic(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def loads_untrusted(data: bytes | str) -> Any:
+    """``json.loads`` for what a server sent: ValueError for anything that is not JSON, a
+    document nested too deeply for the parser included (json raises RecursionError there)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 #: One request (its retries included) may take this long, in seconds ...
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -32,6 +33,8 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_RUN_BUDGET = 120.0
 #: The pauses before the second, third and fourth attempt of a request that failed transiently.
 DEFAULT_BACKOFF = (0.25, 0.5, 1.0)
+#: The largest answer body read (an index page, a manifest, a token): more is refused.
+MAX_ANSWER_BYTES = 64 << 20
 
 
 def is_loopback(host: str) -> bool:
@@ -158,6 +161,46 @@ class Answer:
 
 
 _REDIRECT_LOOP = urllib.request.HTTPRedirectHandler.inf_msg
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Headers that carry credentials: never sent on to another origin.
+_CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Whether two URLs share scheme, host and port (a missing port is the scheme's default);
+    False when either does not parse."""
+    try:
+        a, b = urllib.parse.urlsplit(first), urllib.parse.urlsplit(second)
+        a_scheme, b_scheme = a.scheme.lower(), b.scheme.lower()
+        a_port = a.port or _DEFAULT_PORTS.get(a_scheme)
+        b_port = b.port or _DEFAULT_PORTS.get(b_scheme)
+    except ValueError:
+        return False
+    return (a_scheme, a.hostname, a_port) == (b_scheme, b.hostname, b_port)
+
+
+class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects as urllib does, but send credentials (``Authorization``, cookies) only to
+    the origin (scheme, host and port) they were meant for, as pip and requests do: urllib's own
+    handler copies every header to wherever the server points."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None or same_origin(req.full_url, new.full_url):
+            return new
+        for name in _CREDENTIAL_HEADERS:
+            for store in (new.headers, new.unredirected_hdrs):
+                for key in [k for k in store if k.lower() == name.lower()]:
+                    del store[key]
+        return new
 
 
 def _answer_of_error(exc: urllib.error.HTTPError) -> Answer:
@@ -165,7 +208,7 @@ def _answer_of_error(exc: urllib.error.HTTPError) -> Answer:
     if text.startswith(_REDIRECT_LOOP):
         text = "redirects in a loop or more than 10 of them"
     try:
-        body = exc.read() if exc.fp is not None else b""
+        body = exc.read(MAX_ANSWER_BYTES) if exc.fp is not None else b""
     except (OSError, http.client.HTTPException):
         body = b""
     received = tuple(exc.headers.items()) if exc.headers is not None else ()
@@ -193,11 +236,14 @@ def _attempt(
 ) -> Answer:
     try:
         with opener.open(request, timeout=timeout) as response:
+            body = response.read(MAX_ANSWER_BYTES + 1)
+            if len(body) > MAX_ANSWER_BYTES:
+                raise ValueError(f"the answer is larger than the {MAX_ANSWER_BYTES} bytes allowed")
             return Answer(
                 response.status,
                 " ".join(str(response.reason).split()),
                 tuple(response.headers.items()),
-                response.read(),
+                body,
                 response.geturl(),
             )
     except urllib.error.HTTPError as exc:

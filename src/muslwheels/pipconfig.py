@@ -15,6 +15,7 @@ pip's own package. The answer is used again only while all of that is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from .errors import ResolutionError
 from .jsonfile import write_json_atomic
+from .names import has_credentials
 
 #: The pip command whose configuration section applies on top of ``[global]``.
 PIP_COMMAND = "wheel"
@@ -81,7 +83,8 @@ json.dump(
 
 #: Environment variables that decide which pip runs and which files it reads (the cache key).
 _LOOKUP_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "PIP_CONFIG_FILE", "VIRTUAL_ENV")
-_CACHE_FORMAT = 1
+#: 2: answers that hold credentials are no longer kept (format 1 kept them in clear)
+_CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -227,8 +230,12 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
 def _cached_answer(cache_dir: Path, python: str, key: str) -> _PipAnswer | None:
     """The stored answer for ``key`` when nothing it depends on changed since, else None."""
     try:
-        data = json.loads(_cache_path(cache_dir, key).read_text(encoding="utf-8"))
-        if data["format"] != _CACHE_FORMAT or data["key"] != key:
+        path = _cache_path(cache_dir, key)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != _CACHE_FORMAT:
+            path.unlink()  # an older format may hold a password in clear
+            return None
+        if data["key"] != key:
             return None
         signatures = data["signatures"]
         if not isinstance(signatures, dict) or python not in signatures:
@@ -246,9 +253,16 @@ def _store_answer(
     cache_dir: Path, python: str, key: str, answer: _PipAnswer, *, asked_at: int
 ) -> None:
     """Keep ``answer`` with the signatures of what it depends on. Nothing is kept when that is
-    unknown, or when a file changed after ``asked_at`` (ns): pip may have read the older content.
-    A cache that cannot be written is not used."""
+    unknown, when a file changed after ``asked_at`` (ns): pip may have read the older content, or
+    when pip's files hold credentials (user info in a URL): those never leave pip's files. A cache
+    that cannot be written is not used."""
+    path = _cache_path(cache_dir, key)
     if answer.depends_on is None:
+        return
+    if any(has_credentials(v) for v in (answer.default_index, *(v for _k, v in answer.config))):
+        # a password or token from pip's files: asked from pip each run, never written here
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
         return
     signatures = {p: _signature(p) for p in (python, *answer.depends_on)}
     if any(isinstance(s, list) and s[0] >= asked_at for s in signatures.values()):
@@ -260,7 +274,6 @@ def _store_answer(
         "default_index": answer.default_index,
         "config": [list(pair) for pair in answer.config],
     }
-    path = _cache_path(cache_dir, key)
     try:
         write_json_atomic(path, record)
     except OSError:

@@ -64,7 +64,7 @@ class Published(Protocol):
 
 # --- the wheel image ---------------------------------------------------------------------------------
 
-_LABEL_VALUE = re.compile(r"^[\w .,:;/()+@<>=~!#%-]{1,200}$")
+_LABEL_VALUE = re.compile(r"[\w .,:;/()+@<>=~!#%-]{1,200}")
 
 
 def image_labels(
@@ -85,7 +85,7 @@ def image_labels(
         labels.append(("org.opencontainers.image.revision", revision))
     if runtime_packages:
         labels.append(("io.musl-wheels.runtime-packages", " ".join(runtime_packages)))
-    return tuple((k, v) for k, v in labels if _LABEL_VALUE.match(v))
+    return tuple((k, v) for k, v in labels if _LABEL_VALUE.fullmatch(v))
 
 
 def wheel_image_dockerfile(labels: Sequence[tuple[str, str]]) -> str:

@@ -36,7 +36,18 @@ from .imageref import (
     ImageReference,
     parse_reference,
 )
-from .net import Deadlines, LazyHTTPSHandler, NetError, fetch, is_loopback
+from .jsonfile import loads_untrusted
+from .names import escape
+from .net import (
+    Deadlines,
+    LazyHTTPSHandler,
+    NetError,
+    SameOriginRedirects,
+    fetch,
+    is_loopback,
+    is_loopback_url,
+    same_origin,
+)
 
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -227,27 +238,15 @@ def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
-class _NoAuthLeak(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but never carry the registry's Authorization to another host (blob
-    storage behind a redirect refuses requests with two kinds of authentication)."""
-
-    def redirect_request(  # noqa: PLR0917 (urllib's signature)
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if (
-            new is not None
-            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
-        ):
-            new.headers.pop("Authorization", None)
-            new.unredirected_hdrs.pop("Authorization", None)
-        return new
+def credentials_may_go_to(realm: str, registry_base: str) -> bool:
+    """Whether a token service at ``realm`` may be sent the registry's credentials: on the
+    registry's own origin, over HTTPS, or on this machine (never in clear to another host)."""
+    if same_origin(realm, registry_base) or is_loopback_url(realm):
+        return True
+    try:
+        return urllib.parse.urlsplit(realm).scheme.lower() == "https"
+    except ValueError:
+        return False
 
 
 class _Headers(dict[str, str]):
@@ -499,26 +498,38 @@ class RegistryClient:
             query["service"] = params["service"]
         realm = params["realm"]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        if urllib.parse.urlsplit(realm).scheme.lower() not in ("http", "https"):
+            raise ResolutionError(
+                f"registry {ref.registry} named a token service that is not an HTTP URL: "
+                f"{escape(realm)}",
+                hint="check the registry (its WWW-Authenticate answer)",
+            )
+        if credentials is not None and not credentials_may_go_to(realm, self._base(ref.registry)):
+            self.notes.append(
+                f"token service {escape(realm)} of registry {ref.registry} is plain HTTP on "
+                "another host: asked without your credentials"
+            )
+            credentials = None
         headers = {"Accept": "application/json"}
         if credentials is not None:
             pair = f"{credentials.username}:{credentials.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        response = self._request(ref, url, headers, what=f"token service {realm}")
+        response = self._request(ref, url, headers, what=f"token service {escape(realm)}")
         if response.status in (401, 403):
             raise self._denied(ref, credentials, response.status)
         if not 200 <= response.status < 300:
             raise ResolutionError(
-                f"token service {realm} of registry {ref.registry} answered HTTP {response.status}",
+                f"token service {escape(realm)} of registry {ref.registry} answered HTTP {response.status}",
                 hint="try again later; --offline answers from the cache",
             )
         try:
-            document = json.loads(response.body)
+            document = loads_untrusted(response.body)
             token = document.get("token") or document.get("access_token")
         except (ValueError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
             raise ResolutionError(
-                f"token service {realm} of registry {ref.registry} gave no token",
+                f"token service {escape(realm)} of registry {ref.registry} gave no token",
                 hint="check the registry; --offline answers from the cache",
             )
         return token
@@ -535,7 +546,7 @@ class RegistryClient:
         if host not in self._openers:
             # one opener per host and run; the TLS context only when https needs it
             https = LazyHTTPSHandler(functools.partial(self._context, host))
-            self._openers[host] = urllib.request.build_opener(https, _NoAuthLeak())
+            self._openers[host] = urllib.request.build_opener(https, SameOriginRedirects())
         opener = self._openers[host]
         request = urllib.request.Request(
             url, headers={"User-Agent": "muslwheels", **headers}, method="GET"
@@ -624,7 +635,7 @@ class RegistryClient:
 
     def _json(self, ref: ImageReference, response: _Response) -> dict[str, Any]:
         try:
-            document = json.loads(response.body)
+            document = loads_untrusted(response.body)
         except ValueError as exc:
             raise self._malformed(ref, response, "not JSON") from exc
         if not isinstance(document, dict):

@@ -22,15 +22,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .arches import Arch
 from .model import Flavour, Target
+from .names import escape
+from .wheelfile import WheelProblem, parse_wheel_name
 
 _MANYLINUX_LEGACY = ("manylinux1", "manylinux2010", "manylinux2014")
-_POLICY = re.compile(r"^(musllinux|manylinux)_(\d+)_(\d+)_(.+)$")
-_CP = re.compile(r"^cp(\d)(\d+)$")
-_PY = re.compile(r"^py(\d)(\d*)$")
+_POLICY = re.compile(r"(musllinux|manylinux)_(\d+)_(\d+)_(.+)")
+_CP = re.compile(r"cp(\d)(\d+)")
+_PY = re.compile(r"py(\d)(\d*)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def _python_tuple(python: str) -> tuple[int, int]:
 def python_fits(tag: Tag, python: str) -> bool:
     """Whether the interpreter/ABI part of one tag runs on CPython ``python`` ("X.Y")."""
     major, minor = _python_tuple(python)
-    cp = _CP.match(tag.interpreter)
+    cp = _CP.fullmatch(tag.interpreter)
     if cp:
         tag_major, tag_minor = int(cp.group(1)), int(cp.group(2))
         if tag_major != major:
@@ -63,7 +66,7 @@ def python_fits(tag: Tag, python: str) -> bool:
         if tag.abi in (f"cp{major}{minor}", "none"):
             return tag_minor == minor
         return False
-    py = _PY.match(tag.interpreter)
+    py = _PY.fullmatch(tag.interpreter)
     if py and tag.abi == "none":
         if int(py.group(1)) != major:
             return False
@@ -77,7 +80,7 @@ def platform_fits(platform: str, *, machine: str, flavour: Flavour) -> bool:
         return True
     if flavour is Flavour.NO_SHARED:
         return platform == f"linux_{machine}"
-    policy = _POLICY.match(platform)
+    policy = _POLICY.fullmatch(platform)
     if policy:
         return policy.group(4) == machine
     return any(platform == f"{legacy}_{machine}" for legacy in _MANYLINUX_LEGACY)
@@ -101,9 +104,10 @@ def expected_tags(target: Target) -> str:
 def verify_wheel(filename: str, target: Target) -> WheelVerdict:
     """Check one wheel file name against ``target``; every problem found is listed."""
     try:
-        name, version, _build, tags = parse_wheel_filename(filename)
-    except (InvalidWheelFilename, InvalidVersion) as err:
-        return WheelVerdict(filename, (f"not a valid wheel file name ({err})",))
+        parsed = parse_wheel_name(filename)
+    except WheelProblem as err:
+        return WheelVerdict(escape(filename), (str(err),))
+    name, version, tags = parsed.name, parsed.version, parsed.tags
     problems: list[str] = []
     if name != canonicalize_name(target.module):
         problems.append(f"project {name!r} is not {target.module!r}")
@@ -129,6 +133,43 @@ def verify_wheel(filename: str, target: Target) -> WheelVerdict:
             f"platform {', '.join(foreign)} is not a {target.flavour.value} tag for {machine}"
         )
     return WheelVerdict(filename, tuple(problems))
+
+
+def dependency_wheel_problem(filename: str, target: Target) -> str | None:
+    """None when ``filename`` is a wheel another project may ship in ``target``'s image (same
+    Python, machine and flavour), else why not."""
+    try:
+        tags = parse_wheel_name(filename).tags
+    except WheelProblem as err:
+        return str(err)
+    if not any(python_fits(tag, target.python) for tag in tags):
+        return f"not for Python {target.python}"
+    machine = target.arch.wheel_machine
+    if not all(platform_fits(t.platform, machine=machine, flavour=target.flavour) for t in tags):
+        return f"not a {target.flavour.value} wheel for {machine}"
+    return None
+
+
+def wheel_problem_for_folder(filename: str, arch: Arch) -> str | None:
+    """Why a wheel (by name) does not belong in ``arch``'s folder (of the index), or None."""
+    try:
+        tags = parse_wheel_name(filename).tags
+    except WheelProblem as err:
+        return str(err)
+    machine = arch.wheel_machine
+    foreign = sorted(
+        {
+            t.platform
+            for t in tags
+            if not any(platform_fits(t.platform, machine=machine, flavour=f) for f in Flavour)
+        }
+    )
+    if foreign:
+        return (
+            f"platform {', '.join(escape(f) for f in foreign)} does not run on {arch.key} "
+            f"({machine}): wrong arch folder"
+        )
+    return None
 
 
 def wheel_fits(filename: str, target: Target) -> bool:

@@ -35,27 +35,24 @@ import hashlib
 import html
 import json
 import os
-import re
 import shutil
 import signal
 import stat
-import zipfile
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from .arches import ARCHES, Arch
 from .errors import UsageError
-from .model import Flavour
-from .verify import platform_fits
+from .names import escape
+from .verify import wheel_problem_for_folder
+from .wheelfile import WheelProblem, check_wheel
 from .wheelstore import fsync_dir
 
 SIMPLE = "simple"
@@ -66,7 +63,6 @@ JOURNAL_NAME = "COMMIT"
 API_VERSION = "1.1"
 _STATE_VERSION = 1
 _ARCH_KEYS = {a.key: a for a in ARCHES}
-_METADATA_PATH = re.compile(r"^([^/]+)\.dist-info/METADATA$")
 _CHUNK = 1 << 20
 
 
@@ -125,10 +121,6 @@ class IndexWriteError(UsageError):
     """DEST could not be written (permissions, space); the previous index is left as it was."""
 
 
-class WheelProblem(Exception):
-    """Raised by ``read_wheel`` for a file that cannot be served; str() is the reason."""
-
-
 # --- the base URL -----------------------------------------------------------------------------
 
 
@@ -161,58 +153,11 @@ def _sha256_of(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def wheel_problem_for_folder(filename: str, arch: Arch) -> str | None:
-    """Why a wheel (by name) does not belong in ``arch``'s folder, or None."""
-    try:
-        _name, _version, _build, tags = parse_wheel_filename(filename)
-    except (InvalidWheelFilename, InvalidVersion) as err:
-        return f"not a valid wheel file name ({err})"
-    machine = arch.wheel_machine
-    foreign = sorted(
-        {
-            t.platform
-            for t in tags
-            if not any(platform_fits(t.platform, machine=machine, flavour=f) for f in Flavour)
-        }
-    )
-    if foreign:
-        return (
-            f"platform {', '.join(foreign)} does not run on {arch.key} ({machine}): "
-            "wrong arch folder"
-        )
-    return None
-
-
 def read_wheel(path: Path) -> tuple[WheelFacts, bytes]:
-    """The facts of one wheel and its METADATA bytes; WheelProblem if it is not a valid wheel."""
-    try:
-        name, version, _build, _tags = parse_wheel_filename(path.name)
-    except (InvalidWheelFilename, InvalidVersion) as err:
-        raise WheelProblem(f"not a valid wheel file name ({err})") from None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            found = [n for n in archive.namelist() if _METADATA_PATH.match(n)]
-            if len(found) != 1:
-                what = "no" if not found else f"{len(found)}"
-                raise WheelProblem(f"not a valid wheel: {what} .dist-info/METADATA files")
-            bad = archive.testzip()
-            if bad is not None:
-                raise WheelProblem(f"not a valid wheel: {bad} is damaged (CRC mismatch)")
-            metadata = archive.read(found[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-        raise WheelProblem(f"not a valid wheel: not a readable zip file ({err})") from None
-    headers = BytesHeaderParser().parsebytes(metadata)
-    meta_name = (headers.get("Name") or "").strip()
-    meta_version = (headers.get("Version") or "").strip()
-    if canonicalize_name(meta_name) != name:
-        raise WheelProblem(f"its METADATA names project {meta_name!r}, the file name {name!r}")
-    try:
-        same_version = Version(meta_version) == version
-    except InvalidVersion:
-        same_version = False
-    if not same_version:
-        raise WheelProblem(f"its METADATA has version {meta_version!r}, the file name {version}")
-    requires = (headers.get("Requires-Python") or "").strip() or None
+    """The facts of one wheel and its METADATA bytes; WheelProblem if it is not a valid wheel
+    (every rule of :mod:`muslwheels.wheelfile`: name, regular file, members, bounds, CRC)."""
+    checked = check_wheel(path)
+    requires = str(checked.headers.get("Requires-Python") or "").strip() or None
     if requires is not None:
         try:
             SpecifierSet(requires)
@@ -222,12 +167,12 @@ def read_wheel(path: Path) -> tuple[WheelFacts, bytes]:
     facts = WheelFacts(
         sha256=sha256,
         size=size,
-        name=meta_name,
-        version=str(version),
+        name=checked.name,
+        version=str(checked.wheel.version),
         requires_python=requires,
-        metadata_sha256=hashlib.sha256(metadata).hexdigest(),
+        metadata_sha256=hashlib.sha256(checked.metadata).hexdigest(),
     )
-    return facts, metadata
+    return facts, checked.metadata
 
 
 # --- rendering (pure) -------------------------------------------------------------------------
@@ -400,13 +345,15 @@ def _scan(wheels_root: Path, cache: _Cache) -> _Scan:
         if entry.name.startswith(".") or entry.name == SIMPLE:
             continue
         if not entry.is_dir():
-            scan.problems.append(Problem(entry.name, "not in an arch folder"))
+            scan.problems.append(Problem(escape(entry.name), "not in an arch folder"))
             continue
         arch = _ARCH_KEYS.get(entry.name)
         if arch is None:
             keys = ", ".join(_ARCH_KEYS)
             scan.problems.append(
-                Problem(f"{entry.name}/", f"not an arch folder (the arch folders are {keys})")
+                Problem(
+                    f"{escape(entry.name)}/", f"not an arch folder (the arch folders are {keys})"
+                )
             )
             continue
         with os.scandir(entry.path) as inner:
@@ -417,8 +364,8 @@ def _scan(wheels_root: Path, cache: _Cache) -> _Scan:
             # written into this folder are not candidates (only the index's own are served)
             if item.name.startswith(".") or item.name.endswith(".whl.metadata"):
                 continue
-            if not item.is_file() or not item.name.endswith(".whl"):
-                scan.problems.append(Problem(rel, "not a wheel file"))
+            if not item.is_file(follow_symlinks=False) or not item.name.endswith(".whl"):
+                scan.problems.append(Problem(escape(rel), "not a wheel file"))
             else:
                 candidates.append((arch, Path(item.path)))
     seen: dict[str, IndexedWheel] = {}
@@ -426,7 +373,7 @@ def _scan(wheels_root: Path, cache: _Cache) -> _Scan:
         rel = f"{arch.key}/{path.name}"
         misplaced = wheel_problem_for_folder(path.name, arch)
         if misplaced:
-            scan.problems.append(Problem(rel, misplaced))
+            scan.problems.append(Problem(escape(rel), misplaced))
             continue
         st = path.stat()
         record = cache.wheels.get(rel)
@@ -440,7 +387,9 @@ def _scan(wheels_root: Path, cache: _Cache) -> _Scan:
                 scan.problems.append(Problem(rel, str(err)))
                 continue
             except OSError as err:
-                scan.problems.append(Problem(rel, f"cannot be read ({err.strerror or err})"))
+                scan.problems.append(
+                    Problem(rel, f"cannot be read ({escape(str(err.strerror or err))})")
+                )
                 continue
             scan.metadata[rel] = metadata
         scan.records[rel] = {

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import re
 import struct
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 
 from .errors import BuildError
+from .names import escape
+from .wheelfile import WheelProblem, open_wheel
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_EXTENSION = re.compile(r"^(?P<stem>[A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z0-9_-]+)*\.(so|pyd)$")
-_SHARED_LIBRARY = re.compile(r"\.so(\.[0-9]+)*$")
+_EXTENSION = re.compile(r"(?P<stem>[A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z0-9_-]+)*\.(so|pyd)")
+_SHARED_LIBRARY = re.compile(r"\.so(\.[0-9]+)*\Z")
 _DATA_LIBS = ("purelib", "platlib")
 
 
@@ -103,7 +104,7 @@ def importable_modules(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str
         return ".".join(items) if all(_IDENTIFIER.fullmatch(i) for i in items) else None
 
     for path in paths:
-        ext = _EXTENSION.match(path.name)
+        ext = _EXTENSION.fullmatch(path.name)
         if ext and not any(part.endswith(".libs") for part in path.parts[:-1]):
             name = dotted([*path.parts[:-1], ext.group("stem")])
             if name:
@@ -188,29 +189,20 @@ def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
 
 
 def read_wheel(path: Path) -> WheelContents:
-    """Read one wheel file. BuildError (naming the file) when it is not a readable wheel."""
+    """Read one wheel file through :func:`muslwheels.wheelfile.open_wheel` (its rules and
+    bounds). BuildError (naming the file) when it is not a readable wheel."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            metadata = [
-                n
-                for n in names
-                if n.count("/") == 1 and n.split("/")[0].endswith(".dist-info")
-                if n.endswith("/METADATA")
-            ]
-            if len(metadata) != 1:
-                raise ValueError("it has no single .dist-info/METADATA")
-            name, version, requires = parse_metadata(
-                archive.read(metadata[0]).decode("utf-8", "replace")
-            )
+        with open_wheel(path) as archive:
+            names = archive.names
+            name, version, requires = parse_metadata(archive.metadata().decode("utf-8", "replace"))
             elf_files: list[ElfFile] = []
             for member in names:
                 base = PurePosixPath(member).name
-                if _EXTENSION.match(base) or _SHARED_LIBRARY.search(base):
+                if _EXTENSION.fullmatch(base) or _SHARED_LIBRARY.search(base):
                     found = elf_dynamic(archive.read(member))
                     if found is not None:
                         elf_files.append(ElfFile(member, found[0], found[1]))
-    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as err:
-        raise BuildError(f"{path.name}: not a readable wheel: {err}") from None
+    except (WheelProblem, ValueError) as err:
+        raise BuildError(f"{escape(path.name)}: not a readable wheel: {err}") from None
     top, extensions = importable_modules(names)
     return WheelContents(name, version, requires, top, extensions, tuple(elf_files))

@@ -36,7 +36,8 @@ class WheelFolders:
         if wheel_dir not in self._folders:
             try:
                 with os.scandir(self.wheels_root / wheel_dir) as entries:
-                    names = sorted(e.name for e in entries if e.is_file())
+                    # a symbolic link is never taken for a wheel (it could point anywhere)
+                    names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
             except FileNotFoundError:
                 names = []
             by_project: dict[str, list[str]] = {}

@@ -45,7 +45,7 @@ from .wheelstore import WheelFolders, link_or_copy
 #: Where the closure is inside the test container ({wheel_dir} and {deps_dir} of a ``test`` command).
 CONTAINER_CLOSURE_DIR = "/mw/closure"
 
-_APK_OWNER = re.compile(r"^(?P<name>.+?)-[0-9][^-]*-r[0-9]+$")
+_APK_OWNER = re.compile(r"(?P<name>.+?)-[0-9][^-]*-r[0-9]+")
 
 
 # --- what the target's interpreter accepts --------------------------------------------------------
@@ -116,7 +116,7 @@ def parse_owners(text: str) -> RuntimePackages:
         kind, _, rest = line.strip().partition(" ")
         lib, _, answer = rest.partition(" ")
         if kind == "owner-apk" and answer:
-            found = _APK_OWNER.match(answer.strip())
+            found = _APK_OWNER.fullmatch(answer.strip())
             apk.append(found.group("name") if found else answer.strip())
         elif kind == "owner-dpkg" and answer:
             package = answer.split(": ", 1)[0].split(",")[0].strip()

@@ -3,6 +3,8 @@ and an engine (``engine.ImageEngine``) that pushes into it, keeps local copies a
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,13 +55,31 @@ def wheel_name(target: Target) -> str:
     return f"{target.module}-{target.version}-cp311-cp311-{platform}.whl"
 
 
+def real_wheel(filename: str, note: bytes = b"") -> bytes:
+    """The bytes of a small valid wheel named ``filename`` (METADATA agreeing with the name), with
+    ``note`` in a file of its own: equal arguments give equal bytes, so copies can be compared."""
+    name, version = filename.split("-")[:2]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        stamp = (2020, 1, 1, 0, 0, 0)
+        metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n".encode()
+        archive.writestr(zipfile.ZipInfo(f"{name}-{version}.dist-info/METADATA", stamp), metadata)
+        archive.writestr(zipfile.ZipInfo(f"{name}/note.txt", stamp), note)
+    return out.getvalue()
+
+
 def put_wheel(root: Path, target: Target, data: bytes | None = None) -> Path:
     """A wheel of ``target`` in ``root/<arch>/`` (its bytes name it, so copies can be compared)."""
     folder = root / target.wheel_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / wheel_name(target)
-    path.write_bytes(data if data is not None else f"wheel of {target.id}".encode())
+    path.write_bytes(data if data is not None else published_bytes(target, "wheel of"))
     return path
+
+
+def published_bytes(target: Target, what: str = "published") -> bytes:
+    """A valid wheel of ``target`` holding ``f"{what} {target.id}"``."""
+    return real_wheel(wheel_name(target), f"{what} {target.id}".encode())
 
 
 @dataclass

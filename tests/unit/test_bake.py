@@ -528,3 +528,13 @@ def test_auto_never_hides_a_failed_emulated_bake(tmp_path: Path) -> None:
         "building the wheel failed: boom)"
     )
     assert installed(tmp_path) == []
+
+
+def test_print_into_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("")
+    for dest in (tmp_path / "plain" / "bake.json", Path("/proc/musl-wheels-test/bake.json")):
+        with pytest.raises(UsageError, match="cannot write the bake definition") as caught:
+            print_definition(
+                TARGETS, dest, options=make_options(tmp_path, INDEX), settings=BakeSettings(GROUPS)
+            )
+        assert caught.value.exit_code == 2

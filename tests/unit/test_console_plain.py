@@ -36,3 +36,16 @@ def test_messages_never_send_control_bytes() -> None:
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert "\\x1b[2J" in text
     assert printable("tab\tand\nnewline") == "tab\tand\nnewline"
+
+
+def test_no_message_can_forge_a_line() -> None:
+    err = io.StringIO()
+    ui = Ui(err=err)
+    name = "x\nFORGED LINE-1.0-py3-none-any.whl"
+    ui.error(UsageError(f"bad {name}", hint=f"see\r\n{name}\u2028"))
+    ui.note(f"left out of the index: amd64/{name}: not a valid wheel file name")
+    ui.info(f"wrote {name}\tsomewhere")
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 4
+    assert not any(line.startswith("FORGED") for line in lines)
+    assert "x\\x0aFORGED LINE" in lines[0]

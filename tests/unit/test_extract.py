@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakeimages import FakeEngine, FakeRegistry, Image, make_target, wheel_name
+from fakeimages import FakeEngine, FakeRegistry, Image, make_target, real_wheel, wheel_name
 
 from muslwheels.errors import RegistryError
 from muslwheels.extract import (
     ExtractJob,
-    dependency_wheel_problem,
     extract_one,
     extract_targets,
     sort_image_files,
     targets_for_platforms,
 )
 from muslwheels.model import Flavour
+from muslwheels.verify import dependency_wheel_problem
 from muslwheels.wheelstore import LOCK_NAME
 
 TARGET = make_target("alpha", "arm64v8")
@@ -85,7 +85,11 @@ def test_targets_for_the_platforms_of_a_multi_arch_tag() -> None:
 def setup() -> tuple[FakeRegistry, FakeEngine]:
     registry = FakeRegistry()
     registry.put(
-        TARGET.image, Image("linux/arm64", {OWN: b"own bytes", DEP: b"dep bytes", PURE: b"pure"})
+        TARGET.image,
+        Image(
+            "linux/arm64",
+            {OWN: real_wheel(OWN, b"own"), DEP: real_wheel(DEP), PURE: real_wheel(PURE)},
+        ),
     )
     return registry, FakeEngine(registry)
 
@@ -96,7 +100,7 @@ def test_extract_writes_verified_wheels(tmp_path: Path) -> None:
     assert names == (OWN, DEP, PURE)
     folder = tmp_path / "arm64v8"
     assert sorted(p.name for p in folder.iterdir()) == sorted([LOCK_NAME, OWN, DEP, PURE])
-    assert (folder / OWN).read_bytes() == b"own bytes"
+    assert (folder / OWN).read_bytes() == real_wheel(OWN, b"own")
     assert engine.exports == [(TARGET.image, "linux/arm64", False)]
 
 
@@ -148,3 +152,12 @@ def test_multi_arch_tag_read_for_one_platform(tmp_path: Path) -> None:
     )
     assert result.status == "extracted"
     assert engine.exports == [(TARGET.multiarch_image, "linux/arm64", False)]
+
+
+def test_a_wheel_that_is_not_valid_inside_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    registry, engine = setup()
+    files = {OWN: real_wheel(OWN), DEP: b"PK\x03\x04 not a zip at all"}
+    registry.put(TARGET.image, Image("linux/arm64", files))
+    with pytest.raises(RegistryError, match=f"holds a wheel that is not valid: {DEP}: not a valid"):
+        extract_one(ExtractJob(TARGET, TARGET.image), dest_root=tmp_path, engine=engine)
+    assert not (tmp_path / "arm64v8").exists()

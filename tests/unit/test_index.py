@@ -894,3 +894,76 @@ def test_index_sdists_through_a_project_lookup() -> None:
     assert sdists.newest(Requirement("absent"), "3.11") is None
     with pytest.raises(BuildError, match="cannot ask the index for an sdist of down"):
         sdists.newest(Requirement("down"), "3.11")
+
+
+def test_credentials_stay_on_their_origin_across_redirects(web: RouteServer) -> None:
+    """A redirect to another origin (here: another port) gets no Authorization, as with pip;
+    one within the origin keeps it."""
+    other = RouteServer()
+    try:
+        other.routes["/simple/cffi/"] = json_page("cffi", [("cffi-1.0.tar.gz", False)])
+        web.routes["/simple/cffi/"] = Reply(302, b"", {"Location": other.url + "/simple/cffi/"})
+        url = web.url.replace("http://", "http://user:s3cret@") + "/simple"
+        assert index_at(url).project("cffi") is not None
+        assert web.requests[0].headers.get("Authorization")
+        assert [r.path for r in other.requests] == ["/simple/cffi/"]
+        assert "Authorization" not in other.requests[0].headers
+        # within the origin: kept
+        web.routes["/simple/cffi/"] = Reply(302, b"", {"Location": "/moved/cffi/"})
+        web.routes["/moved/cffi/"] = json_page("cffi", [("cffi-1.0.tar.gz", False)])
+        assert index_at(url).project("cffi") is not None
+        assert web.requests[-1].path == "/moved/cffi/"
+        assert web.requests[-1].headers.get("Authorization") == "Basic dXNlcjpzM2NyZXQ="
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage",
+        b"\x00\x01\x02",
+        b"{}",
+        b"<html><body><h1>Welcome</h1><a href='/about'>About us</a></body></html>",
+        b"<html><a href='x'>x</a>" + bytes(range(256)) * 10,
+    ],
+)
+def test_garbage_with_200_is_a_malformed_answer(web: RouteServer, body: bytes) -> None:
+    web.routes["/simple/cffi/"] = Reply(200, body, {"Content-Type": "text/html"})
+    with pytest.raises(ResolutionError, match="gave a malformed answer") as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.exit_code == 4
+
+
+def test_a_json_name_that_is_not_a_project_name_is_not_used(web: RouteServer) -> None:
+    web.routes["/simple/cffi/"] = json_page("cffi\nFORGED", [("cffi-1.0.tar.gz", False)])
+    project = index_at(web.url + "/simple").project("cffi")
+    assert project is not None and project.name == "cffi"
+
+
+def test_binary_garbage_with_markup_in_it_is_malformed(web: RouteServer) -> None:
+    body = b"\x89PNG\r\n\x1a\n\x00\x00<html>" + bytes(range(256))
+    web.routes["/simple/cffi/"] = Reply(200, body, {"Content-Type": "text/html"})
+    with pytest.raises(ResolutionError, match="malformed answer: binary data") as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.exit_code == 4
+
+
+def test_json_nested_too_deeply_is_malformed_not_a_recursion_error(web: RouteServer) -> None:
+    web.routes["/simple/cffi/"] = Reply(200, b"[" * 100_000, {"Content-Type": JSON_TYPE})
+    with pytest.raises(ResolutionError, match="malformed answer: JSON nested too deeply"):
+        index_at(web.url + "/simple").project("cffi")
+
+
+def test_an_answer_past_the_size_limit_is_refused(
+    web: RouteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muslwheels import net
+
+    monkeypatch.setattr(net, "MAX_ANSWER_BYTES", 1000)
+    web.routes["/simple/cffi/"] = html_page([(f"cffi-1.{i}.tar.gz", False) for i in range(100)])
+    with pytest.raises(
+        ResolutionError, match="the answer is larger than the 1000 bytes allowed"
+    ) as info:
+        index_at(web.url + "/simple").project("cffi")
+    assert info.value.exit_code == 4

@@ -59,7 +59,9 @@ LAYERS: dict[str, str] = {
     "plan": LOGIC,
     "tags": LOGIC,
     "verify": LOGIC,
+    "names": LOGIC,
     "versions": LOGIC,
+    "wheelfile": LOGIC,
     "wheelinfo": LOGIC,
     "workflow": LOGIC,
     # adapters: the outside world
@@ -80,6 +82,7 @@ LAYERS: dict[str, str] = {
     "extract": WORK,
     "landing": WORK,
     "publish": WORK,
+    "outputs": WORK,
     "wheelindex": WORK,
     "wheelstore": WORK,
     "wheeltest": WORK,

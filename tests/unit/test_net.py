@@ -16,8 +16,9 @@ from servers.routes import Reply, Request, RouteServer
 
 from muslwheels.cache import FORMAT, Fact, JsonCache
 from muslwheels.errors import ExitCode, ResolutionError, TagError
-from muslwheels.index import DistFile, PackageIndex, redact, summarize, summary_to_json
+from muslwheels.index import DistFile, PackageIndex, summarize, summary_to_json
 from muslwheels.model import Config, Defaults, RememberedProjects
+from muslwheels.names import redact
 from muslwheels.net import Deadlines, NetError, fetch, is_loopback, reason
 from muslwheels.pipconfig import IndexSettings
 from muslwheels.registry import RegistryClient, RegistryUnreachable

@@ -205,3 +205,30 @@ def test_refresh_asks_pip_even_with_an_answer_on_disk(
 def test_no_cache_dir_writes_nothing(clean_pip_env: Path, tmp_path: Path) -> None:
     discover_index_settings(env=os.environ)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pip.conf"]
+
+
+def test_a_password_in_pips_files_is_never_written_to_the_cache(
+    clean_pip_env: Path, tmp_path: Path
+) -> None:
+    clean_pip_env.write_text(
+        "[global]\nindex-url = http://user:s3cret@127.0.0.1:9/simple\n"
+        "extra-index-url = https://TOKEN123@127.0.0.1:9/extra\n"
+    )
+    cache = tmp_path / "cache"
+    settings = discover_index_settings(env=os.environ, cache_dir=cache)
+    assert settings.index_url == "http://user:s3cret@127.0.0.1:9/simple"  # pip's answer, used
+    written = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
+    assert b"s3cret" not in written
+    assert b"TOKEN123" not in written
+
+
+def test_a_cache_file_of_the_old_format_is_removed(clean_pip_env: Path, tmp_path: Path) -> None:
+    clean_pip_env.write_text("[global]\nindex-url = http://127.0.0.1:9/file\n")
+    cache = tmp_path / "cache"
+    discover_index_settings(env=os.environ, cache_dir=cache)
+    (stored,) = (cache / "pip").glob("settings-*.json")
+    stored.write_text(stored.read_text().replace('"format": 2', '"format": 1'))
+    pipconfig._ask_pip.cache_clear()
+    clean_pip_env.write_text("[global]\nindex-url = http://u:s3cret@127.0.0.1:9/file\n")
+    discover_index_settings(env=os.environ, cache_dir=cache)
+    assert not list((cache / "pip").glob("settings-*.json"))

@@ -8,7 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeimages import REPO, FakeEngine, FakeRegistry, Image, make_target, put_wheel, wheel_name
+from fakeimages import (
+    REPO,
+    FakeEngine,
+    FakeRegistry,
+    Image,
+    make_target,
+    published_bytes,
+    put_wheel,
+    wheel_name,
+)
 
 from muslwheels.errors import ExitCode, RegistryError, UsageError
 from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, normalize_repository, split_image_name
@@ -163,7 +172,7 @@ def test_per_arch_images_and_the_multi_arch_tag(tmp_path: Path) -> None:
     image = registry.get(amd.image)
     assert image is not None
     assert image.platform == "linux/amd64"
-    assert image.files == {wheel_name(amd): f"wheel of {amd.id}".encode()}  # byte for byte
+    assert image.files == {wheel_name(amd): published_bytes(amd, "wheel of")}  # byte for byte
     assert 'org.opencontainers.image.revision="abc123"' in image.dockerfile
     assert engine.lists == [
         (f"{REPO}:alpha1.0-py3.11", (arm.image.replace("arm64v8", "amd64"), arm.image))
@@ -191,7 +200,7 @@ def test_dependencies_are_pushed_only_when_missing(tmp_path: Path) -> None:
     for t in (dep, other, top):
         put_wheel(tmp_path, t)
     registry = FakeRegistry()
-    registry.put(dep.image, Image("linux/amd64", {wheel_name(dep): b"published"}))
+    registry.put(dep.image, Image("linux/amd64", {wheel_name(dep): published_bytes(dep)}))
     report, engine, _ = push([dep, other, top], tmp_path, requested=[top], registry=registry)
     statuses = {r.target.module: r.status for r in report.results}
     assert statuses == {"dep": "present", "other": "pushed", "top": "pushed"}
@@ -200,7 +209,7 @@ def test_dependencies_are_pushed_only_when_missing(tmp_path: Path) -> None:
     assert top_image is not None
     # the target's image holds its own wheel and its dependencies' (from wheels/)
     assert sorted(top_image.files) == sorted([wheel_name(top), wheel_name(dep), wheel_name(other)])
-    assert top_image.files[wheel_name(dep)] == f"wheel of {dep.id}".encode()
+    assert top_image.files[wheel_name(dep)] == published_bytes(dep, "wheel of")
     assert [name for name, _ in engine.lists] == [other.multiarch_image, top.multiarch_image]
 
 
@@ -325,7 +334,7 @@ def reuse(
 
 
 def published(registry: FakeRegistry, target: Target, *extra: Target) -> None:
-    files = {wheel_name(t): f"published {t.id}".encode() for t in (target, *extra)}
+    files = {wheel_name(t): published_bytes(t) for t in (target, *extra)}
     registry.put(target.image, Image(target.platform, files))
 
 
@@ -340,8 +349,8 @@ def test_dependency_and_target_are_reused_from_the_registry(tmp_path: Path) -> N
     results = report.results
     assert [(r.target.module, r.status) for r in results] == [("dep", "reused"), ("top", "reused")]
     assert results[0].message == f"from {dep.image} (registry); tested when it was built"
-    assert (tmp_path / "amd64" / wheel_name(dep)).read_bytes() == f"published {dep.id}".encode()
-    assert (tmp_path / "amd64" / wheel_name(top)).read_bytes() == f"published {top.id}".encode()
+    assert (tmp_path / "amd64" / wheel_name(dep)).read_bytes() == published_bytes(dep)
+    assert (tmp_path / "amd64" / wheel_name(top)).read_bytes() == published_bytes(top)
     assert engine.exports == [(dep.image, "linux/amd64", False), (top.image, "linux/amd64", False)]
 
 
@@ -370,13 +379,17 @@ def test_local_image_first_unless_force_pull(tmp_path: Path) -> None:
     target = make_target()
     registry = FakeRegistry()
     engine = FakeEngine(registry)
-    engine.local[target.image] = Image(target.platform, {wheel_name(target): b"local copy"})
+    engine.local[target.image] = Image(
+        target.platform, {wheel_name(target): published_bytes(target, "local copy")}
+    )
     report = reuse([target], tmp_path, registry, engine)
     assert (
         report.results[0].message == f"from {target.image} (local image); tested when it was built"
     )
     assert registry.asked == []
-    assert (tmp_path / "amd64" / wheel_name(target)).read_bytes() == b"local copy"
+    assert (tmp_path / "amd64" / wheel_name(target)).read_bytes() == published_bytes(
+        target, "local copy"
+    )
 
     # WHEELS_FORCE_PULL: the registry decides, and the export pulls
     other = tmp_path / "other"
@@ -384,7 +397,7 @@ def test_local_image_first_unless_force_pull(tmp_path: Path) -> None:
     forced = reuse([target], other, registry, engine, force_pull=True)
     assert forced.results[0].message == f"from {target.image} (registry); tested when it was built"
     assert engine.exports[-1] == (target.image, "linux/amd64", True)
-    assert (other / "amd64" / wheel_name(target)).read_bytes() == f"published {target.id}".encode()
+    assert (other / "amd64" / wheel_name(target)).read_bytes() == published_bytes(target)
 
 
 def test_not_published_or_unreachable_means_build(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from muslwheels.registry import (
     Credentials,
     RegistryClient,
     credentials_in_config,
+    credentials_may_go_to,
     docker_config_path,
     parse_challenge,
     platforms_in_index,
@@ -441,3 +442,33 @@ def test_authorization_is_not_sent_to_redirected_blob_storage(
 def test_registry_client_is_an_image_lookup(pushed: Registry) -> None:
     lookup: ImageLookup = client()
     assert lookup.platforms(f"{pushed.host}/{REPO}:single-oci") == ("linux/riscv64",)
+
+
+def test_credentials_go_to_a_token_service_only_over_https_or_on_the_loopback() -> None:
+    base = "https://registry.example.invalid"
+    assert credentials_may_go_to("https://registry.example.invalid/token", base)
+    assert credentials_may_go_to("https://auth.example.invalid/token", base)
+    assert credentials_may_go_to("http://127.0.0.1:5000/token", base)
+    assert credentials_may_go_to("http://localhost/token", base)
+    assert not credentials_may_go_to("http://auth.example.invalid/token", base)
+    # the registry's own origin, in plain HTTP (an insecure registry the user named)
+    assert credentials_may_go_to("http://registry.local:5000/t", "http://registry.local:5000")
+    assert not credentials_may_go_to("http://evil.local:5000/t", "http://registry.local:5000")
+    assert not credentials_may_go_to("http://[::1/t", base)
+
+
+def test_a_token_service_that_is_not_http_is_refused(gate: AuthGate) -> None:
+    gate.realm = "file:///etc/passwd"
+    config = {"auths": {gate.host: {"auth": b64("alice:s3cret")}}}
+    with pytest.raises(ResolutionError, match="not an HTTP URL: file:///etc/passwd"):
+        client(docker_config=config).tags(f"{gate.host}/private/wheels")
+
+
+def test_a_token_service_on_another_loopback_origin_gets_the_credentials(
+    gate: AuthGate, web: RouteServer
+) -> None:
+    web.routes["/token"] = gate._token
+    gate.realm = web.url + "/token"
+    config = {"auths": {gate.host: {"auth": b64("alice:s3cret")}}}
+    assert client(docker_config=config).tags(f"{gate.host}/private/wheels") == ("cffi1.0-py3.12",)
+    assert web.requests[0].headers.get("Authorization") == "Basic " + b64("alice:s3cret")

@@ -170,3 +170,29 @@ def test_docker_hub_login_hint_names_no_host() -> None:
     error = registry_failure("unauthorized: authentication required", "me/w:t", action="push")
     assert error.hint is not None
     assert error.hint.startswith("run `docker login` ")
+
+
+def test_readers_of_images_cope_with_attestation_entries(registry: Registry) -> None:
+    """buildx with the docker-container driver (GitHub Actions) pushes every image as an index
+    holding ``unknown/unknown`` attestation manifests: check, extract's multi-arch reading and
+    reuse see only the real platforms, the per-arch tags included."""
+    from fakeimages import make_target
+
+    from muslwheels.check import check_targets
+    from muslwheels.extract import targets_for_platforms
+
+    repo = f"{registry.host}/me/attested"
+    amd = make_target("alpha", "amd64", repository=repo)
+    arm = make_target("alpha", "arm64v8", repository=repo)
+    for target in (amd, arm):
+        registry.push_index("me/attested", [target.tag], [target.platform], attestation=True)
+    registry.push_index(
+        "me/attested", [amd.version_tag], [amd.platform, arm.platform], attestation=True
+    )
+    lookup = wheels()
+    assert lookup.platforms(amd.image) == ("linux/amd64",)  # reuse: the per-arch tag is there
+    assert lookup.platforms(amd.multiarch_image) == ("linux/amd64", "linux/arm64")
+    targets, unknown = targets_for_platforms(amd, lookup.platforms(amd.multiarch_image) or ())
+    assert [t.arch.key for t in targets] == ["amd64", "arm64v8"] and unknown == ()
+    report = check_targets([amd, arm], lookup)
+    assert [row.status for row in report.rows] == ["done", "done"]

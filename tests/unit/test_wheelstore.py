@@ -99,3 +99,17 @@ def test_hidden_and_partial_files_do_not_count(tmp_path: Path) -> None:
     (folder / wheel_name(target)).write_bytes(b"whole")
     assert WheelFolders(tmp_path).fitting(target) == (wheel_name(target),)
     assert WheelFolders(tmp_path).fitting(make_target(arch="arm64v8")) == ()
+
+
+def test_a_symlink_named_like_a_wheel_is_never_taken_for_one(tmp_path: Path) -> None:
+    """It could point anywhere (a secret of this machine) and would be pushed in an image."""
+    target = make_target("alpha")
+    folder = tmp_path / target.wheel_dir
+    folder.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("password")
+    (folder / wheel_name(target)).symlink_to(secret)
+    assert WheelFolders(tmp_path).fitting(target) == ()
+    (folder / wheel_name(target)).unlink()
+    (folder / wheel_name(target)).write_bytes(b"a real file")
+    assert WheelFolders(tmp_path).fitting(target) == (wheel_name(target),)

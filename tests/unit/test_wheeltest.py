@@ -135,10 +135,9 @@ def test_pip_download_command_and_output(tmp_path: Path) -> None:
     )
     cmd = download_command(index, "pycparser", ("--platform", "any"), tmp_path, python="py")
     assert cmd[:4] == ["py", "-m", "pip", "download"]
-    assert "--isolated" in cmd and "--no-deps" in cmd and "--only-binary=:all:" in cmd
+    assert "--no-deps" in cmd and "--only-binary=:all:" in cmd
     joined = " ".join(cmd)
-    assert "--index-url https://a.invalid/simple" in joined
-    assert "--extra-index-url http://127.0.0.1:8080/simple" in joined
+    assert "a.invalid" not in joined and "8080/simple" not in joined  # in pip's environment
     assert "--trusted-host 127.0.0.1:8080" in joined
     assert "--cert /etc/ssl/ca.pem" in joined
     assert cmd[-3:] == ["--platform", "any", "pycparser"]

@@ -269,3 +269,15 @@ def test_every_run_script_passes_shellcheck(tmp_path: Path) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stdout
+
+
+def test_ci_dest_dev_full_with_force_leaves_the_device(tmp_path: Path) -> None:
+    ws = workspace(tmp_path)
+    with pytest.raises(UsageError, match="it is a device, not a regular file") as caught:
+        cli.cmd_ci(ws, github=True, dest="/dev/full", force=True)
+    assert caught.value.exit_code == 2
+    assert Path("/dev/full").is_char_device()
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="it is a FIFO"):  # and no wait reading it
+        cli.cmd_ci(ws, github=True, dest=str(fifo))

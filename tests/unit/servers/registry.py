@@ -206,6 +206,7 @@ class AuthGate:
         self.server.routes["*"] = self._forward
         self.blob_redirect: str | None = None  # answer config-blob requests with a redirect here
         self.tokens_issued = 0
+        self.realm: str | None = None  # the token service named in challenges (default: /token)
 
     @property
     def url(self) -> str:
@@ -254,7 +255,7 @@ class AuthGate:
                 return Reply(401, b"{}", {"WWW-Authenticate": 'Basic realm="gate"'})
         elif header != f"Bearer tok/repository:{repository}:pull":
             challenge = (
-                f'Bearer realm="{self.url}/token",service="{self.SERVICE}",'
+                f'Bearer realm="{self.realm or self.url + "/token"}",service="{self.SERVICE}",'
                 f'scope="repository:{repository}:pull"'
             )
             return Reply(401, b'{"errors": []}', {"WWW-Authenticate": challenge})
