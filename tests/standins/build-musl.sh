@@ -448,14 +448,14 @@ lib_recipe() { # arch name destdir log
             ;;
         openssl)
             # Only the libraries (no apps, no tests), without assembler (zig's clang and OpenSSL's perlasm for
-            # 32-bit arm do not agree) and without what neither CPython's ssl/hashlib nor pip's TLS use
-            # (old ciphers, CMS/CMP/TS/OCSP/CT); -O0: the quickest to compile (the longest part of the
-            # stand-in's build), and the stand-ins do a few TLS handshakes and small downloads, not bulk crypto.
+            # 32-bit arm do not agree), with the algorithms Alpine's openssl has (its APKBUILD leaves out
+            # idea, mdc2, rc5, seed, ec2m, ssl3 and weak ciphers): cryptography's Rust bindings link DES,
+            # CMS, OCSP and the rest and cannot be loaded without them. -O0: the quickest to compile (the
+            # longest part of the stand-in's build), and the stand-ins do a few TLS handshakes and small
+            # downloads, not bulk crypto.
             CC=cc AR=ar RANLIB=ranlib timed "$arch openssl Configure" "$logf" ./Configure "$(openssl_target "$arch")" \
                 --prefix=/usr --libdir=lib --openssldir=/etc/ssl shared no-asm no-tests no-engine no-legacy \
-                no-comp no-ssl3 no-idea no-mdc2 no-rc5 no-md2 no-seed no-whirlpool no-camellia no-aria no-sm2 \
-                no-sm3 no-sm4 no-gost no-srp no-cms no-cmp no-ts no-ocsp no-ct no-rc2 no-rc4 no-cast \
-                no-bf no-des no-dtls no-srtp -O0 || return 1
+                no-comp no-ssl3 no-idea no-mdc2 no-rc5 no-seed no-ec2m no-weak-ssl-ciphers -O0 || return 1
             # The shared libraries only: build_libs compiles all of libcrypto a second time for libcrypto.a.
             # The generated headers (opensslv.h...) first: the .so targets do not depend on them.
             timed "$arch openssl headers" "$logf" make -j"$JOBS" build_generated || return 1
