@@ -115,7 +115,9 @@ def newest(module: str, index_url: str, cert: str | None) -> str:
     return version
 
 
-def targets_for(arch: str, modules: Sequence[str], index: IndexSettings) -> list[Target]:
+def targets_for(
+    arch: str, modules: Sequence[str], index: IndexSettings, flavour: Flavour = Flavour.SHARED
+) -> list[Target]:
     """The modules' targets for ``arch`` with modules.toml's recipes, each at its newest release,
     dependencies first (a module modules.toml lists as a dependency is a target of its own)."""
     config = shipped_config()
@@ -125,15 +127,14 @@ def targets_for(arch: str, modules: Sequence[str], index: IndexSettings) -> list
         if module not in made:
             found = config.module(module) or ModuleConfig(name=module)
             deps = [target(d) for d in found.depends]
-            recipe = recipe_for(
-                found, arch=arch, python="3.11", ssl="openssl", flavour=Flavour.SHARED
-            )
+            recipe = recipe_for(found, arch=arch, python="3.11", ssl="openssl", flavour=flavour)
             made[module] = make_target(
                 module,
                 arch,
                 version=newest(module, index.index_url, index.cert),
                 recipe=recipe,
                 depends=deps,
+                flavour=flavour,
                 base_image=rust_standin(),
             )
         return made[module]
@@ -177,9 +178,7 @@ def run_rust(
     *,
     flavour: Flavour = Flavour.SHARED,
 ) -> RustRun:
-    targets = targets_for(arch, modules, index)
-    if flavour is Flavour.NO_SHARED:
-        targets = [t.with_flavour(flavour) for t in targets]
+    targets = targets_for(arch, modules, index, flavour)
     recorder = Recorder()
     options = BuildOptions(
         wheels_root=root / "wheels",
@@ -277,3 +276,70 @@ def test_cryptography_cross_for_armv7_builds_and_works(cryptography_armv7: RustR
     assert any("libssl" in n for n in names) and any("libcrypto" in n for n in names), names
     checks = functional_checks("armv7", run.wheels_root / "armv7", ["cryptography"])
     assert checks["cryptography"] == CHECKS["cryptography"][1]
+
+
+# --- the matrix tier (nox -s matrix) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["amd64", "arm64v8"])
+def cryptography_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    host_index: IndexSettings,
+) -> RustRun:
+    """cryptography for amd64 (native) and arm64 (cross), one architecture a run."""
+    arch: str = request.param
+    mode = Mode.CROSS
+    return run_rust(
+        tmp_path_factory.mktemp(f"rust-{arch}"), host_index, mode, arch, ["cryptography"]
+    )
+
+
+@pytest.mark.matrix
+def test_cryptography_native_and_cross_builds_and_works(cryptography_run: RustRun) -> None:
+    run = cryptography_run
+    assert_rust_wheel(run, "cryptography", "native" if run.arch == "amd64" else "cross")
+    checks = functional_checks(run.arch, run.wheels_root / run.arch, ["cryptography"])
+    assert checks["cryptography"] == CHECKS["cryptography"][1]
+
+
+@pytest.mark.matrix
+def test_paramiko_for_armv7_installs_offline_and_works(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings
+) -> None:
+    """paramiko-py3.11-armv7: bcrypt and cryptography cross-compiled (Rust), PyNaCl and cffi (C),
+    then paramiko; its closure installs from wheels/armv7/ alone under QEMU."""
+    run = run_rust(
+        tmp_path_factory.mktemp("paramiko-armv7"), host_index, Mode.CROSS, "armv7", ["paramiko"]
+    )
+    for module in ("bcrypt", "cryptography"):
+        assert_rust_wheel(run, module, "cross")
+    assert run.result("paramiko").status == "built"
+    folder = run.wheels_root / "armv7"
+    names = {parse_wheel_filename(p.name)[0] for p in folder.glob("*.whl")}
+    assert {"paramiko", "bcrypt", "cryptography", "pynacl", "cffi", "pycparser"} <= names, names
+    checks = functional_checks("armv7", folder, ["paramiko", "bcrypt"])
+    assert checks["paramiko"] == CHECKS["paramiko"][1]
+    assert checks["bcrypt"] == CHECKS["bcrypt"][1]
+
+
+@pytest.mark.matrix
+def test_cryptography_no_shared_names_its_runtime_packages(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings
+) -> None:
+    """The no-shared flavour keeps linking the system's libssl and libcrypto: the wheel bundles
+    neither, and its runtime packages are named (and installed for its test)."""
+    run = run_rust(
+        tmp_path_factory.mktemp("rust-no-shared"),
+        host_index,
+        Mode.CROSS,
+        "armv7",
+        ["cryptography"],
+        flavour=Flavour.NO_SHARED,
+    )
+    result = run.result("cryptography")
+    assert result.tested.startswith("tested: "), result.tested
+    names = zipfile.ZipFile(run.wheel("cryptography")).namelist()
+    assert not any("libssl" in n or "libcrypto" in n for n in names), names
+    log = run.log("cryptography")
+    assert "libssl3" in log and "libcrypto3" in log, log[-3000:]
