@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ CASES = (
     "verify",
     "verify-qemu",
     "bake",
+    "rust",
 )
 
 
@@ -538,6 +539,69 @@ def case_cross(bench: Bench) -> CaseResult:
     )
 
 
+RUST_BASE_IMAGE = f"{fixtures.REGISTRY}/standin/python:{{python}}-musl-rust"
+RUST_STANDIN_SCRIPT = fixtures.REPO / "tests" / "standins" / "build-musl-rust.sh"
+
+
+def case_rust(bench: Bench) -> CaseResult:
+    """bcrypt (PyO3 through setuptools-rust, real crates) from the real index, on the musl stand-in
+    with Rust: arm64 and armv7 cross-compiled against emulated under QEMU, and cross against amd64
+    native. Every build is --force --no-cache, so cargo compiles every crate each time (its crates
+    stay in the registry cache; its target directory, a cache mount, keeps what cargo built: the
+    first round of each variant pays the std's build from rust-src). Goals: cross at least 5x faster
+    than emulate, and within 1.3x of native."""
+    # Rust for the emulated platforms too (Debian 13's rustc under QEMU); skipped when present.
+    done = subprocess.run(
+        ["bash", str(RUST_STANDIN_SCRIPT), "--arches", "amd64,arm64,armhf"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"{RUST_STANDIN_SCRIPT.name} failed:\n{_tail(done.stderr)}")
+    # the user's own index (crates come from crates.io either way), not the bench's loopback one
+    real = replace(bench, env={**os.environ, "XDG_CACHE_HOME": str(bench.ws.cache)})
+
+    def build(arch: str, mode: str) -> list[str]:
+        tag = f"bcrypt-py{fixtures.BUILD_PYTHON}-{arch}"
+        return real.invoke_cmd(
+            *("build", "--force", "--no-cache", "--no-test", "--mode", mode),
+            *("--base-image", RUST_BASE_IMAGE, "--config", str(fixtures.REPO / "modules.toml")),
+            *("--tag", tag),
+        )
+
+    variants = [
+        ("amd64 native", build("amd64", "cross")),
+        ("arm64 cross", build("arm64v8", "cross")),
+        ("armv7 cross", build("armv7", "cross")),
+        ("arm64 emulate", build("arm64v8", "emulate")),
+        ("armv7 emulate", build("armv7", "emulate")),
+    ]
+    series = real.compare_all(max(1, bench.build_runs), variants, steps=True)
+    native, cross, cross_v7, emulate, emulate_v7 = (series[label] for label, _ in variants)
+    return CaseResult(
+        "rust",
+        cross,
+        native,
+        "<= 1.3x",
+        1.3,
+        [
+            "bcrypt from the real index on the musl stand-in with Rust, --force --no-cache --no-test",
+            f"arm64: emulate / cross = {emulate.median / cross.median:.2f}x (goal >= 5x)",
+            f"armv7: cross = {cross_v7.median / native.median:.2f}x amd64 native (goal <= 1.3x); "
+            f"emulate / cross = {emulate_v7.median / cross_v7.median:.2f}x (goal >= 5x)",
+        ],
+        {
+            "armv7_cross": series_json(cross_v7),
+            "arm64_emulate": series_json(emulate),
+            "armv7_emulate": series_json(emulate_v7),
+            "arm64_emulate_over_cross": emulate.median / cross.median,
+            "armv7_emulate_over_cross": emulate_v7.median / cross_v7.median,
+            "armv7_cross_over_native": cross_v7.median / native.median,
+        },
+    )
+
+
 def case_bake(bench: Bench) -> CaseResult:
     """The 4-target matrix (two modules, amd64 + arm64, one depending on the other) through one
     ``invoke bake`` (buildx orders and runs the graph) vs ``invoke build --jobs 2`` (our scheduler,
@@ -666,8 +730,9 @@ CASE_FUNCTIONS: dict[str, Callable[[Bench], CaseResult]] = {
     "bake": case_bake,
     "verify": case_verify,
     "verify-qemu": case_verify_qemu,
+    "rust": case_rust,
 }
-BUILD_CASES = ("overhead", "warm", "parallel", "emulation", "cross", "bake")
+BUILD_CASES = ("overhead", "warm", "parallel", "emulation", "cross", "bake", "rust")
 #: Build cases whose two series come from one run's log (no buildx timing of their own).
 VERIFY_CASES = ("verify", "verify-qemu")
 
