@@ -343,3 +343,20 @@ def test_cryptography_no_shared_names_its_runtime_packages(
     assert not any("libssl" in n or "libcrypto" in n for n in names), names
     log = run.log("cryptography")
     assert "libssl3" in log and "libcrypto3" in log, log[-3000:]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("mode", [Mode.CROSS, Mode.EMULATE])
+def test_bcrypt_for_armv7_cross_and_emulated(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings, mode: Mode
+) -> None:
+    """bcrypt for armv7 cross-compiled, and emulated under QEMU (the slow baseline: its crates
+    fetched ahead on the build platform, cargo offline under QEMU)."""
+    run = run_rust(
+        tmp_path_factory.mktemp(f"bcrypt-{mode.value}"), host_index, mode, "armv7", ["bcrypt"]
+    )
+    assert_rust_wheel(run, "bcrypt", mode.value)
+    if mode is Mode.EMULATE:
+        assert "cargo runs offline: the crates were fetched ahead" in run.log("bcrypt")
+    checks = functional_checks("armv7", run.wheels_root / "armv7", ["bcrypt"])
+    assert checks["bcrypt"] == CHECKS["bcrypt"][1]
