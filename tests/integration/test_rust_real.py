@@ -185,7 +185,7 @@ def run_rust(
         log_dir=root / "logs",
         index=index,
         jobs=1,
-        force=False,
+        force=True,  # the wheel steps run (their output is asserted on); cargo's caches stay warm
         mode=mode,
         build_platform="linux/amd64",
         tests=VerifySettings(modules=(), index=PipIndexWheels(index)),
@@ -252,7 +252,7 @@ def assert_rust_wheel(run: RustRun, module: str, mode: str) -> Path:
     assert {t.platform for t in tags} == {f"musllinux_1_2_{PLATFORMS[run.arch][1]}"}, wheel.name
     if mode == "cross":
         log = run.log(module)
-        assert "std: " in log or "CACHED" in log, log[-3000:]
+        assert "std: " in log, log[-3000:]
     return wheel
 
 
