@@ -138,7 +138,8 @@ def runtime_label(packages: RuntimePackages) -> str:
 
 def wheel_test_command(target: Target, contents: WheelContents) -> str:
     """The module's ``test`` (placeholders filled in), or the default: import every top-level and
-    extension module the wheel holds. BuildError when the command cannot be filled in safely."""
+    extension module the wheel holds (a ``.so`` exporting no ``PyInit_<name>`` is a library, not
+    one: ``wheelinfo.read_wheel``). BuildError when the command cannot be filled in safely."""
     recipe = target.recipe
     if recipe.test is not None:
         values = {

@@ -123,6 +123,28 @@ def test_c_extension_builds_and_imports(
     assert out == f"42 {machine} {machine}"
 
 
+PLAINLIB = "muslwheels-fixture-plainlib"
+
+
+def test_a_plain_library_named_like_a_module_builds_and_passes_the_default_test(
+    index_settings: IndexSettings, engine: DockerEngine, tmp_path: Path
+) -> None:
+    """``_native.abi3.so`` exports no ``PyInit__native`` (ctypes loads it): the default test
+    imports the package only, not the library, so the wheel lands."""
+    target = make_target(PLAINLIB, "amd64")
+    run = run_build([target], tmp_path, index=index_settings, engine=engine, force=True)
+    result = run.result(target)
+    assert result.status == "built", result.message
+    assert result.tested == "tested: import mwfixture_plainlib", result.tested
+    wheel = run.wheel(target)
+    with zipfile.ZipFile(wheel) as archive:
+        assert "mwfixture_plainlib/_native.abi3.so" in archive.namelist()
+    out = run_in_standin(
+        "linux/amd64", [wheel], "import mwfixture_plainlib as m; print(m.add(2, 40))"
+    )
+    assert out == "42"
+
+
 def test_present_wheels_are_skipped_without_building(
     cext_run: Run, index_settings: IndexSettings, engine: DockerEngine, tmp_path: Path
 ) -> None:
