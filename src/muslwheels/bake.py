@@ -62,7 +62,7 @@ from .build_inputs import (
     stage_workdir,
     write_run_files,
 )
-from .cross import decide, mode_label
+from .cross import MUSL_ONLY, decide, mode_label
 from .engine import BakeEngine, BakeFailed, BuildRequest, LocalOutput
 from .errors import BuildError, Interrupted, MuslWheelsError, UsageError
 from .graph import transitive_deps
@@ -378,6 +378,7 @@ class _Bake:
                 for note in self.pip.notes:
                     state.log.write(f"muslwheels: note: {note}\n")
             try:
+                pending = self.drop_orphans(self.musl_only(pending, run_dir / "probe"))
                 with (self.options.log_dir / "bake.log").open(
                     "w", encoding="utf-8", errors="replace"
                 ) as bake_log:
@@ -386,6 +387,29 @@ class _Bake:
                 for state in pending:
                     state.log.close()
         return self.ordered()
+
+    def musl_only(self, pending: list[_State], work: Path) -> list[_State]:
+        """Mode auto: cross mode is musl-only, so a target whose base image's probe says glibc
+        is baked in emulation from the start (a failed probe fails the target)."""
+        kept: list[_State] = []
+        for state in pending:
+            if state.mode == "cross" and state.fallback and self.test_step is not None:
+
+                def on_line(line: str, state: _State = state) -> None:
+                    state.log.write(line + "\n")
+                    self.reporter.target_log(state.target, line)
+
+                try:
+                    probe = self.test_step.probe(state.target, work / state.name, on_line)
+                except MuslWheelsError as err:
+                    on_line(f"muslwheels: failed: {err}")
+                    self.finish(self.result(state, "failed", str(err)))
+                    continue
+                if not probe.musl:
+                    state.mode, state.fallback, state.note = "emulate", False, MUSL_ONLY
+                    on_line(f"muslwheels: mode emulate: {MUSL_ONLY}")
+            kept.append(state)
+        return kept
 
     def ordered(self) -> tuple[TargetResult, ...]:
         return tuple(self.results[t.id] for t in self.targets)

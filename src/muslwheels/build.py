@@ -258,13 +258,14 @@ class _Run:
             self.reporter.target_finished(result)
         return result
 
-    def decision(self, target: Target) -> ModeDecision:
+    def decision(self, target: Target, musl_base: bool | None = None) -> ModeDecision:
         return decide(
             target.recipe,
             target.arch,
             run_mode=self.options.mode,
             default=self.options.default_mode,
             build_platform=self.options.build_platform,
+            musl_base=musl_base,
         )
 
     # -- the run --
@@ -642,6 +643,10 @@ class _Run:
         stage_workdir(target, workdir, dep_wheels)
         for wheel in dep_wheels:
             on_line(f"muslwheels: offering dependency wheel {wheel.name}")
+        if decision.plan == "cross-then-emulate" and self.test_step is not None:
+            # cross mode is musl-only: the base image's probe says so before anything is built
+            probe = self.test_step.probe(target, workdir, on_line)
+            decision = self.decision(target, musl_base=probe.musl)
         if decision.plan == "cross-then-emulate":
             on_line("muslwheels: mode auto: cross-compiling, emulation if that fails")
             try:

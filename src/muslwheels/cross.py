@@ -13,7 +13,8 @@ Three ways to build a target (``model.Mode`` plus the native case):
 
 ``auto`` tries cross where the module allows it and falls back to emulation when the cross build
 fails; a module whose recipe says ``mode = "emulate"`` (or that needs Rust for an architecture Rust
-has no musl target for) is emulated from the start, and the summary says why.
+has no musl target for), or a target whose base image is not musl-based (its probe says so before
+anything is built), is emulated from the start, and the summary says why.
 
 Rust in cross mode: cargo and rustc of the build machine's platform, building for the target's musl
 triple (``RUST_TRIPLES``) with zig as linker and C compiler (docker/bin/mw-cross-tools).
@@ -88,6 +89,10 @@ RUST_TRIPLES: dict[str, str] = {
 #: System packages that mean the build compiles Rust: in cross mode they are installed for the build
 #: machine's platform (with rust-src), not for the target.
 RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup", "rust-src"})
+
+#: Why mode auto emulates a target whose base image is not musl-based (glibc: Debian's python
+#: images): cross mode sets up the target's Python from a musl image only.
+MUSL_ONLY = "cross mode needs a musl base image"
 
 _MACHINES = {
     "x86_64": "amd64",
@@ -193,12 +198,15 @@ def decide(
     run_mode: Mode | None,
     default: Mode,
     build_platform: str | None,
+    musl_base: bool | None = None,
 ) -> ModeDecision:
     """How to build one target.
 
     ``build_platform`` is the build machine's own platform (``linux/amd64``), None when unknown
     (then every target counts as foreign). ``cross`` for a recipe that cannot cross-compile is an
-    error (the target fails saying why) rather than a silent emulation.
+    error (the target fails saying why) rather than a silent emulation. ``musl_base``: whether the
+    base image is musl-based (its probe's tags), None when not known yet; under auto a glibc base
+    image is emulated from the start.
     """
     native = arch_for_platform(build_platform) if build_platform else None
     if native is not None and native.key == arch.key:
@@ -216,6 +224,8 @@ def decide(
         return ModeDecision("cross")
     if blocker is not None:
         return ModeDecision("emulate", blocker)
+    if musl_base is False:
+        return ModeDecision("emulate", MUSL_ONLY)
     return ModeDecision("cross-then-emulate")
 
 

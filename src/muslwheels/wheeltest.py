@@ -63,6 +63,11 @@ class Probe:
             return False
         return bool(tags & set(self.tags))
 
+    @property
+    def musl(self) -> bool:
+        """Whether the interpreter is a musl one (it takes musllinux wheels)."""
+        return any(t.platform.startswith("musllinux_") for t in self.tags)
+
     def pip_target_args(self, python: str) -> tuple[str, ...]:
         """pip's ``download`` options that make it choose among the wheels this interpreter takes."""
         abis = dict.fromkeys(t.abi for t in self.tags)
