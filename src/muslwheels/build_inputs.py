@@ -235,13 +235,13 @@ def build_request(
     run_files: RunFiles,
     workdir: Path,
     output: Output | None = None,
-    mode: str = "emulate",
+    mode: Mode = Mode.EMULATE,
 ) -> BuildRequest:
-    """The request for one target; ``workdir`` holds its recipe/, deps/ and out/. ``mode`` "cross"
+    """The request for one target; ``workdir`` holds its recipe/, deps/ and out/. ``Mode.CROSS``
     compiles on the build machine's platform for the target's (native and emulate: everything on
     the target platform)."""
     cross_args: tuple[tuple[str, str], ...] = ()
-    if mode == "cross":
+    if mode is Mode.CROSS:
         settings = cross_target(target.arch)
         if settings is None:
             raise BuildError(

@@ -23,12 +23,26 @@ triple (``RUST_TRIPLES``) with zig as linker and C compiler (docker/bin/mw-cross
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
 
 from .arches import Arch, arch_for_platform, lookup_arch
 from .model import Mode, Recipe
 
-Plan = Literal["native", "emulate", "cross", "cross-then-emulate"]
+
+class Strategy(Enum):
+    """How a target is to be built (``decide``): the mode of its first attempt, and whether a
+    failure falls back to emulation."""
+
+    NATIVE = "native"  # the build machine's own platform: no QEMU, no cross compiler
+    EMULATE = "emulate"
+    CROSS = "cross"
+    CROSS_THEN_EMULATE = "cross-then-emulate"  # mode auto
+
+    @property
+    def first_mode(self) -> Mode:
+        """The mode of the first build request (native builds on the Dockerfile's default path)."""
+        return Mode.CROSS if self in (Strategy.CROSS, Strategy.CROSS_THEN_EMULATE) else Mode.EMULATE
+
 
 #: zig's target triple per canonical arch key, for the musl C library.
 ZIG_TRIPLES: dict[str, str] = {
@@ -186,7 +200,7 @@ def _package_name(spec: str) -> str:
 
 @dataclass(frozen=True)
 class ModeDecision:
-    plan: Plan
+    strategy: Strategy
     note: str = ""  # why the plan is not the one asked for (shown in the summary)
     error: str = ""  # set: the target cannot be built as asked (cross for a module that cannot)
 
@@ -210,23 +224,23 @@ def decide(
     """
     native = arch_for_platform(build_platform) if build_platform else None
     if native is not None and native.key == arch.key:
-        return ModeDecision("native")
+        return ModeDecision(Strategy.NATIVE)
     mode = requested_mode(recipe, run_mode, default)
     asked = run_mode or default
     if mode is Mode.EMULATE:
         if recipe.mode is Mode.EMULATE and asked is not Mode.EMULATE:
-            return ModeDecision("emulate", 'the module\'s recipe says mode = "emulate"')
-        return ModeDecision("emulate")
+            return ModeDecision(Strategy.EMULATE, 'the module\'s recipe says mode = "emulate"')
+        return ModeDecision(Strategy.EMULATE)
     blocker = cross_blocker(recipe, arch)
     if mode is Mode.CROSS:
         if blocker is not None:
-            return ModeDecision("cross", error=f"cross mode is not possible: {blocker}")
-        return ModeDecision("cross")
+            return ModeDecision(Strategy.CROSS, error=f"cross mode is not possible: {blocker}")
+        return ModeDecision(Strategy.CROSS)
     if blocker is not None:
-        return ModeDecision("emulate", blocker)
+        return ModeDecision(Strategy.EMULATE, blocker)
     if musl_base is False:
-        return ModeDecision("emulate", MUSL_ONLY)
-    return ModeDecision("cross-then-emulate")
+        return ModeDecision(Strategy.EMULATE, MUSL_ONLY)
+    return ModeDecision(Strategy.CROSS_THEN_EMULATE)
 
 
 def mode_label(used: str, note: str) -> str:

@@ -55,6 +55,7 @@ LAYERS: dict[str, str] = {
     "errors": LOGIC,
     "graph": LOGIC,
     "imageref": LOGIC,
+    "lifecycle": LOGIC,
     "model": LOGIC,
     "plan": LOGIC,
     "tags": LOGIC,
