@@ -43,8 +43,9 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def default_docker_dir() -> Path:
-    """The ``docker/`` directory of this source tree (beside ``src/``)."""
-    return Path(__file__).resolve().parents[2] / "docker"
+    """The build's ``docker/`` directory: package data wherever the package is installed (in a
+    checkout ``src/muslwheels/docker`` is a symlink to the tree's ``docker/``)."""
+    return (Path(__file__).resolve().parent / "docker").resolve()
 
 
 class IndexSource(Protocol):

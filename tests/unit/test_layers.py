@@ -88,7 +88,9 @@ LAYERS: dict[str, str] = {
     "wheelstore": WORK,
     "wheeltest": WORK,
     # wiring and the console
+    "__main__": WIRING,
     "cli": WIRING,
+    "program": WIRING,
     "console": WIRING,
     "options": WIRING,
 }

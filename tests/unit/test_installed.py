@@ -1,0 +1,146 @@
+"""The package works wherever it is installed: a non-editable install into a fresh venv, run from
+a folder that is not the checkout, lists the tasks, finds its docker/ and resolves a plan.
+
+The wheel is built from a copy of the tracked files without build isolation (offline: setuptools
+and wheel come from the test extra), then installed with pip into a venv of its own. The
+dependencies (invoke, packaging...) are read from this venv's site-packages through a .pth line:
+only its directory is added, so this venv's editable muslwheels is not. The plan asks loopback
+servers only: pypiserver for the index, docker-registry for the base image.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from servers.pypi import PypiServer, make_sdist
+from servers.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "MUSLWHEELS_", "DOCKER_")) and k not in ("BASE_IMAGE",)
+    }
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**clean, "PIP_CONFIG_FILE": os.devnull, **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin/ folder of a fresh venv with muslwheels installed (not editable) into it."""
+    for module in ("setuptools", "wheel"):
+        if importlib.util.find_spec(module) is None:
+            pytest.fail(
+                f"{module} is missing: pip install -e '.[test]' (it builds the wheel offline)"
+            )
+    work = tmp_path_factory.mktemp("installed")
+    source = work / "source"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, tracked.split("\0")):
+        origin = ROOT / name
+        if not origin.exists() and not origin.is_symlink():
+            continue  # deleted in the working tree, not yet committed
+        copy = source / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_symlink():
+            copy.symlink_to(origin.readlink())
+        else:
+            shutil.copy2(origin, copy)
+    dist = work / "dist"
+    pip = [sys.executable, "-m", "pip"]
+    done = _run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(source)], work
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    wheel = next(dist.glob("muslwheels-*.whl"))
+    done = _run([*pip, "--python", str(python), "install", "--no-deps", str(wheel)], work)
+    assert done.returncode == 0, done.stdout + done.stderr
+    site = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work
+    )
+    (Path(site.stdout.strip()) / "dependencies.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
+    return venv / "bin"
+
+
+def test_it_lists_the_tasks_and_finds_its_own_docker_folder(
+    installed: Path, tmp_path: Path
+) -> None:
+    listed = _run([str(installed / "musl-wheels"), "--list"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    for name in ("plan", "build", "bake", "push", "extract", "check", "index", "ci"):
+        assert f"  {name} " in listed.stdout
+    helped = _run([str(installed / "musl-wheels"), "--help", "build"], tmp_path)
+    assert "--no-test" in helped.stdout and "--mode=STRING" in helped.stdout
+    where = _run(
+        [
+            str(installed / "python"),
+            "-c",
+            "import muslwheels, muslwheels.build_inputs as b; "
+            "print(muslwheels.__file__); print(b.default_docker_dir())",
+        ],
+        tmp_path,
+    )
+    module, docker = (Path(line) for line in where.stdout.split())
+    assert ROOT not in module.parents and ROOT not in docker.parents, where.stdout
+    assert (docker / "Dockerfile").is_file() and (docker / "test.Dockerfile").is_file()
+    for helper in ("mw-probe", "mw-wheel", "mw-test", "mw-lib.sh"):
+        assert (docker / "bin" / helper).is_file(), helper
+    assert os.access(docker / "bin" / "mw-probe", os.X_OK)
+    bad = _run([str(installed / "musl-wheels"), "plan", "--bogus"], tmp_path)
+    assert bad.returncode == 2 and "usage: musl-wheels plan " in bad.stderr
+
+
+def test_it_resolves_a_plan_in_a_folder_with_a_modules_toml(
+    installed: Path,
+    tmp_path: Path,
+    registry: Registry,
+    start_pypiserver: Callable[[Path], PypiServer],
+) -> None:
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    make_sdist(packages, "demo", "1.0.0")
+    index = start_pypiserver(packages)
+    # a repository of its own: the registry is shared by the session
+    registry.push_image("installed-test/python", "3.12-alpine3.20", "linux/amd64")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "modules.toml").write_text(
+        "[defaults]\n"
+        'pythons = ["3.12"]\n'
+        'arches = ["amd64"]\n'
+        f'base_image = "{registry.host}/installed-test/python:{{python}}-alpine{{alpine}}"\n'
+        "\n[modules.demo]\n"
+    )
+    done = _run(
+        [str(installed / "musl-wheels"), "plan", "--json", "--tag", "demo-py3.12-amd64"],
+        project,
+        PIP_INDEX_URL=index.url + "/simple/",
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"module": "demo"' in done.stdout and '"version": "1.0.0"' in done.stdout
+    assert f'"base_image": "{registry.host}/installed-test/python:3.12-alpine3.20"' in done.stdout
