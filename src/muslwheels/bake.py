@@ -67,7 +67,7 @@ from .engine import BakeEngine, BakeFailed, BuildRequest, LocalOutput
 from .errors import BuildError, Interrupted, MuslWheelsError, UsageError
 from .graph import transitive_deps
 from .landing import land_wheels, verify_step
-from .lifecycle import Gate, Lifecycle, Phase, gate
+from .lifecycle import Gate, Lifecycle, Phase, cannot_order, gate
 from .model import Target
 from .outputs import (
     check_output_file,
@@ -248,15 +248,6 @@ def render_definition(
         if members:
             groups[group_name(tag)] = {"targets": members}
     return Definition({"group": groups, "target": entries}, tuple(host_network))
-
-
-def definition_targets(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The targets of a definition as ``docker buildx bake --print`` shows them: keys bake leaves
-    out of its output (buildx 0.13 has no ``entitlements``) removed. Pure."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, entry in data.get("target", {}).items():
-        out[name] = {k: v for k, v in entry.items() if k != "entitlements"}
-    return out
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -567,10 +558,7 @@ class _Bake:
                     if not running:
                         if not waiting:
                             break
-                        raise BuildError(
-                            "cannot order the remaining targets: "
-                            + ", ".join(s.target.id for s in waiting)
-                        )
+                        raise cannot_order(s.target.id for s in waiting)
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         state = running.pop(future)

@@ -58,7 +58,7 @@ from .engine import BuildEngine, BuildRequest
 from .errors import BuildError, ExitCode, Interrupted, MuslWheelsError, PlatformsUnsupported
 from .graph import find_cycle, transitive_deps
 from .landing import land_wheels, present_message, verify_step
-from .lifecycle import Gate, Lifecycle, Phase, dependency_failure, gate
+from .lifecycle import Gate, Lifecycle, Phase, cannot_order, dependency_failure, gate
 from .model import Mode, Target
 from .plan import extra_target
 from .verify import verification_failure, verify_wheels
@@ -379,7 +379,7 @@ class _Run:
                         self.finish(item)
                 elif (waiting or self.suspended) and not progress:
                     stuck = [*(t.id for t in waiting), *self.suspended]
-                    raise BuildError("cannot order the remaining targets: " + ", ".join(stuck))
+                    raise cannot_order(stuck)
         except KeyboardInterrupt:
             self.cancel.set()
             self.engine.cancel()

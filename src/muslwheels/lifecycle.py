@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .cross import MUSL_ONLY, ModeDecision, Strategy, mode_label
+from .errors import BuildError
 from .model import Mode, Target
 
 
@@ -59,6 +60,12 @@ def gate(
         if status:
             return Gate.BLOCKED, target_id
     return Gate.GO, None
+
+
+def cannot_order(ids: Iterable[str]) -> BuildError:
+    """The error when targets are left that can never start (a driver's bug, or a cycle the
+    graph check did not see)."""
+    return BuildError("cannot order the remaining targets: " + ", ".join(ids))
 
 
 def dependency_failure(tag: str) -> str:
