@@ -16,3 +16,5 @@ from muslwheels.program import make_namespace
 ROOT = Path(__file__).resolve().parent
 
 ns = make_namespace(lambda: ROOT)
+# each task by its Python name as well (`tasks.plan`...), for tools that read this file's attributes
+globals().update({task.body.__name__: task for task in ns.tasks.values()})
