@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeimages import make_target, wheel_name
+from fakes import Recorder, make_target, wheel_name
 
 from muslwheels.bake import (
     BakeSettings,
@@ -228,22 +228,6 @@ class FakeBake:
 
     def cancel(self) -> None:
         pass
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.lines: dict[str, list[str]] = {}
-        self.finished: list[TargetResult] = []
-
-    def target_started(self, target: Target) -> None:
-        self.started.append(target.id)
-
-    def target_log(self, target: Target, line: str) -> None:
-        self.lines.setdefault(target.id, []).append(line)
-
-    def target_finished(self, result: TargetResult) -> None:
-        self.finished.append(result)
 
 
 def run_bake(

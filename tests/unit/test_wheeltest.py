@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeimages import make_target
+from fakes import Recorder, make_target
 from test_wheelinfo import make_elf
 
 from muslwheels.bake import BakeSettings, bake_name, bake_targets
@@ -234,20 +234,6 @@ class Engine:
             (out / "report.txt").write_text("passed\n")
 
     def cancel(self) -> None:
-        pass
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def target_started(self, target: Target) -> None:
-        pass
-
-    def target_log(self, target: Target, line: str) -> None:
-        self.lines.append(line)
-
-    def target_finished(self, result: TargetResult) -> None:
         pass
 
 
