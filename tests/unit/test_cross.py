@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeimages import make_target
-from test_build import INDEX, FakeEngine, run, wheel_name
+from fakes import make_target, wheel_name
+from test_build import INDEX, FakeEngine, run
 
 from muslwheels import cross
 from muslwheels.arches import ARCHES, Arch, lookup_arch

@@ -121,8 +121,8 @@ def test_cross_only_a_failed_test_is_final() -> None:
 
 
 def test_auto_on_a_glibc_base_image_is_emulated_from_the_start() -> None:
+    assert started(AUTO).wants_probe
     life = started(AUTO)
-    assert life.wants_probe
     assert life.probed(musl=False)
     assert (life.phase, life.mode, life.fallback) == (Phase.BUILDING, Mode.EMULATE, False)
     assert life.label == f"emulate ({MUSL_ONLY})"

@@ -4,8 +4,10 @@ import dataclasses
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeimages import make_target
@@ -81,13 +83,13 @@ def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
 
 def _every_field_set() -> Recipe:
     """A recipe whose every field (read from the dataclass, so a new one is included) is set."""
-    samples = {
+    samples: dict[Shape, Callable[[str], Any]] = {
         Shape.STRINGS: lambda name: (f"{name}-1", f"{name}-2"),
         Shape.PAIRS: lambda name: ((f"{name.upper()}_A", "1"), (f"{name.upper()}_B", "two")),
         Shape.TEXT: lambda name: f"the {name} value",
         Shape.MODE: lambda name: Mode.CROSS,
     }
-    values = {}
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(Recipe):
         value = samples[f.metadata["rule"].check.shape](f.name)
         assert value != f.default, f.name

@@ -105,7 +105,9 @@ def test_tasks_py_and_musl_wheels_serve_the_same_tasks() -> None:
     spec.loader.exec_module(module)
     names = sorted(s.name for s in program.TASKS)
     assert sorted(module.ns.task_names) == names
-    assert sorted(program.program().namespace.task_names) == names
+    served = program.program().namespace
+    assert served is not None
+    assert sorted(served.task_names) == names
     listed = subprocess.run(
         [sys.executable, "-m", "muslwheels", "--list"],
         cwd=ROOT,

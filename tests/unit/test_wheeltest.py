@@ -844,6 +844,10 @@ class GlibcEngine(CrossBrokenEngine):
         )
 
 
+class GlibcBakingEngine(GlibcEngine, BakingEngine):
+    """GlibcEngine's wheels, baked."""
+
+
 @pytest.mark.parametrize("runner", ["build", "bake"])
 def test_auto_emulates_a_glibc_base_image_from_the_start(
     tmp_path: Path, index: Index, runner: str
@@ -852,11 +856,12 @@ def test_auto_emulates_a_glibc_base_image_from_the_start(
     alpha = make_target("alpha", "arm64v8", base_image="python:3.11-bookworm")
     options = options_for(tmp_path, index, **AUTO)
     if runner == "build":
-        engine: CrossBrokenEngine = GlibcEngine({}, {})
+        engine: Engine = GlibcEngine({}, {})
         (result,), recorder = build([alpha], options, engine)
     else:
-        engine = type("GlibcBaking", (GlibcEngine, BakingEngine), {})({}, {})
-        (result,), recorder = bake([alpha], options, engine)
+        baking = GlibcBakingEngine({}, {})
+        (result,), recorder = bake([alpha], options, baking)
+        engine = baking
     assert result.status == "built", result.message
     assert result.mode == "emulate (cross mode needs a musl base image)"
     wheel_builds = [s for s in engine.stages if s[0] in ("probe", "cross", "emulate")]
