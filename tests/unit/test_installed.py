@@ -100,11 +100,13 @@ def test_it_lists_the_tasks_and_finds_its_own_docker_folder(
         [
             str(installed / "python"),
             "-c",
-            "import muslwheels, muslwheels.build_inputs as b; "
+            "import muslwheels, muslwheels.build_inputs as b, muslwheels.workflow as w; "
+            "assert w.render_workflow().startswith(w.MARKER); "
             "print(muslwheels.__file__); print(b.default_docker_dir())",
         ],
         tmp_path,
     )
+    assert where.returncode == 0, where.stderr
     module, docker = (Path(line) for line in where.stdout.split())
     assert ROOT not in module.parents and ROOT not in docker.parents, where.stdout
     assert (docker / "Dockerfile").is_file() and (docker / "test.Dockerfile").is_file()
