@@ -1,23 +1,17 @@
-"""The package works wherever it is installed: a non-editable install into a fresh venv, run from
-a folder that is not the checkout, lists the tasks, finds its docker/ and resolves a plan.
-
-The wheel is built from a copy of the tracked files without build isolation (offline: setuptools
-and wheel come from the test extra), then installed with pip into a venv of its own. The
-dependencies (invoke, packaging...) are read from this venv's site-packages through a .pth line:
-only its directory is added, so this venv's editable muslwheels is not. The plan asks loopback
-servers only: pypiserver for the index, docker-registry for the base image.
+"""The package works wherever it is installed: a non-editable install into a fresh venv
+(tests/fresh_install.py), run from a folder that is not the checkout, lists the tasks, finds its
+docker/ and resolves a plan. The plan asks loopback servers only: pypiserver for the index,
+docker-registry for the base image.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
-import sys
-import sysconfig
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from servers.pypi import PypiServer, make_sdist
@@ -26,65 +20,35 @@ from servers.registry import Registry
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _fresh_install() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fresh_install", ROOT / "tests/fresh_install.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FRESH = _fresh_install()
+
+
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A process as a user in a clean shell starts it: no pip, musl-wheels or Docker settings."""
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "MUSLWHEELS_", "DOCKER_")) and k not in ("BASE_IMAGE",)
+        if not k.startswith(("PIP_", "MUSLWHEELS_", "DOCKER_")) and k != "BASE_IMAGE"
     }
-    return subprocess.run(
-        args,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**clean, "PIP_CONFIG_FILE": os.devnull, **env},
+    done: subprocess.CompletedProcess[str] = FRESH.run(
+        args, cwd, {**clean, "PIP_CONFIG_FILE": os.devnull, **env}
     )
+    return done
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ folder of a fresh venv with muslwheels installed (not editable) into it."""
-    for module in ("setuptools", "wheel"):
-        if importlib.util.find_spec(module) is None:
-            pytest.fail(
-                f"{module} is missing: pip install -e '.[test]' (it builds the wheel offline)"
-            )
-    work = tmp_path_factory.mktemp("installed")
-    source = work / "source"
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    for name in filter(None, tracked.split("\0")):
-        origin = ROOT / name
-        if not origin.exists() and not origin.is_symlink():
-            continue  # deleted in the working tree, not yet committed
-        copy = source / name
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if origin.is_symlink():
-            copy.symlink_to(origin.readlink())
-        else:
-            shutil.copy2(origin, copy)
-    dist = work / "dist"
-    pip = [sys.executable, "-m", "pip"]
-    done = _run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(source)], work
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    wheel = next(dist.glob("muslwheels-*.whl"))
-    done = _run([*pip, "--python", str(python), "install", "--no-deps", str(wheel)], work)
-    assert done.returncode == 0, done.stdout + done.stderr
-    site = _run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work
-    )
-    (Path(site.stdout.strip()) / "dependencies.pth").write_text(
-        sysconfig.get_paths()["purelib"] + "\n"
-    )
-    return venv / "bin"
+    bin_dir: Path = FRESH.install_fresh(tmp_path_factory.mktemp("installed"))
+    return bin_dir
 
 
 def test_it_lists_the_tasks_and_finds_its_own_docker_folder(
