@@ -8,6 +8,10 @@ skips its tests with a reason when no engine answers, unless MUSLWHEELS_REQUIRE_
 
 from __future__ import annotations
 
+import re
+import subprocess
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
@@ -21,6 +25,29 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # every shell script of the repository (.shellcheckrc: follow what they source); .ci/setup
+    # installs shellcheck. A sourced library without a shebang says its shell itself.
+    session.run("shellcheck", "--severity=warning", *shell_scripts(), external=True)
+
+
+_SHEBANG = re.compile(rb"#!\s*\S*/(env\s+)?(ba|da)?sh\b")
+
+
+def shell_scripts() -> list[str]:
+    """The tracked shell scripts: ``*.sh`` files and files whose first line runs sh or bash."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], capture_output=True, check=True, cwd=Path(__file__).parent
+    ).stdout.decode()
+    found = []
+    for name in filter(None, tracked.split("\0")):
+        path = Path(__file__).parent / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        with path.open("rb") as handle:
+            first = handle.readline(200)
+        if name.endswith(".sh") or _SHEBANG.match(first):
+            found.append(name)
+    return found
 
 
 @nox.session

@@ -1,4 +1,5 @@
 # Shared helpers for the musl-wheels build steps (POSIX sh: Alpine has no bash). Sourced, not run.
+# shellcheck shell=sh
 set -eu
 set -f  # word lists come from files: never glob them
 

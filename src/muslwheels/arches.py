@@ -1,4 +1,4 @@
-"""The architecture table (SPEC section 3): canonical key, image tag suffix, platform, aliases."""
+"""The architecture table (README "Target tags"): canonical key, image tag suffix, platform, aliases."""
 
 from __future__ import annotations
 

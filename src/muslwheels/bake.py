@@ -1,7 +1,7 @@
 """Build planned targets through one ``docker buildx bake``: the plan as a bake definition.
 
 The definition has one bake target per build target, made from the very request ``invoke build``
-makes (``build.build_request``: the same Dockerfile, recipe files, build args and secret ids; a
+makes (``build_inputs.build_request``: the same Dockerfile, recipe files, build args and secret ids; a
 secret is named by its id and the host file it is read from, never by its value). A dependency's
 wheels reach its dependent as the ``deps`` named context ``target:<dependency>``, so buildx orders
 and parallelises the graph itself, on whatever nodes the builder has. A target with several
@@ -46,10 +46,10 @@ from typing import Any, Literal
 
 from .build import (
     BuildReporter,
-    EmulationFallback,
     TargetResult,
-    emulated_failure,
     log_name,
+    present,
+    require_dockerfile,
     served_platforms,
     unserved_result,
     validate_graph,
@@ -62,11 +62,12 @@ from .build_inputs import (
     stage_workdir,
     write_run_files,
 )
-from .cross import decide, mode_label
+from .cross import decide
 from .engine import BakeEngine, BakeFailed, BuildRequest, LocalOutput
 from .errors import BuildError, Interrupted, MuslWheelsError, UsageError
 from .graph import transitive_deps
-from .landing import land_wheels, present_message, verify_step
+from .landing import land_wheels, verify_step
+from .lifecycle import Gate, Lifecycle, Phase, cannot_order, gate
 from .model import Target
 from .outputs import (
     check_output_file,
@@ -181,7 +182,7 @@ def render_definition(
 ) -> Definition:
     """The bake definition of ``targets`` (dependencies first). Pure.
 
-    ``requests``: target id -> the request ``build.build_request`` made for it; ``present_deps``:
+    ``requests``: target id -> the request ``build_inputs.build_request`` made for it; ``present_deps``:
     target id -> a directory with its dependency wheels that are already in ``wheels/`` (those
     dependencies are not baked); ``by_id``: every planned target.
     """
@@ -249,33 +250,20 @@ def render_definition(
     return Definition({"group": groups, "target": entries}, tuple(host_network))
 
 
-def definition_targets(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The targets of a definition as ``docker buildx bake --print`` shows them: keys bake leaves
-    out of its output (buildx 0.13 has no ``entitlements``) removed. Pure."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, entry in data.get("target", {}).items():
-        out[name] = {k: v for k, v in entry.items() if k != "entitlements"}
-    return out
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
 @dataclass
 class _State:
-    target: Target
-    name: str
-    mode: str  # "emulate" (native too) or "cross" for this round
-    fallback: bool  # auto: emulation after a failed cross build or a failed test of its wheel
-    note: str
-    native: bool  # the builder's own platform
-    log: Any = None  # the open per-target log file
-    after: str = ""  # auto, in emulation: what failed in cross mode (build.emulated_failure)
+    """A target of the bake: its lifecycle, its bake name and its open log file."""
 
-    def emulate_after(self, fallback: EmulationFallback) -> None:
-        """Mode auto: bake this target again, in emulation, after ``fallback``."""
-        self.mode, self.fallback = "emulate", False
-        self.note, self.after = fallback.note, fallback.why
+    life: Lifecycle
+    name: str
+    log: Any = None  # the open per-target log file
+
+    @property
+    def target(self) -> Target:
+        return self.life.target
 
 
 class _Bake:
@@ -315,39 +303,26 @@ class _Bake:
         for target in self.targets:
             found = () if self.options.force else folders.fitting(target)
             if found:
-                self.finish(
-                    TargetResult(
-                        target, "skipped", wheels=found, message=present_message(self.options)
-                    )
-                )
+                self.finish(present(target, found, self.options))
                 continue
-            decision = decide(
-                target.recipe,
-                target.arch,
-                run_mode=self.options.mode,
-                default=self.options.default_mode,
-                build_platform=self.options.build_platform,
-            )
-            if decision.error:
-                self.finish(TargetResult(target, "failed", message=decision.error))
-                continue
-            cross = decision.plan in ("cross", "cross-then-emulate")
-            pending.append(
-                _State(
-                    target,
-                    bake_name(target),
-                    "cross" if cross else "emulate",
-                    decision.plan == "cross-then-emulate",
-                    decision.note,
-                    decision.plan == "native",
+            life = Lifecycle(target)
+            life.start(
+                decide(
+                    target.recipe,
+                    target.arch,
+                    run_mode=self.options.mode,
+                    default=self.options.default_mode,
+                    build_platform=self.options.build_platform,
                 )
             )
+            if life.phase is Phase.FAILED:
+                self.finish(TargetResult(target, "failed", message=life.message))
+                continue
+            pending.append(_State(life, bake_name(target)))
         pending = self.drop_orphans(pending)
         if not pending:
             return self.ordered()
-        dockerfile = self.options.docker_dir / "Dockerfile"
-        if not dockerfile.is_file():
-            raise BuildError(f"no Dockerfile at {dockerfile}")
+        require_dockerfile(self.options.docker_dir)
         served, unserved = served_platforms(
             sorted({s.target.platform for s in pending}),
             lambda platforms: self.engine.prepare_bake(
@@ -378,6 +353,7 @@ class _Bake:
                 for note in self.pip.notes:
                     state.log.write(f"muslwheels: note: {note}\n")
             try:
+                pending = self.drop_orphans(self.musl_only(pending, run_dir / "probe"))
                 with (self.options.log_dir / "bake.log").open(
                     "w", encoding="utf-8", errors="replace"
                 ) as bake_log:
@@ -387,6 +363,30 @@ class _Bake:
                     state.log.close()
         return self.ordered()
 
+    def musl_only(self, pending: list[_State], work: Path) -> list[_State]:
+        """Mode auto: cross mode is musl-only, so a target whose base image's probe says glibc
+        is baked in emulation from the start (a failed probe fails the target)."""
+        kept: list[_State] = []
+        for state in pending:
+            if state.life.wants_probe and self.test_step is not None:
+
+                def on_line(line: str, state: _State = state) -> None:
+                    state.log.write(line + "\n")
+                    self.reporter.target_log(state.target, line)
+
+                try:
+                    probe = self.test_step.probe(state.target, work / state.name, on_line)
+                except MuslWheelsError as err:
+                    on_line(f"muslwheels: failed: {err}")
+                    state.life.fail(str(err))
+                    self.finish(self.result(state, "failed", state.life.message))
+                    continue
+                line = state.life.plan_line() if state.life.probed(probe.musl) else None
+                if line:
+                    on_line(line)
+            kept.append(state)
+        return kept
+
     def ordered(self) -> tuple[TargetResult, ...]:
         return tuple(self.results[t.id] for t in self.targets)
 
@@ -394,22 +394,20 @@ class _Bake:
         """Targets whose dependency failed fail too (in plan order: dependencies come first)."""
         kept: list[_State] = []
         for state in pending:
-            bad = next(
-                (
-                    d
-                    for d in self.deps_of(state.target)
-                    if self.results.get(d) is not None and self.results[d].status == "failed"
-                ),
-                None,
-            )
-            if bad is None:
+            deps, bad = gate(self.deps_of(state.target), self.failed, wait=False)
+            if deps is not Gate.BLOCKED or bad is None:
                 kept.append(state)
                 continue
-            message = f"dependency {self.by_id[bad].tag} failed"
+            message = state.life.dependency_failed(self.by_id[bad].tag)
             if state.log is not None:
                 state.log.write(f"muslwheels: {message}\n")
             self.finish(self.result(state, "failed", message))
         return kept
+
+    def failed(self, target_id: str) -> bool | None:
+        """Whether a target failed; None while it has no result."""
+        result = self.results.get(target_id)
+        return None if result is None else result.status == "failed"
 
     def result(
         self, state: _State, status: Literal["built", "failed"], message: str, **kw: Any
@@ -435,17 +433,12 @@ class _Bake:
                     still.append(state)
                     continue
                 state.log.write(f"muslwheels: failed: {reason}\n")
-                if state.mode == "cross" and state.fallback:
-                    fallback = EmulationFallback.cross_build(reason)
+                fallback = state.life.build_failed(reason)
+                if fallback is not None:
                     state.log.write(fallback.line("baking again") + "\n")
-                    state.emulate_after(fallback)
                     still.append(state)
-                elif state.mode == "cross":
-                    self.finish(self.result(state, "failed", f"cross build failed: {reason}"))
-                elif state.after:
-                    self.finish(self.result(state, "failed", emulated_failure(reason, state.after)))
                 else:
-                    self.finish(self.result(state, "failed", reason))
+                    self.finish(self.result(state, "failed", state.life.message))
             pending = self.drop_orphans(still)
 
     def one_round(
@@ -475,7 +468,7 @@ class _Bake:
                 options=self.options,
                 run_files=run_files,
                 workdir=workdir,
-                mode=state.mode,
+                mode=state.life.mode,
             )
             requests[state.name] = by_target[target.id] = request
             for wheel in wheels:
@@ -492,7 +485,7 @@ class _Bake:
         for state in pending:
             state.log.write(
                 f"muslwheels: bake target {state.name} ({state.target.platform}, "
-                f"mode {state.mode}) in {files[0]}\n"
+                f"mode {state.life.mode.value}) in {files[0]}\n"
             )
             state.log.flush()
 
@@ -565,10 +558,7 @@ class _Bake:
                     if not running:
                         if not waiting:
                             break
-                        raise BuildError(
-                            "cannot order the remaining targets: "
-                            + ", ".join(s.target.id for s in waiting)
-                        )
+                        raise cannot_order(s.target.id for s in waiting)
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         state = running.pop(future)
@@ -582,28 +572,22 @@ class _Bake:
     def install(self, state: _State, request: BuildRequest) -> bool:
         """Verify, test and land one baked target (or fail it): True; False when it is to be
         baked again in emulation (mode auto: its cross-built wheel failed its test)."""
-        target = state.target
-        bad = next(
-            (
-                d
-                for d in self.deps_of(target)
-                if self.results.get(d) is not None and self.results[d].status == "failed"
-            ),
-            None,
-        )
-        if bad is not None:  # built against a dependency wheel that did not pass
-            self.finish(self.result(state, "failed", f"dependency {self.by_id[bad].tag} failed"))
+        target, life = state.target, state.life
+        deps, bad = gate(self.deps_of(target), self.failed, wait=False)
+        if deps is Gate.BLOCKED and bad is not None:  # built against a wheel that did not pass
+            self.finish(self.result(state, "failed", life.dependency_failed(self.by_id[bad].tag)))
             return True
+        life.built()
         assert isinstance(request.output, LocalOutput)
         out = request.output.dest
         produced = sorted(p.name for p in out.iterdir() if p.is_file()) if out.is_dir() else []
         failure = verification_failure(verify_wheels(produced, target), target)
         if failure:
             state.log.write(f"muslwheels: failed: {failure}\n")
+            life.fail(failure)
             self.finish(self.result(state, "failed", failure))
             return True
-        used = "native" if state.native else state.mode
-        label = mode_label(used, state.note)
+        life.testing()
 
         def on_line(line: str) -> None:
             state.log.write(line + "\n")
@@ -619,25 +603,30 @@ class _Bake:
                 step=self.test_step,
                 workdir=out.parent,
                 on_line=on_line,
-                label=label,
+                label=life.label,
             )
-        except MuslWheelsError as err:
-            if isinstance(err, TestFailed) and state.mode == "cross" and state.fallback:
+        except TestFailed as err:
+            fallback = life.test_failed(err)
+            if fallback is not None:
                 # auto: a cross-built wheel that fails its test counts as a failed cross build
-                fallback = EmulationFallback.wheel_test(err)
                 on_line(fallback.line("baking again"))
-                state.emulate_after(fallback)
                 return False
             on_line(f"muslwheels: failed: {err}")
-            self.finish(self.result(state, "failed", str(err)))
+            self.finish(self.result(state, "failed", life.message))
             return True
+        except MuslWheelsError as err:
+            life.fail(str(err))
+            on_line(f"muslwheels: failed: {err}")
+            self.finish(self.result(state, "failed", life.message))
+            return True
+        life.landed()
         self.finish(
             self.result(
                 state,
                 "built",
-                landed.message("" if used == "native" else label),
+                landed.message(life.summary_label),
                 wheels=landed.wheels,
-                mode=label,
+                mode=life.label,
                 tested=landed.tested,
                 runtime_packages=landed.runtime_packages,
             )
@@ -712,7 +701,7 @@ def print_definition(
             options=options,
             run_files=run_files,
             workdir=workdir,
-            mode="cross" if decision.plan in ("cross", "cross-then-emulate") else "emulate",
+            mode=decision.strategy.first_mode,
         )
     definition = render_definition(
         targets, requests, present_deps={}, by_id=by_id, settings=settings

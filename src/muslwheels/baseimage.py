@@ -7,7 +7,7 @@ outside world are asked by :mod:`muslwheels.registry` and :mod:`muslwheels.index
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
@@ -261,10 +261,3 @@ def render_base_image(template: str, python: str, alpine: str | None) -> str:
             hint="ask python_versions_for for the Alpine release first",
         )
     return template.replace("{python}", python).replace("{alpine}", alpine or "")
-
-
-def available_pythons_summary(available: Mapping[str, str | None]) -> str:
-    """``3.12 (alpine3.20), 3.13 (alpine3.21)`` or ``3.11, 3.12`` for messages and plans."""
-    return ", ".join(
-        f"{python} (alpine{alpine})" if alpine else python for python, alpine in available.items()
-    )

@@ -53,16 +53,28 @@ from .build_inputs import (
     stage_workdir,
     write_run_files,
 )
-from .cross import ModeDecision, decide, mode_label
+from .cross import ModeDecision, decide
 from .engine import BuildEngine, BuildRequest
 from .errors import BuildError, ExitCode, Interrupted, MuslWheelsError, PlatformsUnsupported
 from .graph import find_cycle, transitive_deps
 from .landing import land_wheels, present_message, verify_step
-from .model import Target
+from .lifecycle import Gate, Lifecycle, Phase, cannot_order, dependency_failure, gate
+from .model import Mode, Target
 from .plan import extra_target
 from .verify import verification_failure, verify_wheels
 from .wheelstore import WheelFolders
 from .wheeltest import ExtraNeed, NeedsExtras, TestFailed, VerifyStep
+
+__all__ = [
+    "BuildReporter",
+    "TargetResult",
+    "build_targets",
+    "log_name",
+    "require_dockerfile",
+    "served_platforms",
+    "unserved_result",
+    "validate_graph",
+]
 
 Status = Literal["built", "skipped", "failed", "would-build"]
 
@@ -158,49 +170,27 @@ def served_platforms(
         return served, err
 
 
+def require_dockerfile(docker_dir: Path) -> None:
+    """The build's Dockerfile must be there before any build starts (BuildError)."""
+    dockerfile = docker_dir / "Dockerfile"
+    if not dockerfile.is_file():
+        raise BuildError(
+            f"no Dockerfile at {dockerfile}",
+            hint="run from a musl-wheels checkout, or pass its docker/ directory as docker_dir",
+        )
+
+
+def present(target: Target, found: tuple[str, ...], options: BuildOptions) -> TargetResult:
+    """Skip if present: the result of a target whose verified wheels are in wheels/."""
+    life = Lifecycle(target)
+    life.present(present_message(options))
+    return TargetResult(target, "skipped", wheels=found, message=life.message)
+
+
 def unserved_result(target: Target, err: PlatformsUnsupported) -> TargetResult:
     """The failure of a target whose platform the builder cannot build (exit code 5)."""
     message = f"{err}: {err.hint}" if err.hint else str(err)
     return TargetResult(target, "failed", message=message, exit_code=err.exit_code)
-
-
-def emulated_failure(message: str, why: str) -> str:
-    """Mode auto: the failure of the emulated second attempt, naming what went wrong in cross mode
-    (``why``), so that neither failure hides the other."""
-    return f"{message} (in emulation, after {why})"
-
-
-@dataclass(frozen=True)
-class EmulationFallback:
-    """Mode auto: what went wrong in cross mode, after which the target is built again in
-    emulation. How the log, the summary and a later failure say so (build and bake alike)."""
-
-    what: str  # "the cross build failed", "the cross-built wheel failed its test"
-    error: str
-    note: str  # the note of the emulated wheel's mode (``cross.mode_label``)
-
-    @classmethod
-    def cross_build(cls, error: object) -> EmulationFallback:
-        """The cross build itself failed."""
-        return cls("the cross build failed", str(error), f"fallback: {error}")
-
-    @classmethod
-    def wheel_test(cls, error: TestFailed) -> EmulationFallback:
-        """The cross-built wheel failed its test on the target's platform."""
-        return cls(
-            "the cross-built wheel failed its test",
-            str(error),
-            f"fallback: cross-built wheel {error}",
-        )
-
-    def line(self, again: str) -> str:
-        """The log line; ``again``: what happens next ("building again", "baking again")."""
-        return f"muslwheels: {self.what} ({self.error}); {again} in emulation"
-
-    @property
-    def why(self) -> str:
-        """For ``emulated_failure``."""
-        return f"{self.what}: {self.error}"
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -258,13 +248,14 @@ class _Run:
             self.reporter.target_finished(result)
         return result
 
-    def decision(self, target: Target) -> ModeDecision:
+    def decision(self, target: Target, musl_base: bool | None = None) -> ModeDecision:
         return decide(
             target.recipe,
             target.arch,
             run_mode=self.options.mode,
             default=self.options.default_mode,
             build_platform=self.options.build_platform,
+            musl_base=musl_base,
         )
 
     # -- the run --
@@ -276,20 +267,14 @@ class _Run:
         for target in self.targets:
             found = () if self.options.force else folders.fitting(target)
             if found:
-                message = present_message(self.options)
-                self.finish(TargetResult(target, "skipped", wheels=found, message=message))
+                self.finish(present(target, found, self.options))
             else:
                 to_build.append(target)
         if self.options.dry_run:
             for target in to_build:
                 self.finish(self.would_build(target))
         elif to_build:
-            dockerfile = self.options.docker_dir / "Dockerfile"
-            if not dockerfile.is_file():
-                raise BuildError(
-                    f"no Dockerfile at {dockerfile}",
-                    hint="run from a musl-wheels checkout, or pass its docker/ directory as docker_dir",
-                )
+            require_dockerfile(self.options.docker_dir)
             served, unserved = served_platforms(
                 sorted({t.platform for t in to_build}),
                 lambda platforms: self.engine.prepare(platforms, builder=self.options.builder),
@@ -315,17 +300,17 @@ class _Run:
             recipe_files(target)
         except BuildError as err:
             return TargetResult(target, "failed", message=str(err))
-        decision = self.decision(target)
-        if decision.error:
-            return TargetResult(target, "failed", message=decision.error)
-        cross = decision.plan in ("cross", "cross-then-emulate")
+        life = Lifecycle(target)
+        life.start(self.decision(target))
+        if life.phase is Phase.FAILED:
+            return TargetResult(target, "failed", message=life.message)
         try:
             request = build_request(
                 target,
                 options=self.options,
                 run_files=run_files,
                 workdir=placeholder / log_name(target).removesuffix(".log"),
-                mode="cross" if cross else "emulate",
+                mode=life.mode,
             )
         except BuildError as err:
             return TargetResult(target, "failed", message=str(err))
@@ -361,26 +346,27 @@ class _Run:
                 for held in list(self.suspended.values()):
                     if running >= jobs:
                         break
-                    state = self.extras_state(held)
-                    if state == "wait":
+                    extras, failure = self.extras_state(held)
+                    if extras is Gate.WAIT:
                         continue
                     del self.suspended[held.target.id]
                     progress = True
-                    if state != "ok":
-                        self.finish(self.held_failure(held, state))
+                    if extras is Gate.BLOCKED:
+                        self.finish(self.held_failure(held, failure))
                         continue
                     running += 1
                     tasks.put(held)
                 for target in list(waiting):
                     if running >= jobs:
                         break
-                    state = self.dependency_state(target)
-                    if state == "wait":
+                    deps, failed = gate(target.depends, self.failed)
+                    if deps is Gate.WAIT:
                         continue
                     waiting.remove(target)
                     progress = True
-                    if state != "ok":
-                        self.finish(TargetResult(target, "failed", message=state))
+                    if failed is not None:
+                        message = dependency_failure(self.by_id[failed].tag)
+                        self.finish(TargetResult(target, "failed", message=message))
                         continue
                     running += 1
                     tasks.put(target)
@@ -393,7 +379,7 @@ class _Run:
                         self.finish(item)
                 elif (waiting or self.suspended) and not progress:
                     stuck = [*(t.id for t in waiting), *self.suspended]
-                    raise BuildError("cannot order the remaining targets: " + ", ".join(stuck))
+                    raise cannot_order(stuck)
         except KeyboardInterrupt:
             self.cancel.set()
             self.engine.cancel()
@@ -419,15 +405,10 @@ class _Run:
                     self.cancel.set()
                     self.engine.cancel()
 
-    def dependency_state(self, target: Target) -> str:
-        """ "ok", "wait", or the failure message when a dependency failed."""
-        for dep in target.depends:
-            result = self.results.get(dep)
-            if result is None:
-                return "wait"
-            if result.status == "failed":
-                return f"dependency {self.by_id[dep].tag} failed"
-        return "ok"
+    def failed(self, target_id: str) -> bool | None:
+        """Whether a target failed; None while it has no result."""
+        result = self.results.get(target_id)
+        return None if result is None else result.status == "failed"
 
     def dependency_wheels(self, target: Target) -> list[Path]:
         paths: list[Path] = []
@@ -474,25 +455,19 @@ class _Run:
         held = self.suspended.get(target_id)
         return (*self.by_id[target_id].depends, *(held.waits if held else ()))
 
-    def extras_state(self, held: _Suspended) -> str:
-        """ "ok", "wait", or the failure message when an extra target it needs failed."""
-        for extra_id in held.waits:
-            result = self.results.get(extra_id)
-            if result is None:
-                return "wait"
-            if result.status == "failed":
-                extra = self.by_id[extra_id]
-                need = next(
-                    (
-                        n
-                        for n in held.needs
-                        if extra_target(held.target, n.name, n.version) == extra
-                    ),
-                    None,
-                )
-                chain = f" ({' -> '.join(need.chain)} needs {need.requirement})" if need else ""
-                return f"extra dependency target {extra.tag} failed{chain}"
-        return "ok"
+    def extras_state(self, held: _Suspended) -> tuple[Gate, str]:
+        """The gate of a held target, and the failure message when an extra target it needs
+        failed."""
+        extras, failed = gate(held.waits, self.failed)
+        if failed is None or extras is not Gate.BLOCKED:
+            return extras, ""
+        extra = self.by_id[failed]
+        need = next(
+            (n for n in held.needs if extra_target(held.target, n.name, n.version) == extra),
+            None,
+        )
+        chain = f" ({' -> '.join(need.chain)} needs {need.requirement})" if need else ""
+        return extras, f"extra dependency target {extra.tag} failed{chain}"
 
     def held_failure(self, held: _Suspended, message: str) -> TargetResult:
         with held.log_path.open("a", encoding="utf-8", errors="replace") as log:
@@ -635,79 +610,79 @@ class _Run:
             on_line(f"muslwheels: extra: built as runtime requirement of {of.tag}")
         for note in self.pip.notes:
             on_line(f"muslwheels: note: {note}")
-        decision = self.decision(target)
-        if decision.error:
-            raise BuildError(decision.error)
+        life = Lifecycle(target)
+        life.start(self.decision(target))
+        if life.phase is Phase.FAILED:
+            raise BuildError(life.message)
         dep_wheels = self.dependency_wheels(target)
         stage_workdir(target, workdir, dep_wheels)
         for wheel in dep_wheels:
             on_line(f"muslwheels: offering dependency wheel {wheel.name}")
-        if decision.plan == "cross-then-emulate":
-            on_line("muslwheels: mode auto: cross-compiling, emulation if that fails")
-            try:
-                produced = self._attempt(target, run_files, workdir, on_line, "cross")
-                used, note = "cross", ""
-            except BuildError as err:
-                fallback = EmulationFallback.cross_build(err)
-                on_line(fallback.line("building again"))
-                produced = self._emulate_after(target, run_files, workdir, on_line, fallback.why)
-                used, note = "emulate", fallback.note
-        else:
-            used, note = decision.plan, decision.note
-            if note:
-                on_line(f"muslwheels: mode {used}: {note}")
-            try:
-                produced = self._attempt(
-                    target, run_files, workdir, on_line, "cross" if used == "cross" else "emulate"
-                )
-            except BuildError as err:
-                if used == "cross":
-                    raise BuildError(f"cross build failed: {err}") from None
-                raise
-        sources = [workdir / "out" / n for n in produced]
-        label = mode_label(used, note)
+        if life.wants_probe and self.test_step is not None:
+            # cross mode is musl-only: the base image's probe says so before anything is built
+            life.probed(self.test_step.probe(target, workdir, on_line).musl)
+        line = life.plan_line()
+        if line:
+            on_line(line)
+        produced = self._attempts(life, run_files, workdir, on_line)
         while True:
+            life.testing()
             build_seconds = time.monotonic() - started
             try:
-                return self._land(
+                landed = self._land(
                     target,
-                    sources,
+                    [workdir / "out" / n for n in produced],
                     workdir,
                     on_line,
                     result,
-                    used=used,
-                    label=label,
+                    used=life.used,
+                    label=life.label,
                     build_seconds=build_seconds,
                 )
             except NeedsExtras as need:
+                life.waiting()
                 return self.hold(
-                    target, need, on_line, used=used, label=label, build_seconds=build_seconds
+                    target,
+                    need,
+                    on_line,
+                    used=life.used,
+                    label=life.label,
+                    build_seconds=build_seconds,
                 )
             except TestFailed as err:
-                if decision.plan != "cross-then-emulate" or used != "cross":
+                fallback = life.test_failed(err)
+                if fallback is None:
                     raise
                 # auto: a cross-built wheel that fails its test counts as a failed cross build
-                fallback = EmulationFallback.wheel_test(err)
                 on_line(fallback.line("building again"))
                 shutil.rmtree(workdir / "test", ignore_errors=True)
-                produced = self._emulate_after(target, run_files, workdir, on_line, fallback.why)
-                sources = [workdir / "out" / n for n in produced]
-                used, label = "emulate", mode_label("emulate", fallback.note)
+                produced = self._attempts(life, run_files, workdir, on_line)
+                continue
+            life.landed()
+            return landed
 
-    def _emulate_after(
+    def _attempts(
         self,
-        target: Target,
+        life: Lifecycle,
         run_files: RunFiles,
         workdir: Path,
         on_line: Callable[[str], None],
-        why: str,
     ) -> list[str]:
-        """Mode auto's second attempt, in emulation; its failure names what ``why`` says went wrong
-        in cross mode, so the emulated failure is never hidden behind the cross one."""
-        try:
-            return self._attempt(target, run_files, workdir, on_line, "emulate")
-        except BuildError as again:
-            raise BuildError(emulated_failure(str(again), why)) from None
+        """Build in the lifecycle's mode until a build succeeds (mode auto: in emulation after a
+        failed cross build); BuildError with the lifecycle's words when it failed."""
+        while True:
+            try:
+                produced = self._attempt(life.target, run_files, workdir, on_line, life.mode)
+            except BuildError as err:
+                fallback = life.build_failed(err)
+                if fallback is not None:
+                    on_line(fallback.line("building again"))
+                    continue
+                if life.message == str(err):
+                    raise
+                raise BuildError(life.message) from None
+            life.built()
+            return produced
 
     def _land(
         self,
@@ -755,7 +730,7 @@ class _Run:
         run_files: RunFiles,
         workdir: Path,
         on_line: Callable[[str], None],
-        mode: str,
+        mode: Mode,
     ) -> list[str]:
         """One build of ``target`` in ``mode`` into workdir/out/; the verified wheel names."""
         out_dir = workdir / "out"

@@ -43,8 +43,9 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def default_docker_dir() -> Path:
-    """The ``docker/`` directory of this source tree (beside ``src/``)."""
-    return Path(__file__).resolve().parents[2] / "docker"
+    """The build's ``docker/`` directory: package data wherever the package is installed (in a
+    checkout ``src/muslwheels/docker`` is a symlink to the tree's ``docker/``)."""
+    return (Path(__file__).resolve().parent / "docker").resolve()
 
 
 class IndexSource(Protocol):
@@ -235,13 +236,13 @@ def build_request(
     run_files: RunFiles,
     workdir: Path,
     output: Output | None = None,
-    mode: str = "emulate",
+    mode: Mode = Mode.EMULATE,
 ) -> BuildRequest:
-    """The request for one target; ``workdir`` holds its recipe/, deps/ and out/. ``mode`` "cross"
+    """The request for one target; ``workdir`` holds its recipe/, deps/ and out/. ``Mode.CROSS``
     compiles on the build machine's platform for the target's (native and emulate: everything on
     the target platform)."""
     cross_args: tuple[tuple[str, str], ...] = ()
-    if mode == "cross":
+    if mode is Mode.CROSS:
         settings = cross_target(target.arch)
         if settings is None:
             raise BuildError(

@@ -40,9 +40,12 @@ from .arches import ARCHES, lookup_arch
 from .errors import ConfigError
 from .imageref import reference_problem
 from .model import (
+    RECIPE_FIELDS,
+    Check,
     Config,
     Defaults,
     Flavour,
+    Merge,
     Mode,
     ModuleConfig,
     Override,
@@ -108,34 +111,11 @@ _DEFAULT_KEYS = (
     "ssl",
     "mode",
 )
-_RECIPE_KEYS = (
-    "apk",
-    "apt",
-    "env",
-    "before_build",
-    "build",
-    "mode",
-    "test",
-    "test_requires",
-    "no_test",
-)
-_MODULE_KEYS = (
-    "apk",
-    "apt",
-    "env",
-    "depends",
-    "ssl_variants",
-    "exclude_arches",
-    "pythons",
-    "before_build",
-    "build",
-    "mode",
-    "test",
-    "test_requires",
-    "no_test",
-    "overrides",
-)
-_OVERRIDE_KEYS = ("select", *_RECIPE_KEYS)
+_RECIPE_KEYS = tuple(f.name for f in RECIPE_FIELDS)
+_OVERRIDABLE_KEYS = tuple(f.name for f in RECIPE_FIELDS if f.rule.overridable)
+_MODULE_ONLY_KEYS = ("depends", "ssl_variants", "exclude_arches", "pythons", "overrides")
+_MODULE_KEYS = (*_RECIPE_KEYS, *_MODULE_ONLY_KEYS)
+_OVERRIDE_KEYS = ("select", *_OVERRIDABLE_KEYS)
 _SELECT_KEYS = ("arches", "pythons", "ssl", "flavours")
 
 _XY = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -606,14 +586,20 @@ def _env(where: _Where, key: str, value: object) -> tuple[tuple[str, str], ...]:
 
 
 def _commands(
-    where: _Where, key: str, value: object, has_ssl: bool, *, required: str | None = None
+    where: _Where,
+    key: str,
+    value: object,
+    has_ssl: bool,
+    *,
+    single: bool = False,
+    required: str | None = None,
 ) -> tuple[str, ...]:
     forbidden = (
         None
         if has_ssl
         else {"ssl": "the module declares no ssl_variants (add ssl_variants = [...])"}
     )
-    commands = [value] if key in ("build", "test") else _string_list(where, key, value)
+    commands = [value] if single else _string_list(where, key, value)
     result: list[str] = []
     for command in commands:
         text = _string(where, key, command)
@@ -633,46 +619,37 @@ def _recipe(
     where: _Where, table: Mapping[str, object], ssl_variants: Sequence[str]
 ) -> tuple[Recipe, frozenset[str]]:
     """The recipe keys of a module or override table, and which of them were given."""
+    values = {
+        f.name: _check_field(where, f.check, f.name, table[f.name], ssl_variants)
+        for f in RECIPE_FIELDS
+        if f.name in table
+    }
+    for f in RECIPE_FIELDS:
+        if f.rule.conflict and f.name in values and any(c in values for c in f.rule.clears):
+            where.fail(f.name, f.rule.conflict, hint="keep one of them")
+    return Recipe(**values), frozenset(values)
+
+
+def _check_field(
+    where: _Where, check: Check, key: str, value: object, ssl_variants: Sequence[str]
+) -> Any:
+    """One recipe field's value, validated by the rule its field declares."""
     has_ssl = bool(ssl_variants)
-    apk = _packages(where, "apk", table["apk"], ssl_variants) if "apk" in table else ()
-    apt = _packages(where, "apt", table["apt"], ssl_variants) if "apt" in table else ()
-    env = _env(where, "env", table["env"]) if "env" in table else ()
-    before = (
-        _commands(where, "before_build", table["before_build"], has_ssl)
-        if "before_build" in table
-        else ()
-    )
-    build = (
-        _commands(where, "build", table["build"], has_ssl, required="wheel_dir")[0]
-        if "build" in table
-        else None
-    )
-    mode = _mode(where, "mode", table["mode"]) if "mode" in table else None
-    test = _commands(where, "test", table["test"], has_ssl)[0] if "test" in table else None
-    test_requires = (
-        _requirements(where, "test_requires", table["test_requires"])
-        if "test_requires" in table
-        else ()
-    )
-    no_test = _reason(where, "no_test", table["no_test"]) if "no_test" in table else None
-    if test is not None and no_test is not None:
-        where.fail(
-            "no_test",
-            "switches the test off, but 'test' sets one",
-            hint="keep one of them",
-        )
-    recipe = Recipe(
-        apk=apk,
-        apt=apt,
-        env=env,
-        before_build=before,
-        build=build,
-        mode=mode,
-        test=test,
-        test_requires=test_requires,
-        no_test=no_test,
-    )
-    return recipe, frozenset(k for k in _RECIPE_KEYS if k in table)
+    if check is Check.PACKAGES:
+        return _packages(where, key, value, ssl_variants)
+    if check is Check.ENV:
+        return _env(where, key, value)
+    if check is Check.COMMANDS:
+        return _commands(where, key, value, has_ssl)
+    if check is Check.BUILD:
+        return _commands(where, key, value, has_ssl, single=True, required="wheel_dir")[0]
+    if check is Check.TEST:
+        return _commands(where, key, value, has_ssl, single=True)[0]
+    if check is Check.MODE:
+        return _mode(where, key, value)
+    if check is Check.REQUIREMENTS:
+        return _requirements(where, key, value)
+    return _reason(where, key, value)
 
 
 def _requirements(where: _Where, key: str, value: object) -> tuple[str, ...]:
@@ -769,7 +746,7 @@ def _overrides(
         where.fail("overrides", f"must be an array of tables, got {_describe(raw)}")
     result: list[Override] = []
     not_here = {
-        k: "only select, " + ", ".join(_RECIPE_KEYS) + " can be set in an override"
+        k: "only select, " + ", ".join(_OVERRIDABLE_KEYS) + " can be set in an override"
         for k in _MODULE_KEYS
         if k not in _OVERRIDE_KEYS
     }
@@ -789,7 +766,7 @@ def _overrides(
             ov_where.fail(
                 None,
                 "sets nothing",
-                hint="add at least one of " + ", ".join(_RECIPE_KEYS) + ", or remove it",
+                hint="add at least one of " + ", ".join(_OVERRIDABLE_KEYS) + ", or remove it",
             )
         result.append(Override(select=select, recipe=recipe, set_fields=set_fields))
     return tuple(result)
@@ -969,8 +946,10 @@ def recipe_for(
 ) -> Recipe:
     """The module's recipe for one target: matching overrides applied in order, ``{ssl}`` filled.
 
-    Lists an override sets replace the list so far; ``env`` merges key by key (the override wins);
-    ``build`` and ``mode`` replace. ``{ssl}`` is substituted in apk/apt package names only;
+    Each field combines as its :class:`~muslwheels.model.FieldRule` says: lists an override sets
+    replace the list so far; ``env`` merges key by key (the override wins); ``build`` and ``mode``
+    replace; ``test`` and ``no_test`` reset each other. ``{ssl}`` is substituted in apk/apt
+    package names only;
     ``build`` and ``before_build`` keep their placeholders for ``render_command``.
 
     ``ssl`` must be one of the module's ssl_variants, or None when it has none (ValueError
@@ -989,47 +968,28 @@ def recipe_for(
     elif ssl is not None:
         raise ValueError(f"module {module.name} has no ssl_variants, got ssl={ssl!r}")
 
-    base = module.recipe
-    apk, apt, before, build, mode = base.apk, base.apt, base.before_build, base.build, base.mode
-    test, test_requires, no_test = base.test, base.test_requires, base.no_test
-    env = dict(base.env)
+    values: dict[str, Any] = {f.name: getattr(module.recipe, f.name) for f in RECIPE_FIELDS}
+    defaults = {f.name: f.default for f in RECIPE_FIELDS}
     for override in module.overrides:
         if not selector_matches(
             override.select, arch=arch, python=python, ssl=ssl, flavour=flavour
         ):
             continue
-        fields, changes = override.set_fields, override.recipe
-        if "apk" in fields:
-            apk = changes.apk
-        if "apt" in fields:
-            apt = changes.apt
-        if "env" in fields:
-            env.update(changes.env)
-        if "before_build" in fields:
-            before = changes.before_build
-        if "build" in fields:
-            build = changes.build
-        if "mode" in fields:
-            mode = changes.mode
-        if "test" in fields:  # a test set later switches it on again
-            test, no_test = changes.test, None
-        if "no_test" in fields:
-            test, no_test = None, changes.no_test
-        if "test_requires" in fields:
-            test_requires = changes.test_requires
+        for f in RECIPE_FIELDS:
+            if f.name not in override.set_fields:
+                continue
+            value = getattr(override.recipe, f.name)
+            if f.rule.merge is Merge.UPDATE:
+                value = tuple({**dict(values[f.name]), **dict(value)}.items())
+            values[f.name] = value
+            for cleared in f.rule.clears:
+                values[cleared] = defaults[cleared]
 
-    values = {"ssl": ssl or ""}
-    return Recipe(
-        apk=tuple(_fill(p, values) for p in apk),
-        apt=tuple(_fill(p, values) for p in apt),
-        env=tuple(env.items()),
-        before_build=before,
-        build=build,
-        mode=mode,
-        test=test,
-        test_requires=test_requires,
-        no_test=no_test,
-    )
+    filled = {"ssl": ssl or ""}
+    for f in RECIPE_FIELDS:
+        if f.rule.fill_ssl:
+            values[f.name] = tuple(_fill(p, filled) for p in values[f.name])
+    return Recipe(**values)
 
 
 def render_command(template: str, values: Mapping[str, str]) -> str:

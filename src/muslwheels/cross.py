@@ -13,7 +13,8 @@ Three ways to build a target (``model.Mode`` plus the native case):
 
 ``auto`` tries cross where the module allows it and falls back to emulation when the cross build
 fails; a module whose recipe says ``mode = "emulate"`` (or that needs Rust for an architecture Rust
-has no musl target for) is emulated from the start, and the summary says why.
+has no musl target for), or a target whose base image is not musl-based (its probe says so before
+anything is built), is emulated from the start, and the summary says why.
 
 Rust in cross mode: cargo and rustc of the build machine's platform, building for the target's musl
 triple (``RUST_TRIPLES``) with zig as linker and C compiler (docker/bin/mw-cross-tools).
@@ -22,12 +23,26 @@ triple (``RUST_TRIPLES``) with zig as linker and C compiler (docker/bin/mw-cross
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
 
 from .arches import Arch, arch_for_platform, lookup_arch
 from .model import Mode, Recipe
 
-Plan = Literal["native", "emulate", "cross", "cross-then-emulate"]
+
+class Strategy(Enum):
+    """How a target is to be built (``decide``): the mode of its first attempt, and whether a
+    failure falls back to emulation."""
+
+    NATIVE = "native"  # the build machine's own platform: no QEMU, no cross compiler
+    EMULATE = "emulate"
+    CROSS = "cross"
+    CROSS_THEN_EMULATE = "cross-then-emulate"  # mode auto
+
+    @property
+    def first_mode(self) -> Mode:
+        """The mode of the first build request (native builds on the Dockerfile's default path)."""
+        return Mode.CROSS if self in (Strategy.CROSS, Strategy.CROSS_THEN_EMULATE) else Mode.EMULATE
+
 
 #: zig's target triple per canonical arch key, for the musl C library.
 ZIG_TRIPLES: dict[str, str] = {
@@ -88,6 +103,10 @@ RUST_TRIPLES: dict[str, str] = {
 #: System packages that mean the build compiles Rust: in cross mode they are installed for the build
 #: machine's platform (with rust-src), not for the target.
 RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup", "rust-src"})
+
+#: Why mode auto emulates a target whose base image is not musl-based (glibc: Debian's python
+#: images): cross mode sets up the target's Python from a musl image only.
+MUSL_ONLY = "cross mode needs a musl base image"
 
 _MACHINES = {
     "x86_64": "amd64",
@@ -181,7 +200,7 @@ def _package_name(spec: str) -> str:
 
 @dataclass(frozen=True)
 class ModeDecision:
-    plan: Plan
+    strategy: Strategy
     note: str = ""  # why the plan is not the one asked for (shown in the summary)
     error: str = ""  # set: the target cannot be built as asked (cross for a module that cannot)
 
@@ -193,30 +212,35 @@ def decide(
     run_mode: Mode | None,
     default: Mode,
     build_platform: str | None,
+    musl_base: bool | None = None,
 ) -> ModeDecision:
     """How to build one target.
 
     ``build_platform`` is the build machine's own platform (``linux/amd64``), None when unknown
     (then every target counts as foreign). ``cross`` for a recipe that cannot cross-compile is an
-    error (the target fails saying why) rather than a silent emulation.
+    error (the target fails saying why) rather than a silent emulation. ``musl_base``: whether the
+    base image is musl-based (its probe's tags), None when not known yet; under auto a glibc base
+    image is emulated from the start.
     """
     native = arch_for_platform(build_platform) if build_platform else None
     if native is not None and native.key == arch.key:
-        return ModeDecision("native")
+        return ModeDecision(Strategy.NATIVE)
     mode = requested_mode(recipe, run_mode, default)
     asked = run_mode or default
     if mode is Mode.EMULATE:
         if recipe.mode is Mode.EMULATE and asked is not Mode.EMULATE:
-            return ModeDecision("emulate", 'the module\'s recipe says mode = "emulate"')
-        return ModeDecision("emulate")
+            return ModeDecision(Strategy.EMULATE, 'the module\'s recipe says mode = "emulate"')
+        return ModeDecision(Strategy.EMULATE)
     blocker = cross_blocker(recipe, arch)
     if mode is Mode.CROSS:
         if blocker is not None:
-            return ModeDecision("cross", error=f"cross mode is not possible: {blocker}")
-        return ModeDecision("cross")
+            return ModeDecision(Strategy.CROSS, error=f"cross mode is not possible: {blocker}")
+        return ModeDecision(Strategy.CROSS)
     if blocker is not None:
-        return ModeDecision("emulate", blocker)
-    return ModeDecision("cross-then-emulate")
+        return ModeDecision(Strategy.EMULATE, blocker)
+    if musl_base is False:
+        return ModeDecision(Strategy.EMULATE, MUSL_ONLY)
+    return ModeDecision(Strategy.CROSS_THEN_EMULATE)
 
 
 def mode_label(used: str, note: str) -> str:

@@ -6,11 +6,12 @@ Nothing downstream of ``config.load_config`` sees raw TOML dicts; nothing downst
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from .arches import Arch
 from .errors import UsageError
@@ -52,23 +53,116 @@ class Selector:
     flavours: tuple[Flavour, ...] = ()
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How to build one module; the mergeable part of a module section and of an override."""
+class Check(Enum):
+    """How ``config`` validates a recipe field, which also fixes the field's JSON shape."""
 
-    apk: tuple[str, ...] = ()
-    apt: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()  # ordered (name, value) pairs
-    before_build: tuple[str, ...] = ()
-    build: str | None = None  # replaces the default wheel command
-    mode: Mode | None = None  # None: take the run's --mode
-    test: str | None = None  # replaces the default test (import every module the wheel holds)
-    test_requires: tuple[str, ...] = ()  # requirements installed from the index for the test only
-    no_test: str | None = None  # the test is off, for this reason (shown in the summary)
+    PACKAGES = "packages"  # system package names; {ssl} allowed
+    ENV = "env"  # a table of environment variables
+    COMMANDS = "commands"  # a list of command templates
+    BUILD = "build"  # one command template that writes to {wheel_dir}
+    TEST = "test"  # one command template
+    MODE = "mode"  # a build mode
+    REQUIREMENTS = "requirements"  # PEP 508 requirements
+    REASON = "reason"  # a one-line reason
 
     @property
-    def env_dict(self) -> dict[str, str]:
-        return dict(self.env)
+    def shape(self) -> Shape:
+        return _SHAPES[self]
+
+
+class Shape(Enum):
+    """The JSON shape of a recipe field (saved plan, ``plan --json``)."""
+
+    STRINGS = "strings"  # tuple[str, ...] <-> list
+    PAIRS = "pairs"  # tuple[tuple[str, str], ...] <-> object
+    TEXT = "text"  # str | None <-> string or null
+    MODE = "mode"  # Mode | None <-> string or null
+
+
+_SHAPES: dict[Check, Shape] = {
+    Check.PACKAGES: Shape.STRINGS,
+    Check.ENV: Shape.PAIRS,
+    Check.COMMANDS: Shape.STRINGS,
+    Check.BUILD: Shape.TEXT,
+    Check.TEST: Shape.TEXT,
+    Check.MODE: Shape.MODE,
+    Check.REQUIREMENTS: Shape.STRINGS,
+    Check.REASON: Shape.TEXT,
+}
+
+
+class Merge(Enum):
+    """How a matching override's value combines with the recipe built so far."""
+
+    REPLACE = "replace"  # the override's value replaces it
+    UPDATE = "update"  # key by key, the override's value wins (env)
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """What a recipe field is besides its type and default (declared in :class:`Recipe`)."""
+
+    check: Check
+    overridable: bool = True  # whether an override may set it
+    merge: Merge = Merge.REPLACE
+    fill_ssl: bool = False  # {ssl} is filled in per target (package names)
+    clears: tuple[str, ...] = ()  # setting this field resets these to their default
+    conflict: str | None = None  # the error when this field and one it clears are both set
+
+
+@dataclass(frozen=True)
+class RecipeField:
+    name: str
+    default: object
+    rule: FieldRule
+
+    @property
+    def check(self) -> Check:
+        return self.rule.check
+
+
+def _rule(check: Check, **rule: Any) -> dict[str, FieldRule]:
+    """A ``Recipe`` field's metadata: its :class:`FieldRule`."""
+    return {"rule": FieldRule(check, **rule)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one module; the mergeable part of a module section and of an override.
+
+    The one table of recipe fields: each field's type, default and :class:`FieldRule`. Config
+    parsing, overrides, ``config.recipe_for``, the saved plan and ``plan --json`` all read it
+    through :data:`RECIPE_FIELDS`.
+    """
+
+    apk: tuple[str, ...] = field(default=(), metadata=_rule(Check.PACKAGES, fill_ssl=True))
+    apt: tuple[str, ...] = field(default=(), metadata=_rule(Check.PACKAGES, fill_ssl=True))
+    # ordered (name, value) pairs
+    env: tuple[tuple[str, str], ...] = field(
+        default=(), metadata=_rule(Check.ENV, merge=Merge.UPDATE)
+    )
+    before_build: tuple[str, ...] = field(default=(), metadata=_rule(Check.COMMANDS))
+    # replaces the default wheel command
+    build: str | None = field(default=None, metadata=_rule(Check.BUILD))
+    # None: take the run's --mode
+    mode: Mode | None = field(default=None, metadata=_rule(Check.MODE))
+    # replaces the default test (import the wheel's modules); a test set later switches it on again
+    test: str | None = field(default=None, metadata=_rule(Check.TEST, clears=("no_test",)))
+    # requirements installed from the index for the test only
+    test_requires: tuple[str, ...] = field(default=(), metadata=_rule(Check.REQUIREMENTS))
+    # the test is off, for this reason (shown in the summary)
+    no_test: str | None = field(
+        default=None,
+        metadata=_rule(
+            Check.REASON, clears=("test",), conflict="switches the test off, but 'test' sets one"
+        ),
+    )
+
+
+#: The recipe fields in declaration order (which is also the order they are validated and shown).
+RECIPE_FIELDS: tuple[RecipeField, ...] = tuple(
+    RecipeField(f.name, f.default, f.metadata["rule"]) for f in dataclasses.fields(Recipe)
+)
 
 
 @dataclass(frozen=True)

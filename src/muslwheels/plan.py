@@ -33,7 +33,13 @@ from .model import (
 )
 from .model import normalize_name as _norm
 from .tags import TagRequest
-from .versions import find_version, newest_version, python_allowed, requires_python_of
+from .versions import (
+    find_version,
+    is_yanked,
+    newest_version,
+    python_allowed,
+    requires_python_of,
+)
 
 
 @dataclass(frozen=True)
@@ -292,7 +298,7 @@ class _Planner:
                         "ask for a newer Python in the tag"
                     ),
                 )
-            if version in project.yanked:
+            if is_yanked(project, version):
                 self.notes.append(f"{project.name} {version} is yanked on the index")
         depends: list[str] = []
         if module is not None:

@@ -16,14 +16,13 @@ from typing import Any
 from .arches import lookup_arch
 from .errors import UsageError
 from .jsonfile import write_json_atomic
-from .model import Flavour, Mode, Recipe, Target
+from .model import RECIPE_FIELDS, Flavour, Mode, Recipe, Shape, Target
 
-PLAN_FILE_VERSION = 1
+PLAN_FILE_VERSION = 2  # 2: every recipe field (1 dropped test, test_requires, no_test)
 
 
 def target_to_dict(target: Target) -> dict[str, Any]:
     """The JSON shape of a target (also what ``invoke plan --json`` prints, one per line)."""
-    r = target.recipe
     return {
         "id": target.id,
         "module": target.module,
@@ -40,14 +39,7 @@ def target_to_dict(target: Target) -> dict[str, Any]:
         "multiarch_tag": target.version_tag,
         "wheel_dir": f"wheels/{target.wheel_dir}",
         "depends": list(target.depends),
-        "recipe": {
-            "apk": list(r.apk),
-            "apt": list(r.apt),
-            "env": dict(r.env),
-            "before_build": list(r.before_build),
-            "build": r.build,
-            "mode": r.mode.value if r.mode else None,
-        },
+        "recipe": recipe_to_dict(target.recipe),
     }
 
 
@@ -55,15 +47,6 @@ def target_from_dict(data: Mapping[str, Any]) -> Target:
     arch = lookup_arch(str(data["arch"]))
     if arch is None:
         raise ValueError(f"unknown arch {data['arch']!r}")
-    r = data["recipe"]
-    recipe = Recipe(
-        apk=tuple(r["apk"]),
-        apt=tuple(r["apt"]),
-        env=tuple((str(k), str(v)) for k, v in r["env"].items()),
-        before_build=tuple(r["before_build"]),
-        build=r["build"],
-        mode=Mode(r["mode"]) if r["mode"] else None,
-    )
     return Target(
         module=str(data["module"]),
         version=str(data["version"]),
@@ -73,9 +56,41 @@ def target_from_dict(data: Mapping[str, Any]) -> Target:
         flavour=Flavour(data["flavour"]),
         base_image=str(data["base_image"]),
         repository=None if data["repository"] is None else str(data["repository"]),
-        recipe=recipe,
+        recipe=recipe_from_dict(data["recipe"]),
         depends=tuple(data["depends"]),
     )
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Every recipe field, in the JSON shape its :class:`~muslwheels.model.Check` gives it."""
+    return {f.name: _to_json(f.check.shape, getattr(recipe, f.name)) for f in RECIPE_FIELDS}
+
+
+def recipe_from_dict(data: Mapping[str, Any]) -> Recipe:
+    """The inverse of :func:`recipe_to_dict`; a missing field is a KeyError (a damaged plan)."""
+    return Recipe(**{f.name: _from_json(f.check.shape, data[f.name]) for f in RECIPE_FIELDS})
+
+
+def _to_json(shape: Shape, value: Any) -> Any:
+    if shape is Shape.STRINGS:
+        return list(value)
+    if shape is Shape.PAIRS:
+        return dict(value)
+    if shape is Shape.MODE:
+        return value.value if value else None
+    return value
+
+
+def _from_json(shape: Shape, value: Any) -> Any:
+    if shape is Shape.STRINGS:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {value!r}")
+        return tuple(str(v) for v in value)
+    if shape is Shape.PAIRS:
+        return tuple((str(k), str(v)) for k, v in value.items())
+    if shape is Shape.MODE:
+        return Mode(value) if value else None
+    return None if value is None else str(value)
 
 
 def inputs_digest(inputs: Mapping[str, Any]) -> str:

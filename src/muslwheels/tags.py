@@ -1,4 +1,4 @@
-"""Target tags (SPEC section 3): what a tag may look like, every way it reads, and which reading holds.
+"""Target tags (README "Target tags"): what a tag may look like, every way it reads, and which reading holds.
 
 ``<module>[-openssl|-libressl][<version>][-py<X.Y>|-pyall][-<arch>]``
 

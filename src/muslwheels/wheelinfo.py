@@ -6,6 +6,8 @@ Pure apart from ``read_wheel`` reading the one file it is given (no Docker, no n
 - ``importable_modules``: the top-level modules and the extension modules a wheel's file list holds
   (what the default test imports; never guessed from the project's name);
 - ``elf_dynamic``: the ``DT_NEEDED`` libraries and the ``DT_SONAME`` of an ELF file's bytes;
+- ``elf_module_inits``: the ``PyInit_*`` functions an ELF file exports (a ``*.so`` without
+  ``PyInit_<name>`` is a plain library loaded with ctypes or cffi, not a module to import);
 - ``read_wheel``: all of the above for one ``.whl`` file.
 """
 
@@ -133,14 +135,12 @@ def importable_modules(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str
 _DT_NEEDED = 1
 _DT_SONAME = 14
 _SHT_DYNAMIC = 6
+_SHT_DYNSYM = 11
+_SHN_UNDEF = 0
 
 
-def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
-    """(DT_NEEDED names, DT_SONAME) of an ELF file; None when ``data`` is not an ELF file.
-
-    Read from the section headers: the ``.dynamic`` section and the string table it links to. A
-    truncated or inconsistent file raises ValueError.
-    """
+def _elf_sections(data: bytes) -> tuple[str, int, list[tuple[int, ...]]] | None:
+    """(struct byte order, 1 or 2 for 32 or 64 bit, section headers); None for a non-ELF file."""
     if data[:4] != b"\x7fELF" or len(data) < 52:
         return None
     bits, order = data[4], data[5]
@@ -154,15 +154,34 @@ def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
                 *struct.unpack_from(end + "HH", data, 0x3A),
             )
             section = end + "IIQQQQIIQQ"
-            entry = end + "qQ"
         else:
             shoff, shentsize, shnum = (
                 struct.unpack_from(end + "I", data, 0x20)[0],
                 *struct.unpack_from(end + "HH", data, 0x2E),
             )
             section = end + "IIIIIIIIII"
-            entry = end + "iI"
         headers = [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
+    except struct.error as err:
+        raise ValueError(f"not a readable ELF file ({err})") from None
+    return end, bits, headers
+
+
+def _c_string(data: bytes, start: int) -> str:
+    return data[start : data.index(b"\0", start)].decode("utf-8", "replace")
+
+
+def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
+    """(DT_NEEDED names, DT_SONAME) of an ELF file; None when ``data`` is not an ELF file.
+
+    Read from the section headers: the ``.dynamic`` section and the string table it links to. A
+    truncated or inconsistent file raises ValueError.
+    """
+    found = _elf_sections(data)
+    if found is None:
+        return None
+    end, bits, headers = found
+    entry = end + ("qQ" if bits == 2 else "iI")
+    try:
         needed: list[str] = []
         soname: str | None = None
         for header in headers:
@@ -176,9 +195,7 @@ def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
                 if tag == 0:
                     break
                 if tag in (_DT_NEEDED, _DT_SONAME):
-                    start = strtab_offset + value
-                    stop = data.index(b"\0", start)
-                    text = data[start:stop].decode("utf-8", "replace")
+                    text = _c_string(data, strtab_offset + value)
                     if tag == _DT_NEEDED:
                         needed.append(text)
                     else:
@@ -186,6 +203,46 @@ def elf_dynamic(data: bytes) -> tuple[tuple[str, ...], str | None] | None:
         return tuple(needed), soname
     except (struct.error, IndexError, ValueError) as err:
         raise ValueError(f"not a readable ELF file ({err})") from None
+
+
+def elf_module_inits(data: bytes) -> frozenset[str] | None:
+    """The ``PyInit_*`` functions an ELF file exports (defined in its dynamic symbol table).
+
+    None when ``data`` is not an ELF file or has no ``.dynsym`` section to tell (then the caller
+    cannot say it is no extension module). A shared object named like an extension module but
+    without ``PyInit_<name>`` is a plain library (loaded with ctypes or cffi), not importable.
+    """
+    found = _elf_sections(data)
+    if found is None:
+        return None
+    end, bits, headers = found
+    # Elf64_Sym: name, info, other, shndx, value, size; Elf32_Sym: name, value, size, info, other,
+    # shndx
+    symbol = end + ("IBBHQQ" if bits == 2 else "IIIBBH")
+    shndx_at = 3 if bits == 2 else 5
+    step = struct.calcsize(symbol)
+    try:
+        tables = [h for h in headers if h[1] == _SHT_DYNSYM]
+        if not tables:
+            return None
+        inits: set[str] = set()
+        for header in tables:
+            offset, size, link = header[4], header[5], header[6]
+            strtab_offset = headers[link][4]
+            for pos in range(offset, offset + size - step + 1, step):
+                entry = struct.unpack_from(symbol, data, pos)
+                if entry[shndx_at] == _SHN_UNDEF:
+                    continue  # imported, not exported
+                name = _c_string(data, strtab_offset + entry[0])
+                if name.startswith("PyInit_"):
+                    inits.add(name)
+        return frozenset(inits)
+    except (struct.error, IndexError, ValueError) as err:
+        raise ValueError(f"not a readable ELF file ({err})") from None
+
+
+def _exports_init(extension: re.Match[str], inits: frozenset[str]) -> bool:
+    return f"PyInit_{extension.group('stem')}" in inits
 
 
 def read_wheel(path: Path) -> WheelContents:
@@ -196,13 +253,19 @@ def read_wheel(path: Path) -> WheelContents:
             names = archive.names
             name, version, requires = parse_metadata(archive.metadata().decode("utf-8", "replace"))
             elf_files: list[ElfFile] = []
+            libraries: set[str] = set()  # named like extension modules, exporting no PyInit_
             for member in names:
                 base = PurePosixPath(member).name
-                if _EXTENSION.fullmatch(base) or _SHARED_LIBRARY.search(base):
-                    found = elf_dynamic(archive.read(member))
+                extension = _EXTENSION.fullmatch(base)
+                if extension or _SHARED_LIBRARY.search(base):
+                    data = archive.read(member)
+                    found = elf_dynamic(data)
                     if found is not None:
                         elf_files.append(ElfFile(member, found[0], found[1]))
+                    inits = elf_module_inits(data) if extension else None
+                    if extension and inits is not None and not _exports_init(extension, inits):
+                        libraries.add(member)
     except (WheelProblem, ValueError) as err:
         raise BuildError(f"{escape(path.name)}: not a readable wheel: {err}") from None
-    top, extensions = importable_modules(names)
+    top, extensions = importable_modules(n for n in names if n not in libraries)
     return WheelContents(name, version, requires, top, extensions, tuple(elf_files))

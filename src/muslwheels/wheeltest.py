@@ -63,6 +63,11 @@ class Probe:
             return False
         return bool(tags & set(self.tags))
 
+    @property
+    def musl(self) -> bool:
+        """Whether the interpreter is a musl one (it takes musllinux wheels)."""
+        return any(t.platform.startswith("musllinux_") for t in self.tags)
+
     def pip_target_args(self, python: str) -> tuple[str, ...]:
         """pip's ``download`` options that make it choose among the wheels this interpreter takes."""
         abis = dict.fromkeys(t.abi for t in self.tags)
@@ -138,7 +143,8 @@ def runtime_label(packages: RuntimePackages) -> str:
 
 def wheel_test_command(target: Target, contents: WheelContents) -> str:
     """The module's ``test`` (placeholders filled in), or the default: import every top-level and
-    extension module the wheel holds. BuildError when the command cannot be filled in safely."""
+    extension module the wheel holds (a ``.so`` exporting no ``PyInit_<name>`` is a library, not
+    one: ``wheelinfo.read_wheel``). BuildError when the command cannot be filled in safely."""
     recipe = target.recipe
     if recipe.test is not None:
         values = {

@@ -20,13 +20,16 @@ The workflow (``.github/workflows/musl-wheels.yml`` by default):
 - on a schedule (daily) and on changes to ``modules.toml``: the check-and-build of the plan job,
   which is what Docker Hub's rebuilds gave.
 
-Every action is pinned to a release version.
+Every action is pinned to a release version. The text is ``templates/github-workflow.yml``
+(package data), with the marker line, the install steps and the pinned actions filled in.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any
 
 #: The first line of a workflow ``invoke ci`` wrote: it overwrites only files that start with it.
@@ -111,171 +114,29 @@ def is_ours(text: str) -> bool:
     return text.startswith(MARKER)
 
 
+#: The steps every job starts with (``@@install@@`` in the template).
 _INSTALL = """\
-      - uses: {checkout}
-      - uses: {setup-python}
+      - uses: @@action:checkout@@
+      - uses: @@action:setup-python@@
         with:
           python-version: "3.12"
       - name: install musl-wheels
         run: python -m pip install -e ."""
 
+#: The workflow's text, with ``@@name@@`` where ``render_workflow`` fills in the marker line, the
+#: install steps and the pinned actions (GitHub's own ``${{ }}`` expressions stay as written).
+TEMPLATE = "templates/github-workflow.yml"
+
+_PLACEHOLDER = re.compile(r"@@([a-z]+(?::[a-z-]+)?)@@")
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    """Every ``@@name@@`` of ``text`` replaced; KeyError for one ``values`` lacks (our bug)."""
+    return _PLACEHOLDER.sub(lambda found: values[found.group(1)], text)
+
 
 def render_workflow() -> str:
-    """The workflow's text."""
-    install = _INSTALL.format_map(ACTIONS)
-    a = ACTIONS
-    return f"""{MARKER}; it rewrites only files that start with this line.
-# Set in the repository: variable MUSL_WHEELS_REPOSITORY (the wheel repository, e.g. me/wheels),
-# optionally MUSL_WHEELS_REGISTRY (empty: Docker Hub) and MUSL_WHEELS_TAGS (the tags the schedule
-# checks; empty: every module in modules.toml); secrets MUSL_WHEELS_REGISTRY_USER and
-# MUSL_WHEELS_REGISTRY_PASSWORD (a token that may push there).
-name: musl-wheels
-
-on:
-  workflow_dispatch:
-    inputs:
-      tags:
-        description: "target tags, space-separated (empty: what invoke check finds missing)"
-        required: false
-        default: ""
-  push:
-    branches: [main]
-    paths: [modules.toml]
-  schedule:
-    - cron: "23 3 * * *"
-
-permissions:
-  contents: read
-
-concurrency:
-  group: musl-wheels-${{{{ github.ref }}}}
-  cancel-in-progress: false
-
-env:
-  DOCKER_REPO: ${{{{ vars.MUSL_WHEELS_REPOSITORY }}}}
-  PYTHONUNBUFFERED: "1"
-
-jobs:
-  plan:
-    runs-on: ubuntu-24.04
-    outputs:
-      matrix: ${{{{ steps.plan.outputs.matrix }}}}
-      count: ${{{{ steps.plan.outputs.count }}}}
-      tags: ${{{{ steps.plan.outputs.tags }}}}
-    steps:
-{install}
-      - name: plan
-        id: plan
-        env:
-          INPUT_TAGS: ${{{{ inputs.tags }}}}
-          CONFIGURED_TAGS: ${{{{ vars.MUSL_WHEELS_TAGS }}}}
-        run: |
-          set -euo pipefail
-          tags="${{INPUT_TAGS:-}}"
-          if [ -z "$tags" ]; then
-            # the newest releases the registry has no images for (what Docker Hub's rebuilds gave)
-            read -r -a configured <<< "${{CONFIGURED_TAGS:-}}"
-            check_args=()
-            for tag in "${{configured[@]}}"; do check_args+=(--tag "$tag"); done
-            status=0
-            invoke check --json "${{check_args[@]}}" > check.jsonl || status=$?
-            if [ "$status" -ne 0 ] && [ "$status" -ne 8 ]; then exit "$status"; fi
-            tags="$(jq -r 'select(.status != "done") | .tag' check.jsonl | tr '\\n' ' ')"
-          fi
-          read -r -a wanted <<< "$tags"
-          plan_args=()
-          for tag in "${{wanted[@]}}"; do plan_args+=(--tag "$tag"); done
-          if [ "${{#plan_args[@]}}" -eq 0 ]; then
-            printf '%s\\n' 'matrix={{"include":[]}}' count=0 tags= >> "$GITHUB_OUTPUT"
-            exit 0
-          fi
-          invoke plan --json "${{plan_args[@]}}" > plan.jsonl
-          invoke ci --matrix plan.jsonl >> "$GITHUB_OUTPUT"
-
-  build:
-    needs: plan
-    if: needs.plan.outputs.count != '0'
-    name: build (${{{{ matrix.group }}}})
-    runs-on: ${{{{ matrix.runs-on }}}}
-    strategy:
-      fail-fast: false
-      matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}
-    steps:
-{install}
-      - name: QEMU for the arches this runner cannot run
-        if: matrix.qemu
-        uses: {a["setup-qemu"]}
-        with:
-          platforms: ${{{{ matrix.platforms }}}}
-      - uses: {a["setup-buildx"]}
-        id: buildx
-      - name: let buildx reach the Actions cache
-        uses: {a["runtime"]}
-      - name: bake
-        env:
-          TAGS: ${{{{ matrix.tags }}}}
-          BUILDER: ${{{{ steps.buildx.outputs.name }}}}
-        run: |
-          set -euo pipefail
-          read -r -a wanted <<< "$TAGS"
-          args=()
-          for tag in "${{wanted[@]}}"; do args+=(--tag "$tag"); done
-          invoke bake "${{args[@]}}" --builder "$BUILDER" --cache gha
-      - uses: {a["upload"]}
-        if: ${{{{ !cancelled() }}}}
-        with:
-          name: wheels-${{{{ matrix.group }}}}
-          path: wheels/
-          if-no-files-found: ignore
-      - uses: {a["upload"]}
-        if: ${{{{ failure() }}}}
-        with:
-          name: logs-${{{{ matrix.group }}}}
-          path: .musl-wheels/logs/
-          if-no-files-found: ignore
-
-  index:
-    needs: [plan, build]
-    if: ${{{{ !cancelled() && needs.plan.outputs.count != '0' }}}}
-    runs-on: ubuntu-24.04
-    steps:
-{install}
-      - uses: {a["download"]}
-        with:
-          pattern: wheels-*
-          path: wheels
-          merge-multiple: true
-      - name: the wheels as a static package index
-        run: invoke index
-      - uses: {a["upload"]}
-        with:
-          name: wheel-index
-          path: wheels/
-
-  publish:
-    needs: [plan, build]
-    if: ${{{{ !cancelled() && needs.plan.outputs.count != '0' && vars.MUSL_WHEELS_REPOSITORY != '' }}}}
-    runs-on: ubuntu-24.04
-    steps:
-{install}
-      - uses: {a["download"]}
-        with:
-          pattern: wheels-*
-          path: wheels
-          merge-multiple: true
-      - uses: {a["setup-buildx"]}
-      - uses: {a["login"]}
-        with:
-          registry: ${{{{ vars.MUSL_WHEELS_REGISTRY }}}}
-          username: ${{{{ secrets.MUSL_WHEELS_REGISTRY_USER }}}}
-          password: ${{{{ secrets.MUSL_WHEELS_REGISTRY_PASSWORD }}}}
-      - name: push the wheel images (per arch, then the multi-arch tags)
-        env:
-          TAGS: ${{{{ needs.plan.outputs.tags }}}}
-        run: |
-          set -euo pipefail
-          read -r -a wanted <<< "$TAGS"
-          args=()
-          for tag in "${{wanted[@]}}"; do args+=(--tag "$tag"); done
-          invoke push "${{args[@]}}"
-"""
+    """The workflow's text: the template with the marker, the install steps and the actions."""
+    actions = {f"action:{name}": ref for name, ref in ACTIONS.items()}
+    template = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return _fill(template, {"marker": MARKER, "install": _fill(_INSTALL, actions), **actions})

@@ -23,7 +23,7 @@ from support import REGISTRY, REQUIRED, STANDIN, STANDIN_REPO, STANDIN_TAG, run_
 from muslwheels.docker import DockerEngine
 from muslwheels.pipconfig import IndexSettings, discover_index_settings
 
-FIXTURE_PROJECTS = ["cext", "sysenv", "dep-a", "needs-dep", "broken", "app"]
+FIXTURE_PROJECTS = ["cext", "sysenv", "dep-a", "needs-dep", "broken", "app", "plainlib"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,9 +17,11 @@ from support import (
     run_in_standin,
 )
 
+from muslwheels.build_inputs import VerifySettings
 from muslwheels.config import parse_config, recipe_for
 from muslwheels.docker import DockerEngine
 from muslwheels.errors import DockerError
+from muslwheels.indexwheels import PipIndexWheels
 from muslwheels.model import Flavour, Recipe
 from muslwheels.pipconfig import IndexSettings
 from muslwheels.wheelstore import LOCK_NAME
@@ -121,6 +123,31 @@ def test_c_extension_builds_and_imports(
         "import platform, mwfixture_cext as m; print(m.add(2, 40), m.machine(), platform.machine())",
     )
     assert out == f"42 {machine} {machine}"
+
+
+PLAINLIB = "muslwheels-fixture-plainlib"
+
+
+def test_a_plain_library_named_like_a_module_builds_and_passes_the_default_test(
+    index_settings: IndexSettings, engine: DockerEngine, tmp_path: Path
+) -> None:
+    """``_native.abi3.so`` exports no ``PyInit__native`` (ctypes loads it): the default test
+    imports the package only, not the library, so the wheel lands."""
+    target = make_target(PLAINLIB, "amd64")
+    tests = VerifySettings(modules=(PLAINLIB,), index=PipIndexWheels(index_settings))
+    run = run_build(
+        [target], tmp_path, index=index_settings, engine=engine, force=True, tests=tests
+    )
+    result = run.result(target)
+    assert result.status == "built", result.message
+    assert result.tested == "tested: import mwfixture_plainlib", result.tested
+    wheel = run.wheel(target)
+    with zipfile.ZipFile(wheel) as archive:
+        assert "mwfixture_plainlib/_native.abi3.so" in archive.namelist()
+    out = run_in_standin(
+        "linux/amd64", [wheel], "import mwfixture_plainlib as m; print(m.add(2, 40))"
+    )
+    assert out == "42"
 
 
 def test_present_wheels_are_skipped_without_building(

@@ -9,50 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muslwheels.arches import lookup_arch
+from fakes import REPO, make_target, wheel_name
+
 from muslwheels.engine import BuildRequest, ImageOutput
 from muslwheels.errors import RegistryError
-from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.model import Target
 
-REPO = "registry.test/me/wheels"
-
-
-def make_target(
-    module: str = "alpha",
-    arch: str = "amd64",
-    *,
-    version: str = "1.0",
-    python: str = "3.11",
-    depends: Sequence[Target | str] = (),
-    flavour: Flavour = Flavour.SHARED,
-    repository: str | None = REPO,
-    ssl: str | None = None,
-    recipe: Recipe | None = None,
-    base_image: str = "python:3.11-alpine3.20",
-) -> Target:
-    """The one target factory of the unit tests (``depends``: targets or their ids)."""
-    found = lookup_arch(arch)
-    assert found is not None
-    return Target(
-        module=module,
-        version=version,
-        python=python,
-        arch=found,
-        ssl=ssl,
-        flavour=flavour,
-        base_image=base_image,
-        repository=repository,
-        recipe=recipe or Recipe(),
-        depends=tuple(d if isinstance(d, str) else d.id for d in depends),
-    )
-
-
-def wheel_name(target: Target) -> str:
-    machine = target.arch.wheel_machine
-    platform = (
-        f"linux_{machine}" if target.flavour is Flavour.NO_SHARED else f"musllinux_1_2_{machine}"
-    )
-    return f"{target.module}-{target.version}-cp311-cp311-{platform}.whl"
+#: REPO, make_target and wheel_name live in fakes (the helper layer); imported from here as well
+__all__ = ["REPO", "FakeEngine", "FakeRegistry", "Image", "make_target", "put_wheel", "wheel_name"]
 
 
 def real_wheel(filename: str, note: bytes = b"") -> bytes:

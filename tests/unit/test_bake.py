@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeimages import make_target, wheel_name
+from fakes import Recorder, make_target, wheel_name
 
 from muslwheels.bake import (
     BakeSettings,
     bake_name,
     bake_targets,
     cache_kind,
-    definition_targets,
     group_name,
     print_definition,
 )
@@ -150,6 +149,15 @@ def test_unknown_cache_is_a_usage_error() -> None:
         cache_kind("s3")
 
 
+def definition_targets(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The targets of a definition as ``docker buildx bake --print`` shows them: keys bake leaves
+    out of its output (buildx 0.13 has no ``entitlements``) removed."""
+    return {
+        name: {k: v for k, v in entry.items() if k != "entitlements"}
+        for name, entry in data.get("target", {}).items()
+    }
+
+
 @pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI (buildx) not installed")
 def test_definition_round_trips_through_buildx_print(tmp_path: Path) -> None:
     files = printed(tmp_path, LOOPBACK, cache="gha")
@@ -220,22 +228,6 @@ class FakeBake:
 
     def cancel(self) -> None:
         pass
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.lines: dict[str, list[str]] = {}
-        self.finished: list[TargetResult] = []
-
-    def target_started(self, target: Target) -> None:
-        self.started.append(target.id)
-
-    def target_log(self, target: Target, line: str) -> None:
-        self.lines.setdefault(target.id, []).append(line)
-
-    def target_finished(self, result: TargetResult) -> None:
-        self.finished.append(result)
 
 
 def run_bake(

@@ -6,7 +6,6 @@ from packaging.specifiers import SpecifierSet
 from muslwheels.arches import Arch, lookup_arch
 from muslwheels.baseimage import (
     arches_for,
-    available_pythons_summary,
     newest_python,
     parse_pythons_specifier,
     python_versions_for,
@@ -202,7 +201,3 @@ def test_render_base_image() -> None:
 )
 def test_split_image_ref(ref: str, expected: tuple[str, str]) -> None:
     assert split_image_ref(ref) == expected
-
-
-def test_available_pythons_summary() -> None:
-    assert available_pythons_summary({"3.12": "3.20", "3.13": None}) == "3.12 (alpine3.20), 3.13"

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeimages import make_target
+from fakes import Recorder, make_target, wheel_name
 
 from muslwheels.build import TargetResult, build_targets, validate_graph
 from muslwheels.build_inputs import (
@@ -29,14 +29,6 @@ from muslwheels.pipconfig import IndexSettings
 from muslwheels.wheelstore import LOCK_NAME
 
 INDEX = IndexSettings(index_url="https://index.invalid/simple")
-
-
-def wheel_name(target: Target) -> str:
-    machine = target.arch.wheel_machine
-    platform = (
-        f"linux_{machine}" if target.flavour is Flavour.NO_SHARED else f"musllinux_1_2_{machine}"
-    )
-    return f"{target.module}-{target.version}-cp311-cp311-{platform}.whl"
 
 
 class FakeEngine:
@@ -98,21 +90,6 @@ def _target_from(request: BuildRequest) -> Target:
     return make_target(
         args["MW_PROJECT"], arch, version=args["MW_VERSION"], flavour=Flavour(args["MW_FLAVOUR"])
     )
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-        self.lines: list[str] = []
-
-    def target_started(self, target: Target) -> None:
-        self.events.append(("started", target.id))
-
-    def target_log(self, target: Target, line: str) -> None:
-        self.lines.append(line)
-
-    def target_finished(self, result: TargetResult) -> None:
-        self.events.append((result.status, result.target.id))
 
 
 @pytest.fixture

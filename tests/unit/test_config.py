@@ -26,7 +26,18 @@ from muslwheels.config import (
     selector_matches,
 )
 from muslwheels.errors import ConfigError, ExitCode
-from muslwheels.model import Config, Defaults, Flavour, Mode, ModuleConfig, Recipe, Selector
+from muslwheels.model import (
+    RECIPE_FIELDS,
+    Check,
+    Config,
+    Defaults,
+    Flavour,
+    Mode,
+    ModuleConfig,
+    Recipe,
+    RecipeField,
+    Selector,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "modules.toml"
@@ -104,7 +115,7 @@ def test_shipped_dependencies_and_ssl(shipped: Config) -> None:
     assert paramiko.depends == ("bcrypt", "cryptography", "pynacl")  # normalised keys
     nacl = shipped.module("pynacl")
     assert nacl is not None
-    assert nacl.recipe.env_dict == {"SODIUM_INSTALL": "system"}
+    assert dict(nacl.recipe.env) == {"SODIUM_INSTALL": "system"}
     assert "libsodium-dev" in nacl.recipe.apk
     assert dependency_order(shipped, ["paramiko"]) == (
         "bcrypt",
@@ -966,3 +977,34 @@ def test_no_test_needs_a_reason_and_excludes_test() -> None:
     assert "key 'no_test' must be a string" in str(err)
     err = fails(module(no_test="why", test="true"))
     assert "key 'no_test' switches the test off, but 'test' sets one" in str(err)
+
+
+#: A valid modules.toml value for each kind of recipe field (a new kind fails the test below).
+_TOML_SAMPLE: Mapping[Check, Any] = {
+    Check.PACKAGES: ["pkg-a"],
+    Check.ENV: {"SAMPLE": "1"},
+    Check.COMMANDS: ["echo {module}"],
+    Check.BUILD: "pip wheel --wheel-dir {wheel_dir} {requirement}",
+    Check.TEST: "python -c 'import demo'",
+    Check.MODE: "cross",
+    Check.REQUIREMENTS: ["pytest>=8"],
+    Check.REASON: "no display",
+}
+
+
+@pytest.mark.parametrize("field", RECIPE_FIELDS, ids=lambda f: f.name)
+def test_every_recipe_field_parses_and_overrides(field: RecipeField) -> None:
+    value = _TOML_SAMPLE[field.check]
+    config = parse_config(
+        module(overrides=[{"select": {"arches": ["armv7"]}, field.name: value}]), P
+    )
+    found = config.module("demo")
+    assert found is not None
+    assert found.overrides[0].set_fields == frozenset({field.name})
+    base = recipe_for(found, arch="amd64", python="3.12", ssl=None, flavour=Flavour.SHARED)
+    arm = recipe_for(found, arch="armv7", python="3.12", ssl=None, flavour=Flavour.SHARED)
+    assert getattr(base, field.name) == field.default
+    assert getattr(arm, field.name) != field.default
+    in_module = parse_config(module(**{field.name: value}), P).module("demo")
+    assert in_module is not None
+    assert getattr(in_module.recipe, field.name) == getattr(arm, field.name)

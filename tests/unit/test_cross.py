@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeimages import make_target
-from test_build import INDEX, FakeEngine, run, wheel_name
+from fakes import make_target, wheel_name
+from test_build import INDEX, FakeEngine, run
 
 from muslwheels import cross
 from muslwheels.arches import ARCHES, Arch, lookup_arch
@@ -18,6 +18,7 @@ from muslwheels.cross import (
     PYTHON_MULTIARCH,
     ZIG_TRIPLES,
     ModeDecision,
+    Strategy,
     build_arch,
     cross_blocker,
     cross_target,
@@ -106,40 +107,40 @@ def decide_for(
 
 
 def test_native_target_ignores_the_mode() -> None:
-    assert decide_for(Recipe(), "amd64", Mode.CROSS) == ModeDecision("native")
+    assert decide_for(Recipe(), "amd64", Mode.CROSS) == ModeDecision(Strategy.NATIVE)
 
 
 def test_unknown_build_platform_makes_every_target_foreign() -> None:
     decision = decide(
         Recipe(), arch("amd64"), run_mode=Mode.CROSS, default=Mode.EMULATE, build_platform=None
     )
-    assert decision == ModeDecision("cross")
+    assert decision == ModeDecision(Strategy.CROSS)
 
 
 def test_emulate_is_the_default() -> None:
-    assert decide_for(Recipe()) == ModeDecision("emulate")
+    assert decide_for(Recipe()) == ModeDecision(Strategy.EMULATE)
 
 
 def test_cross_is_cross() -> None:
-    assert decide_for(Recipe(), run_mode=Mode.CROSS) == ModeDecision("cross")
+    assert decide_for(Recipe(), run_mode=Mode.CROSS) == ModeDecision(Strategy.CROSS)
 
 
 def test_auto_tries_cross_then_emulates() -> None:
-    assert decide_for(Recipe(), run_mode=Mode.AUTO) == ModeDecision("cross-then-emulate")
-    assert decide_for(Recipe(), default=Mode.AUTO) == ModeDecision("cross-then-emulate")
+    assert decide_for(Recipe(), run_mode=Mode.AUTO) == ModeDecision(Strategy.CROSS_THEN_EMULATE)
+    assert decide_for(Recipe(), default=Mode.AUTO) == ModeDecision(Strategy.CROSS_THEN_EMULATE)
 
 
 def test_a_module_marked_emulate_is_emulated_under_auto_and_says_why() -> None:
     decision = decide_for(Recipe(mode=Mode.EMULATE), run_mode=Mode.AUTO)
-    assert decision == ModeDecision("emulate", 'the module\'s recipe says mode = "emulate"')
+    assert decision == ModeDecision(Strategy.EMULATE, 'the module\'s recipe says mode = "emulate"')
     # nothing to explain when emulation was asked for anyway
-    assert decide_for(Recipe(mode=Mode.EMULATE)) == ModeDecision("emulate")
+    assert decide_for(Recipe(mode=Mode.EMULATE)) == ModeDecision(Strategy.EMULATE)
 
 
 def test_rust_under_auto_tries_cross_first() -> None:
     rust = Recipe(apk=("cargo",))
-    assert decide_for(rust, run_mode=Mode.AUTO) == ModeDecision("cross-then-emulate")
-    assert decide_for(rust, run_mode=Mode.CROSS) == ModeDecision("cross")
+    assert decide_for(rust, run_mode=Mode.AUTO) == ModeDecision(Strategy.CROSS_THEN_EMULATE)
+    assert decide_for(rust, run_mode=Mode.CROSS) == ModeDecision(Strategy.CROSS)
 
 
 def test_mode_label() -> None:

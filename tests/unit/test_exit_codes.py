@@ -1,4 +1,5 @@
-"""The README's exit codes for hostile command lines, run as a user runs them (invoke, a process).
+"""The README's exit codes for hostile command lines, run as a user runs them (musl-wheels or invoke
+in the checkout, a process).
 
 Every case here fails before any network or Docker use, so no server is needed.
 """
@@ -17,10 +18,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 
 
-def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+#: How each entry point is started: the musl-wheels console script (as ``python -m muslwheels``)
+#: in the project folder, and invoke over this checkout's tasks.py.
+ENTRY_POINTS = {
+    "musl-wheels": [sys.executable, "-m", "muslwheels"],
+    "invoke": [sys.executable, "-m", "invoke", "-r", str(ROOT)],
+}
+
+
+def _invoke(
+    *args: str, env: dict[str, str] | None = None, entry: str = "musl-wheels"
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("BASE_IMAGE", "DOCKER_REPO")}
     return subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(ROOT), *args],
+        [*ENTRY_POINTS[entry], *args],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
@@ -33,15 +45,23 @@ def test_an_unknown_flag_is_a_usage_error_with_the_usage_line() -> None:
     done = _invoke("plan", "--bogus")
     assert done.returncode == 2, done.stderr
     assert "No idea what '--bogus' is!" in done.stderr
-    assert "usage: invoke plan " in done.stderr and "[--tag VALUE]" in done.stderr
+    assert "usage: musl-wheels plan " in done.stderr and "[--tag VALUE]" in done.stderr
 
 
 def test_an_unknown_task_is_a_usage_error() -> None:
     done = _invoke("bogus")
     assert done.returncode == 2
-    assert "invoke --list" in done.stderr
+    assert "musl-wheels --list" in done.stderr
 
 
+def test_plain_invoke_refuses_an_unknown_flag_its_own_way() -> None:
+    """invoke's own Program is not patched: its parse errors keep invoke's exit code 1."""
+    done = _invoke("plan", "--bogus", entry="invoke")
+    assert done.returncode == 1, done.stderr
+    assert "No idea what '--bogus' is!" in done.stderr
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize(
     ("env", "names"),
     [
@@ -52,9 +72,9 @@ def test_an_unknown_task_is_a_usage_error() -> None:
     ],
 )
 def test_hostile_environment_is_exit_2_in_one_short_message(
-    env: dict[str, str], names: str
+    env: dict[str, str], names: str, entry: str
 ) -> None:
-    done = _invoke("plan", "--tag", "msgpack-py3.12-amd64", env=env)
+    done = _invoke("plan", "--tag", "msgpack-py3.12-amd64", env=env, entry=entry)
     assert done.returncode == 2, done.stderr
     assert names in done.stderr
     assert "Traceback" not in done.stderr

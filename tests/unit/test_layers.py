@@ -55,6 +55,7 @@ LAYERS: dict[str, str] = {
     "errors": LOGIC,
     "graph": LOGIC,
     "imageref": LOGIC,
+    "lifecycle": LOGIC,
     "model": LOGIC,
     "plan": LOGIC,
     "tags": LOGIC,
@@ -87,7 +88,9 @@ LAYERS: dict[str, str] = {
     "wheelstore": WORK,
     "wheeltest": WORK,
     # wiring and the console
+    "__main__": WIRING,
     "cli": WIRING,
+    "program": WIRING,
     "console": WIRING,
     "options": WIRING,
 }

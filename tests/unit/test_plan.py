@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from fakes import FakeIndex
 
 from muslwheels.arches import lookup_arch
 from muslwheels.config import parse_config
 from muslwheels.errors import ResolutionError, TagError, UsageError
-from muslwheels.model import Config, Flavour, Project
+from muslwheels.model import Config, Flavour
 from muslwheels.plan import Plan, PlanOptions, make_plan
 from muslwheels.tags import parse_tags
 
 ALL = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "unknown/unknown")
-
-
-class FakeIndex:
-    """``projects``: name -> versions; ``requires_python``: name -> {version: Requires-Python}."""
-
-    def __init__(
-        self,
-        projects: Mapping[str, tuple[str, ...]],
-        requires_python: Mapping[str, Mapping[str, str]] | None = None,
-    ) -> None:
-        requires = requires_python or {}
-        self.data = {
-            k.lower(): Project(k, v, requires_python=tuple(requires.get(k, {}).items()))
-            for k, v in projects.items()
-        }
-        self.asked: list[str] = []
-
-    def project(self, name: str) -> Project | None:
-        self.asked.append(name)
-        return self.data.get(name.lower().replace("_", "-"))
 
 
 class FakeImages:
@@ -221,9 +201,9 @@ def test_registry_and_index_are_asked_once_per_fact() -> None:
     index = FakeIndex(PROJECTS)
     images = FakeImages(TAGS)
     requests = parse_tags(["paramiko-pyall", "cryptography"], modules=config, index=index)
-    index.asked.clear()
+    index.calls.clear()
     make_plan(requests, config=config, projects=index, images=images, options=PlanOptions())
-    assert len(index.asked) == len(set(index.asked))
+    assert len(index.calls) == len(set(index.calls))
     # one tag list + one platform list per distinct base image (3.12 and 3.13)
     assert images.calls == 3
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeimages import make_target
@@ -11,7 +15,7 @@ from fakeimages import make_target
 from muslwheels import cli
 from muslwheels.console import Ui
 from muslwheels.errors import UsageError
-from muslwheels.model import Mode, Recipe, Target
+from muslwheels.model import Mode, Recipe, Shape, Target
 from muslwheels.options import Flags, make_run_options
 from muslwheels.savedplan import (
     discard_plan,
@@ -75,6 +79,51 @@ def test_damaged_saved_plan_names_the_file(tmp_path: Path) -> None:
 def test_save_leaves_no_temporary_files(tmp_path: Path) -> None:
     save_plan(tmp_path / "plan.json", {}, [_target()], [])
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def _every_field_set() -> Recipe:
+    """A recipe whose every field (read from the dataclass, so a new one is included) is set."""
+    samples: dict[Shape, Callable[[str], Any]] = {
+        Shape.STRINGS: lambda name: (f"{name}-1", f"{name}-2"),
+        Shape.PAIRS: lambda name: ((f"{name.upper()}_A", "1"), (f"{name.upper()}_B", "two")),
+        Shape.TEXT: lambda name: f"the {name} value",
+        Shape.MODE: lambda name: Mode.CROSS,
+    }
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Recipe):
+        value = samples[f.metadata["rule"].check.shape](f.name)
+        assert value != f.default, f.name
+        values[f.name] = value
+    return Recipe(**values)
+
+
+def test_every_recipe_field_survives_the_saved_plan(tmp_path: Path) -> None:
+    recipe = _every_field_set()
+    target = replace(_target(), recipe=recipe)
+    assert target_from_dict(json.loads(json.dumps(target_to_dict(target)))).recipe == recipe
+    path = tmp_path / "plan.json"
+    save_plan(path, {}, [target], [target.id])
+    loaded = load_plan(path, {})
+    assert loaded is not None
+    for f in dataclasses.fields(Recipe):
+        assert getattr(loaded[0][0].recipe, f.name) == getattr(recipe, f.name), f.name
+
+
+def test_plan_json_shows_every_recipe_field() -> None:
+    shown = target_to_dict(replace(_target(), recipe=_every_field_set()))["recipe"]
+    assert list(shown) == [f.name for f in dataclasses.fields(Recipe)]
+    assert shown["test_requires"] == ["test_requires-1", "test_requires-2"]
+    assert shown["no_test"] == "the no_test value"
+
+
+def test_a_plan_saved_without_a_recipe_field_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    save_plan(path, {}, [_target()], [])
+    data = json.loads(path.read_text())
+    del data["targets"][0]["recipe"]["no_test"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="damaged"):
+        load_plan(path, {})
 
 
 def test_a_target_without_repository_round_trips() -> None:

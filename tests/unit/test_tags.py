@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from fakes import FakeIndex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
@@ -26,18 +27,6 @@ from muslwheels.tags import (
 )
 
 # --- fakes ------------------------------------------------------------------------------------
-
-
-class FakeIndex:
-    """A package index over a dict; records every name it is asked about."""
-
-    def __init__(self, projects: Iterable[Project]) -> None:
-        self.projects = {normalize_name(p.name): p for p in projects}
-        self.calls: list[str] = []
-
-    def project(self, name: str) -> Project | None:
-        self.calls.append(name)
-        return self.projects.get(normalize_name(name))
 
 
 class UnreachableIndex:

@@ -9,59 +9,99 @@ from pathlib import Path
 import pytest
 
 from muslwheels.errors import BuildError
-from muslwheels.wheelinfo import elf_dynamic, importable_modules, parse_metadata, read_wheel
+from muslwheels.wheelinfo import (
+    elf_dynamic,
+    elf_module_inits,
+    importable_modules,
+    parse_metadata,
+    read_wheel,
+)
 
 
 def make_elf(
-    needed: list[str], soname: str | None = None, *, bits: int = 64, big: bool = False
+    needed: list[str],
+    soname: str | None = None,
+    *,
+    bits: int = 64,
+    big: bool = False,
+    exports: list[str] | None = None,
+    imports: tuple[str, ...] = (),
 ) -> bytes:
-    """A minimal ELF shared object: a header, .dynstr, .dynamic and their section headers."""
+    """A minimal ELF shared object: a header, .dynstr, .dynamic and their section headers, and
+    with ``exports`` a .dynsym of those defined symbols and the undefined ``imports``."""
     end = ">" if big else "<"
     strtab = b"\0"
-    offsets = []
-    for name in [*needed, *([soname] if soname else [])]:
-        offsets.append(len(strtab))
+    offsets = {}
+    for name in [*needed, *([soname] if soname else []), *(exports or []), *imports]:
+        offsets[name] = len(strtab)
         strtab += name.encode() + b"\0"
     entry = end + ("qQ" if bits == 64 else "iI")
-    entries = [(1, offsets[i]) for i in range(len(needed))]
+    entries = [(1, offsets[name]) for name in needed]
     if soname:
-        entries.append((14, offsets[-1]))
+        entries.append((14, offsets[soname]))
     entries.append((0, 0))
     dynamic = b"".join(struct.pack(entry, tag, value) for tag, value in entries)
+    symbol = end + ("IBBHQQ" if bits == 64 else "IIIBBH")
+    symbols = [(0, 0, 0)] + [(offsets[n], 7, 0x12) for n in exports or []]
+    symbols += [(offsets[n], 0, 0x12) for n in imports]  # section 0: undefined
+    if bits == 64:
+        dynsym = b"".join(struct.pack(symbol, o, i, 0, x, 0, 0) for o, x, i in symbols)
+    else:
+        dynsym = b"".join(struct.pack(symbol, o, 0, 0, i, 0, x) for o, x, i in symbols)
     header_size = 64 if bits == 64 else 52
     strtab_off = header_size
     dynamic_off = strtab_off + len(strtab)
-    shoff = dynamic_off + len(dynamic)
+    dynsym_off = dynamic_off + len(dynamic)
+    shoff = dynsym_off + (len(dynsym) if exports is not None else 0)
+    word = 8 if bits == 64 else 4
+    sections = [
+        (0,) * 10,
+        (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
+        (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, word, 2 * word),
+    ]
+    if exports is not None:
+        sections.append(
+            (0, 11, 0, 0, dynsym_off, len(dynsym), 1, 1, word, len(dynsym) // len(symbols))
+        )
     if bits == 64:
         shfmt = end + "IIQQQQIIQQ"
-        sections = [
-            (0,) * 10,
-            (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
-            (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, 8, 16),
-        ]
         ident = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + b"\0" * 9
         header = ident + struct.pack(
-            end + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, 3, 0
+            end + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, len(sections), 0
         )
     else:
         shfmt = end + "IIIIIIIIII"
-        sections = [
-            (0,) * 10,
-            (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
-            (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, 4, 8),
-        ]
         ident = b"\x7fELF" + bytes([1, 2 if big else 1, 1]) + b"\0" * 9
         header = ident + struct.pack(
-            end + "HHIIIIIHHHHHH", 3, 40, 1, 0, 0, shoff, 0, 52, 0, 0, 40, 3, 0
+            end + "HHIIIIIHHHHHH", 3, 40, 1, 0, 0, shoff, 0, 52, 0, 0, 40, len(sections), 0
         )
     assert len(header) == header_size
-    return header + strtab + dynamic + b"".join(struct.pack(shfmt, *s) for s in sections)
+    body = strtab + dynamic + (dynsym if exports is not None else b"")
+    return header + body + b"".join(struct.pack(shfmt, *s) for s in sections)
 
 
 @pytest.mark.parametrize(("bits", "big"), [(64, False), (64, True), (32, False), (32, True)])
 def test_elf_needed_and_soname(bits: int, big: bool) -> None:
     data = make_elf(["libxml2.so.2", "libc.musl-x86_64.so.1"], "libfoo.so.1", bits=bits, big=big)
     assert elf_dynamic(data) == (("libxml2.so.2", "libc.musl-x86_64.so.1"), "libfoo.so.1")
+
+
+@pytest.mark.parametrize(("bits", "big"), [(64, False), (64, True), (32, False), (32, True)])
+def test_elf_module_inits_are_the_defined_pyinit_symbols(bits: int, big: bool) -> None:
+    data = make_elf(
+        ["libc.so"],
+        bits=bits,
+        big=big,
+        exports=["PyInit__speedups", "helper"],
+        imports=("PyInit_other", "PyLong_FromLong"),
+    )
+    assert elf_module_inits(data) == frozenset({"PyInit__speedups"})
+    assert elf_dynamic(data) == (("libc.so",), None)
+    assert (
+        elf_module_inits(make_elf([], exports=["sodium_init"], bits=bits, big=big)) == frozenset()
+    )
+    assert elf_module_inits(make_elf([], bits=bits, big=big)) is None  # no .dynsym: cannot tell
+    assert elf_module_inits(b"#!/bin/sh\n" * 10) is None
 
 
 def test_not_elf_and_broken_elf() -> None:
@@ -143,6 +183,27 @@ def test_read_wheel(tmp_path: Path) -> None:
     assert contents.top_level == ("demo",)
     assert contents.extensions == ("demo._ext",)
     assert contents.needed_from_outside() == ("libc.musl-x86_64.so.1", "libxslt.so.1")
+
+
+def test_a_plain_library_named_like_a_module_is_not_imported(tmp_path: Path) -> None:
+    """A ``_name.abi3.so`` loaded with ctypes exports no ``PyInit__name``: not a module."""
+    path = write_wheel(
+        tmp_path / "demo-1.0-cp311-abi3-musllinux_1_2_x86_64.whl",
+        {
+            "demo/__init__.py": b"",
+            "demo/_sodium.abi3.so": make_elf(["libc.musl-x86_64.so.1"], exports=["sodium_init"]),
+            "demo/_ext.cpython-311-x86_64-linux-musl.so": make_elf([], exports=["PyInit__ext"]),
+            "demo/_unknown.so": make_elf([]),  # no symbol table: imported, as before
+            "_rootlib.abi3.so": make_elf(
+                [], exports=["rootlib_init"], imports=("PyInit__rootlib",)
+            ),
+            "demo-1.0.dist-info/METADATA": b"Name: demo\nVersion: 1.0\n",
+        },
+    )
+    contents = read_wheel(path)
+    assert contents.top_level == ("demo",)
+    assert contents.extensions == ("demo._ext", "demo._unknown")
+    assert "demo/_sodium.abi3.so" in {elf.path for elf in contents.elf_files}
 
 
 def test_unreadable_wheel(tmp_path: Path) -> None:

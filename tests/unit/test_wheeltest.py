@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakeimages import make_target
+from fakes import Recorder, make_target
 from test_wheelinfo import make_elf
 
 from muslwheels.bake import BakeSettings, bake_name, bake_targets
@@ -234,20 +234,6 @@ class Engine:
             (out / "report.txt").write_text("passed\n")
 
     def cancel(self) -> None:
-        pass
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def target_started(self, target: Target) -> None:
-        pass
-
-    def target_log(self, target: Target, line: str) -> None:
-        self.lines.append(line)
-
-    def target_finished(self, result: TargetResult) -> None:
         pass
 
 
@@ -827,3 +813,57 @@ def test_bake_a_dependent_of_a_target_whose_emulated_wheel_fails_too_fails(
     assert results[1].message == f"dependency {alpha.tag} failed"
     assert ("report", "app") not in engine.stages
     assert arm64_landed(options) == {}
+
+
+class GlibcEngine(CrossBrokenEngine):
+    """A glibc (Debian) base image: its probe takes manylinux wheels, and so are its wheels."""
+
+    GLIBC_TAGS = ("cp311-cp311-manylinux_2_17_aarch64", "py3-none-any")
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        if request.stage == "probe":
+            assert isinstance(request.output, LocalOutput)
+            self.stages.append(("probe", ""))
+            probe = {"markers": {"python_full_version": "3.11.9"}, "tags": self.GLIBC_TAGS}
+            (request.output.dest / "probe.json").write_text(json.dumps(probe))
+            return
+        if request.dockerfile.name != "Dockerfile":
+            super().build(request, on_line)
+            return
+        assert isinstance(request.output, LocalOutput)
+        args = dict(request.build_args)
+        mode = args.get("MW_MODE", "emulate")
+        self.stages.append((mode, args["MW_PROJECT"]))
+        files = {f"{args['MW_PROJECT']}/__init__.py": f"# {mode}\n".encode()}
+        make_wheel(
+            request.output.dest,
+            args["MW_PROJECT"],
+            args["MW_VERSION"],
+            self.GLIBC_TAGS[0],
+            files=files,
+        )
+
+
+class GlibcBakingEngine(GlibcEngine, BakingEngine):
+    """GlibcEngine's wheels, baked."""
+
+
+@pytest.mark.parametrize("runner", ["build", "bake"])
+def test_auto_emulates_a_glibc_base_image_from_the_start(
+    tmp_path: Path, index: Index, runner: str
+) -> None:
+    """Cross mode is musl-only: the probe of a Debian base image says so before any build."""
+    alpha = make_target("alpha", "arm64v8", base_image="python:3.11-bookworm")
+    options = options_for(tmp_path, index, **AUTO)
+    if runner == "build":
+        engine: Engine = GlibcEngine({}, {})
+        (result,), recorder = build([alpha], options, engine)
+    else:
+        baking = GlibcBakingEngine({}, {})
+        (result,), recorder = bake([alpha], options, baking)
+        engine = baking
+    assert result.status == "built", result.message
+    assert result.mode == "emulate (cross mode needs a musl base image)"
+    wheel_builds = [s for s in engine.stages if s[0] in ("probe", "cross", "emulate")]
+    assert wheel_builds == [("probe", ""), ("emulate", "alpha")]  # no cross attempt at all
+    assert "muslwheels: mode emulate: cross mode needs a musl base image" in recorder.lines

@@ -1,0 +1,5 @@
+"""``python -m muslwheels``: the ``musl-wheels`` console script."""
+
+from .program import main
+
+main()
