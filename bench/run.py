@@ -328,13 +328,18 @@ def build_tag(project: str, arch: str) -> str:
 CEXT_A, CEXT_B = fixtures.CEXT_PROJECTS
 
 
-def build_args(ws: Workspace, *tags: str, tested: bool = False) -> list[str]:
-    """``--no-test`` unless ``tested``: the build cases time the build (the verify cases, what the
-    test step adds to it)."""
-    args = ["--config", str(ws.build_config), *(() if tested else ("--no-test",))]
+def target_args(ws: Workspace, *tags: str) -> list[str]:
+    """The build cases' modules.toml and tags: what ``invoke plan`` and ``invoke build`` both take."""
+    args = ["--config", str(ws.build_config)]
     for tag in tags:
         args += ["--tag", tag]
     return args
+
+
+def build_args(ws: Workspace, *tags: str, tested: bool = False) -> list[str]:
+    """``target_args`` and ``--no-test`` unless ``tested`` (``invoke build`` only): the build cases
+    time the build (the verify cases, what the test step adds to it)."""
+    return [*target_args(ws, *tags), *(() if tested else ("--no-test",))]
 
 
 def prime_builds(bench: Bench) -> float:
@@ -355,7 +360,7 @@ def case_overhead(bench: Bench) -> CaseResult:
     ws = bench.ws
     tag = build_tag(CEXT_A, "amd64")
     planned = bench.checked(
-        bench.invoke_cmd("plan", "--json", *build_args(ws, tag)), "invoke plan (overhead)"
+        bench.invoke_cmd("plan", "--json", *target_args(ws, tag)), "invoke plan (overhead)"
     )
     (target,) = [target_from_dict(t) for t in _targets(planned.stdout)]
     options = BuildOptions(
