@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -167,14 +170,42 @@ def test_post_checkout_on_a_bad_plan_path_is_one_message(tmp_path: Path, shape: 
         load_plan(ws.plan_path, {})
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
-def test_an_unwritable_folder_is_one_message(tmp_path: Path) -> None:
-    path = _old_plan(tmp_path)
-    path.parent.chmod(0o555)
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def unprivileged() -> Iterator[None]:
+    """Root writes into any folder: as root (CI), run the block with the effective user and group
+    nobody (file permissions are checked against them), and root again after it."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
     try:
-        with pytest.raises(UsageError, match="cannot use the saved plan"):
-            discard_plan(path)
-        with pytest.raises(UsageError, match="cannot use the saved plan"):
-            save_plan(path.parent / "other.json", {}, [], [])
+        yield
     finally:
-        path.parent.chmod(0o755)
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_an_unwritable_folder_is_one_message() -> None:
+    # not in tmp_path: pytest's folders are root's own (0700) when root runs the tests, and nobody
+    # must reach the plan's folder to meet its permissions
+    top = Path(tempfile.mkdtemp(prefix="mw-unwritable-"))
+    folder = top / ".musl-wheels"
+    try:
+        top.chmod(0o755)
+        path = _old_plan(top)
+        assert path.parent == folder
+        folder.chmod(0o555)
+        with unprivileged():
+            with pytest.raises(UsageError, match="cannot use the saved plan"):
+                discard_plan(path)
+            with pytest.raises(UsageError, match="cannot use the saved plan"):
+                save_plan(path.parent / "other.json", {}, [], [])
+        assert path.exists()
+    finally:
+        if folder.exists():
+            folder.chmod(0o755)
+        shutil.rmtree(top, ignore_errors=True)
