@@ -1,8 +1,14 @@
-"""Sessions: lint, typecheck, tests (unit), integration (real Docker), fuzz, bench (benchmarks).
+"""Sessions: lint, typecheck, tests (unit), integration (real Docker, tier 1), matrix (tier 2), fuzz,
+bench.
 
-`nox` runs lint, typecheck, tests and integration. The integration session needs the Docker engine,
-buildx, QEMU, the local registries and the stand-in images that `.ci/setup` installs and starts; it
-skips its tests with a reason when no engine answers, unless MUSLWHEELS_REQUIRE_INTEGRATION=1 (CI).
+`nox` (what .ci/run runs) is tier 1: lint, typecheck, tests and integration, the integration set that
+exercises every capability once. `nox -s matrix` is tier 2, never in .ci/run: the tests marked
+`matrix` (every real-module combination, every bench case once as a smoke run); it writes its result to
+MATRIX.md. Which tier a test is in is one marker: `@pytest.mark.matrix` puts it in tier 2, none keeps it
+in tier 1 (.ci/README.md). Both need the Docker engine, buildx, QEMU, the local registries and the
+stand-in images that `.ci/setup` installs and starts; their tests skip with a reason when no engine
+answers, and fail instead when MUSLWHEELS_REQUIRE_INTEGRATION=1 (CI).
+`nox -s fuzz` runs the fuzz targets (the matrix session runs it after its own tests).
 `nox -s bench` (never run by default) times the tool against what it controls (bench/README.md).
 """
 
@@ -58,6 +64,7 @@ def typecheck(session: nox.Session) -> None:
     # modules, as pytest does: check each tree on its own with its folder on the path.
     for tree in TEST_TREES:
         session.run("mypy", tree, env={"MYPYPATH": tree})
+    session.run("mypy", "tests/conftest.py")  # shared by both trees
 
 
 @nox.session
@@ -69,11 +76,37 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Real engine, buildx, QEMU, registry and sdists (see .ci/setup)."""
+    """Tier 1: real engine, buildx, QEMU, registry and sdists (see .ci/setup), every capability once."""
     session.install("-e", ".[test]")
     # The slowest tests listed at the end: where a CI run's time goes.
     session.run(
-        "pytest", "tests/integration", "-q", "-m", "integration", "--durations=15", *session.posargs
+        "pytest",
+        "tests/integration",
+        "-q",
+        "-m",
+        "integration and not matrix",
+        "--durations=15",
+        *session.posargs,
+    )
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Tier 2 (hours; never in .ci/run): every real-module combination, every bench case once.
+    Its result goes to MATRIX.md (date, commit, per cell: built, tested, time). The fuzz session
+    follows it."""
+    session.notify("fuzz")
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/integration",
+        "-q",
+        "-m",
+        "matrix",
+        "--durations=0",
+        "--matrix-record",
+        "MATRIX.md",
+        *session.posargs,
     )
 
 

@@ -18,12 +18,38 @@ from pathlib import Path
 
 import pytest
 from localindex import LocalIndex, build_index
-from support import REGISTRY, REQUIRED, STANDIN, STANDIN_REPO, STANDIN_TAG, run_command
+from matrixrecord import MatrixRecorder
+from support import (
+    MATRIX_CELLS,
+    REGISTRY,
+    REQUIRED,
+    STANDIN,
+    STANDIN_REPO,
+    STANDIN_TAG,
+    run_command,
+)
 
 from muslwheels.docker import DockerEngine
 from muslwheels.pipconfig import IndexSettings, discover_index_settings
 
 FIXTURE_PROJECTS = ["cext", "sysenv", "dep-a", "needs-dep", "broken", "app", "plainlib"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--matrix-record",
+        metavar="PATH",
+        default=None,
+        help="write the session's result (date, commit, per cell: built, tested, time) to PATH "
+        "at its end (nox -s matrix: MATRIX.md)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--matrix-record")
+    if path:
+        recorder = MatrixRecorder(Path(path).resolve(), config.invocation_params.args, MATRIX_CELLS)
+        config.pluginmanager.register(recorder, "muslwheels-matrix-record")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -26,6 +26,27 @@ WHEEL_REPOSITORY = f"{REGISTRY}/muslwheels-test/wheels"
 REQUIRED = os.environ.get("MUSLWHEELS_REQUIRE_INTEGRATION", "") == "1"
 
 
+@dataclass(frozen=True)
+class MatrixCell:
+    """One target of a run, for the matrix record (MATRIX.md): what was built, where, how."""
+
+    what: str  # module and version
+    arch: str
+    mode: str
+    built: str  # the target's status: built, failed, skipped
+    tested: str  # its test step's line, or "-"
+    seconds: float
+
+
+#: The cells of this session's runs; tests/integration/conftest.py writes them out at the end when
+#: the session was given --matrix-record (the matrix session).
+MATRIX_CELLS: list[MatrixCell] = []
+
+
+def record_cell(cell: MatrixCell) -> None:
+    MATRIX_CELLS.append(cell)
+
+
 def run_command(cmd: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False)
 

@@ -7,11 +7,15 @@ configured for (the stand-in's Python has ssl; the CA bundle goes in as a secret
 the product's test step (installed from its closure alone and imported in a clean container of its own
 platform), and then the modules' functional checks run in one more container of that platform.
 
-What is emulated: every module is cross-compiled, and CI emulates every one of them on arm64 and armv7
-too (`apk add` inside the emulated build, cffi emulated first for the cffi-based ones). On a cold
-BuildKit cache that is the long part of the suite: zstandard compiles all of zstd under QEMU (about
-10 minutes an architecture). MUSLWHEELS_MUSL_EMULATE (a comma-separated list of modules) narrows the
-set for a run by hand.
+Tiers (.ci/README.md): CI (tier 1) builds the cheap representatives on armv7, the second foreign
+architecture beside arm64 (test_cross_real, test_musl): msgpack cross-compiled and emulated, and cffi
+cross-compiled (its libffi-dev goes into the cross sysroot with `apk add --root`). The matrix (tier 2,
+`nox -s matrix`, marker `matrix`) builds every module for every architecture: amd64 natively, arm64 and
+armv7 cross-compiled, and every one of them emulated on arm64 and armv7 too (`apk add` inside the
+emulated build, cffi emulated first for the cffi-based ones). On a cold BuildKit cache that is the
+long part: zstandard compiles all of zstd under QEMU (about 10 minutes an architecture; the seven
+modules took 857 s a platform). MUSLWHEELS_MUSL_EMULATE (a comma-separated list of modules) narrows the
+emulated set for a run by hand.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from support import Recorder, make_target, run_command
+from support import MatrixCell, Recorder, make_target, record_cell, run_command
 from test_musl import MUSL, skip_without_musl_standin
 
 from muslwheels.build import TargetResult, build_targets
@@ -167,6 +171,7 @@ def targets_for(arch: str, modules: Sequence[str], index: IndexSettings) -> list
 @dataclass
 class MuslRun:
     arch: str
+    mode: Mode
     results: dict[str, TargetResult]  # module -> result
     wheels_root: Path
     recorder: Recorder
@@ -211,10 +216,21 @@ def run_musl(
     print(f"\nmusl {arch} {mode.value}: {seconds:.0f}s in all")
     for r in results:
         print(f"  {r.target.module:10} {r.status:6} {r.seconds:6.0f}s  {r.mode}")
-    run = MuslRun(arch, by_module, options.wheels_root, recorder, seconds, {})
+    run = MuslRun(arch, mode, by_module, options.wheels_root, recorder, seconds, {})
     built = [m for m in modules if by_module[m].status == "built"]
     if built:
         run.checks = functional_checks(arch, options.wheels_root / arch, built)
+    for r in results:  # the matrix record (MATRIX.md, written by `nox -s matrix`)
+        record_cell(
+            MatrixCell(
+                what=f"{r.target.module} {r.target.version}",
+                arch=arch,
+                mode=mode.value,
+                built=r.status,
+                tested=r.tested or "-",
+                seconds=r.seconds,
+            )
+        )
     return run
 
 
@@ -263,6 +279,23 @@ def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[s
     return results
 
 
+#: Tier 1 (CI): the modules built on armv7 per mode, cheap ones (msgpack-sized).
+CHEAP = {Mode.CROSS: ("cffi", "msgpack"), Mode.EMULATE: ("msgpack",)}
+
+
+@pytest.fixture(scope="module")
+def armv7_run(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    host_index: IndexSettings,
+) -> MuslRun:
+    """CHEAP's modules on armv7 in one mode (the test's parameter)."""
+    skip_without_musl_standin()
+    mode: Mode = request.param
+    root = tmp_path_factory.mktemp(f"musl-armv7-{mode.value}")
+    return run_musl(root, host_index, mode, "armv7", CHEAP[mode])
+
+
 @pytest.fixture(scope="module", params=list(PLATFORMS))
 def cross_run(
     request: pytest.FixtureRequest,
@@ -307,27 +340,46 @@ def assert_built_and_tested(run: MuslRun, module: str, mode: str) -> Path:
     return wheel
 
 
+def assert_cross_sysroot(run: MuslRun, module: str) -> None:
+    """The target's system packages went into the cross sysroot with the target's apk keys: the
+    step is in the build for the target's apk arch, and its output says so when it ran (a step
+    replayed from BuildKit's cache prints nothing of its own)."""
+    log = run.log(module)
+    lines = run.recorder.lines[run.results[module].target.id]
+    apk_arch = APK_ARCHES[run.arch]
+    steps = {
+        line.split()[0]
+        for line in lines
+        if "[crosssystem 2/2] RUN" in line and f'MW_CROSS_APK_ARCH="{apk_arch}"' in line
+    }
+    assert steps, log[-3000:]
+    if any(f"{step} CACHED" not in lines for step in steps):
+        assert f"apk add --root /target --arch {apk_arch} musl-dev" in log
+    assert "UNTRUSTED" not in log
+    assert "MW_MODE=cross" in log
+
+
+@pytest.mark.parametrize(
+    ("armv7_run", "module"),
+    [(mode, module) for mode, modules in CHEAP.items() for module in modules],
+    indirect=["armv7_run"],
+    ids=lambda v: v.value if isinstance(v, Mode) else str(v),
+)
+def test_cheap_wheels_cross_built_and_emulated_on_armv7(armv7_run: MuslRun, module: str) -> None:
+    assert_built_and_tested(armv7_run, module, armv7_run.mode.value)
+    if armv7_run.mode == Mode.CROSS:
+        assert_cross_sysroot(armv7_run, module)
+    else:
+        assert "MW_MODE=cross" not in armv7_run.log(module)
+
+
+@pytest.mark.matrix
 @pytest.mark.parametrize("module", list(VERSIONS))
 def test_native_and_cross_wheels_build_and_work(cross_run: MuslRun, module: str) -> None:
     arch = cross_run.arch
     wheel = assert_built_and_tested(cross_run, module, "native" if arch == "amd64" else "cross")
-    log = cross_run.log(module)
     if arch != "amd64":
-        # The target's system packages go into the cross sysroot with the target's apk keys: the
-        # step is in the build for the target's apk arch, and its output says so when it ran
-        # (a step replayed from BuildKit's cache prints nothing of its own).
-        lines = cross_run.recorder.lines[cross_run.results[module].target.id]
-        apk_arch = APK_ARCHES[arch]
-        steps = {
-            line.split()[0]
-            for line in lines
-            if "[crosssystem 2/2] RUN" in line and f'MW_CROSS_APK_ARCH="{apk_arch}"' in line
-        }
-        assert steps, log[-3000:]
-        if any(f"{step} CACHED" not in lines for step in steps):
-            assert f"apk add --root /target --arch {apk_arch} musl-dev" in log
-        assert "UNTRUSTED" not in log
-        assert "MW_MODE=cross" in log
+        assert_cross_sysroot(cross_run, module)
     if module == "PyNaCl":
         # SODIUM_INSTALL=system: libsodium-dev from apk (for the target, in cross mode), its
         # libsodium grafted into the wheel by auditwheel
@@ -335,6 +387,7 @@ def test_native_and_cross_wheels_build_and_work(cross_run: MuslRun, module: str)
         assert any(n.split("/")[0].lower() == "pynacl.libs" and "libsodium" in n for n in names)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("module", EMULATED)
 def test_emulated_wheels_build_and_work(emulate_run: MuslRun, module: str) -> None:
     assert_built_and_tested(emulate_run, module, "emulate")
