@@ -94,17 +94,17 @@ qemu_for() {
     esac
 }
 
-# Make the Debian rootfs behave like the official python image for pip: no PEP 668 marker, apt sources as on
-# the host (bookworm entries only), no package caches.
+# Make the Debian rootfs behave like the official python image for pip: no PEP 668 marker, apt sources = the
+# host's entries for $SUITE (on a trixie host: its entries rewritten for $SUITE, same mirror and keyring), no
+# package caches.
 finish_rootfs() {
-    local root=$1
+    local root=$1 sources
     rm -f "$root"/usr/lib/python3*/EXTERNALLY-MANAGED
     [ -x "$root/usr/bin/python" ] || die "python-is-python3 did not provide /usr/bin/python in $root"
-    if [ -r "$DEBIAN_SOURCES" ]; then
-        mkdir -p "$root/etc/apt/sources.list.d"
-        cp "$DEBIAN_SOURCES" "$root/etc/apt/sources.list.d/debian.sources"
-        rm -f "$root/etc/apt/sources.list"
-    fi
+    sources=$(debian_sources_as "$SUITE") || die "no enabled 'deb' entry for this machine's suite in $DEBIAN_SOURCES"
+    mkdir -p "$root/etc/apt/sources.list.d"
+    printf '%s\n' "$sources" >"$root/etc/apt/sources.list.d/debian.sources"
+    rm -f "$root/etc/apt/sources.list"
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/tmp/* "$root"/var/tmp/*
     rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*
     printf '%s\n' "$SUITE" >"$root/etc/muslwheels-standin"
