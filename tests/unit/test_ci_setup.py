@@ -6,6 +6,7 @@ nothing is installed)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -215,3 +216,29 @@ def test_the_apt_step_run_again_changes_nothing(tmp_path: Path, release: str, su
     if suite == "trixie":
         standin = (tmp_path / "work" / "standin-bookworm.sources").read_text()
         assert "Suites: bookworm bookworm-updates" in standin and MIRROR in standin
+
+
+def test_a_busy_port_and_a_stale_pid_file_are_one_line_each(tmp_path: Path) -> None:
+    """Something that is no registry listens on the port, and a killed run left the registry's pid
+    file: the pid file goes (with a line), and the port stops the step with one line naming who
+    holds it. Nothing is started."""
+    env = machine(tmp_path, "12", "bookworm")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        run = tmp_path / "work" / "run"
+        run.mkdir()
+        (run / f"registry-{port}.pid").write_text("999999999\n")  # no such process
+        done = in_setup(f"start_registry {port}", env)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"removing {run}/registry-{port}.pid: its registry (pid 999999999) is gone"
+    assert lines[1].startswith(f"error: 127.0.0.1:{port} is taken by users:((")
+    assert lines[1].endswith(
+        "which does not answer as a registry; stop it or free the port, then run .ci/setup again"
+    )
+    assert f"pid={os.getpid()}," in lines[1]
+    assert len(lines) == 2
+    assert not (run / f"registry-{port}.pid").exists()
+    assert not (tmp_path / "work" / f"registry-{port}").exists()
