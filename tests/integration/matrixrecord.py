@@ -6,6 +6,7 @@ the date, the commit, the selection, then per cell: built, tested, time."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Sequence
@@ -75,7 +76,7 @@ def render(
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(finished))} "
         f"(the session took {finished - started:.0f} s)",
         f"- commit: {commit} {subject}" + (" (with uncommitted changes)" if dirty else ""),
-        f"- selection: `pytest {' '.join(args)}`",
+        f"- selection: `pytest {shlex.join(args)}`",
         f"- result: {summary} of {len(tests)} tests (pytest exit status {exitstatus})",
         f"- machine: {os.cpu_count()} cores; load average at the start {loads[0]}, "
         f"at the end {loads[1]}",
