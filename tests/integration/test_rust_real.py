@@ -127,7 +127,8 @@ def targets_for(
         if module not in made:
             found = config.module(module) or ModuleConfig(name=module)
             deps = [target(d) for d in found.depends]
-            recipe = recipe_for(found, arch=arch, python="3.11", ssl="openssl", flavour=flavour)
+            ssl = "openssl" if found.ssl_variants else None
+            recipe = recipe_for(found, arch=arch, python="3.11", ssl=ssl, flavour=flavour)
             made[module] = make_target(
                 module,
                 arch,
