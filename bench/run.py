@@ -564,7 +564,7 @@ def case_rust(bench: Bench) -> CaseResult:
     )
     if done.returncode != 0:
         raise BenchError(f"{RUST_STANDIN_SCRIPT.name} failed:\n{_tail(done.stderr)}")
-    # the user's own index (crates come from crates.io either way), not the bench's loopback one
+    # the user's own index (crates come from cargo's registry either way), not the bench's loopback one
     real = replace(bench, env={**os.environ, "XDG_CACHE_HOME": str(bench.ws.cache)})
 
     def build(arch: str, mode: str) -> list[str]:

@@ -101,7 +101,7 @@ mw_cross_env() {
 }
 
 # Cargo's caches and limits, in both modes: the registry and git folders and the target directory are
-# BuildKit cache mounts (the Dockerfile), crates.io is reached through the CA bundle pip is given, and a
+# BuildKit cache mounts (the Dockerfile), the crate registry is reached through the CA bundle pip is given, and a
 # fetch that stalls ends within the deadline instead of hanging.
 mw_cargo_env() {
     command -v cargo >/dev/null 2>&1 || return 0
