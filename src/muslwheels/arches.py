@@ -21,6 +21,8 @@ One row per architecture:
 - ``qemu``: QEMU's name for it (the binfmt handler ``qemu-<name>``, the binary
   ``qemu-<name>-static``), needed wherever the build machine's CPU does not run it;
 - ``elf``: (ELF class: 32 or 64 bits, byte order: "little" or "big", ``e_machine``) of its programs;
+- ``arm_cpu_arches``: for 32-bit ARM, where ``e_machine`` is one for v6 and v7 alike: the
+  ``Tag_CPU_arch`` values (of an ELF file's ``.ARM.attributes``) its CPUs run (empty: not checked);
 - ``also_runs``: the architectures each CPU of this one runs natively besides its own;
   ``may_run``: those some CPUs of it run natively and others do not (64-bit ARM without AArch32),
   trusted when the builder itself reports the platform.
@@ -42,6 +44,10 @@ EM_X86_64 = 62
 EM_AARCH64 = 183
 EM_RISCV = 243
 
+# Tag_CPU_arch values (the ARM ELF ABI's build attributes): pre-v4 to v6KZ, v6T2, v6K, v7 (A/R).
+ARM_UP_TO_V6KZ = (0, 1, 2, 3, 4, 5, 6, 7)
+ARM_V6T2, ARM_V6K, ARM_V7 = 8, 9, 10
+
 
 @dataclass(frozen=True, order=True)
 class Arch:
@@ -58,6 +64,7 @@ class Arch:
     multiarch: str = ""
     qemu: str = ""
     elf: ElfKind | None = None
+    arm_cpu_arches: tuple[int, ...] = ()
     also_runs: tuple[str, ...] = ()
     may_run: tuple[str, ...] = ()
 
@@ -115,6 +122,7 @@ ARCHES: tuple[Arch, ...] = (
         multiarch="arm-linux-musleabihf",
         qemu="arm",
         elf=(32, "little", EM_ARM),
+        arm_cpu_arches=(*ARM_UP_TO_V6KZ, ARM_V6K),  # ARM1176JZF-S: ARMv6KZ, no Thumb-2
     ),
     Arch(
         "armv7",
@@ -129,6 +137,7 @@ ARCHES: tuple[Arch, ...] = (
         multiarch="arm-linux-musleabihf",
         qemu="arm",
         elf=(32, "little", EM_ARM),
+        arm_cpu_arches=(*ARM_UP_TO_V6KZ, ARM_V6T2, ARM_V6K, ARM_V7),
         also_runs=("armv6",),
     ),
     Arch(

@@ -52,6 +52,7 @@ RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup", "rust-src"})
 #: images): cross mode sets up the target's Python from a musl image only.
 MUSL_ONLY = "cross mode needs a musl base image"
 
+
 def build_arch(machine: str) -> Arch | None:
     """The architecture of a build machine (``platform.machine()``: x86_64, aarch64...)."""
     return arch_for_machine(machine)

@@ -8,14 +8,15 @@ Pure apart from ``read_wheel`` reading the one file it is given (no Docker, no n
 - ``elf_dynamic``: the ``DT_NEEDED`` libraries and the ``DT_SONAME`` of an ELF file's bytes;
 - ``elf_module_inits``: the ``PyInit_*`` functions an ELF file exports (a ``*.so`` without
   ``PyInit_<name>`` is a plain library loaded with ctypes or cffi, not a module to import);
-- ``read_wheel``: all of the above for one ``.whl`` file.
+- ``read_wheel``: all of the above for one ``.whl`` file;
+- ``elf_members``: the bytes of every ELF file a ``.whl`` file holds, whatever its name.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
@@ -269,3 +270,16 @@ def read_wheel(path: Path) -> WheelContents:
         raise BuildError(f"{escape(path.name)}: not a readable wheel: {err}") from None
     top, extensions = importable_modules(n for n in names if n not in libraries)
     return WheelContents(name, version, requires, top, extensions, tuple(elf_files))
+
+
+def elf_members(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(member, bytes) of every ELF file in the wheel at ``path`` (any member that starts like
+    one), one at a time, read through :func:`muslwheels.wheelfile.open_wheel`. BuildError
+    (naming the file) when it is not a readable wheel."""
+    try:
+        with open_wheel(path) as archive:
+            for member in archive.names:
+                if not member.endswith("/") and archive.head(member, 4) == b"\x7fELF":
+                    yield member, archive.read(member)
+    except (WheelProblem, ValueError) as err:
+        raise BuildError(f"{escape(path.name)}: not a readable wheel: {err}") from None
