@@ -116,6 +116,15 @@ def registration_hint(problems: Sequence[EmulationProblem]) -> str:
     )
 
 
+def remote_registration(platforms: Iterable[str]) -> str:
+    """What registers the QEMU handlers of ``platforms`` on a builder's host, naming each handler
+    (``update-binfmts --enable qemu-s390x``); ``qemu-<arch>`` for a platform the table lacks."""
+    names = sorted(
+        {a.qemu_handler if (a := arch_for_platform(p)) else "qemu-<arch>" for p in platforms}
+    )
+    return "; ".join(f"update-binfmts --enable {n}" for n in names)
+
+
 def unsupported_platforms(
     platforms: Iterable[str], builder_platforms: Sequence[str]
 ) -> tuple[str, ...]:
