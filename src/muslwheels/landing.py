@@ -19,12 +19,11 @@ from pathlib import Path
 
 from .build_inputs import BuildOptions, RunFiles, test_request
 from .engine import BuildRequest
-from .errors import BuildError
 from .model import Target
 from .verify import elf_machine_failure
 from .wheelinfo import elf_members
 from .wheelstore import install_wheels
-from .wheeltest import VerifiedRecord, VerifyStep, record_name, record_text
+from .wheeltest import TestFailed, VerifiedRecord, VerifyStep, record_name, record_text
 
 #: Runs one build (``engine.build`` and whatever the caller checks around it).
 RunRequest = Callable[[BuildRequest, Callable[[str], None]], None]
@@ -86,11 +85,12 @@ class Landed:
 
 def check_elf_machines(target: Target, sources: Sequence[Path]) -> None:
     """Every ELF file in the wheels ``sources`` is for the machine their tag names (the target's):
-    BuildError naming the first wheel that holds one for another machine."""
+    TestFailed naming the first wheel that holds one for another machine (mode auto then builds a
+    cross-compiled target again in emulation, as for a failed test)."""
     for source in sources:
         failure = elf_machine_failure(elf_members(source), source.name, target.arch)
         if failure:
-            raise BuildError(failure)
+            raise TestFailed(failure)
 
 
 def land_wheels(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,7 @@ from muslwheels.arches import EM_386, EM_AARCH64, EM_ARM, EM_S390, EM_X86_64, Ar
 from muslwheels.build_inputs import BuildOptions
 from muslwheels.engine import BuildRequest, LocalOutput
 from muslwheels.errors import BuildError
+from muslwheels.model import Mode
 from muslwheels.verify import arm_cpu_arch, elf_kind, elf_machine_failure, elf_mismatch
 from muslwheels.wheelinfo import elf_members
 
@@ -154,17 +156,20 @@ def test_elf_members_reads_every_elf_file_whatever_its_name(tmp_path: Path) -> N
 
 
 class ElfEngine(FakeEngine):
-    """The fake build, whose wheel holds ``members``."""
+    """The fake build, whose wheel holds ``members`` (``cross``: those of a build in cross mode)."""
 
-    def __init__(self, members: dict[str, bytes]) -> None:
+    def __init__(self, members: dict[str, bytes], cross: dict[str, bytes] | None = None) -> None:
         super().__init__()
         self.members = members
+        self.cross = cross
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         super().build(request, on_line)
         assert isinstance(request.output, LocalOutput)
+        mode = dict(request.build_args).get("MW_MODE")
+        members = self.cross if self.cross is not None and mode == "cross" else self.members
         for wheel in request.output.dest.glob("*.whl"):
-            wheel.write_bytes(zip_bytes(self.members))
+            wheel.write_bytes(zip_bytes(members))
 
 
 @pytest.fixture
@@ -202,3 +207,28 @@ def test_a_wheel_for_its_machine_lands(options: BuildOptions) -> None:
     (result,) = run([target], options, engine)[0]
     assert result.status == "built", result.message
     assert [p.name for p in (options.wheels_root / "armv6").glob("*.whl")] == [wheel_name(target)]
+
+
+def test_auto_builds_a_mislabelled_cross_wheel_again_in_emulation(options: BuildOptions) -> None:
+    target = make_target("alpha", "armv6")
+    engine = ElfEngine({"alpha/_speedups.so": ARM_V6}, cross={"alpha/_speedups.so": ARM_V7})
+    auto = replace(options, mode=Mode.AUTO, build_platform="linux/amd64")
+    (result,) = run([target], auto, engine)[0]
+    assert [dict(r.build_args).get("MW_MODE", "emulate") for r in engine.requests] == [
+        "cross",
+        "emulate",
+    ]
+    assert result.status == "built", result.message
+    assert result.mode.startswith(
+        "emulate (fallback: cross-built wheel alpha-1.0-cp311-cp311-musllinux_1_2_armv6l.whl: its "
+        "tag says armv6l, but alpha/_speedups.so is built for ARMv7 (Tag_CPU_arch 10)"
+    )
+
+
+def test_cross_mode_fails_a_mislabelled_wheel(options: BuildOptions) -> None:
+    target = make_target("alpha", "armv6")
+    engine = ElfEngine({"alpha/_speedups.so": ARM_V7})
+    cross = replace(options, mode=Mode.CROSS, build_platform="linux/amd64")
+    (result,) = run([target], cross, engine)[0]
+    assert [dict(r.build_args).get("MW_MODE", "emulate") for r in engine.requests] == ["cross"]
+    assert result.status == "failed" and "a mislabelled wheel never lands" in result.message
