@@ -22,10 +22,8 @@ tells ARMv6 code from ARMv7 code).
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
@@ -35,6 +33,7 @@ from .arches import ARCHES, Arch, ElfKind
 from .model import Flavour, Target
 from .names import escape
 from .wheelfile import WheelProblem, parse_wheel_name
+from .wheelinfo import arm_cpu_arch, elf_kind
 
 _MANYLINUX_LEGACY = ("manylinux1", "manylinux2010", "manylinux2014")
 _POLICY = re.compile(r"(musllinux|manylinux)_(\d+)_(\d+)_(.+)")
@@ -200,9 +199,6 @@ def verification_failure(checks: tuple[WheelVerdict, ...], target: Target) -> st
 
 # --- the machine of a wheel's ELF files ----------------------------------------------------------
 
-_SHT_ARM_ATTRIBUTES = 0x70000003
-_TAG_FILE = 1
-_TAG_CPU_ARCH = 6
 _ARM_ARCH_NAMES = {
     6: "ARMv6",
     7: "ARMv6KZ",
@@ -214,88 +210,6 @@ _ARM_ARCH_NAMES = {
     13: "ARMv7E-M",
     14: "ARMv8-A",
 }
-
-
-def elf_kind(data: bytes) -> ElfKind | None:
-    """(class in bits, byte order, e_machine) of an ELF file's header; None when ``data`` does not
-    start with one."""
-    if data[:4] != b"\x7fELF" or len(data) < 20 or data[4] not in (1, 2) or data[5] not in (1, 2):
-        return None
-    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
-    bits: Literal[32, 64] = 32 if data[4] == 1 else 64
-    return bits, order, int.from_bytes(data[18:20], order)
-
-
-def _uleb128(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def arm_cpu_arch(data: bytes) -> int | None:
-    """``Tag_CPU_arch`` of a 32-bit ARM ELF file's ``.ARM.attributes`` (the file-wide "aeabi"
-    attributes); None when it has none or they cannot be read."""
-    kind = elf_kind(data)
-    if kind is None or kind[0] != 32:
-        return None
-    end = "<" if kind[1] == "little" else ">"
-    try:
-        shoff = struct.unpack_from(end + "I", data, 0x20)[0]
-        shentsize, shnum = struct.unpack_from(end + "HH", data, 0x2E)
-        for i in range(shnum):
-            _, kind_, _, _, offset, size = struct.unpack_from(
-                end + "IIIIII", data, shoff + i * shentsize
-            )
-            if kind_ == _SHT_ARM_ATTRIBUTES and size > 1 and data[offset] == 0x41:  # "A"
-                return _aeabi_cpu_arch(data[offset + 1 : offset + size], end)
-    except (struct.error, IndexError, ValueError):
-        return None
-    return None
-
-
-def _aeabi_cpu_arch(section: bytes, end: str) -> int | None:
-    pos = 0
-    while pos + 4 <= len(section):
-        length = struct.unpack_from(end + "I", section, pos)[0]
-        if length < 5:
-            return None
-        sub = section[pos + 4 : pos + length]
-        pos += length
-        vendor, _, rest = sub.partition(b"\0")
-        if vendor != b"aeabi":
-            continue
-        inner = 0
-        while inner + 5 <= len(rest):
-            tag = rest[inner]
-            size = struct.unpack_from(end + "I", rest, inner + 1)[0]
-            if size < 5:
-                return None
-            if tag == _TAG_FILE:
-                return _attribute(rest[inner + 5 : inner + size], _TAG_CPU_ARCH)
-            inner += size
-    return None
-
-
-def _attribute(attributes: bytes, wanted: int) -> int | None:
-    """One integer attribute of an "aeabi" attribute list (tags 4, 5 and 67, and odd tags above 32,
-    are strings; tag 32 is an integer and a string; the others are integers)."""
-    pos = 0
-    while pos < len(attributes):
-        tag, pos = _uleb128(attributes, pos)
-        if tag in (4, 5, 67) or (tag > 32 and tag % 2):
-            pos = attributes.index(b"\0", pos) + 1
-            continue
-        value, pos = _uleb128(attributes, pos)
-        if tag == wanted:
-            return value
-        if tag == 32:
-            pos = attributes.index(b"\0", pos) + 1
-    return None
 
 
 def _describe_kind(kind: ElfKind) -> str:

@@ -18,8 +18,8 @@ from muslwheels.build_inputs import BuildOptions
 from muslwheels.engine import BuildRequest, LocalOutput
 from muslwheels.errors import BuildError
 from muslwheels.model import Mode
-from muslwheels.verify import arm_cpu_arch, elf_kind, elf_machine_failure, elf_mismatch
-from muslwheels.wheelinfo import elf_members
+from muslwheels.verify import elf_machine_failure, elf_mismatch
+from muslwheels.wheelinfo import arm_cpu_arch, elf_kind, elf_members
 
 _SHT_ARM_ATTRIBUTES = 0x70000003
 
