@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import Requirement
 
 from .config import DEFAULT_BUILD_COMMAND, render_command
-from .cross import RUST_TRIPLES, cross_target, rust_packages
+from .cross import cross_target, rust_packages
 from .engine import BuildRequest, LocalOutput, Output
 from .errors import BuildError
 from .model import Mode, Target
@@ -249,9 +249,9 @@ def build_request(
                 f"{target.tag}: no cross compiler target is known for {target.arch.key}"
             )
         cross_args = (("MW_MODE", "cross"), *settings.build_args())
-    elif rust_packages(target.recipe) and target.arch.key in RUST_TRIPLES:
+    elif rust_packages(target.recipe) and target.arch.rust_triple:
         # emulate: the crates stage fetches for this triple on the build machine's platform
-        cross_args = (("MW_RUST_TRIPLE", RUST_TRIPLES[target.arch.key]),)
+        cross_args = (("MW_RUST_TRIPLE", target.arch.rust_triple),)
     return BuildRequest(
         context=options.docker_dir,
         dockerfile=options.docker_dir / "Dockerfile",

@@ -36,18 +36,6 @@ from .model import Target
 
 Origin = Literal["module", "index", "extra"]
 
-#: ``platform_machine`` as ``uname -m`` says it on each arch (canonical key -> machine).
-_UNAME_MACHINE = {
-    "amd64": "x86_64",
-    "arm64v8": "aarch64",
-    "armv6": "armv6l",
-    "armv7": "armv7l",
-    "i386": "i686",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -125,7 +113,7 @@ def marker_environment(
         "implementation_name": "cpython",
         "implementation_version": f"{target.python}.0",
         "os_name": "posix",
-        "platform_machine": _UNAME_MACHINE.get(target.arch.key, target.arch.wheel_machine),
+        "platform_machine": target.arch.wheel_machine,  # uname -m
         "platform_python_implementation": "CPython",
         "platform_release": "",
         "platform_system": "Linux",

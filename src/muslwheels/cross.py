@@ -17,7 +17,7 @@ has no musl target for), or a target whose base image is not musl-based (its pro
 anything is built), is emulated from the start, and the summary says why.
 
 Rust in cross mode: cargo and rustc of the build machine's platform, building for the target's musl
-triple (``RUST_TRIPLES``) with zig as linker and C compiler (docker/bin/mw-cross-tools).
+triple (``Arch.rust_triple``) with zig as linker and C compiler (docker/bin/mw-cross-tools).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .arches import Arch, arch_for_platform, lookup_arch
+from .arches import Arch, arch_for_machine, arch_for_platform
 from .model import Mode, Recipe
 
 
@@ -44,62 +44,6 @@ class Strategy(Enum):
         return Mode.CROSS if self in (Strategy.CROSS, Strategy.CROSS_THEN_EMULATE) else Mode.EMULATE
 
 
-#: zig's target triple per canonical arch key, for the musl C library.
-ZIG_TRIPLES: dict[str, str] = {
-    "amd64": "x86_64-linux-musl",
-    "arm64v8": "aarch64-linux-musl",
-    "armv6": "arm-linux-musleabihf",
-    "armv7": "arm-linux-musleabihf",
-    "i386": "x86-linux-musl",
-    "ppc64le": "powerpc64le-linux-musl",
-    "s390x": "s390x-linux-musl",
-    "riscv64": "riscv64-linux-musl",
-}
-
-#: ``-mcpu`` for targets whose triple alone does not pin the CPU (Alpine's baselines).
-ZIG_CPUS: dict[str, str] = {
-    "armv6": "arm1176jzf_s",
-    "armv7": "generic+v7a+vfp3d16",
-    "i386": "pentium4",
-}
-
-#: Alpine's name of each architecture (``apk --arch``), for the target's system packages.
-APK_ARCHES: dict[str, str] = {
-    "amd64": "x86_64",
-    "arm64v8": "aarch64",
-    "armv6": "armhf",
-    "armv7": "armv7",
-    "i386": "x86",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
-#: The multiarch triplet CPython reports on musl (sysconfig MULTIARCH), per arch key.
-PYTHON_MULTIARCH: dict[str, str] = {
-    "amd64": "x86_64-linux-musl",
-    "arm64v8": "aarch64-linux-musl",
-    "armv6": "arm-linux-musleabihf",
-    "armv7": "arm-linux-musleabihf",
-    "i386": "i386-linux-musl",
-    "ppc64le": "powerpc64le-linux-musl",
-    "s390x": "s390x-linux-musl",
-    "riscv64": "riscv64-linux-musl",
-}
-
-#: Rust's target triple for the musl C library, per arch key (the std of that target is installed,
-#: added by rustup, or built from rust-src: docker/bin/mw-cross-tools).
-RUST_TRIPLES: dict[str, str] = {
-    "amd64": "x86_64-unknown-linux-musl",
-    "arm64v8": "aarch64-unknown-linux-musl",
-    "armv6": "arm-unknown-linux-musleabihf",
-    "armv7": "armv7-unknown-linux-musleabihf",
-    "i386": "i686-unknown-linux-musl",
-    "ppc64le": "powerpc64le-unknown-linux-musl",
-    "s390x": "s390x-unknown-linux-musl",
-    "riscv64": "riscv64gc-unknown-linux-musl",
-}
-
 #: System packages that mean the build compiles Rust: in cross mode they are installed for the build
 #: machine's platform (with rust-src), not for the target.
 RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup", "rust-src"})
@@ -108,25 +52,10 @@ RUST_PACKAGES = frozenset({"cargo", "rust", "rustc", "rustup", "rust-src"})
 #: images): cross mode sets up the target's Python from a musl image only.
 MUSL_ONLY = "cross mode needs a musl base image"
 
-_MACHINES = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64v8",
-    "arm64": "arm64v8",
-    "armv7l": "armv7",
-    "armv6l": "armv6",
-    "i686": "i386",
-    "i386": "i386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
 
 def build_arch(machine: str) -> Arch | None:
     """The architecture of a build machine (``platform.machine()``: x86_64, aarch64...)."""
-    key = _MACHINES.get(machine.lower())
-    return lookup_arch(key) if key else None
+    return arch_for_machine(machine)
 
 
 @dataclass(frozen=True)
@@ -137,6 +66,7 @@ class CrossTarget:
     cpu: str  # zig -mcpu ("" for the triple's default)
     apk_arch: str  # apk --arch
     multiarch: str  # the target Python's MULTIARCH
+    machine: str  # the target's platform.machine(): crossenv --machine, the wheels' platform tags
     rust_triple: str = ""  # cargo --target ("" when Rust has no musl target for the arch)
 
     def build_args(self) -> tuple[tuple[str, str], ...]:
@@ -145,21 +75,22 @@ class CrossTarget:
             ("MW_CROSS_CPU", self.cpu),
             ("MW_CROSS_APK_ARCH", self.apk_arch),
             ("MW_CROSS_MULTIARCH", self.multiarch),
+            ("MW_CROSS_MACHINE", self.machine),
             ("MW_CROSS_RUST_TRIPLE", self.rust_triple),
         )
 
 
 def cross_target(arch: Arch) -> CrossTarget | None:
     """The cross-compilation settings of ``arch``, or None when there are none."""
-    triple = ZIG_TRIPLES.get(arch.key)
-    if triple is None:
+    if not arch.zig_triple:
         return None
     return CrossTarget(
-        triple=triple,
-        cpu=ZIG_CPUS.get(arch.key, ""),
-        apk_arch=APK_ARCHES[arch.key],
-        multiarch=PYTHON_MULTIARCH[arch.key],
-        rust_triple=RUST_TRIPLES.get(arch.key, ""),
+        triple=arch.zig_triple,
+        cpu=arch.zig_cpu,
+        apk_arch=arch.apk_arch,
+        multiarch=arch.multiarch,
+        machine=arch.wheel_machine,
+        rust_triple=arch.rust_triple,
     )
 
 

@@ -41,6 +41,7 @@ from .emulation import (
     emulation_problems,
     parse_binfmt_entry,
     registration_hint,
+    remote_registration,
     unsupported_platforms,
 )
 from .engine import BakeFailed, BuildRequest, ImageOutput, LocalOutput
@@ -239,7 +240,7 @@ class DockerEngine:
                 f"builder {name!r} does not support {', '.join(missing)} "
                 f"(it reports: {', '.join(reported) or 'nothing'})",
                 platforms=missing,
-                hint="register QEMU on the builder's host (update-binfmts --enable qemu-<arch>) "
+                hint=f"register QEMU on the builder's host ({remote_registration(missing)}) "
                 "or add a node for that platform (docker buildx create --append ...)",
             )
 

@@ -11,41 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .arches import Arch, arch_for_platform
-
-#: QEMU's name for each architecture (the handler is ``qemu-<name>``, the binary ``qemu-<name>-static``).
-QEMU_NAMES: Mapping[str, str] = {
-    "amd64": "x86_64",
-    "arm64v8": "aarch64",
-    "armv6": "arm",
-    "armv7": "arm",
-    "i386": "i386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
-#: Architectures a CPU (``uname -m``) runs without emulation.
-NATIVE: Mapping[str, tuple[str, ...]] = {
-    "x86_64": ("amd64", "i386"),
-    "amd64": ("amd64", "i386"),
-    "i686": ("i386",),
-    "i386": ("i386",),
-    "aarch64": ("arm64v8",),
-    "arm64": ("arm64v8",),
-    "armv7l": ("armv7", "armv6"),
-    "armv6l": ("armv6",),
-    "ppc64le": ("ppc64le",),
-    "s390x": ("s390x",),
-    "riscv64": ("riscv64",),
-}
-
-#: Architectures some CPUs of a kind run natively and others do not (64-bit ARM without AArch32):
-#: trusted when the builder itself reports the platform.
-MAYBE_NATIVE: Mapping[str, tuple[str, ...]] = {
-    "aarch64": ("armv7", "armv6"),
-    "arm64": ("armv7", "armv6"),
-}
+from .arches import Arch, arch_for_machine, arch_for_platform
 
 
 @dataclass(frozen=True)
@@ -63,7 +29,20 @@ class EmulationProblem:
 
 
 def handler_name(arch: Arch) -> str:
-    return f"qemu-{QEMU_NAMES[arch.key]}"
+    return arch.qemu_handler
+
+
+def native_keys(host_machine: str) -> tuple[str, ...]:
+    """The architectures a ``host_machine`` CPU (``uname -m``) runs without emulation."""
+    host = arch_for_machine(host_machine)
+    return (host.key, *host.also_runs) if host is not None else ()
+
+
+def maybe_native_keys(host_machine: str) -> tuple[str, ...]:
+    """The architectures some ``host_machine`` CPUs run natively and others do not (64-bit ARM
+    without AArch32): trusted when the builder itself reports the platform."""
+    host = arch_for_machine(host_machine)
+    return host.may_run if host is not None else ()
 
 
 def parse_binfmt_entry(text: str) -> BinfmtEntry:
@@ -96,8 +75,8 @@ def emulation_problems(
 ) -> tuple[EmulationProblem, ...]:
     """What keeps a local builder on a ``host_machine`` CPU from running builds for ``platforms``,
     given the registered binfmt ``handlers`` (by name). One problem per architecture at most."""
-    machine = host_machine.lower()
-    native = NATIVE.get(machine, ())
+    native = native_keys(host_machine)
+    maybe = maybe_native_keys(host_machine)
     reported = {normalize_platform(p) for p in builder_platforms}
     problems: list[EmulationProblem] = []
     seen: set[str] = set()
@@ -108,7 +87,7 @@ def emulation_problems(
         if arch.key in seen or arch.key in native:
             continue
         seen.add(arch.key)
-        if arch.key in MAYBE_NATIVE.get(machine, ()) and arch.platform in reported:
+        if arch.key in maybe and arch.platform in reported:
             continue
         name = handler_name(arch)
         entry = handlers.get(name)
@@ -135,6 +114,15 @@ def registration_hint(problems: Sequence[EmulationProblem]) -> str:
         f"as root run: {enable} (install qemu-user-static and binfmt-support first if "
         "update-binfmts is missing or does not know the handler)"
     )
+
+
+def remote_registration(platforms: Iterable[str]) -> str:
+    """What registers the QEMU handlers of ``platforms`` on a builder's host, naming each handler
+    (``update-binfmts --enable qemu-s390x``); ``qemu-<arch>`` for a platform the table lacks."""
+    names = sorted(
+        {a.qemu_handler if (a := arch_for_platform(p)) else "qemu-<arch>" for p in platforms}
+    )
+    return "; ".join(f"update-binfmts --enable {n}" for n in names)
 
 
 def unsupported_platforms(

@@ -4,7 +4,9 @@ The one home of the tail of a target: the test step (``wheeltest.VerifyStep``: t
 the test in a clean container of the target's platform), the timing line the bench reads, the
 ``VerifiedRecord`` beside each wheel, and the atomic move of the wheels and the closure's wheels
 from the index into ``wheels/<arch>/`` (``wheelstore.install_wheels``). A failing closure or test
-raises BuildError before anything moves: nothing of the target lands.
+raises BuildError before anything moves: nothing of the target lands. Neither does a wheel holding
+an ELF file for another machine than its tag names (``check_elf_machines``, before the test step:
+QEMU's default CPU would run ARMv7 code in an armv6l wheel).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 from .build_inputs import BuildOptions, RunFiles, test_request
 from .engine import BuildRequest
 from .model import Target
+from .verify import elf_machine_failure
+from .wheelinfo import elf_members
 from .wheelstore import install_wheels
-from .wheeltest import VerifiedRecord, VerifyStep, record_name, record_text
+from .wheeltest import TestFailed, VerifiedRecord, VerifyStep, record_name, record_text
 
 #: Runs one build (``engine.build`` and whatever the caller checks around it).
 RunRequest = Callable[[BuildRequest, Callable[[str], None]], None]
@@ -79,6 +83,16 @@ class Landed:
         return "; ".join(m for m in (mode, self.tested) if m)
 
 
+def check_elf_machines(target: Target, sources: Sequence[Path]) -> None:
+    """Every ELF file in the wheels ``sources`` is for the machine their tag names (the target's):
+    TestFailed naming the first wheel that holds one for another machine (mode auto then builds a
+    cross-compiled target again in emulation, as for a failed test)."""
+    for source in sources:
+        failure = elf_machine_failure(elf_members(source), source.name, target.arch)
+        if failure:
+            raise TestFailed(failure)
+
+
 def land_wheels(
     target: Target,
     sources: Sequence[Path],
@@ -100,6 +114,7 @@ def land_wheels(
     built as extra dependency targets: build.py's scheduler does, bake fails the target): nothing
     moves.
     """
+    check_elf_machines(target, sources)
     folder = options.wheels_root / target.wheel_dir
     if step is None:
         installed = install_wheels(sources, folder)

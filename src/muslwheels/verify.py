@@ -13,6 +13,10 @@ target's flavour:
 The Python part accepts ``cpXY-cpXY`` (the target's own ABI), ``cpXY-none``, ``cp3Z-abi3`` with
 Z <= Y (the stable ABI, built against an older minimum), and ``py3`` / ``py3Z`` (Z <= Y) with ABI
 ``none`` (pure or version-independent wheels).
+
+A wheel's ELF files must be for the machine its tag names (``elf_mismatch``, read from their bytes:
+the ELF class, byte order and ``e_machine``, and on 32-bit ARM the ``Tag_CPU_arch`` attribute that
+tells ARMv6 code from ARMv7 code).
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .arches import Arch
+from .arches import ARCHES, Arch, ElfKind
 from .model import Flavour, Target
 from .names import escape
 from .wheelfile import WheelProblem, parse_wheel_name
+from .wheelinfo import arm_cpu_arch, elf_kind
 
 _MANYLINUX_LEGACY = ("manylinux1", "manylinux2010", "manylinux2014")
 _POLICY = re.compile(r"(musllinux|manylinux)_(\d+)_(\d+)_(.+)")
@@ -190,3 +195,54 @@ def verification_failure(checks: tuple[WheelVerdict, ...], target: Target) -> st
         return None
     listed = "; ".join(f"{c.filename}: {', '.join(c.problems)}" for c in bad)
     return f"wheel does not match the target: {listed} (expected {expected_tags(target)})"
+
+
+# --- the machine of a wheel's ELF files ----------------------------------------------------------
+
+_ARM_ARCH_NAMES = {
+    6: "ARMv6",
+    7: "ARMv6KZ",
+    8: "ARMv6T2",
+    9: "ARMv6K",
+    10: "ARMv7",
+    11: "ARMv6-M",
+    12: "ARMv6S-M",
+    13: "ARMv7E-M",
+    14: "ARMv8-A",
+}
+
+
+def _describe_kind(kind: ElfKind) -> str:
+    machines = [a.wheel_machine for a in ARCHES if a.elf == kind]
+    if machines:
+        return " or ".join(machines)
+    bits, order, machine = kind
+    return f"ELF machine {machine} ({bits}-bit, {order}-endian)"
+
+
+def elf_mismatch(data: bytes, arch: Arch) -> str | None:
+    """Why an ELF file (its bytes) cannot run on ``arch``'s CPUs, in a few words; None when it can,
+    when ``data`` is no ELF file, or when the table knows nothing to check for ``arch``."""
+    kind = elf_kind(data)
+    if kind is None or arch.elf is None:
+        return None
+    if kind != arch.elf:
+        return f"built for {_describe_kind(kind)}"
+    if arch.arm_cpu_arches:
+        cpu = arm_cpu_arch(data)
+        if cpu is not None and cpu not in arch.arm_cpu_arches:
+            name = _ARM_ARCH_NAMES.get(cpu, "an ARM architecture")
+            return f"built for {name} (Tag_CPU_arch {cpu})"
+    return None
+
+
+def elf_machine_failure(found: Iterable[tuple[str, bytes]], wheel: str, arch: Arch) -> str | None:
+    """None when every ELF file in ``found`` ((member, bytes) of wheel ``wheel``) runs on
+    ``arch``; otherwise the one-line reason the wheel must not land."""
+    bad = [f"{member} is {why}" for member, data in found if (why := elf_mismatch(data, arch))]
+    if not bad:
+        return None
+    shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+    return (
+        f"{wheel}: its tag says {arch.wheel_machine}, but {shown}: a mislabelled wheel never lands"
+    )

@@ -177,6 +177,11 @@ class WheelReader:
         """One member's bytes (at most ``limit``, default :attr:`Limits.member`)."""
         return b"".join(self._chunks(member, self._limits.member if limit is None else limit))
 
+    def head(self, member: str, size: int) -> bytes:
+        """The first ``size`` bytes of one member (at most), whatever its length."""
+        with self._archive.open(self._archive.getinfo(member)) as data:
+            return data.read(size)
+
     def check(self) -> None:
         """Read every member once: a damaged member (CRC) or a bomb is a WheelProblem."""
         for info in self._archive.infolist():

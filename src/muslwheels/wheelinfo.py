@@ -6,20 +6,25 @@ Pure apart from ``read_wheel`` reading the one file it is given (no Docker, no n
 - ``importable_modules``: the top-level modules and the extension modules a wheel's file list holds
   (what the default test imports; never guessed from the project's name);
 - ``elf_dynamic``: the ``DT_NEEDED`` libraries and the ``DT_SONAME`` of an ELF file's bytes;
+- ``elf_kind``, ``arm_cpu_arch``: the class, byte order and machine of an ELF file, and on 32-bit
+  ARM its ``Tag_CPU_arch`` build attribute (ARMv6 or ARMv7 code);
 - ``elf_module_inits``: the ``PyInit_*`` functions an ELF file exports (a ``*.so`` without
   ``PyInit_<name>`` is a plain library loaded with ctypes or cffi, not a module to import);
-- ``read_wheel``: all of the above for one ``.whl`` file.
+- ``read_wheel``: all of the above for one ``.whl`` file;
+- ``elf_members``: the bytes of every ELF file a ``.whl`` file holds, whatever its name.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
+from .arches import ElfKind
 from .errors import BuildError
 from .names import escape
 from .wheelfile import WheelProblem, open_wheel
@@ -166,6 +171,89 @@ def _elf_sections(data: bytes) -> tuple[str, int, list[tuple[int, ...]]] | None:
     return end, bits, headers
 
 
+_SHT_ARM_ATTRIBUTES = 0x70000003
+_TAG_FILE = 1
+_TAG_CPU_ARCH = 6
+
+
+def elf_kind(data: bytes) -> ElfKind | None:
+    """(class in bits, byte order, ``e_machine``) of an ELF file's header; None when ``data``
+    does not start with one."""
+    if data[:4] != b"\x7fELF" or len(data) < 20 or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return None
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
+    bits: Literal[32, 64] = 32 if data[4] == 1 else 64
+    return bits, order, int.from_bytes(data[18:20], order)
+
+
+def arm_cpu_arch(data: bytes) -> int | None:
+    """``Tag_CPU_arch`` of a 32-bit ARM ELF file's ``.ARM.attributes`` (the file-wide "aeabi"
+    attributes); None when it has none or they cannot be read."""
+    try:
+        found = _elf_sections(data)
+        if found is None or found[1] != 1:
+            return None
+        end, _, headers = found
+        for header in headers:
+            offset, size = header[4], header[5]
+            if header[1] == _SHT_ARM_ATTRIBUTES and size > 1 and data[offset] == 0x41:  # "A"
+                return _aeabi_cpu_arch(data[offset + 1 : offset + size], end)
+    except (struct.error, IndexError, ValueError):
+        return None
+    return None
+
+
+def _uleb128(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _aeabi_cpu_arch(section: bytes, end: str) -> int | None:
+    pos = 0
+    while pos + 4 <= len(section):
+        length = struct.unpack_from(end + "I", section, pos)[0]
+        if length < 5:
+            return None
+        sub = section[pos + 4 : pos + length]
+        pos += length
+        vendor, _, rest = sub.partition(b"\0")
+        if vendor != b"aeabi":
+            continue
+        inner = 0
+        while inner + 5 <= len(rest):
+            tag = rest[inner]
+            size = struct.unpack_from(end + "I", rest, inner + 1)[0]
+            if size < 5:
+                return None
+            if tag == _TAG_FILE:
+                return _attribute(rest[inner + 5 : inner + size], _TAG_CPU_ARCH)
+            inner += size
+    return None
+
+
+def _attribute(attributes: bytes, wanted: int) -> int | None:
+    """One integer attribute of an "aeabi" attribute list (tags 4, 5 and 67, and odd tags above 32,
+    are strings; tag 32 is an integer and a string; the others are integers)."""
+    pos = 0
+    while pos < len(attributes):
+        tag, pos = _uleb128(attributes, pos)
+        if tag in (4, 5, 67) or (tag > 32 and tag % 2):
+            pos = attributes.index(b"\0", pos) + 1
+            continue
+        value, pos = _uleb128(attributes, pos)
+        if tag == wanted:
+            return value
+        if tag == 32:
+            pos = attributes.index(b"\0", pos) + 1
+    return None
+
+
 def _c_string(data: bytes, start: int) -> str:
     return data[start : data.index(b"\0", start)].decode("utf-8", "replace")
 
@@ -269,3 +357,16 @@ def read_wheel(path: Path) -> WheelContents:
         raise BuildError(f"{escape(path.name)}: not a readable wheel: {err}") from None
     top, extensions = importable_modules(n for n in names if n not in libraries)
     return WheelContents(name, version, requires, top, extensions, tuple(elf_files))
+
+
+def elf_members(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(member, bytes) of every ELF file in the wheel at ``path`` (any member that starts like
+    one), one at a time, read through :func:`muslwheels.wheelfile.open_wheel`. BuildError
+    (naming the file) when it is not a readable wheel."""
+    try:
+        with open_wheel(path) as archive:
+            for member in archive.names:
+                if not member.endswith("/") and archive.head(member, 4) == b"\x7fELF":
+                    yield member, archive.read(member)
+    except (WheelProblem, ValueError) as err:
+        raise BuildError(f"{escape(path.name)}: not a readable wheel: {err}") from None

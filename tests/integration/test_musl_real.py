@@ -35,6 +35,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from support import MatrixCell, Recorder, make_target, record_cell, run_command
 from test_musl import MUSL, skip_without_musl_standin
 
+from muslwheels.arches import lookup_arch
 from muslwheels.build import TargetResult, build_targets
 from muslwheels.build_inputs import BuildOptions, VerifySettings
 from muslwheels.config import parse_config, recipe_for
@@ -66,13 +67,12 @@ VERSIONS = {
     "greenlet": "3.1.1",
     "msgpack": "1.1.0",
 }
-#: Per architecture key: the platform and what `platform.machine()` says there (the tag's machine).
+#: The architectures the musl stand-in has (their platform, machine and apk arch: muslwheels.arches).
 PLATFORMS = {
-    "amd64": ("linux/amd64", "x86_64"),
-    "arm64v8": ("linux/arm64", "aarch64"),
-    "armv7": ("linux/arm/v7", "armv7l"),
+    key: (found.platform, found.wheel_machine)
+    for key in ("amd64", "arm64v8", "armv7")
+    if (found := lookup_arch(key)) is not None
 }
-APK_ARCHES = {"arm64v8": "aarch64", "armv7": "armv7"}
 _CHOSEN = os.environ.get("MUSLWHEELS_MUSL_EMULATE", "")
 EMULATED = tuple(m for m in VERSIONS if _CHOSEN in ("", "all") or m in _CHOSEN.split(","))
 
@@ -350,7 +350,9 @@ def assert_cross_sysroot(run: MuslRun, module: str) -> None:
     replayed from BuildKit's cache prints nothing of its own)."""
     log = run.log(module)
     lines = run.recorder.lines[run.results[module].target.id]
-    apk_arch = APK_ARCHES[run.arch]
+    found = lookup_arch(run.arch)
+    assert found is not None
+    apk_arch = found.apk_arch
     steps = {
         line.split()[0]
         for line in lines

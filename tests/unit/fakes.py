@@ -1,6 +1,7 @@
 """The unit tests' helper layer: fakes at our own seams that several test files share.
 
 - ``make_target``, ``wheel_name``: a planned target and the wheel file name its build writes;
+- ``zip_bytes``: what a fake build writes as that wheel (landing reads the ELF files in it);
 - ``Recorder``: a ``build.BuildReporter`` that keeps every call;
 - ``FakeIndex``: a ``model.ProjectLookup`` over plain data that records every name asked about.
 
@@ -9,7 +10,9 @@
 
 from __future__ import annotations
 
+import io
 import threading
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 
 from muslwheels.arches import lookup_arch
@@ -56,6 +59,16 @@ def wheel_name(target: Target) -> str:
         f"linux_{machine}" if target.flavour is Flavour.NO_SHARED else f"musllinux_1_2_{machine}"
     )
     return f"{target.module}-{target.version}-cp311-cp311-{platform}.whl"
+
+
+def zip_bytes(members: Mapping[str, bytes]) -> bytes:
+    """A zip file of ``members`` (name -> bytes): what a fake build writes as a wheel, since
+    landing reads the ELF files in it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 class Recorder:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import Recorder, make_target, wheel_name
+from fakes import Recorder, make_target, wheel_name, zip_bytes
 
 from muslwheels.bake import (
     BakeSettings,
@@ -221,7 +221,9 @@ class FakeBake:
         for name in targets:
             dest = Path(data["target"][name]["output"][0].split("dest=", 1)[1])
             dest.mkdir(parents=True, exist_ok=True)
-            (dest / self.wheel_for(self.by_name[name])).write_bytes(b"wheel")
+            (dest / self.wheel_for(self.by_name[name])).write_bytes(
+                zip_bytes({"built.txt": b"wheel"})
+            )
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         raise AssertionError("these runs have no test step (test_wheeltest.py bakes with one)")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import Recorder, make_target, wheel_name
+from fakes import Recorder, make_target, wheel_name, zip_bytes
 
+from muslwheels.arches import arch_for_platform
 from muslwheels.build import TargetResult, build_targets, validate_graph
 from muslwheels.build_inputs import (
     BuildOptions,
@@ -73,7 +75,9 @@ class FakeEngine:
                     target = _target_from(request)
                     names = [wheel_name(target)]
                 for name in names:
-                    (request.output.dest / name).write_bytes(b"wheel " + name.encode())
+                    (request.output.dest / name).write_bytes(
+                        zip_bytes({"built.txt": b"wheel " + name.encode()})
+                    )
         finally:
             with self.lock:
                 self.running -= 1
@@ -84,11 +88,13 @@ class FakeEngine:
 
 def _target_from(request: BuildRequest) -> Target:
     args = dict(request.build_args)
-    arch = {"linux/amd64": "amd64", "linux/arm64": "arm64v8", "linux/arm/v7": "armv7"}[
-        request.platform
-    ]
+    arch = arch_for_platform(request.platform)
+    assert arch is not None, request.platform
     return make_target(
-        args["MW_PROJECT"], arch, version=args["MW_VERSION"], flavour=Flavour(args["MW_FLAVOUR"])
+        args["MW_PROJECT"],
+        arch.key,
+        version=args["MW_VERSION"],
+        flavour=Flavour(args["MW_FLAVOUR"]),
     )
 
 
@@ -129,7 +135,8 @@ def test_builds_verifies_and_installs(options: BuildOptions) -> None:
     (result,) = results
     assert result.status == "built", result.message
     assert result.wheels == (wheel_name(target),)
-    assert (options.wheels_root / "amd64" / wheel_name(target)).read_bytes().startswith(b"wheel")
+    with zipfile.ZipFile(options.wheels_root / "amd64" / wheel_name(target)) as landed:
+        assert landed.read("built.txt").startswith(b"wheel")
     assert engine.prepared == [(("linux/amd64",), None)]
     assert recorder.events == [("started", target.id), ("built", target.id)]
     assert result.log_path is not None

@@ -10,13 +10,9 @@ import pytest
 from fakes import make_target, wheel_name
 from test_build import INDEX, FakeEngine, run
 
-from muslwheels import cross
 from muslwheels.arches import ARCHES, Arch, lookup_arch
 from muslwheels.build_inputs import BuildOptions
 from muslwheels.cross import (
-    APK_ARCHES,
-    PYTHON_MULTIARCH,
-    ZIG_TRIPLES,
     ModeDecision,
     Strategy,
     build_arch,
@@ -42,8 +38,8 @@ def arch(name: str) -> Arch:
 
 def test_every_arch_has_a_triple_an_apk_arch_and_a_multiarch() -> None:
     for a in ARCHES:
-        assert a.key in ZIG_TRIPLES and a.key in APK_ARCHES and a.key in PYTHON_MULTIARCH
-        assert a.key in cross.RUST_TRIPLES
+        assert a.zig_triple and a.apk_arch and a.multiarch and a.rust_triple and a.wheel_machine
+        assert cross_target(a) is not None
 
 
 def test_cross_target_for_arm64() -> None:
@@ -56,6 +52,7 @@ def test_cross_target_for_arm64() -> None:
         "MW_CROSS_CPU": "",
         "MW_CROSS_APK_ARCH": "aarch64",
         "MW_CROSS_MULTIARCH": "aarch64-linux-musl",
+        "MW_CROSS_MACHINE": "aarch64",
         "MW_CROSS_RUST_TRIPLE": "aarch64-unknown-linux-musl",
     }
     armv7 = cross_target(arch("armv7"))
@@ -90,12 +87,12 @@ def test_rust_cross_compiles_where_rust_has_a_musl_target() -> None:
     assert cross_target(arch("arm64")).rust_triple == "aarch64-unknown-linux-musl"  # type: ignore[union-attr]
 
 
-def test_rust_without_a_musl_target_blocks_cross(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(cross.RUST_TRIPLES, "riscv64")
-    assert cross_blocker(Recipe(apk=("cargo",)), arch("riscv64")) == (
+def test_rust_without_a_musl_target_blocks_cross() -> None:
+    no_rust = replace(arch("riscv64"), rust_triple="")
+    assert cross_blocker(Recipe(apk=("cargo",)), no_rust) == (
         "the module needs Rust (cargo), and Rust has no musl target for riscv64"
     )
-    assert cross_blocker(Recipe(apk=("gcc",)), arch("riscv64")) is None
+    assert cross_blocker(Recipe(apk=("gcc",)), no_rust) is None
 
 
 def decide_for(
@@ -261,10 +258,10 @@ def test_cross_for_a_rust_module_builds_with_the_rust_triple(opts: BuildOptions)
 
 
 def test_cross_for_a_rust_module_without_a_rust_target_fails_without_building(
-    opts: BuildOptions, monkeypatch: pytest.MonkeyPatch
+    opts: BuildOptions,
 ) -> None:
-    monkeypatch.delitem(cross.RUST_TRIPLES, "arm64v8")
     target = make_target("alpha", "arm64v8", recipe=Recipe(apk=("cargo",)))
+    target = replace(target, arch=replace(target.arch, rust_triple=""))
     results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
     assert engine.requests == []
     assert results[0].status == "failed" and "Rust has no musl target" in results[0].message
