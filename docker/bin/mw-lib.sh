@@ -164,9 +164,10 @@ mw_cross_rust_env() {
     std=${MW_RUST_STD:-auto}
     case $std in
         auto)
+            # rustup has no std for some musl triples (s390x): then rust-src, as without rustup.
             if [ -d "$sysroot/lib/rustlib/$t/lib" ]; then
                 std=installed
-            elif command -v rustup >/dev/null 2>&1; then
+            elif command -v rustup >/dev/null 2>&1 && rustup target add "$t"; then
                 std=rustup
             else
                 std=build-std
@@ -181,7 +182,8 @@ mw_cross_rust_env() {
                 mw_die "cross mode: no Rust std for $t is installed in $sysroot (MW_RUST_STD=installed)"
             ;;
         rustup)
-            rustup target add "$t" || mw_die "cross mode: rustup target add $t failed"
+            [ "${MW_RUST_STD:-auto}" = auto ] || rustup target add "$t" ||
+                mw_die "cross mode: rustup target add $t failed"
             ;;
         build-std)
             [ -f "$src" ] || mw_die "cross mode: no Rust std for $t and no rust-src to build it from" \
