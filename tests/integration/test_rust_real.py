@@ -22,7 +22,16 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from support import REGISTRY, REQUIRED, STANDIN_REPO, Recorder, make_target, run_command
+from support import (
+    REGISTRY,
+    REQUIRED,
+    STANDIN_REPO,
+    MatrixCell,
+    Recorder,
+    make_target,
+    record_cell,
+    run_command,
+)
 from test_musl_real import CHECK_SCRIPT, shipped_config
 
 from muslwheels.build import TargetResult, build_targets
@@ -196,6 +205,16 @@ def run_rust(
     print(f"\nrust {arch} {mode.value}: {time.monotonic() - start:.0f}s in all")
     for r in results:
         print(f"  {r.target.module:14} {r.status:6} {r.seconds:6.0f}s  {r.mode}  {r.message[:200]}")
+        record_cell(  # the matrix record (MATRIX.md, written by `nox -s matrix`)
+            MatrixCell(
+                what=f"{r.target.module} {r.target.version} (Rust stand-in, {flavour.value})",
+                arch=arch,
+                mode=r.mode or mode.value,
+                built=r.status,
+                tested=r.tested or "-",
+                seconds=r.seconds,
+            )
+        )
     return RustRun(arch, {r.target.module: r for r in results}, options.wheels_root, recorder)
 
 
