@@ -242,8 +242,10 @@ apk_repo() {
     done < <(find "$root$PREFIX/usr/bin" -mindepth 1 -maxdepth 1 ! -name cargo -print0)
     pack rust "" "Rust compiler (Debian 13's rustc and the gcc it links with, in a private glibc prefix)" \
         "${rust_paths[@]}" usr/bin/rustc usr/bin/rustdoc
-    pack cargo rust "Rust package manager (Debian 13's cargo)" "$rel/usr/bin/cargo" usr/bin/cargo
-    pack rust-src rust "Rust standard library sources (Debian 13's rust-src)" "$rel/usr/src"
+    # cargo needs rust-src on the stand-in (Alpine's does not): Debian ships no std for a musl target, so
+    # the image's own target's std is built from it.
+    pack cargo "rust rust-src" "Rust package manager (Debian 13's cargo)" "$rel/usr/bin/cargo" usr/bin/cargo
+    pack rust-src "" "Rust standard library sources (Debian 13's rust-src)" "$rel/usr/src"
     rm -f "$root/.PKGINFO"
     pub=$(compgen -G "$KEYS/standin-$a-*.rsa.pub" | head -n 1)
     if [ -z "$pub" ] || [ ! -s "$KEYS/$a.key" ]; then

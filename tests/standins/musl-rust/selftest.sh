@@ -2,7 +2,7 @@
 # Self-test of the stand-in's rust packages, in a container of the platform (tests/standins/build-musl-rust.sh):
 # apk installs them, rustc and cargo answer, and a host program (like a build script) links and runs.
 set -eu
-apk add rust cargo rust-src
+apk add cargo
 rustc -vV
 cargo -V
 src=$(rustc --print sysroot)/lib/rustlib/src/rust/library/std/Cargo.toml
