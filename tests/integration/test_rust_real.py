@@ -114,8 +114,15 @@ def rust_standin() -> str:
     return MUSL_RUST
 
 
+#: Versions held back from the newest: PyNaCl 1.6 needs libsodium 1.0.20 (its AEGIS functions), and
+#: the stand-in's libsodium is Debian 12's 1.0.18 (Alpine's is newer).
+PINNED = {"pynacl": "1.5.0"}
+
+
 @functools.cache
 def newest(module: str, index_url: str, cert: str | None) -> str:
+    if module.lower() in PINNED:
+        return PINNED[module.lower()]
     project = PackageIndex(IndexSettings(index_url=index_url, cert=cert), use_find_links=False)
     found = project.project(module)
     assert found is not None, f"{module} is not on {index_url}"
