@@ -68,10 +68,16 @@ _LABEL_VALUE = re.compile(r"[\w .,:;/()+@<>=~!#%-]{1,200}")
 
 
 def image_labels(
-    target: Target, *, revision: str | None = None, runtime_packages: Sequence[str] = ()
+    target: Target,
+    *,
+    revision: str | None = None,
+    runtime_packages: Sequence[str] = (),
+    base_image: str | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """OCI labels of a target's wheel image (only values that are plain text). Pure.
-    ``runtime_packages``: the system packages a no-shared wheel needs (README "Runtime packages")."""
+    ``runtime_packages``: the system packages a no-shared wheel needs (README "Runtime packages");
+    ``base_image``: what the wheels were built and tested on, ``<repository>@<digest>`` (as
+    recorded beside them; None: the plan's digest for the target's platform, if any)."""
     labels = [
         ("org.opencontainers.image.title", target.tag),
         ("org.opencontainers.image.version", target.version),
@@ -83,6 +89,11 @@ def image_labels(
     ]
     if revision:
         labels.append(("org.opencontainers.image.revision", revision))
+    pinned = base_image or target.base_image_on(target.platform)
+    if pinned is not None and "@" in pinned:
+        labels.append(("org.opencontainers.image.base.name", target.base_image))
+        labels.append(("org.opencontainers.image.base.digest", pinned.rsplit("@", 1)[1]))
+        labels.append(("io.musl-wheels.base-image", pinned))
     if runtime_packages:
         labels.append(("io.musl-wheels.runtime-packages", " ".join(runtime_packages)))
     return tuple((k, v) for k, v in labels if _LABEL_VALUE.fullmatch(v))
@@ -304,6 +315,7 @@ class _Pusher:
             runtime_packages=tuple(
                 dict.fromkeys(n for r in records if r is not None for n in r.runtime_packages)
             ),
+            base_image=next((r.base_image for r in records if r and r.base_image), None),
         )
         if self.options.dry_run:
             request = wheel_image_request(target, Path("<tmp>"), builder=self.options.builder)

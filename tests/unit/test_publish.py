@@ -108,6 +108,20 @@ def test_labels_and_dockerfile() -> None:
     assert "RUN" not in text
 
 
+def test_labels_name_the_base_image_by_digest() -> None:
+    planned, built = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    target = make_target(base_digests=(("linux/amd64", planned),))
+    labels = dict(image_labels(target))
+    assert labels["org.opencontainers.image.base.name"] == "python:3.11-alpine3.20"
+    assert labels["org.opencontainers.image.base.digest"] == planned
+    assert labels["io.musl-wheels.base-image"] == f"python@{planned}"
+    # what the record beside the wheels says it was built on comes first
+    labels = dict(image_labels(target, base_image=f"python@{built}"))
+    assert labels["org.opencontainers.image.base.digest"] == built
+    # planned by the tag: no base image label at all (nothing to pin to)
+    assert not [k for k in dict(image_labels(make_target())) if "base" in k]
+
+
 def test_image_wheels_carry_the_dependencies(tmp_path: Path) -> None:
     base = make_target("base")
     mid = make_target("mid", depends=[base])
