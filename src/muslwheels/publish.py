@@ -109,9 +109,10 @@ def wheel_image_dockerfile(labels: Sequence[tuple[str, str]]) -> str:
 
 
 def wheel_image_request(
-    target: Target, workdir: Path, *, builder: str | None, push: bool = True
+    target: Target, workdir: Path, *, builder: str | None, push: bool = True, attest: bool = False
 ) -> BuildRequest:
-    """The build of ``target``'s wheel image from ``workdir`` (``Dockerfile`` + ``context/``)."""
+    """The build of ``target``'s wheel image from ``workdir`` (``Dockerfile`` + ``context/``);
+    ``attest``: with BuildKit's provenance and SBOM attestations."""
     return BuildRequest(
         context=workdir / "context",
         dockerfile=workdir / "Dockerfile",
@@ -121,6 +122,7 @@ def wheel_image_request(
         secrets=(),
         output=ImageOutput(target.image, push=push),
         builder=builder,
+        attest=attest,
     )
 
 
@@ -237,6 +239,7 @@ class PushOptions:
     builder: str | None = None
     revision: str | None = None  # SOURCE_COMMIT: the image's org.opencontainers.image.revision
     temp_root: Path | None = None
+    attest: bool = False  # --attest: BuildKit's provenance and SBOM attestations on each image
 
 
 # --- pushing -----------------------------------------------------------------------------------------
@@ -290,6 +293,8 @@ class _Pusher:
         ]
         if todo and not self.options.dry_run:
             self.engine.require_ready(builder=self.options.builder)
+            if self.options.attest:
+                self.engine.require_attestations(builder=self.options.builder)
         for target in todo:
             results.append(self.push_one(target))
         order = {t.id: i for i, t in enumerate(self.targets)}
@@ -318,7 +323,9 @@ class _Pusher:
             base_image=next((r.base_image for r in records if r and r.base_image), None),
         )
         if self.options.dry_run:
-            request = wheel_image_request(target, Path("<tmp>"), builder=self.options.builder)
+            request = wheel_image_request(
+                target, Path("<tmp>"), builder=self.options.builder, attest=self.options.attest
+            )
             return PushResult(
                 target, "would-push", wheels=names, message=shlex.join(request.command_line())
             )
@@ -330,7 +337,9 @@ class _Pusher:
             for path in paths:
                 link_or_copy(path, workdir / "context" / path.name)
             (workdir / "Dockerfile").write_text(wheel_image_dockerfile(labels), encoding="utf-8")
-            request = wheel_image_request(target, workdir, builder=self.options.builder)
+            request = wheel_image_request(
+                target, workdir, builder=self.options.builder, attest=self.options.attest
+            )
             self.on_line(f"muslwheels: pushing {target.image} ({', '.join(names)})")
             try:
                 self.engine.push_image(request, self.on_line)

@@ -450,6 +450,12 @@ def test_image_output_pushes_by_name() -> None:
     assert request.command_line()[-2] == "type=image,name=example/wheels:t-arm64v8,push=true"
     kept = replace(request, output=ImageOutput("example/wheels:t", push=False))
     assert kept.output_spec() == {"type": "image", "name": "example/wheels:t"}
+    # no attestation unless asked for (buildx adds provenance by default on some drivers)
+    assert "--provenance=false" in request.command_line()
+    assert "--sbom=true" not in request.command_line()
+    attested = replace(request, attest=True).command_line()
+    assert ("--provenance=mode=max" in attested, "--sbom=true" in attested) == (True, True)
+    assert "--provenance=false" not in attested
 
 
 def test_ctrl_c_stops_cleanly(options: BuildOptions) -> None:
