@@ -57,6 +57,7 @@ from .build import (
 from .build_inputs import (
     BuildOptions,
     RunFiles,
+    base_image_line,
     build_request,
     pip_settings,
     stage_workdir,
@@ -486,6 +487,7 @@ class _Bake:
             state.log.write(
                 f"muslwheels: bake target {state.name} ({state.target.platform}, "
                 f"mode {state.life.mode.value}) in {files[0]}\n"
+                f"muslwheels: {base_image_line(state.target)}\n"
             )
             state.log.flush()
 

@@ -46,6 +46,7 @@ from typing import Literal, Protocol
 from .build_inputs import (
     BuildOptions,
     RunFiles,
+    base_image_line,
     build_request,
     pip_settings,
     placeholder_run_files,
@@ -605,6 +606,7 @@ class _Run:
     ) -> TargetResult | _Suspended:
         started = time.monotonic()
         on_line(f"muslwheels: target {target.id} ({target.platform}, {target.base_image})")
+        on_line(f"muslwheels: {base_image_line(target)}")
         of = self.extra_of.get(target.id)
         if of is not None:
             on_line(f"muslwheels: extra: built as runtime requirement of {of.tag}")

@@ -229,6 +229,17 @@ class RunFiles:
         return tuple(found)
 
 
+def base_image_line(target: Target) -> str:
+    """The log's line on the base image ``target`` is built and tested on."""
+    pinned = target.base_image_on(target.platform)
+    if pinned is not None:
+        return f"base image {pinned} ({target.base_image} for {target.platform})"
+    return (
+        f"base image {target.base_image} by its tag (the plan has no digest for "
+        f"{target.platform}): whatever the image store holds under that tag"
+    )
+
+
 def build_request(
     target: Target,
     *,
@@ -257,7 +268,9 @@ def build_request(
         dockerfile=options.docker_dir / "Dockerfile",
         platform=target.platform,
         build_args=(
-            ("BASE_IMAGE", target.base_image),
+            ("BASE_IMAGE", target.pinned_base_image),
+            # the stages that run on the build machine's platform: its own manifest of the image
+            ("BUILD_BASE_IMAGE", target.base_image_on(options.build_platform) or target.base_image),
             ("MW_PROJECT", target.module),
             ("MW_VERSION", target.version),
             ("MW_PYTHON", target.python),
@@ -291,7 +304,7 @@ def test_request(
         dockerfile=options.docker_dir / "test.Dockerfile",
         platform=target.platform,
         build_args=(
-            ("BASE_IMAGE", target.base_image),
+            ("BASE_IMAGE", target.pinned_base_image),
             *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
         ),
         build_contexts=tuple((name, str(path)) for name, path in contexts),

@@ -599,6 +599,7 @@ def _push(
                 dry_run=dry_run,
                 builder=options.builder,
                 revision=options.revision,
+                attest=options.attest,
             ),
             engine=engine,
             registry=_wheel_registry(options),

@@ -387,6 +387,28 @@ class DockerEngine:
         self.require_buildx()
         self.builder_info(builder)
 
+    def require_attestations(self, *, builder: str | None) -> None:
+        """The ``docker`` driver puts attestations on an image only with the containerd image
+        store; every other driver does."""
+        info = self.builder_info(builder)
+        if info.driver != "docker":
+            return
+        with docker_errors(
+            lambda err: DockerError(
+                f"cannot ask the Docker daemon about its image store: {_last_line(err.stderr)}",
+                hint=_START_DOCKER,
+            )
+        ):
+            status = self.client.system.info().driver_status
+        if "io.containerd.snapshotter" in str(status):
+            return
+        raise DockerError(
+            f"builder {info.name!r} uses the docker driver, which cannot put provenance and SBOM "
+            "attestations on an image (--attest) with this daemon's image store",
+            hint="use a builder with the docker-container driver (docker buildx create --driver "
+            "docker-container --use), or leave --attest out",
+        )
+
     def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         """Build a wheel image (``FROM scratch`` + COPY: nothing runs) and push it to its
         registry (the docker driver also keeps it in the local image store). RegistryError with

@@ -50,6 +50,9 @@ class BuildRequest:
     stage: str | None = None  # None: the Dockerfile's last stage (the wheels)
     no_cache: bool = False
     pull: bool = False  # ask the registry for every image, never take a local one
+    # BuildKit's provenance (mode=max) and SBOM attestations on the image (a builder that
+    # supports them: not the docker driver on the classic image store)
+    attest: bool = False
 
     def output_spec(self) -> dict[str, str]:
         """The fields of ``--output``."""
@@ -86,7 +89,8 @@ class BuildRequest:
         if self.pull:
             cmd.append("--pull")
         output = ",".join(f"{k}={v}" for k, v in self.output_spec().items())
-        cmd += ["--provenance=false", "--output", output, str(self.context)]
+        attest = ["--provenance=mode=max", "--sbom=true"] if self.attest else ["--provenance=false"]
+        cmd += [*attest, "--output", output, str(self.context)]
         return tuple(cmd)
 
 
@@ -145,6 +149,9 @@ class ImageEngine(ExportEngine, Protocol):
 
     def local_image_exists(self, ref: str) -> bool:
         """Whether the engine's local image store holds ``ref``."""
+
+    def require_attestations(self, *, builder: str | None) -> None:
+        """DockerError when ``builder`` cannot put attestations on an image (``--attest``)."""
 
 
 class BakeFailed(BuildError):

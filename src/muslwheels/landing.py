@@ -134,6 +134,7 @@ def land_wheels(
         tested.runtime_packages,
         tested.summary,
         tested.extras,
+        target.base_image_on(target.platform),
     )
     records = workdir / "records"
     records.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from .arches import Arch
+from .baseimage import split_image_ref
 from .errors import UsageError
 
 NO_REPOSITORY = "no wheel repository for this run"
@@ -234,10 +235,27 @@ class Target:
     )  # where the wheel image goes (per flavour, or --repository); None: nowhere
     recipe: Recipe
     depends: tuple[str, ...] = ()  # ids of the targets this one needs first
+    # (platform, digest of the base image's manifest for it), as the registry gave them when the
+    # target was planned; empty when it could not be asked (then the tag is used)
+    base_digests: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
         return normalize_name(self.module)
+
+    def base_image_on(self, platform: str | None) -> str | None:
+        """``<repository>@<digest>``: the base image's manifest for ``platform`` as planned;
+        None when the plan has no digest for it."""
+        digest = dict(self.base_digests).get(platform) if platform else None
+        if digest is None:
+            return None
+        return f"{split_image_ref(self.base_image)[0]}@{digest}"
+
+    @property
+    def pinned_base_image(self) -> str:
+        """The base image the target's build and test use: its platform's manifest by digest,
+        else (no digest planned) the tag, whatever the local image store holds under it."""
+        return self.base_image_on(self.platform) or self.base_image
 
     @property
     def version_tag(self) -> str:
@@ -352,4 +370,11 @@ class ImageLookup(Protocol):
         """The platforms (``linux/arm64``...) an image is published for; None if no such tag.
 
         A single-platform image (no manifest list) gives its one platform.
+        """
+
+    def digests(self, image: str) -> tuple[tuple[str, str], ...] | None:
+        """(platform, digest of its manifest) for the platforms of ``image`` (a platform whose
+        manifest has no digest is left out); None if no such tag.
+
+        Raises ResolutionError when the registry cannot be asked.
         """

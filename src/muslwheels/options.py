@@ -89,6 +89,7 @@ class Flags:
     no_cache: bool = False
     timeout: str | None = None  # --timeout SECONDS[,BUDGET]
     no_test: bool = False
+    attest: bool = False
     #: the command itself pushes (``invoke push``): DO_PUSH is implied, NO_PUSH still makes it dry
     pushing: bool = False
 
@@ -118,6 +119,7 @@ class RunOptions:
     docker_host: str = ""  # DOCKER_HOST, to tell a local daemon from a remote one
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for pip and Docker's config
     test: bool = True  # each built target's test step (--no-test / NO_TEST: off)
+    attest: bool = False  # provenance and SBOM attestations on the pushed wheel images
 
     def require_tags(self) -> tuple[str, ...]:
         """The tags, or the usage error that says how to give one."""
@@ -251,4 +253,5 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
         docker_host=env.get("DOCKER_HOST", ""),
         env=MappingProxyType(dict(env)),
         test=not _switch(flags.no_test, env, "NO_TEST"),
+        attest=flags.attest,
     )

@@ -90,6 +90,7 @@ class _Planner:
         self._pythons_asked = False
         self._platforms: dict[str, tuple[str, ...] | None] = {}
         self._newest: dict[tuple[str, str], str] = {}
+        self._digests: dict[str, tuple[tuple[str, str], ...]] = {}
         self.targets: dict[str, Target] = {}
 
     # -- facts, each asked at most once per run ---------------------------------------------------
@@ -135,6 +136,31 @@ class _Planner:
                 self.notes.append(f"platforms of {image} not verified: {err}")
                 return None
         return self._platforms[image]
+
+    def digests(self, image: str) -> tuple[tuple[str, str], ...]:
+        """(platform, manifest digest) of ``image``, asked once; () when the registry cannot
+        say (offline without a cached answer, an image only in the local store): the build then
+        uses the tag."""
+        if image not in self._digests:
+            found: tuple[tuple[str, str], ...] | None = None
+            if image not in self._platforms:  # the registry could not be asked a moment ago
+                self.notes.append(
+                    f"{image} used by its tag, not by digest: the registry could not be asked"
+                )
+                self._digests[image] = ()
+                return ()
+            try:
+                found = self.images.digests(image)
+            except ResolutionError as err:
+                self.notes.append(f"{image} used by its tag, not by digest: {err}")
+                found = None
+            else:
+                if found is None:
+                    self.notes.append(
+                        f"{image} used by its tag, not by digest: the registry has no such tag"
+                    )
+            self._digests[image] = found or ()
+        return self._digests[image]
 
     # -- rules --------------------------------------------------------------------------------------
 
@@ -340,6 +366,7 @@ class _Planner:
             repository=self.repository(flavour),
             recipe=recipe,
             depends=tuple(depends),
+            base_digests=self.digests(image),
         )
         return self.targets.setdefault(target.id, target)
 
@@ -381,6 +408,7 @@ def extra_target(of: Target, module: str, version: str) -> Target:
         base_image=of.base_image,
         repository=of.repository,
         recipe=Recipe(),
+        base_digests=of.base_digests,
     )
 
 

@@ -59,6 +59,8 @@ FLAGS: Mapping[str, Flag] = _flags(
     Flag("builder", None, BUILDER_HELP),
     Flag("push", False, "also push the wheel images, per-arch and multi-arch (env DO_PUSH; "
          "NO_PUSH or --dry-run only print what would be pushed)"),
+    Flag("attest", False, "give the pushed wheel images BuildKit's provenance (mode=max) and "
+         "SBOM attestations; needs a builder that supports them (docker-container driver)"),
     Flag("cache", None, "buildx layer cache to read and write: registry (the wheel repository), "
          "gha (GitHub Actions) or local (.musl-wheels/buildx-cache); not with the docker driver"),
     Flag("jobs", 1, "how many independent targets build at once (default 1)"),
@@ -148,14 +150,14 @@ TASKS: tuple[TaskSpec, ...] = (
         "Hook phase 3: build the tag(s) into wheels/<arch>/, reusing published wheels (--push: "
         "push).",
         cli.cmd_build,
-        ("tag", *BUILDING, *RESOLVING, "push", "no_self_pull", "mode", "index"),
+        ("tag", *BUILDING, *RESOLVING, "push", "attest", "no_self_pull", "mode", "index"),
         keywords={"index": "with_index"},
     ),
     TaskSpec(
         "push",
         "Hook phase 4: push the wheel images from wheels/, per-arch tags and the multi-arch tag.",
         cli.cmd_push,
-        ("tag", "dry_run", "builder", *RESOLVING, "index"),
+        ("tag", "dry_run", "builder", "attest", *RESOLVING, "index"),
         help={"dry_run": "print what would be pushed instead of pushing (env NO_PUSH, NOOP)"},
         keywords={"index": "with_index"},
         fixed={"pushing": True},
@@ -200,7 +202,18 @@ TASKS: tuple[TaskSpec, ...] = (
         "bake",
         "The plan as one buildx bake: buildx orders the targets (--print FILE: write it and stop).",
         cli.cmd_bake,
-        ("tag", "print_", "push", "cache", *BUILDING, *RESOLVING, "no_self_pull", "mode", "index"),
+        (
+            "tag",
+            "print_",
+            "push",
+            "attest",
+            "cache",
+            *BUILDING,
+            *RESOLVING,
+            "no_self_pull",
+            "mode",
+            "index",
+        ),
         help={
             "jobs": "how many built targets are tested at once after the bake (default 1; buildx "
             "itself runs the builds of the graph in parallel)",

@@ -68,10 +68,16 @@ _LABEL_VALUE = re.compile(r"[\w .,:;/()+@<>=~!#%-]{1,200}")
 
 
 def image_labels(
-    target: Target, *, revision: str | None = None, runtime_packages: Sequence[str] = ()
+    target: Target,
+    *,
+    revision: str | None = None,
+    runtime_packages: Sequence[str] = (),
+    base_image: str | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """OCI labels of a target's wheel image (only values that are plain text). Pure.
-    ``runtime_packages``: the system packages a no-shared wheel needs (README "Runtime packages")."""
+    ``runtime_packages``: the system packages a no-shared wheel needs (README "Runtime packages");
+    ``base_image``: what the wheels were built and tested on, ``<repository>@<digest>`` (as
+    recorded beside them; None: the plan's digest for the target's platform, if any)."""
     labels = [
         ("org.opencontainers.image.title", target.tag),
         ("org.opencontainers.image.version", target.version),
@@ -83,6 +89,11 @@ def image_labels(
     ]
     if revision:
         labels.append(("org.opencontainers.image.revision", revision))
+    pinned = base_image or target.base_image_on(target.platform)
+    if pinned is not None and "@" in pinned:
+        labels.append(("org.opencontainers.image.base.name", target.base_image))
+        labels.append(("org.opencontainers.image.base.digest", pinned.rsplit("@", 1)[1]))
+        labels.append(("io.musl-wheels.base-image", pinned))
     if runtime_packages:
         labels.append(("io.musl-wheels.runtime-packages", " ".join(runtime_packages)))
     return tuple((k, v) for k, v in labels if _LABEL_VALUE.fullmatch(v))
@@ -98,9 +109,10 @@ def wheel_image_dockerfile(labels: Sequence[tuple[str, str]]) -> str:
 
 
 def wheel_image_request(
-    target: Target, workdir: Path, *, builder: str | None, push: bool = True
+    target: Target, workdir: Path, *, builder: str | None, push: bool = True, attest: bool = False
 ) -> BuildRequest:
-    """The build of ``target``'s wheel image from ``workdir`` (``Dockerfile`` + ``context/``)."""
+    """The build of ``target``'s wheel image from ``workdir`` (``Dockerfile`` + ``context/``);
+    ``attest``: with BuildKit's provenance and SBOM attestations."""
     return BuildRequest(
         context=workdir / "context",
         dockerfile=workdir / "Dockerfile",
@@ -110,6 +122,7 @@ def wheel_image_request(
         secrets=(),
         output=ImageOutput(target.image, push=push),
         builder=builder,
+        attest=attest,
     )
 
 
@@ -226,6 +239,7 @@ class PushOptions:
     builder: str | None = None
     revision: str | None = None  # SOURCE_COMMIT: the image's org.opencontainers.image.revision
     temp_root: Path | None = None
+    attest: bool = False  # --attest: BuildKit's provenance and SBOM attestations on each image
 
 
 # --- pushing -----------------------------------------------------------------------------------------
@@ -279,6 +293,8 @@ class _Pusher:
         ]
         if todo and not self.options.dry_run:
             self.engine.require_ready(builder=self.options.builder)
+            if self.options.attest:
+                self.engine.require_attestations(builder=self.options.builder)
         for target in todo:
             results.append(self.push_one(target))
         order = {t.id: i for i, t in enumerate(self.targets)}
@@ -304,9 +320,12 @@ class _Pusher:
             runtime_packages=tuple(
                 dict.fromkeys(n for r in records if r is not None for n in r.runtime_packages)
             ),
+            base_image=next((r.base_image for r in records if r and r.base_image), None),
         )
         if self.options.dry_run:
-            request = wheel_image_request(target, Path("<tmp>"), builder=self.options.builder)
+            request = wheel_image_request(
+                target, Path("<tmp>"), builder=self.options.builder, attest=self.options.attest
+            )
             return PushResult(
                 target, "would-push", wheels=names, message=shlex.join(request.command_line())
             )
@@ -318,7 +337,9 @@ class _Pusher:
             for path in paths:
                 link_or_copy(path, workdir / "context" / path.name)
             (workdir / "Dockerfile").write_text(wheel_image_dockerfile(labels), encoding="utf-8")
-            request = wheel_image_request(target, workdir, builder=self.options.builder)
+            request = wheel_image_request(
+                target, workdir, builder=self.options.builder, attest=self.options.attest
+            )
             self.on_line(f"muslwheels: pushing {target.image} ({', '.join(names)})")
             try:
                 self.engine.push_image(request, self.on_line)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import re
 import ssl
@@ -217,12 +218,14 @@ def platform_string(platform: Mapping[str, Any]) -> str | None:
     )
 
 
-def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """The platforms of a manifest list / OCI index, in order, without attestation entries."""
+def manifests_in_index(document: Mapping[str, Any]) -> tuple[tuple[str, str | None], ...]:
+    """(platform, digest of its manifest) of a manifest list / OCI index, in order, one per
+    platform (the first), without attestation entries; the digest is None when the entry names
+    no valid one."""
     manifests = document.get("manifests")
     if not isinstance(manifests, list):
         raise ValueError('no "manifests" list')
-    found: list[str] = []
+    found: dict[str, str | None] = {}
     for entry in manifests:
         if not isinstance(entry, dict):
             raise ValueError('a "manifests" entry is not an object')
@@ -233,9 +236,16 @@ def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
             continue
         platform = entry.get("platform")
         text = platform_string(platform) if isinstance(platform, dict) else None
-        if text is not None and text != "unknown/unknown" and text not in found:
-            found.append(text)
-    return tuple(found)
+        if text is None or text == "unknown/unknown" or text in found:
+            continue
+        digest = entry.get("digest")
+        found[text] = digest if isinstance(digest, str) and DIGEST.fullmatch(digest) else None
+    return tuple(found.items())
+
+
+def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The platforms of a manifest list / OCI index, in order, without attestation entries."""
+    return tuple(platform for platform, _ in manifests_in_index(document))
 
 
 def credentials_may_go_to(realm: str, registry_base: str) -> bool:
@@ -323,6 +333,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._openers: dict[str, urllib.request.OpenerDirector] = {}
+        self._manifest_answers: dict[str, tuple[tuple[str, str | None], ...] | None] = {}
 
     # -- ImageLookup --------------------------------------------------------------------------
 
@@ -354,8 +365,8 @@ class RegistryClient:
         key = f"platforms {ref}"
 
         def ask() -> Json:
-            found = self.ask_platforms(ref)
-            return None if found is None else list(found)
+            found = self._manifests_now(ref)
+            return None if found is None else [p for p, _ in found]
 
         raw = self.cache.fetch(
             "registry",
@@ -370,6 +381,49 @@ class RegistryClient:
         self.facts[key] = raw
         value = tuple(str(p) for p in raw.value) if isinstance(raw.value, list) else None
         return Fact(value, raw.fetched_at, raw.cached)
+
+    def digests(self, image: str) -> tuple[tuple[str, str], ...] | None:
+        return self.digests_fact(image).value
+
+    def digests_fact(self, image: str) -> Fact[tuple[tuple[str, str], ...] | None]:
+        """(platform, digest of its manifest) for each platform of ``image`` that has one."""
+        ref = parse_reference(image, default=self.default)
+        key = f"digests {ref}"
+
+        def ask() -> Json:
+            found = self._manifests_now(ref)
+            if found is None:
+                return None
+            return {p: d for p, d in found if d is not None}
+
+        raw = self.cache.fetch(
+            "registry",
+            key,
+            ask,
+            what=f"the manifest digests of {image}",
+            valid=lambda v: (
+                v is None
+                or (
+                    isinstance(v, dict)
+                    and all(isinstance(d, str) and DIGEST.fullmatch(d) for d in v.values())
+                )
+            ),
+            persist=self._persist(ref),
+        )
+        self.facts[key] = raw
+        value = (
+            tuple((str(p), str(d)) for p, d in raw.value.items())
+            if isinstance(raw.value, dict)
+            else None
+        )
+        return Fact(value, raw.fetched_at, raw.cached)
+
+    def _manifests_now(self, ref: ImageReference) -> tuple[tuple[str, str | None], ...] | None:
+        """:meth:`ask_manifests`, asked once per run for the platforms and digests alike."""
+        key = str(ref)
+        if key not in self._manifest_answers:
+            self._manifest_answers[key] = self.ask_manifests(ref)
+        return self._manifest_answers[key]
 
     @property
     def oldest_fetched_at(self) -> float | None:
@@ -415,6 +469,13 @@ class RegistryClient:
     def ask_platforms(self, ref: ImageReference) -> tuple[str, ...] | None:
         """The platforms ``ref`` is published for, asked now (no memo, no cache); None when the
         registry has no such tag."""
+        manifests = self.ask_manifests(ref)
+        return None if manifests is None else tuple(p for p, _ in manifests)
+
+    def ask_manifests(self, ref: ImageReference) -> tuple[tuple[str, str | None], ...] | None:
+        """(platform, digest of that platform's manifest) for every platform ``ref`` is
+        published for, asked now (no memo, no cache); None when the registry has no such tag.
+        The digest is None where the registry gives none (a schema 1 manifest)."""
         url = f"{self._base(ref.registry)}/v2/{ref.repository}/manifests/{ref.reference}"
         response = self._get(ref, url, accept=MANIFEST_ACCEPT)
         if response.status == 404:
@@ -426,14 +487,16 @@ class RegistryClient:
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         try:
             if media_type in INDEX_TYPES or (not media_type and "manifests" in document):
-                return platforms_in_index(document)
+                return manifests_in_index(document)
             if media_type in V1_TYPES:
                 arch = document.get("architecture")
                 if not isinstance(arch, str):
                     raise ValueError('no "architecture"')
-                return (f"linux/{arch}",)
+                return ((f"linux/{arch}", None),)
             if media_type in IMAGE_TYPES or (not media_type and "config" in document):
-                return (self._config_platform(ref, document),)
+                # the manifest's digest is that of its bytes as served
+                digest = "sha256:" + hashlib.sha256(response.body).hexdigest()
+                return ((self._config_platform(ref, document), digest),)
         except ValueError as exc:
             raise self._malformed(ref, response, str(exc)) from exc
         raise self._malformed(ref, response, f"unknown manifest type {media_type!r}")

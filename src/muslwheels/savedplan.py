@@ -15,10 +15,12 @@ from typing import Any
 
 from .arches import lookup_arch
 from .errors import UsageError
+from .imageref import DIGEST
 from .jsonfile import write_json_atomic
 from .model import RECIPE_FIELDS, Flavour, Mode, Recipe, Shape, Target
 
-PLAN_FILE_VERSION = 2  # 2: every recipe field (1 dropped test, test_requires, no_test)
+# 2: every recipe field (1 dropped test, test_requires, no_test); 3: the base image's digests
+PLAN_FILE_VERSION = 3
 
 
 def target_to_dict(target: Target) -> dict[str, Any]:
@@ -33,6 +35,10 @@ def target_to_dict(target: Target) -> dict[str, Any]:
         "ssl": target.ssl,
         "flavour": target.flavour.value,
         "base_image": target.base_image,
+        # what the build and test use: the base image's manifest for this platform, by digest
+        # (the tag when the registry gave none)
+        "base_image_pinned": target.pinned_base_image,
+        "base_digests": dict(target.base_digests),
         "repository": target.repository,
         "image": target.image if target.repository is not None else None,
         "tag": target.tag,
@@ -58,7 +64,16 @@ def target_from_dict(data: Mapping[str, Any]) -> Target:
         repository=None if data["repository"] is None else str(data["repository"]),
         recipe=recipe_from_dict(data["recipe"]),
         depends=tuple(data["depends"]),
+        base_digests=_digests(data["base_digests"]),
     )
+
+
+def _digests(data: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(data, dict) or not all(
+        isinstance(d, str) and DIGEST.fullmatch(d) for d in data.values()
+    ):
+        raise ValueError(f"base_digests is not an object of digests: {data!r:.80}")
+    return tuple((str(p), d) for p, d in data.items())
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:

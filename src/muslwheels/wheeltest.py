@@ -356,6 +356,7 @@ class VerifiedRecord:
     runtime_packages: tuple[str, ...]
     tested: str
     extras: tuple[tuple[str, str], ...] = ()  # (name, version): built as extra dependency targets
+    base_image: str | None = None  # the base image built and tested on, by digest (None: its tag)
 
 
 def record_name(wheel_name: str) -> str:
@@ -368,6 +369,7 @@ def record_text(record: VerifiedRecord) -> str:
         "runtime_packages": list(record.runtime_packages),
         "tested": record.tested,
         "extras": [{"module": name, "version": version} for name, version in record.extras],
+        "base_image": record.base_image,
     }
     return json.dumps(data, indent=1) + "\n"
 
@@ -380,7 +382,14 @@ def read_record(folder: Path, wheel_name: str) -> VerifiedRecord | None:
         closure = [str(x) for x in data["closure"]]
         packages = [str(x) for x in data["runtime_packages"]]
         extras = [(str(x["module"]), str(x["version"])) for x in data.get("extras", [])]
-        return VerifiedRecord(tuple(closure), tuple(packages), str(data["tested"]), tuple(extras))
+        base = data.get("base_image")
+        return VerifiedRecord(
+            tuple(closure),
+            tuple(packages),
+            str(data["tested"]),
+            tuple(extras),
+            base if isinstance(base, str) else None,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from fakes import REPO, make_target, wheel_name
 
 from muslwheels.engine import BuildRequest, ImageOutput
-from muslwheels.errors import RegistryError
+from muslwheels.errors import DockerError, RegistryError
 from muslwheels.model import Target
 
 #: REPO, make_target and wheel_name live in fakes (the helper layer); imported from here as well
@@ -44,6 +44,10 @@ def put_wheel(root: Path, target: Target, data: bytes | None = None) -> Path:
 def published_bytes(target: Target, what: str = "published") -> bytes:
     """A valid wheel of ``target`` holding ``f"{what} {target.id}"``."""
     return real_wheel(wheel_name(target), f"{what} {target.id}".encode())
+
+
+#: the platform buildx gives an attestation manifest in an image index
+ATTESTATION = "unknown/unknown"
 
 
 @dataclass
@@ -90,7 +94,10 @@ class FakeRegistry:
             return None
         if found.platform is not None:
             return (found.platform,)
-        return tuple(p for m in found.members if (p := self.platform_of(m)) is not None)
+        # as WheelRegistry reads an index (registry.manifests_in_index): attestations are no platform
+        return tuple(
+            p for m in found.members if (p := self.platform_of(m)) not in (None, ATTESTATION)
+        )
 
     def platform_of(self, ref: str) -> str | None:
         found = self.get(ref)
@@ -122,6 +129,8 @@ class FakeEngine:
         self.exports: list[tuple[str, str, bool]] = []
         self.fail_push: dict[str, RegistryError] = {}
         self.fail_list: RegistryError | None = None
+        self.no_attestations: DockerError | None = None  # the builder cannot attest
+        self.requests: list[BuildRequest] = []
 
     def require_ready(self, *, builder: str | None) -> None:
         self.ready += 1
@@ -134,22 +143,37 @@ class FakeEngine:
             raise self.fail_push[name]
         files = {p.name: p.read_bytes() for p in sorted(request.context.iterdir())}
         image = Image(request.platform, files, dockerfile=request.dockerfile.read_text())
-        self.registry.put(name, image)
+        if request.attest:
+            # buildx pushes an index: the image and its attestation manifest (unknown/unknown)
+            self.registry.put(f"{name}-image", image)
+            self.registry.put(f"{name}-attestation", Image(ATTESTATION, {"provenance.json": b"{}"}))
+            self.registry.put(name, Image(None, members=(f"{name}-image", f"{name}-attestation")))
+        else:
+            self.registry.put(name, image)
         self.local[name] = image
         self.pushed.append(name)
+        self.requests.append(request)
 
     def create_manifest_list(
         self, name: str, sources: Sequence[str], *, builder: str | None
     ) -> None:
         if self.fail_list is not None:
             raise self.fail_list
+        members: list[str] = []
         for source in sources:
-            assert self.registry.get(source) is not None, f"{source} is not in the registry"
-        self.registry.put(name, Image(None, members=tuple(sources)))
+            found = self.registry.get(source)
+            assert found is not None, f"{source} is not in the registry"
+            # as imagetools create does: an index's entries, attestations included, are copied
+            members.extend(found.members if found.platform is None else (source,))
+        self.registry.put(name, Image(None, members=tuple(members)))
         self.lists.append((name, tuple(sources)))
 
     def local_image_exists(self, ref: str) -> bool:
         return ref in self.local
+
+    def require_attestations(self, *, builder: str | None) -> None:
+        if self.no_attestations is not None:
+            raise self.no_attestations
 
     def export_image(
         self,

@@ -34,6 +34,7 @@ def make_target(
     ssl: str | None = None,
     recipe: Recipe | None = None,
     base_image: str = "python:3.11-alpine3.20",
+    base_digests: Sequence[tuple[str, str]] = (),
 ) -> Target:
     """The one target factory of the unit tests (``depends``: targets or their ids)."""
     found = lookup_arch(arch)
@@ -49,6 +50,7 @@ def make_target(
         repository=repository,
         recipe=recipe or Recipe(),
         depends=tuple(d if isinstance(d, str) else d.id for d in depends),
+        base_digests=tuple(base_digests),
     )
 
 

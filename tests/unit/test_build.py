@@ -17,15 +17,20 @@ from muslwheels.arches import arch_for_platform
 from muslwheels.build import TargetResult, build_targets, validate_graph
 from muslwheels.build_inputs import (
     BuildOptions,
+    RunFiles,
+    build_request,
     default_docker_dir,
     pip_settings,
     recipe_files,
+)
+from muslwheels.build_inputs import (
+    test_request as step_request,
 )
 from muslwheels.cli import _exit_for
 from muslwheels.config import DEFAULT_BUILD_COMMAND
 from muslwheels.engine import BuildRequest, ImageOutput, LocalOutput
 from muslwheels.errors import BuildError, DockerError, ExitCode, Interrupted, PlatformsUnsupported
-from muslwheels.model import Flavour, Recipe, Target
+from muslwheels.model import Flavour, Mode, Recipe, Target
 from muslwheels.net import is_loopback_url
 from muslwheels.pipconfig import IndexSettings
 from muslwheels.wheelstore import LOCK_NAME
@@ -154,6 +159,7 @@ def test_request_carries_the_target(options: BuildOptions) -> None:
     args = dict(request.build_args)
     assert args == {
         "BASE_IMAGE": "python:3.11-alpine3.20",
+        "BUILD_BASE_IMAGE": "python:3.11-alpine3.20",
         "MW_PROJECT": "Beta",
         "MW_VERSION": "2.5",
         "MW_PYTHON": "3.11",
@@ -167,6 +173,61 @@ def test_request_carries_the_target(options: BuildOptions) -> None:
     assert request.network is None
     assert [s[0] for s in request.secrets] == ["pipconf"]
     assert engine.prepared == [(("linux/arm64",), "remote")]
+
+
+ARM64 = "sha256:" + "a" * 64
+AMD64 = "sha256:" + "b" * 64
+PINNED = (("linux/amd64", AMD64), ("linux/arm64", ARM64))
+
+
+@pytest.mark.parametrize("mode", [Mode.EMULATE, Mode.CROSS])
+def test_build_and_test_use_the_planned_manifests(tmp_path: Path, mode: Mode) -> None:
+    """Not the tag, whatever the local image store holds under it: the target platform's
+    manifest for the build and the test, the build machine's for the stages that run there."""
+    target = make_target("beta", "arm64v8", base_digests=PINNED)
+    options = BuildOptions(
+        wheels_root=tmp_path, log_dir=tmp_path, index=INDEX, build_platform="linux/amd64"
+    )
+    files = RunFiles(pipconf=tmp_path / "pip.conf", cert=None, client_cert=None, host_network=False)
+    args = dict(
+        build_request(
+            target, options=options, run_files=files, workdir=tmp_path, mode=mode
+        ).build_args
+    )
+    assert args["BASE_IMAGE"] == f"python@{ARM64}"
+    assert args["BUILD_BASE_IMAGE"] == f"python@{AMD64}"
+    test = step_request(
+        target, stage="report", options=options, run_files=files, contexts=(), out_dir=tmp_path
+    )
+    assert dict(test.build_args)["BASE_IMAGE"] == f"python@{ARM64}"
+    # a builder whose platform is not known: its stages take the tag (BuildKit picks the platform)
+    other = replace(options, build_platform=None)
+    args = dict(
+        build_request(
+            target, options=other, run_files=files, workdir=tmp_path, mode=mode
+        ).build_args
+    )
+    assert (args["BASE_IMAGE"], args["BUILD_BASE_IMAGE"]) == (
+        f"python@{ARM64}",
+        "python:3.11-alpine3.20",
+    )
+
+
+def test_the_log_names_the_base_image_by_digest_or_says_it_is_the_tag(
+    options: BuildOptions,
+) -> None:
+    pinned = make_target("alpha", base_digests=PINNED)
+    loose = make_target("gamma")
+    results, _, _ = run([pinned, loose], options)
+    logs = [r.log_path.read_text() for r in results if r.log_path is not None]
+    lines = [[x for x in log.splitlines() if "base image" in x] for log in logs]
+    assert lines[0] == [
+        f"muslwheels: base image python@{AMD64} (python:3.11-alpine3.20 for linux/amd64)"
+    ]
+    assert lines[1] == [
+        "muslwheels: base image python:3.11-alpine3.20 by its tag (the plan has no digest for "
+        "linux/amd64): whatever the image store holds under that tag"
+    ]
 
 
 # --- skip, force, dry run: no engine call --------------------------------------------------------
@@ -389,6 +450,12 @@ def test_image_output_pushes_by_name() -> None:
     assert request.command_line()[-2] == "type=image,name=example/wheels:t-arm64v8,push=true"
     kept = replace(request, output=ImageOutput("example/wheels:t", push=False))
     assert kept.output_spec() == {"type": "image", "name": "example/wheels:t"}
+    # no attestation unless asked for (buildx adds provenance by default on some drivers)
+    assert "--provenance=false" in request.command_line()
+    assert "--sbom=true" not in request.command_line()
+    attested = replace(request, attest=True).command_line()
+    assert ("--provenance=mode=max" in attested, "--sbom=true" in attested) == (True, True)
+    assert "--provenance=false" not in attested
 
 
 def test_ctrl_c_stops_cleanly(options: BuildOptions) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from muslwheels.arches import lookup_arch
 from muslwheels.config import parse_config
 from muslwheels.errors import ResolutionError, TagError, UsageError
 from muslwheels.model import Config, Flavour
-from muslwheels.plan import Plan, PlanOptions, make_plan
+from muslwheels.plan import Plan, PlanOptions, extra_target, make_plan
 from muslwheels.tags import parse_tags
 
 ALL = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "unknown/unknown")
@@ -23,6 +24,7 @@ class FakeImages:
         self._platforms = platforms
         self.calls = 0
         self.down = False
+        self.digests_down = False  # only the digests cannot be had (offline, no cached answer)
 
     def tags(self, repository: str) -> tuple[str, ...]:
         self.calls += 1
@@ -36,6 +38,21 @@ class FakeImages:
             raise ResolutionError(f"registry of {image} is unreachable")
         tag = image.rpartition(":")[2]
         return self._platforms if tag in self._tags else None
+
+    def digests(self, image: str) -> tuple[tuple[str, str], ...] | None:
+        self.calls += 1
+        if self.down or self.digests_down:
+            raise ResolutionError(f"registry of {image} is unreachable")
+        tag = image.rpartition(":")[2]
+        if tag not in self._tags:
+            return None
+        return tuple(
+            (p, digest_of(image, p)) for p in self._platforms if not p.startswith("unknown")
+        )
+
+
+def digest_of(image: str, platform: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{image} {platform}".encode()).hexdigest()
 
 
 CONFIG = {
@@ -204,8 +221,44 @@ def test_registry_and_index_are_asked_once_per_fact() -> None:
     index.calls.clear()
     make_plan(requests, config=config, projects=index, images=images, options=PlanOptions())
     assert len(index.calls) == len(set(index.calls))
-    # one tag list + one platform list per distinct base image (3.12 and 3.13)
-    assert images.calls == 3
+    # one tag list + one platform list and one digest list per distinct base image (3.12, 3.13)
+    assert images.calls == 5
+
+
+def test_each_target_carries_its_base_images_digests() -> None:
+    plan = _plan("msgpack-py3.12")
+    image = "python:3.12-alpine3.20"
+    for target in plan.targets:
+        assert target.base_image == image
+        assert dict(target.base_digests) == {
+            p: digest_of(image, p) for p in ALL if not p.startswith("unknown")
+        }
+        assert target.pinned_base_image == f"python@{digest_of(image, target.platform)}"
+        # the build machine's platform (cross mode's tools): the same image's amd64 manifest
+        assert target.base_image_on("linux/amd64") == f"python@{digest_of(image, 'linux/amd64')}"
+    assert not [n for n in plan.notes if "digest" in n]
+
+
+def test_without_digests_the_tag_is_used_and_said_once() -> None:
+    images = FakeImages(TAGS)
+    images.digests_down = True
+    plan = _plan("msgpack-py3.12", images=images)
+    assert [t.pinned_base_image for t in plan.targets] == ["python:3.12-alpine3.20"] * 3
+    assert all(t.base_digests == () for t in plan.targets)
+    (note,) = [n for n in plan.notes if "digest" in n]
+    assert note.startswith("python:3.12-alpine3.20 used by its tag, not by digest: ")
+    images = FakeImages(TAGS)
+    images.down = True
+    plan = _plan("msgpack-py3.12-aarch64", images=images)
+    assert plan.targets[0].pinned_base_image == "python:3.12-alpine3.20"
+    assert any("used by its tag, not by digest" in n for n in plan.notes)
+
+
+def test_extra_targets_keep_the_digests() -> None:
+    plan = _plan("msgpack-py3.12-aarch64")
+    (target,) = plan.targets
+    extra = extra_target(target, "six", "1.0")
+    assert extra.pinned_base_image == target.pinned_base_image
 
 
 def test_unknown_version_is_a_tag_error() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fakeimages import (
+    ATTESTATION,
     REPO,
     FakeEngine,
     FakeRegistry,
@@ -19,7 +20,8 @@ from fakeimages import (
     wheel_name,
 )
 
-from muslwheels.errors import ExitCode, RegistryError, UsageError
+from muslwheels.errors import DockerError, ExitCode, RegistryError, UsageError
+from muslwheels.extract import ExtractJob, extract_one
 from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, normalize_repository, split_image_name
 from muslwheels.model import Target
 from muslwheels.publish import (
@@ -108,6 +110,20 @@ def test_labels_and_dockerfile() -> None:
     assert "RUN" not in text
 
 
+def test_labels_name_the_base_image_by_digest() -> None:
+    planned, built = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    target = make_target(base_digests=(("linux/amd64", planned),))
+    labels = dict(image_labels(target))
+    assert labels["org.opencontainers.image.base.name"] == "python:3.11-alpine3.20"
+    assert labels["org.opencontainers.image.base.digest"] == planned
+    assert labels["io.musl-wheels.base-image"] == f"python@{planned}"
+    # what the record beside the wheels says it was built on comes first
+    labels = dict(image_labels(target, base_image=f"python@{built}"))
+    assert labels["org.opencontainers.image.base.digest"] == built
+    # planned by the tag: no base image label at all (nothing to pin to)
+    assert not [k for k in dict(image_labels(make_target())) if "base" in k]
+
+
 def test_image_wheels_carry_the_dependencies(tmp_path: Path) -> None:
     base = make_target("base")
     mid = make_target("mid", depends=[base])
@@ -181,6 +197,79 @@ def test_per_arch_images_and_the_multi_arch_tag(tmp_path: Path) -> None:
     assert report.failure() is None
     assert engine.ready == 1
     assert listing(tmp_path) == before  # pushing never touches wheels/
+
+
+def test_attested_per_arch_images_join_into_the_multi_arch_tag(tmp_path: Path) -> None:
+    """--attest: each per-arch tag is an index holding the image and an unknown/unknown
+    attestation entry (as buildx pushes it); the multi-arch tag is joined from those indexes and
+    read back as the two platforms, and its wheels are extracted for each."""
+    amd, arm = make_target("alpha", "amd64"), make_target("alpha", "arm64v8")
+    for t in (amd, arm):
+        put_wheel(tmp_path, t)
+    registry = FakeRegistry()
+    engine = FakeEngine(registry)
+    report = push_targets(
+        [amd, arm],
+        [amd.id, arm.id],
+        options=PushOptions(wheels_root=tmp_path, attest=True),
+        engine=engine,
+        registry=registry,
+    )
+    assert [r.status for r in report.results] == ["pushed", "pushed"]
+    assert all(r.attest for r in engine.requests)
+    per_arch = registry.get(arm.image)
+    assert per_arch is not None and per_arch.platform is None  # an index...
+    assert [registry.platform_of(m) for m in per_arch.members] == ["linux/arm64", ATTESTATION]
+    assert registry.platforms(arm.image) == ("linux/arm64",)  # ...read as its one platform
+    (manifest,) = report.manifests
+    assert (manifest.status, manifest.arches) == ("created", ("amd64", "arm64v8"))
+    assert engine.lists == [(amd.multiarch_image, (amd.image, arm.image))]
+    joined = registry.get(amd.multiarch_image)
+    assert joined is not None
+    assert [registry.platform_of(m) for m in joined.members].count(ATTESTATION) == 2
+    assert registry.platforms(amd.multiarch_image) == ("linux/amd64", "linux/arm64")
+    dest = tmp_path / "out"
+    for target in (amd, arm):
+        engine.local.clear()
+        extract_one(
+            ExtractJob(target, target.multiarch_image),
+            dest_root=dest,
+            engine=engine,
+            pull=True,
+            builder=None,
+            temp_root=None,
+            on_line=lambda _line: None,
+        )
+    assert (dest / "amd64" / wheel_name(amd)).read_bytes() == (
+        tmp_path / "amd64" / wheel_name(amd)
+    ).read_bytes()
+    assert (dest / "arm64v8" / wheel_name(arm)).is_file()
+
+
+def test_attestations_need_a_builder_that_makes_them(tmp_path: Path) -> None:
+    target = make_target("alpha")
+    put_wheel(tmp_path, target)
+    registry = FakeRegistry()
+    engine = FakeEngine(registry)
+    engine.no_attestations = DockerError("builder 'default' uses the docker driver")
+    with pytest.raises(DockerError, match="docker driver"):
+        push_targets(
+            [target],
+            [target.id],
+            options=PushOptions(wheels_root=tmp_path, attest=True),
+            engine=engine,
+            registry=registry,
+        )
+    assert engine.pushed == [] and registry.repos == {}
+    # a dry run shows the flags and asks nothing of the builder
+    report = push_targets(
+        [target],
+        [target.id],
+        options=PushOptions(wheels_root=tmp_path, attest=True, dry_run=True),
+        engine=engine,
+        registry=registry,
+    )
+    assert "--provenance=mode=max --sbom=true" in report.results[0].message
 
 
 def test_multi_arch_tag_keeps_arches_pushed_earlier(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from muslwheels.registry import (
     credentials_in_config,
     credentials_may_go_to,
     docker_config_path,
+    manifests_in_index,
     parse_challenge,
     platforms_in_index,
 )
@@ -208,6 +209,70 @@ def test_platforms_by_digest(pushed: Registry) -> None:
     with urllib.request.urlopen(request) as response:
         digest = response.headers["Docker-Content-Digest"]
     assert client().platforms(f"{pushed.host}/{REPO}@{digest}") == ("linux/riscv64",)
+
+
+def test_digests_name_each_platforms_manifest(pushed: Registry) -> None:
+    """What a build pins its base image to: each platform's own manifest, never an attestation."""
+    lookup = client()
+    found = lookup.digests(f"{pushed.host}/{REPO}:3.11-bookworm")
+    assert found is not None
+    assert [p for p, _ in found] == ["linux/amd64", "linux/arm64"]  # no unknown/unknown
+    for platform, digest in found:
+        # the registry serves that platform's manifest under the digest, and only it
+        assert client().platforms(f"{pushed.host}/{REPO}@{digest}") == (platform,)
+    assert dict(lookup.digests(f"{pushed.host}/{REPO}:3.12-bookworm") or ()).keys() == {
+        "linux/amd64",
+        "linux/arm/v7",
+        "linux/arm/v6",
+        "linux/arm64/v8",
+        "linux/riscv64",
+    }
+    for tag, accept, platform in [
+        ("single-oci", "application/vnd.oci.image.manifest.v1+json", "linux/riscv64"),
+        ("single-docker", "application/vnd.docker.distribution.manifest.v2+json", "linux/arm/v7"),
+    ]:
+        request = urllib.request.Request(
+            f"{pushed.url}/v2/{REPO}/manifests/{tag}", headers={"Accept": accept}
+        )
+        with urllib.request.urlopen(request) as response:
+            served = response.headers["Docker-Content-Digest"]
+        assert lookup.digests(f"{pushed.host}/{REPO}:{tag}") == ((platform, served),)
+    assert lookup.digests(f"{pushed.host}/{REPO}:3.99-bookworm") is None
+
+
+def test_platforms_and_digests_share_one_question(pushed: Registry, tmp_path: Path) -> None:
+    gate = AuthGate(pushed.url)
+    try:
+        image = f"{gate.host}/{REPO}:3.11-bookworm"
+        lookup = client(cache=JsonCache(tmp_path), cache_loopback=True)
+        platforms = lookup.platforms(image)
+        asked = len(gate.server.requests)
+        digests = lookup.digests(image)  # from the same answer: no request
+        assert len(gate.server.requests) == asked
+        offline = client(cache=JsonCache(tmp_path, offline=True), cache_loopback=True)
+        assert offline.platforms(image) == platforms
+        assert offline.digests(image) == digests
+    finally:
+        gate.close()
+    assert len(gate.server.requests) == asked
+    # offline, a cache without them: the plan says the tag is used (plan.py)
+    with pytest.raises(ResolutionError, match=r"manifest digests of .* is not in the cache"):
+        client(cache=JsonCache(tmp_path / "other", offline=True), cache_loopback=True).digests(
+            image
+        )
+
+
+def test_manifests_in_index_keeps_valid_digests_only() -> None:
+    good = "sha256:" + "c" * 64
+    document = {
+        "manifests": [
+            {"platform": {"os": "linux", "architecture": "amd64"}, "digest": good},
+            {"platform": {"os": "linux", "architecture": "arm64"}, "digest": "sha256:zz\n"},
+            {"platform": {"os": "linux", "architecture": "amd64"}, "digest": "sha256:" + "d" * 64},
+            {"platform": {"os": "unknown", "architecture": "unknown"}, "digest": good},
+        ]
+    }
+    assert manifests_in_index(document) == (("linux/amd64", good), ("linux/arm64", None))
 
 
 def test_localhost_is_plain_http_too(pushed: Registry) -> None:

@@ -54,6 +54,34 @@ def test_target_dict_round_trip_and_fields() -> None:
         assert key in d
 
 
+ARM64 = "sha256:" + "a" * 64
+AMD64 = "sha256:" + "b" * 64
+
+
+def test_the_base_images_digests_are_saved_and_shown() -> None:
+    t = replace(_target(), base_digests=(("linux/arm64", ARM64), ("linux/amd64", AMD64)))
+    d = target_to_dict(t)
+    assert d["base_image"] == "python:3.12-alpine3.20"
+    assert d["base_image_pinned"] == f"python@{ARM64}"
+    assert d["base_digests"] == {"linux/arm64": ARM64, "linux/amd64": AMD64}
+    assert target_from_dict(json.loads(json.dumps(d))) == t
+    # planned without the registry: the tag, and nothing to round-trip
+    d = target_to_dict(_target())
+    assert (d["base_image_pinned"], d["base_digests"]) == ("python:3.12-alpine3.20", {})
+
+
+@pytest.mark.parametrize("digests", [{"linux/arm64": "latest"}, ["linux/arm64"], {"a": 1}])
+def test_a_saved_plan_with_a_bad_digest_is_damaged(tmp_path: Path, digests: Any) -> None:
+    path = tmp_path / "plan.json"
+    inputs = {"tags": ["PyNaCl-py3.12-aarch64"]}
+    save_plan(path, inputs, [_target()], [_target().id])
+    payload = json.loads(path.read_text())
+    payload["targets"][0]["base_digests"] = digests
+    path.write_text(json.dumps(payload))
+    with pytest.raises(UsageError, match="damaged"):
+        load_plan(path, dict(inputs))
+
+
 def test_saved_plan_is_used_only_for_the_same_inputs(tmp_path: Path) -> None:
     path = tmp_path / "state" / "plan.json"
     inputs = {"tags": ["PyNaCl-py3.12-aarch64"], "flavour": "shared"}

@@ -394,6 +394,19 @@ def test_no_shared_runtime_packages(tmp_path: Path, index: Index) -> None:
     assert "owners" not in [s for s, _ in engine.stages]
 
 
+def test_the_record_names_the_base_image_the_wheel_was_tested_on(
+    tmp_path: Path, index: Index
+) -> None:
+    digest = "sha256:" + "e" * 64
+    target = make_target("msgpack", base_digests=(("linux/amd64", digest),))
+    options = options_for(tmp_path, index)
+    results, _ = build([target], options, Engine({}, {}))
+    assert [r.status for r in results] == ["built"]
+    (wheel,) = results[0].wheels
+    record = read_record(options.wheels_root / "amd64", wheel)
+    assert record is not None and record.base_image == f"python@{digest}"
+
+
 def test_the_record_beside_the_wheel_gives_its_image_the_closure_and_the_label(
     tmp_path: Path, index: Index
 ) -> None:

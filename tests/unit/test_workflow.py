@@ -83,6 +83,11 @@ def test_jobs_runners_and_pinned_actions() -> None:
     publish = data["jobs"]["publish"]
     login = next(s for s in publish["steps"] if "login-action" in s.get("uses", ""))
     assert login["with"]["password"] == "${{ secrets.MUSL_WHEELS_REGISTRY_PASSWORD }}"
+    # the wheel images carry provenance and SBOM: pushed with the job's docker-container builder
+    buildx = next(s for s in publish["steps"] if "setup-buildx" in s.get("uses", ""))
+    pushing = next(s for s in publish["steps"] if "invoke push" in s.get("run", ""))
+    assert pushing["env"]["BUILDER"] == f"${{{{ steps.{buildx['id']}.outputs.name }}}}"
+    assert 'invoke push "${args[@]}" --builder "$BUILDER" --attest' in pushing["run"]
     # a secret only ever reaches an action's input, never a shell line
     for job in data["jobs"].values():
         for step in job["steps"]:
