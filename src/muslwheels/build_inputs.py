@@ -347,7 +347,9 @@ def stage_workdir(target: Target, workdir: Path, dep_wheels: Sequence[Path]) -> 
         folder.mkdir(parents=True)
     for name, text in recipe_files(target).items():
         (recipe_dir / name).write_text(text, encoding="utf-8")
-    for wheel in dep_wheels:
+    # Several dependencies may share a requirement (pycparser under cffi, for cryptography and PyNaCl
+    # alike): one wheel file name is one wheel, offered once.
+    for wheel in {w.name: w for w in dep_wheels}.values():
         link_or_copy(wheel, deps_dir / wheel.name)
 
 

@@ -662,3 +662,18 @@ def test_a_builder_problem_no_platform_owns_stops_the_run(options: BuildOptions)
 
     with pytest.raises(DockerError, match="nosuch"):
         run([make_target()], replace(options, builder="nosuch"), NoBuilder())
+
+
+def test_a_wheel_several_dependencies_share_is_offered_once(tmp_path: Path) -> None:
+    """pycparser is in the closures of both cryptography and PyNaCl (through cffi): paramiko's
+    build gets it once (a second link onto the same file failed with SameFileError)."""
+    from muslwheels.build_inputs import stage_workdir
+
+    shared = tmp_path / "wheels" / "pycparser-3.12-py3-none-any.whl"
+    shared.parent.mkdir()
+    shared.write_bytes(b"wheel")
+    other = tmp_path / "wheels" / "bcrypt-5.0.0-cp39-abi3-musllinux_1_2_armv7l.whl"
+    other.write_bytes(b"other")
+    work = tmp_path / "work"
+    stage_workdir(make_target("paramiko", "armv7"), work, [shared, other, shared])
+    assert sorted(p.name for p in (work / "deps").iterdir()) == sorted([shared.name, other.name])
