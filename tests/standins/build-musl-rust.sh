@@ -189,7 +189,11 @@ prefix() {
     host=$(host_triple "$arch")
     musl=$(musl_triple "$arch")
     fill "$FILES/cargo.in" "$root/usr/bin/cargo" PREFIX="$PREFIX" MUSL_TRIPLE="$musl" \
-        HOST_ENV="$(env_name "$host")" HOST_LOWER="$(echo "$host" | tr - _)" MUSL_ENV="$(env_name "$musl")"
+        HOST_ENV="$(env_name "$host")" HOST_LOWER="$(echo "$host" | tr - _)" MUSL_ENV="$(env_name "$musl")" \
+        MUSL_LOWER="$(echo "$musl" | tr - _)"
+    fill "$FILES/musl-cc.in" "$p/bin/musl-cc" MODE=cc MUSL_TRIPLE="$musl"
+    fill "$FILES/musl-cc.in" "$p/bin/musl-c++" MODE=c++ MUSL_TRIPLE="$musl"
+    chmod 0755 "$p/bin/musl-cc" "$p/bin/musl-c++"
     local gcc
     gcc=$(cd "$p/usr/bin" && compgen -G "$ma-gcc-[0-9]*" | head -n 1)
     if [ -z "$gcc" ] || [ ! -x "$p/usr/bin/$gcc" ]; then die "$arch: no $ma-gcc-* in the prefix"; fi
