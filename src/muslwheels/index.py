@@ -244,8 +244,13 @@ def parse_html_page(body: bytes | str) -> list[DistFile]:
     ``data-yanked`` and ``data-requires-python`` (HTML-unescaped)."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     parser = _LinkParser()
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError as err:
+        # html.parser's markup-declaration scanner asserts on some broken declarations (`<![A`):
+        # found by the fuzz target (tests/fuzz, corpus simple_html)
+        raise ValueError(f"broken markup: {err}") from None
     files = []
     for href, yanked, requires in parser.links:
         path = urllib.parse.urlsplit(href).path
@@ -650,6 +655,11 @@ class PackageIndex:
                 f"cannot read local index page {path}: {exc.strerror or exc}",
                 hint="check the file:// index URL in PIP_EXTRA_INDEX_URL / `pip config list`",
             ) from exc
+        except ValueError as exc:
+            raise ResolutionError(
+                f"local index page {path} is malformed: {exc}",
+                hint="check the file:// index URL in PIP_EXTRA_INDEX_URL / `pip config list`",
+            ) from exc
 
     def _find_links(self, location: str) -> list[DistFile]:
         with self._lock:  # read once per run, even by prefetch's threads
@@ -665,7 +675,7 @@ class PackageIndex:
             if path.is_dir():
                 files = [DistFile(p.name) for p in sorted(path.iterdir()) if p.is_file()]
             elif path.is_file() and path.suffix.lower() in (".html", ".htm"):
-                files = parse_html_page(path.read_bytes())
+                files = self._find_links_page(location, path.read_bytes())
             elif path.is_file():
                 files = [DistFile(path.name)]
             else:
@@ -677,9 +687,19 @@ class PackageIndex:
                 self.notes.append(f"ignored find-links location {redact(location)}: not found")
                 files = []
             else:
-                files = parse_html_page(body)
+                files = self._find_links_page(location, body)
         self._find_link_files[location] = files
         return files
+
+    def _find_links_page(self, location: str, body: bytes) -> list[DistFile]:
+        """The files a find-links HTML page links to; a malformed page is left out with a note."""
+        try:
+            return parse_html_page(body)
+        except ValueError as exc:
+            self.notes.append(
+                f"ignored find-links location {redact(location)}: malformed page: {exc}"
+            )
+            return []
 
     def _context(self, verify: bool) -> ssl.SSLContext:
         if verify in self._ssl:

@@ -967,3 +967,21 @@ def test_an_answer_past_the_size_limit_is_refused(
     ) as info:
         index_at(web.url + "/simple").project("cffi")
     assert info.value.exit_code == 4
+
+
+@pytest.mark.parametrize("page", [b"<![A<html>", b"<![<html>"])
+def test_broken_markup_declarations_are_a_malformed_page(page: bytes) -> None:
+    """html.parser asserts on these (found by the fuzz target): a malformed answer, no traceback."""
+    with pytest.raises(ValueError, match="broken markup"):
+        parse_html_page(page)
+
+
+def test_a_malformed_find_links_page_is_left_out_with_a_note(
+    tmp_path: Path, served: RouteServer
+) -> None:
+    page = tmp_path / "links.html"
+    page.write_bytes(b"<![A<html>")
+    settings = IndexSettings(index_url=served.url + "/json/simple", find_links=(str(page),))
+    index = PackageIndex(settings)
+    assert index.project("cffi") is not None  # the index still answers
+    assert len(index.notes) == 1 and "malformed page: broken markup" in index.notes[0]
