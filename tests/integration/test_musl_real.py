@@ -26,7 +26,7 @@ import os
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,12 +235,12 @@ def run_musl(
 
 
 @functools.cache
-def platform_image(platform: str) -> str:
-    """The stand-in's image for ``platform`` by digest. Running the tag would leave that platform's
+def platform_image(platform: str, image: str = MUSL) -> str:
+    """``image`` (the musl stand-in, or another tag of it) for ``platform`` by digest. Running the tag would leave that platform's
     image under the tag in the engine's store, and the docker driver's BuildKit takes a local arm/v7
     image for a linux/arm64 FROM (containerd counts arm/v7 as runnable on arm64): later arm64 builds
     would get armv7's files."""
-    done = run_command(["docker", "buildx", "imagetools", "inspect", "--raw", MUSL], timeout=120)
+    done = run_command(["docker", "buildx", "imagetools", "inspect", "--raw", image], timeout=120)
     assert done.returncode == 0, done.stderr
     os_name, arch, *variant = platform.split("/")
     for manifest in json.loads(done.stdout)["manifests"]:
@@ -250,27 +250,35 @@ def platform_image(platform: str) -> str:
             arch,
             variant[0] if variant else None,
         ):
-            return f"{MUSL.rsplit(':', 1)[0]}@{manifest['digest']}"
-    raise AssertionError(f"{MUSL} has no {platform} image")
+            return f"{image.rsplit(':', 1)[0]}@{manifest['digest']}"
+    raise AssertionError(f"{image} has no {platform} image")
 
 
-def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[str, str]:
+def functional_checks(
+    arch: str,
+    folder: Path,
+    modules: Sequence[str],
+    *,
+    checks: Mapping[str, tuple[str, str]] = FUNCTIONAL_CHECKS,
+    image: str = MUSL,
+    timeout: float = 600,
+) -> dict[str, str]:
     """Install ``modules`` from ``folder`` (wheels/<arch>/, no index, no network) in a fresh
-    container of the stand-in on ``arch``'s platform and run their checks."""
+    container of ``image`` on ``arch``'s platform and run their ``checks``."""
     platform, machine = PLATFORMS[arch]
     script = (  # $0 the script, $1 the checks, $2 the projects (split on purpose)
         "set -e; python -m pip install -q --no-index --no-cache-dir --disable-pip-version-check "
         '--root-user-action=ignore --find-links /w $2 >&2; exec python -c "$0" "$1"'
     )
-    checks = {m: FUNCTIONAL_CHECKS[m][0] for m in modules}
+    code = {m: checks[m][0] for m in modules}
     done = run_command(
         [
             *("docker", "run", "--rm", "--network", "none", "--platform", platform),
-            *("-v", f"{folder}:/w:ro", platform_image(platform)),
-            *("sh", "-c", script, CHECK_SCRIPT, json.dumps(checks)),
+            *("-v", f"{folder}:/w:ro", platform_image(platform, image)),
+            *("sh", "-c", script, CHECK_SCRIPT, json.dumps(code)),
             " ".join(modules),
         ],
-        timeout=600,
+        timeout=timeout,
     )
     assert done.returncode == 0, f"{arch} container failed: {done.stderr[-3000:]}"
     answer = json.loads(done.stdout.strip().splitlines()[-1])

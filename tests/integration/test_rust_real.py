@@ -12,7 +12,6 @@ CI (tier 1) keeps cryptography for armv7, cross; the rest is the matrix tier's.
 from __future__ import annotations
 
 import functools
-import json
 import subprocess
 import time
 import zipfile
@@ -30,9 +29,9 @@ from support import (
     Recorder,
     make_target,
     record_cell,
-    run_command,
 )
-from test_musl_real import CHECK_SCRIPT, shipped_config
+from test_musl_real import PLATFORMS, shipped_config
+from test_musl_real import functional_checks as musl_checks
 
 from muslwheels.build import TargetResult, build_targets
 from muslwheels.build_inputs import BuildOptions, VerifySettings
@@ -49,12 +48,6 @@ pytestmark = pytest.mark.integration
 RUST_TAG = "3.11-musl-rust"
 MUSL_RUST = f"{REGISTRY}/{STANDIN_REPO}:{RUST_TAG}"
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "standins" / "build-musl-rust.sh"
-
-PLATFORMS = {
-    "amd64": ("linux/amd64", "x86_64"),
-    "arm64v8": ("linux/arm64", "aarch64"),
-    "armv7": ("linux/arm/v7", "armv7l"),
-}
 
 #: An X.509 certificate (self-signed, P-256) for cryptography's check.
 CERT = """-----BEGIN CERTIFICATE-----
@@ -225,48 +218,9 @@ def run_rust(
     return RustRun(arch, {r.target.module: r for r in results}, options.wheels_root, recorder)
 
 
-@functools.cache
-def platform_image(platform: str) -> str:
-    """The Rust stand-in's image for ``platform``, by digest (see test_musl_real.platform_image)."""
-    done = run_command(
-        ["docker", "buildx", "imagetools", "inspect", "--raw", MUSL_RUST], timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    os_name, arch, *variant = platform.split("/")
-    for manifest in json.loads(done.stdout)["manifests"]:
-        found = manifest["platform"]
-        if (found["os"], found["architecture"], found.get("variant")) == (
-            os_name,
-            arch,
-            variant[0] if variant else None,
-        ):
-            return f"{MUSL_RUST.rsplit(':', 1)[0]}@{manifest['digest']}"
-    raise AssertionError(f"{MUSL_RUST} has no {platform} image")
-
-
 def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[str, str]:
-    """Install ``modules`` from ``folder`` alone (no index, no network) in a fresh container of
-    ``arch``'s platform and run their checks."""
-    platform, machine = PLATFORMS[arch]
-    script = (
-        "set -e; python -m pip install -q --no-index --no-cache-dir --disable-pip-version-check "
-        '--root-user-action=ignore --find-links /w $2 >&2; exec python -c "$0" "$1"'
-    )
-    checks = {m: CHECKS[m][0] for m in modules}
-    done = run_command(
-        [
-            *("docker", "run", "--rm", "--network", "none", "--platform", platform),
-            *("-v", f"{folder}:/w:ro", platform_image(platform)),
-            *("sh", "-c", script, CHECK_SCRIPT, json.dumps(checks)),
-            " ".join(modules),
-        ],
-        timeout=900,
-    )
-    assert done.returncode == 0, f"{arch} container failed: {done.stderr[-3000:]}"
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["machine"] == machine
-    results: dict[str, str] = answer["results"]
-    return results
+    """test_musl_real's checks run in the Rust stand-in with this module's CHECKS."""
+    return musl_checks(arch, folder, modules, checks=CHECKS, image=MUSL_RUST, timeout=900)
 
 
 def assert_rust_wheel(run: RustRun, module: str, mode: str) -> Path:
