@@ -242,3 +242,39 @@ def test_a_busy_port_and_a_stale_pid_file_are_one_line_each(tmp_path: Path) -> N
     assert len(lines) == 2
     assert not (run / f"registry-{port}.pid").exists()
     assert not (tmp_path / "work" / f"registry-{port}").exists()
+
+
+def test_a_stale_pid_file_on_a_free_port_starts_the_registry(tmp_path: Path) -> None:
+    """The state a rebooted machine leaves: the registry's pid file names a process that is gone and
+    nothing listens on the port. The pid file goes with one line and the registry starts (here a fake
+    docker-registry that answers HTTP on the port); a free port is no failure. CI once stopped here
+    with exit 1 and no line at all."""
+    env = machine(tmp_path, "12", "bookworm")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = tmp_path / "bin" / "docker-registry"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY" > "{tmp_path}/storage-seen"\n'
+        f"exec python3 -m http.server --bind 127.0.0.1 {port}\n"
+    )
+    fake.chmod(0o755)
+    run = tmp_path / "work" / "run"
+    run.mkdir()
+    (run / f"registry-{port}.pid").write_text("999999999\n")  # no such process
+    try:
+        done = in_setup(f"start_registry {port}", env)
+        assert done.returncode == 0, done.stderr
+        lines = done.stderr.splitlines()
+        assert lines[0] == f"removing {run}/registry-{port}.pid: its registry (pid 999999999) is gone"
+        assert lines[1].startswith(f"starting registry on 127.0.0.1:{port} (config .ci/registry-{port}.yml")
+        assert len(lines) == 2
+        started = int((run / f"registry-{port}.pid").read_text())
+        assert started != 999999999
+        assert (tmp_path / "storage-seen").read_text().strip() == str(tmp_path / "work" / f"registry-{port}")
+    finally:
+        pidfile = run / f"registry-{port}.pid"
+        pid = pidfile.read_text().strip() if pidfile.exists() else ""
+        if pid and pid != "999999999":
+            subprocess.run(["kill", pid], check=False)
