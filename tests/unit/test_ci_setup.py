@@ -267,12 +267,18 @@ def test_a_stale_pid_file_on_a_free_port_starts_the_registry(tmp_path: Path) -> 
         done = in_setup(f"start_registry {port}", env)
         assert done.returncode == 0, done.stderr
         lines = done.stderr.splitlines()
-        assert lines[0] == f"removing {run}/registry-{port}.pid: its registry (pid 999999999) is gone"
-        assert lines[1].startswith(f"starting registry on 127.0.0.1:{port} (config .ci/registry-{port}.yml")
+        assert (
+            lines[0] == f"removing {run}/registry-{port}.pid: its registry (pid 999999999) is gone"
+        )
+        assert lines[1].startswith(
+            f"starting registry on 127.0.0.1:{port} (config .ci/registry-{port}.yml"
+        )
         assert len(lines) == 2
         started = int((run / f"registry-{port}.pid").read_text())
         assert started != 999999999
-        assert (tmp_path / "storage-seen").read_text().strip() == str(tmp_path / "work" / f"registry-{port}")
+        assert (tmp_path / "storage-seen").read_text().strip() == str(
+            tmp_path / "work" / f"registry-{port}"
+        )
     finally:
         pidfile = run / f"registry-{port}.pid"
         pid = pidfile.read_text().strip() if pidfile.exists() else ""
