@@ -344,7 +344,9 @@ class _Bake:
             prefix="muslwheels-bake-", dir=self.options.temp_root
         ) as tmp:
             run_dir = Path(tmp)
-            run_files = write_run_files(self.pip, run_dir / "run", fresh=self.fresh)
+            run_files = write_run_files(
+                self.pip, run_dir / "run", fresh=self.fresh, cargo_config=self.options.cargo_config
+            )
             self.test_step = verify_step(self.options, run_files, self.engine.build)
             for state in pending:
                 self.reporter.target_started(state.target)
@@ -681,7 +683,10 @@ def print_definition(
             hint="pass --print with a new name in a folder you can write",
         ) from None
     run_files = write_run_files(
-        pip, support / "run", fresh=uuid.uuid4().hex if options.force else ""
+        pip,
+        support / "run",
+        fresh=uuid.uuid4().hex if options.force else "",
+        cargo_config=options.cargo_config,
     )
     by_id = {t.id: t for t in targets}
     validate_graph(targets)

@@ -288,7 +288,12 @@ class _Run:
             with tempfile.TemporaryDirectory(
                 prefix="muslwheels-run-", dir=self.options.temp_root
             ) as run_dir:
-                run_files = write_run_files(self.pip, Path(run_dir), fresh=self.fresh)
+                run_files = write_run_files(
+                    self.pip,
+                    Path(run_dir),
+                    fresh=self.fresh,
+                    cargo_config=self.options.cargo_config,
+                )
                 self.test_step = verify_step(self.options, run_files, self._run_checked)
                 self.run_dir = Path(run_dir)
                 self.build_all(to_build, run_files)
@@ -296,7 +301,9 @@ class _Run:
 
     def would_build(self, target: Target) -> TargetResult:
         placeholder = Path("<tmp>")
-        run_files = placeholder_run_files(self.pip, fresh=self.fresh)
+        run_files = placeholder_run_files(
+            self.pip, fresh=self.fresh, cargo_config=self.options.cargo_config
+        )
         try:
             recipe_files(target)
         except BuildError as err:

@@ -94,6 +94,7 @@ class BuildOptions:
     default_mode: Mode = Mode.EMULATE  # [defaults] mode
     build_platform: str | None = None  # the builder's own platform (None: every target is foreign)
     tests: VerifySettings | None = None  # None: no closure and no test step
+    cargo_config: str | None = None  # the user's cargo config file (the ``cargoconfig`` secret)
 
 
 # --- pip's settings inside the build ------------------------------------------------------------
@@ -218,14 +219,18 @@ class RunFiles:
     client_cert: Path | None
     host_network: bool
     fresh: str = ""  # MW_FRESH: a new value per forced run re-runs the wheel step
+    cargo_config: Path | None = None  # the user's cargo config (``cargoconfig`` secret)
 
     def secrets(self) -> tuple[tuple[str, str], ...]:
         """The build's ``--secret`` pairs (id, source file)."""
         found = [("pipconf", str(self.pipconf))]
-        if self.cert is not None:
-            found.append(("pipcert", str(self.cert)))
-        if self.client_cert is not None:
-            found.append(("pipclientcert", str(self.client_cert)))
+        for secret_id, path in (
+            ("pipcert", self.cert),
+            ("pipclientcert", self.client_cert),
+            ("cargoconfig", self.cargo_config),
+        ):
+            if path is not None:
+                found.append((secret_id, str(path)))
         return tuple(found)
 
 
@@ -260,9 +265,9 @@ def build_request(
                 f"{target.tag}: no cross compiler target is known for {target.arch.key}"
             )
         cross_args = (("MW_MODE", "cross"), *settings.build_args())
-    elif rust_packages(target.recipe) and target.arch.rust_triple:
-        # emulate: the crates stage fetches for this triple on the build machine's platform
-        cross_args = (("MW_RUST_TRIPLE", target.arch.rust_triple),)
+    if rust_packages(target.recipe) and target.arch.rust_triple:
+        # every mode: the crates stage fetches for this triple on the build machine's platform
+        cross_args = (*cross_args, ("MW_RUST_TRIPLE", target.arch.rust_triple))
     return BuildRequest(
         context=options.docker_dir,
         dockerfile=options.docker_dir / "Dockerfile",
@@ -321,9 +326,12 @@ def test_request(
 # --- the files of a run and of a target ----------------------------------------------------------
 
 
-def write_run_files(pip: PipSettings, run_dir: Path, *, fresh: str = "") -> RunFiles:
+def write_run_files(
+    pip: PipSettings, run_dir: Path, *, fresh: str = "", cargo_config: str | None = None
+) -> RunFiles:
     """Write the run's pip.conf (mode 0600, in a private directory) and find the certificate
-    files: the sources of the build secrets."""
+    files and the user's cargo config (a copy when its path cannot be a secret source): the
+    sources of the build secrets."""
     run_dir.mkdir(mode=0o700, exist_ok=True)
     run_dir.chmod(0o700)
     pipconf = run_dir / "pip.conf"
@@ -336,6 +344,7 @@ def write_run_files(pip: PipSettings, run_dir: Path, *, fresh: str = "") -> RunF
         client_cert=_secret_file(pip.client_cert, run_dir / "client-cert.pem"),
         host_network=pip.host_network,
         fresh=fresh,
+        cargo_config=_secret_file(cargo_config, run_dir / "cargo-config.toml", what="cargo"),
     )
 
 
@@ -366,14 +375,14 @@ def staged_request(
     stage or destination (e.g. the builder stage as a local image, to inspect it)."""
     pip = pip_settings(options.index)
     with tempfile.TemporaryDirectory(prefix="muslwheels-", dir=options.temp_root) as tmp:
-        run_files = write_run_files(pip, Path(tmp) / "run")
+        run_files = write_run_files(pip, Path(tmp) / "run", cargo_config=options.cargo_config)
         workdir = Path(tmp) / "target"
         stage_workdir(target, workdir, ())
         request = build_request(target, options=options, run_files=run_files, workdir=workdir)
         yield replace(request, stage=stage, output=output or request.output)
 
 
-def _secret_file(source: str | None, copy_to: Path) -> Path | None:
+def _secret_file(source: str | None, copy_to: Path, *, what: str = "pip") -> Path | None:
     """A host file usable as a BuildKit secret source: the file itself when it is a plain path,
     else a private copy (a CA directory is concatenated into one bundle)."""
     if source is None:
@@ -385,6 +394,11 @@ def _secret_file(source: str | None, copy_to: Path) -> Path | None:
         copy_to.chmod(0o600)
         return copy_to
     if not path.is_file():
+        if what == "cargo":
+            raise BuildError(
+                f"the cargo config {source} (MUSLWHEELS_CARGO_CONFIG) does not exist",
+                hint="name an existing cargo config.toml, or unset MUSLWHEELS_CARGO_CONFIG",
+            )
         raise BuildError(
             f"pip's certificate file {source} does not exist",
             hint="fix PIP_CERT / PIP_CLIENT_CERT or pip's cert / client-cert setting",
@@ -396,7 +410,9 @@ def _secret_file(source: str | None, copy_to: Path) -> Path | None:
     return path
 
 
-def placeholder_run_files(pip: PipSettings, *, fresh: str = "") -> RunFiles:
+def placeholder_run_files(
+    pip: PipSettings, *, fresh: str = "", cargo_config: str | None = None
+) -> RunFiles:
     """The run files a dry run shows (``<tmp>`` where the private directory would be)."""
     return RunFiles(
         pipconf=Path("<tmp>") / "pip.conf",
@@ -404,4 +420,5 @@ def placeholder_run_files(pip: PipSettings, *, fresh: str = "") -> RunFiles:
         client_cert=Path(pip.client_cert) if pip.client_cert else None,
         host_network=pip.host_network,
         fresh=fresh,
+        cargo_config=Path(cargo_config) if cargo_config else None,
     )

@@ -271,6 +271,7 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
         mode=options.mode,
         default_mode=sources.config.defaults.mode,
         build_platform=_build_platform(options.builder),
+        cargo_config=options.cargo_config,
         tests=VerifySettings(
             modules=tuple(m.name for m in sources.config.modules),
             index=PipIndexWheels(sources.settings, env=options.env),

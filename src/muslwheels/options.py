@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from types import MappingProxyType
 
 from .baseimage import template_problem
@@ -120,6 +121,9 @@ class RunOptions:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for pip and Docker's config
     test: bool = True  # each built target's test step (--no-test / NO_TEST: off)
     attest: bool = False  # provenance and SBOM attestations on the pushed wheel images
+    #: MUSLWHEELS_CARGO_CONFIG: a cargo config file (a crate mirror, private registries and their
+    #: tokens) that the builds' cargo reads as a BuildKit secret; None: cargo gets none of the user's
+    cargo_config: str | None = None
 
     def require_tags(self) -> tuple[str, ...]:
         """The tags, or the usage error that says how to give one."""
@@ -168,6 +172,26 @@ def _repository(flags: Flags, env: Mapping[str, str]) -> str | None:
     if not repository and env.get("IMAGE_NAME"):
         repository = split_image_name(env["IMAGE_NAME"])[0]
     return normalize_repository(repository) if repository else None
+
+
+def _cargo_config(env: Mapping[str, str]) -> str | None:
+    """MUSLWHEELS_CARGO_CONFIG: the one way the builds' cargo gets the user's settings (a crate
+    mirror, a private registry and its token). Nothing else of the user's cargo setup (its
+    CARGO_* variables, ~/.cargo) reaches a build."""
+    raw = env.get("MUSLWHEELS_CARGO_CONFIG", "")
+    if not raw:
+        return None
+    if not Path(raw).is_file():
+        raise UsageError(
+            f"MUSLWHEELS_CARGO_CONFIG={shown(raw)} is not a file",
+            hint="name a cargo config.toml (it reaches the builds as a secret), or unset it",
+        )
+    if not os.access(raw, os.R_OK):
+        raise UsageError(
+            f"MUSLWHEELS_CARGO_CONFIG={shown(raw)} cannot be read",
+            hint="make it readable by this user, or unset it",
+        )
+    return raw
 
 
 def _timeouts(flags: Flags, env: Mapping[str, str]) -> tuple[float, float]:
@@ -254,4 +278,5 @@ def make_run_options(env: Mapping[str, str], flags: Flags | None = None) -> RunO
         env=MappingProxyType(dict(env)),
         test=not _switch(flags.no_test, env, "NO_TEST"),
         attest=flags.attest,
+        cargo_config=_cargo_config(env),
     )

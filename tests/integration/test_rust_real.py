@@ -187,6 +187,7 @@ def run_rust(
     modules: Sequence[str],
     *,
     flavour: Flavour = Flavour.SHARED,
+    cargo_config: Path | None = None,
 ) -> RustRun:
     targets = targets_for(arch, modules, index, flavour)
     recorder = Recorder()
@@ -199,6 +200,7 @@ def run_rust(
         mode=mode,
         build_platform="linux/amd64",
         tests=VerifySettings(modules=(), index=PipIndexWheels(index)),
+        cargo_config=str(cargo_config) if cargo_config else None,
     )
     start = time.monotonic()
     results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)
@@ -257,6 +259,56 @@ def test_cryptography_cross_for_armv7_builds_and_works(cryptography_armv7: RustR
     assert any("libssl" in n for n in names) and any("libcrypto" in n for n in names), names
     checks = functional_checks("armv7", run.wheels_root / "armv7", ["cryptography"])
     assert checks["cryptography"] == CHECKS["cryptography"][1]
+
+
+#: A cargo config that sends crate fetches to a registry nobody answers for (the build container's own
+#: loopback, where nothing listens), with a private registry's token that must never be seen.
+UNREACHABLE_CARGO_CONFIG = """\
+[source.crates-io]
+replace-with = "mw-unreachable"
+
+[source.mw-unreachable]
+registry = "sparse+http://127.0.0.1:9/index/"
+
+[registries.mw-private]
+index = "sparse+http://127.0.0.1:9/private/"
+token = "mw-token-that-must-not-leak"
+"""
+
+
+def test_an_unreachable_crate_registry_fails_in_one_line_naming_the_fetch(
+    tmp_path: Path, host_index: IndexSettings
+) -> None:
+    """bcrypt for armv7 under mode auto, with the user's cargo config (MUSLWHEELS_CARGO_CONFIG, a
+    secret) pointing crate fetches at a registry that does not answer: the cross attempt and the
+    emulated one both stop at the crates stage, on the build platform, each with one line naming the
+    fetch (no hang, nothing compiled under QEMU); the config's token is in no log and no message."""
+    config = tmp_path / "cargo-config.toml"
+    config.write_text(UNREACHABLE_CARGO_CONFIG)
+    start = time.monotonic()
+    run = run_rust(
+        tmp_path / "run", host_index, Mode.AUTO, "armv7", ["bcrypt"], cargo_config=config
+    )
+    result = run.results["bcrypt"]
+    assert result.status == "failed", result
+    assert not list((run.wheels_root / "armv7").glob("*.whl"))
+    fetch_line = "cargo could not fetch the crates of bcrypt"
+    assert fetch_line in result.message, result.message
+    assert "fetching the Rust crates failed" in result.message, result.message
+    log = run.log("bcrypt")
+    assert "cross" in result.message and "emulate" in result.message, result.message
+    assert log.count(f"muslwheels: error: {fetch_line}") == 2, log[-4000:]
+    seen = (
+        log
+        + result.message
+        + "".join(
+            p.read_text(errors="replace")
+            for p in (tmp_path / "run" / "logs").rglob("*")
+            if p.is_file()
+        )
+    )
+    assert "mw-token-that-must-not-leak" not in seen
+    print(f"\nunreachable crate registry: failed in {time.monotonic() - start:.0f}s")
 
 
 # --- the matrix tier (nox -s matrix) ----------------------------------------------------------------

@@ -677,3 +677,27 @@ def test_a_wheel_several_dependencies_share_is_offered_once(tmp_path: Path) -> N
     work = tmp_path / "work"
     stage_workdir(make_target("paramiko", "armv7"), work, [shared, other, shared])
     assert sorted(p.name for p in (work / "deps").iterdir()) == sorted([shared.name, other.name])
+
+
+def test_the_users_cargo_config_reaches_the_build_only_as_a_secret(options: BuildOptions) -> None:
+    """MUSLWHEELS_CARGO_CONFIG (a mirror, a private registry's token) is a BuildKit secret of every
+    build: never a build arg, never in the recipe files. Without it, no cargo secret at all."""
+    config = options.wheels_root.parent / "cargo config,with=odd name.toml"
+    config.write_text('[registries.private]\ntoken = "mw-token-not-to-be-seen"\n')
+    rust = make_target("alpha", recipe=Recipe(apk=("cargo",)))
+    _, engine, _ = run([rust], replace(options, cargo_config=str(config)))
+    (request,) = engine.requests
+    secrets = dict(request.secrets)
+    # a path with "," or "=" cannot be a --secret src: a private copy (in the run's private
+    # folder, gone after the run) stands in for it
+    assert Path(secrets["cargoconfig"]).name == "cargo-config.toml"
+    assert Path(secrets["cargoconfig"]) != config
+    assert all("mw-token" not in v and "cargo" not in v.lower() for _, v in request.build_args)
+    plain = config.with_name("config.toml")
+    plain.write_text(config.read_text())
+    _, engine, _ = run([rust], replace(options, cargo_config=str(plain), force=True))
+    (request,) = engine.requests
+    assert dict(request.secrets)["cargoconfig"] == str(plain)
+    _, engine, _ = run([rust], replace(options, force=True))
+    (request,) = engine.requests
+    assert "cargoconfig" not in dict(request.secrets)

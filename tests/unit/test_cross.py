@@ -285,3 +285,17 @@ def test_emulating_a_rust_module_names_its_triple_for_the_crates_stage(opts: Bui
     args = {dict(r.build_args)["MW_PROJECT"]: dict(r.build_args) for r in engine.requests}
     assert args["alpha"]["MW_RUST_TRIPLE"] == "armv7-unknown-linux-musleabihf"
     assert "MW_RUST_TRIPLE" not in args["beta"]
+
+
+def test_cross_building_a_rust_module_names_its_triple_for_the_crates_stage(
+    opts: BuildOptions,
+) -> None:
+    """The crates stage fetches ahead in cross mode too (the wheel step then runs cargo offline)."""
+    rust = make_target("alpha", "armv7", recipe=Recipe(apk=("cargo",)))
+    plain = make_target("beta", "armv7")
+    _, engine, _ = run([rust, plain], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    args = {dict(r.build_args)["MW_PROJECT"]: dict(r.build_args) for r in engine.requests}
+    assert args["alpha"]["MW_MODE"] == "cross"
+    assert args["alpha"]["MW_RUST_TRIPLE"] == "armv7-unknown-linux-musleabihf"
+    assert args["alpha"]["MW_CROSS_RUST_TRIPLE"] == "armv7-unknown-linux-musleabihf"
+    assert "MW_RUST_TRIPLE" not in args["beta"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from muslwheels.errors import UsageError
@@ -175,3 +177,20 @@ def test_no_test_switch_and_flag() -> None:
     assert make_run_options({}, Flags(no_test=True)).test is False
     with pytest.raises(UsageError, match="NO_TEST"):
         make_run_options({"NO_TEST": "maybe"})
+
+
+def test_a_cargo_config_comes_from_the_environment_and_must_be_a_readable_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[net]\nretry = 2\n")
+    assert make_run_options({}).cargo_config is None
+    assert make_run_options({"MUSLWHEELS_CARGO_CONFIG": str(config)}).cargo_config == str(config)
+    with pytest.raises(UsageError) as err:
+        make_run_options({"MUSLWHEELS_CARGO_CONFIG": str(tmp_path / "missing.toml")})
+    assert str(err.value).startswith("MUSLWHEELS_CARGO_CONFIG=") and "is not a file" in str(
+        err.value
+    )
+    with pytest.raises(UsageError) as err:
+        make_run_options({"MUSLWHEELS_CARGO_CONFIG": str(tmp_path)})
+    assert "is not a file" in str(err.value)
