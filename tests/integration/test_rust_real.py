@@ -80,6 +80,13 @@ CHECKS = {
         "out = (bcrypt.checkpw(b'musl', h), bcrypt.checkpw(b'wheels', h))",
         "(True, False)",
     ),
+    "maturin": (
+        "import subprocess, sys, sysconfig\n"
+        "exe = sysconfig.get_path('scripts') + '/maturin'\n"
+        "out = subprocess.run([exe, '--version'], capture_output=True, text=True, check=True)"
+        ".stdout.split()[0]",
+        "'maturin'",
+    ),
     "paramiko": (
         "import io, bcrypt, paramiko\n"
         "key = paramiko.RSAKey.generate(1024)\n"
@@ -108,8 +115,9 @@ def rust_standin() -> str:
 
 
 #: Versions held back from the newest: PyNaCl 1.6 needs libsodium 1.0.20 (its AEGIS functions), and
-#: the stand-in's libsodium is Debian 12's 1.0.18 (Alpine's is newer).
-PINNED = {"pynacl": "1.5.0"}
+#: the stand-in's libsodium is Debian 12's 1.0.18 (Alpine's is newer); maturin after 1.11 needs a
+#: newer rustc than the stand-in's 1.85 (1.11.5 declares rust-version 1.85, 1.12 1.88, 1.13 1.89).
+PINNED = {"pynacl": "1.5.0", "maturin": "1.11.5"}
 
 
 @functools.cache
@@ -395,3 +403,17 @@ def test_bcrypt_for_armv7_cross_and_emulated(
         assert "cargo runs offline: the crates were fetched ahead" in run.log("bcrypt")
     checks = functional_checks("armv7", run.wheels_root / "armv7", ["bcrypt"])
     assert checks["bcrypt"] == CHECKS["bcrypt"][1]
+
+
+@pytest.mark.matrix
+def test_maturin_cross_for_arm64_builds_and_runs(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings
+) -> None:
+    """maturin itself (a Rust program built through setuptools-rust, several hundred crates) for
+    arm64, cross: the wheel is tested, then its maturin command runs in a container of its platform."""
+    run = run_rust(
+        tmp_path_factory.mktemp("maturin-arm64"), host_index, Mode.CROSS, "arm64v8", ["maturin"]
+    )
+    assert_rust_wheel(run, "maturin", "cross")
+    checks = functional_checks("arm64v8", run.wheels_root / "arm64v8", ["maturin"])
+    assert checks["maturin"] == CHECKS["maturin"][1]
