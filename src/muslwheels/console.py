@@ -20,8 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .config.model import Target
 from .errors import MuslWheelsError
-from .model import Target
 from .names import escape as escape_name
 
 

@@ -25,17 +25,17 @@ from support import (
     run_in_standin,
 )
 
-from muslwheels.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build import TargetResult, log_name
-from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.build.bake import BakeSettings, bake_name, bake_targets
+from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.scheduler import TargetResult, log_name
 from muslwheels.cli import _exit_for as exit_code
+from muslwheels.config.model import Recipe, Target
 from muslwheels.console import Ui
-from muslwheels.docker import DockerEngine
-from muslwheels.engine import BuildRequest
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.engine.interface import BuildRequest
 from muslwheels.errors import DockerError, ExitCode
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Recipe, Target
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 pytestmark = pytest.mark.integration
 

@@ -17,14 +17,14 @@ from support import (
     run_in_standin,
 )
 
-from muslwheels.build_inputs import VerifySettings
-from muslwheels.config import parse_config, recipe_for
-from muslwheels.docker import DockerEngine
+from muslwheels.build.inputs import VerifySettings
+from muslwheels.build.wheelstore import LOCK_NAME
+from muslwheels.config.model import Flavour, Recipe
+from muslwheels.config.modules import parse_config, recipe_for
+from muslwheels.engine.docker import DockerEngine
 from muslwheels.errors import DockerError
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Flavour, Recipe
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheelstore import LOCK_NAME
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 if sys.version_info >= (3, 11):
     import tomllib

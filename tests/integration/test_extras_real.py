@@ -12,12 +12,12 @@ from support import STANDIN, make_target, run_build
 from test_publish_real import Project, new_repository
 from test_verified_real import install_offline, listing, log_of
 
-from muslwheels.build_inputs import VerifySettings
-from muslwheels.docker import DockerEngine
-from muslwheels.index import IndexSdists, PackageIndex
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheeltest import read_record
+from muslwheels.build.inputs import VerifySettings
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.packageindex import IndexSdists, PackageIndex
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
+from muslwheels.wheeltest.step import read_record
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ import threading
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 
-from muslwheels.arches import lookup_arch
-from muslwheels.build import TargetResult
-from muslwheels.model import Flavour, Project, Recipe, Target, normalize_name
+from muslwheels.build.scheduler import TargetResult
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Flavour, Project, Recipe, Target, normalize_name
 
 REPO = "registry.test/me/wheels"
 

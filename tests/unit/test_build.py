@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 from fakes import Recorder, make_target, wheel_name, zip_bytes
 
-from muslwheels.arches import arch_for_platform
-from muslwheels.build import TargetResult, build_targets, validate_graph
-from muslwheels.build_inputs import (
+from muslwheels.build.inputs import (
     BuildOptions,
     RunFiles,
     build_request,
@@ -23,17 +21,19 @@ from muslwheels.build_inputs import (
     pip_settings,
     recipe_files,
 )
-from muslwheels.build_inputs import (
+from muslwheels.build.inputs import (
     test_request as step_request,
 )
+from muslwheels.build.scheduler import TargetResult, build_targets, validate_graph
+from muslwheels.build.wheelstore import LOCK_NAME
 from muslwheels.cli import _exit_for
-from muslwheels.config import DEFAULT_BUILD_COMMAND
-from muslwheels.engine import BuildRequest, ImageOutput, LocalOutput
+from muslwheels.config.arches import arch_for_platform
+from muslwheels.config.model import Flavour, Mode, Recipe, Target
+from muslwheels.config.modules import DEFAULT_BUILD_COMMAND
+from muslwheels.engine.interface import BuildRequest, ImageOutput, LocalOutput
 from muslwheels.errors import BuildError, DockerError, ExitCode, Interrupted, PlatformsUnsupported
-from muslwheels.model import Flavour, Mode, Recipe, Target
-from muslwheels.net import is_loopback_url
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheelstore import LOCK_NAME
+from muslwheels.sources.net import is_loopback_url
+from muslwheels.sources.pipconfig import IndexSettings
 
 INDEX = IndexSettings(index_url="https://index.invalid/simple")
 
@@ -667,7 +667,7 @@ def test_a_builder_problem_no_platform_owns_stops_the_run(options: BuildOptions)
 def test_a_wheel_several_dependencies_share_is_offered_once(tmp_path: Path) -> None:
     """pycparser is in the closures of both cryptography and PyNaCl (through cffi): paramiko's
     build gets it once (a second link onto the same file failed with SameFileError)."""
-    from muslwheels.build_inputs import stage_workdir
+    from muslwheels.build.inputs import stage_workdir
 
     shared = tmp_path / "wheels" / "pycparser-3.12-py3-none-any.whl"
     shared.parent.mkdir()

@@ -9,7 +9,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from muslwheels.closure import Candidate, marker_environment, resolve_closure
+from muslwheels.wheeltest.closure import Candidate, marker_environment, resolve_closure
 
 
 @dataclass

@@ -10,9 +10,8 @@ import pytest
 from fakes import make_target, wheel_name
 from test_build import INDEX, FakeEngine, run
 
-from muslwheels.arches import ARCHES, Arch, lookup_arch
-from muslwheels.build_inputs import BuildOptions
-from muslwheels.cross import (
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.build.modes import (
     ModeDecision,
     Strategy,
     build_arch,
@@ -22,9 +21,10 @@ from muslwheels.cross import (
     mode_label,
     requested_mode,
 )
-from muslwheels.engine import BuildRequest
+from muslwheels.config.arches import ARCHES, Arch, lookup_arch
+from muslwheels.config.model import Mode, Recipe
+from muslwheels.engine.interface import BuildRequest
 from muslwheels.errors import BuildError
-from muslwheels.model import Mode, Recipe
 
 
 def arch(name: str) -> Arch:

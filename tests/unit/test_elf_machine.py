@@ -13,13 +13,21 @@ import pytest
 from fakes import make_target, wheel_name, zip_bytes
 from test_build import INDEX, FakeEngine, run
 
-from muslwheels.arches import EM_386, EM_AARCH64, EM_ARM, EM_S390, EM_X86_64, Arch, lookup_arch
-from muslwheels.build_inputs import BuildOptions
-from muslwheels.engine import BuildRequest, LocalOutput
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.config.arches import (
+    EM_386,
+    EM_AARCH64,
+    EM_ARM,
+    EM_S390,
+    EM_X86_64,
+    Arch,
+    lookup_arch,
+)
+from muslwheels.config.model import Mode
+from muslwheels.engine.interface import BuildRequest, LocalOutput
 from muslwheels.errors import BuildError
-from muslwheels.model import Mode
-from muslwheels.verify import elf_machine_failure, elf_mismatch
-from muslwheels.wheelinfo import arm_cpu_arch, elf_kind, elf_members
+from muslwheels.verify.fit import elf_machine_failure, elf_mismatch
+from muslwheels.verify.wheelinfo import arm_cpu_arch, elf_kind, elf_members
 
 _SHT_ARM_ATTRIBUTES = 0x70000003
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from muslwheels.graph import CycleFound, dependency_order, find_cycle, transitive_deps
+from muslwheels.plan.graph import CycleFound, dependency_order, find_cycle, transitive_deps
 
 GRAPH = {"top": ("mid", "side"), "mid": ("base",), "side": ("base",), "base": ()}
 

@@ -20,11 +20,15 @@ from fakeimages import (
     wheel_name,
 )
 
+from muslwheels.config.imageref import (
+    DOCKER_DEFAULT_REGISTRY,
+    normalize_repository,
+    split_image_name,
+)
+from muslwheels.config.model import Target
 from muslwheels.errors import DockerError, ExitCode, RegistryError, UsageError
-from muslwheels.extract import ExtractJob, extract_one
-from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, normalize_repository, split_image_name
-from muslwheels.model import Target
-from muslwheels.publish import (
+from muslwheels.publish.extract import ExtractJob, extract_one
+from muslwheels.publish.images import (
     PushOptions,
     PushReport,
     ReuseOptions,

@@ -12,11 +12,11 @@ import pytest
 from servers.registry import AuthGate, Registry
 from servers.routes import Reply, Request, RouteServer
 
-from muslwheels.cache import JsonCache
+from muslwheels.config.imageref import DOCKER_DEFAULT_REGISTRY, ImageReference, parse_reference
+from muslwheels.config.model import ImageLookup
 from muslwheels.errors import ResolutionError
-from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, ImageReference, parse_reference
-from muslwheels.model import ImageLookup
-from muslwheels.registry import (
+from muslwheels.sources.cache import JsonCache
+from muslwheels.sources.registry import (
     Credentials,
     RegistryClient,
     credentials_in_config,

@@ -9,16 +9,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_wheelindex import X86, make_wheel
+from test_staticindex import X86, make_wheel
 
-from muslwheels.wheelfile import (
+from muslwheels.publish.staticindex import build_index
+from muslwheels.verify.wheelfile import (
     Limits,
     WheelProblem,
     check_wheel,
     open_wheel,
     parse_wheel_name,
 )
-from muslwheels.wheelindex import build_index
 
 TWO_GB = 2 << 30
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from muslwheels.errors import BuildError
-from muslwheels.wheelinfo import (
+from muslwheels.verify.wheelinfo import (
     elf_dynamic,
     elf_module_inits,
     importable_modules,

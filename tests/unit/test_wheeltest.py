@@ -15,18 +15,18 @@ import pytest
 from fakes import Recorder, make_target
 from test_wheelinfo import make_elf
 
-from muslwheels.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.build.bake import BakeSettings, bake_name, bake_targets
+from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.cli import _exit_for
-from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
+from muslwheels.config.model import Flavour, Mode, Recipe, Target
+from muslwheels.engine.interface import BakeFailed, BuildRequest, LocalOutput
 from muslwheels.errors import BuildError, ExitCode, RegistryError
-from muslwheels.indexwheels import download_command, downloaded_file
-from muslwheels.model import Flavour, Mode, Recipe, Target
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.publish import image_labels, image_wheels
-from muslwheels.wheelinfo import read_wheel
-from muslwheels.wheeltest import (
+from muslwheels.publish.images import image_labels, image_wheels
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import download_command, downloaded_file
+from muslwheels.verify.wheelinfo import read_wheel
+from muslwheels.wheeltest.step import (
     RuntimePackages,
     VerifiedRecord,
     closure_fields,
