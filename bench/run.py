@@ -670,7 +670,7 @@ def case_bake(bench: Bench) -> CaseResult:
     )
 
 
-#: The line build.py writes into a tested target's log after its test step.
+#: The line build/scheduler.py writes into a tested target's log after its test step.
 _TIMING = re.compile(r"muslwheels: timing: build ([0-9.]+)s, closure and test ([0-9.]+)s")
 
 

@@ -146,7 +146,7 @@ def test_a_failing_target_fails_alone_and_the_others_land(
         assert engine.bakes[1] == [bake_name(DEP), bake_name(NEEDS)]
 
 
-# --- the test step after the bake (the code build runs: landing.py) ------------------------------------
+# --- the test step after the bake (the code build runs: build/landing.py) ------------------------------------
 
 CEXT = make_target(
     "muslwheels-fixture-cext",

@@ -1,4 +1,4 @@
-"""bake.py: the plan as a bake definition, and a bake run (fake engine at the BakeEngine seam).
+"""build/bake.py: the plan as a bake definition, and a bake run (fake engine at the BakeEngine seam).
 
 The round trip through the real ``docker buildx bake --print`` runs where buildx is installed."""
 

@@ -1,4 +1,4 @@
-"""build.py orchestration against a fake Engine (our own seam): no Docker."""
+"""build/scheduler.py orchestration against a fake Engine (our own seam): no Docker."""
 
 from __future__ import annotations
 
@@ -437,7 +437,7 @@ def test_broken_target_lists_are_refused() -> None:
 
 
 def test_image_output_pushes_by_name() -> None:
-    """Wheel images (publish.py) are built with an ImageOutput: pushed, or kept locally."""
+    """Wheel images (publish/images.py) are built with an ImageOutput: pushed, or kept locally."""
     request = BuildRequest(
         context=Path("ctx"),
         dockerfile=Path("ctx/Dockerfile"),

@@ -1,4 +1,4 @@
-"""check.py: the plan's newest releases against what the registry holds (fake registry)."""
+"""publish/check.py: the plan's newest releases against what the registry holds (fake registry)."""
 
 from __future__ import annotations
 

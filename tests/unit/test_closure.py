@@ -1,4 +1,4 @@
-"""Runtime closure resolution (closure.py) at its seam: a WheelFinder of plain objects."""
+"""Runtime closure resolution (wheeltest/closure.py) at its seam: a WheelFinder of plain objects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""cross.py: which mode a target gets, the fallback rules, the per-arch triples; and build.py's use
+"""build/modes.py: which mode a target gets, the fallback rules, the per-arch triples; and build/scheduler.py's use
 of them against the fake engine of test_build (our own seam)."""
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def test_mode_label() -> None:
     assert mode_label("emulate", "fallback: boom") == "emulate (fallback: boom)"
 
 
-# --- build.py with the modes --------------------------------------------------------------------
+# --- build/scheduler.py with the modes --------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """A wheel whose ELF files are for another machine than its tag never lands: verify.elf_mismatch on
-crafted ELF bytes, and build.py's landing of a crafted wheel (test_build's fake engine: our seam)."""
+crafted ELF bytes, and build/scheduler.py's landing of a crafted wheel (test_build's fake engine: our seam)."""
 
 from __future__ import annotations
 

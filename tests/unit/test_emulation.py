@@ -1,4 +1,4 @@
-"""emulation.py (binfmt rules) and docker.py's build-failure summary: pure, no Docker."""
+"""engine/emulation.py (binfmt rules) and engine/docker.py's build-failure summary: pure, no Docker."""
 
 from __future__ import annotations
 

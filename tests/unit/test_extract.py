@@ -1,4 +1,4 @@
-"""extract.py: what an exported image may hold, and extraction into <dest>/<arch>/ (fake engine)."""
+"""publish/extract.py: what an exported image may hold, and extraction into <dest>/<arch>/ (fake engine)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Extra dependency targets (issue #14): a runtime requirement that neither a modules.toml module nor
 a fitting wheel on the index provides, but an sdist on the index does, is built as a target of its
-own before the target that needs it lands. At our seams: build.py's scheduler with the fake engine
+own before the target that needs it lands. At our seams: build/scheduler.py's scheduler with the fake engine
 and index of test_wheeltest, and a fake of the index's sdists."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""verify.py: which wheel file names belong to a target."""
+"""verify/fit.py: which wheel file names belong to a target."""
 
 from __future__ import annotations
 

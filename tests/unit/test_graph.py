@@ -1,4 +1,4 @@
-"""graph.py: build order, cycles and what a node needs, on plain dictionaries."""
+"""plan/graph.py: build order, cycles and what a node needs, on plain dictionaries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The target lifecycle (lifecycle.py) driven without Docker: every path build and bake take."""
+"""The target lifecycle (build/lifecycle.py) driven without Docker: every path build and bake take."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""indexwheels.py: pip downloads with the run's index settings, its URLs (and their passwords) in
+"""sources/pipdownload.py: pip downloads with the run's index settings, its URLs (and their passwords) in
 pip's environment, never on its command line; the user's own PIP_* variables and files do not count."""
 
 from __future__ import annotations

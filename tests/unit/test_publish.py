@@ -1,4 +1,4 @@
-"""publish.py: wheel images pushed from wheels/, multi-arch tags, reuse of published wheels; fakes
+"""publish/images.py: wheel images pushed from wheels/, multi-arch tags, reuse of published wheels; fakes
 only at our own seams (the engine and the registry)."""
 
 from __future__ import annotations

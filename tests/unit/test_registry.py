@@ -255,7 +255,7 @@ def test_platforms_and_digests_share_one_question(pushed: Registry, tmp_path: Pa
     finally:
         gate.close()
     assert len(gate.server.requests) == asked
-    # offline, a cache without them: the plan says the tag is used (plan.py)
+    # offline, a cache without them: the plan says the tag is used (plan/planner.py)
     with pytest.raises(ResolutionError, match=r"manifest digests of .* is not in the cache"):
         client(cache=JsonCache(tmp_path / "other", offline=True), cache_loopback=True).digests(
             image

@@ -1,4 +1,4 @@
-"""registry.WheelRegistry against the real docker-registry and loopback servers; docker.py's pure
+"""registry.WheelRegistry against the real docker-registry and loopback servers; engine/docker.py's pure
 reading of Docker's error messages."""
 
 from __future__ import annotations

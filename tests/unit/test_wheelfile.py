@@ -1,4 +1,4 @@
-"""wheelfile.py: the one wheel reader. Hostile wheels give one line each (WheelProblem), never a
+"""verify/wheelfile.py: the one wheel reader. Hostile wheels give one line each (WheelProblem), never a
 traceback, a MemoryError or a wait; the index leaves them out and serves the rest."""
 
 from __future__ import annotations

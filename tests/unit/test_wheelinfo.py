@@ -1,4 +1,4 @@
-"""Reading wheels (wheelinfo.py): metadata, importable modules, ELF NEEDED / SONAME."""
+"""Reading wheels (verify/wheelinfo.py): metadata, importable modules, ELF NEEDED / SONAME."""
 
 from __future__ import annotations
 

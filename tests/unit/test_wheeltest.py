@@ -1,5 +1,5 @@
-"""The test step (wheeltest.py) and its place in the build (build.py) and the bake (bake.py), both
-through landing.py, against fakes at our seams: an engine that answers docker/test.Dockerfile's
+"""The test step (wheeltest/step.py) and its place in the build (build/scheduler.py) and the bake (build/bake.py), both
+through build/landing.py, against fakes at our seams: an engine that answers docker/test.Dockerfile's
 stages (and bakes by running each target's build), an index source of prepared wheels."""
 
 from __future__ import annotations
@@ -462,7 +462,7 @@ def test_no_owner_known_is_a_note_and_the_test_still_runs(tmp_path: Path, index:
     assert "report" in [s for s, _ in engine.stages]
 
 
-# --- the same step after a bake (landing.py: one home for build and bake) ---------------------------
+# --- the same step after a bake (build/landing.py: one home for build and bake) ---------------------------
 
 
 class BakingEngine(Engine):

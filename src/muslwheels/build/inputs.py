@@ -68,13 +68,13 @@ class SdistSource(Protocol):
 
 @dataclass(frozen=True)
 class VerifySettings:
-    """The runtime closure and the test step (wheeltest.py) of every built target."""
+    """The runtime closure and the test step (wheeltest/step.py) of every built target."""
 
     modules: tuple[str, ...]  # the modules.toml module names (their wheels are our own builds)
     index: IndexSource
     run_tests: bool = True  # False (--no-test / NO_TEST): the closure only
     # a runtime requirement with no fitting wheel but an sdist here is built as an extra dependency
-    # target (by build.py's scheduler); None: such a requirement is missing
+    # target (by build/scheduler.py's scheduler); None: such a requirement is missing
     sdists: SdistSource | None = None
 
 

@@ -111,7 +111,7 @@ def land_wheels(
     ``label``: the build mode, for the log line; ``build_seconds``: how long the build took, for
     the bench's timing line (None: not known, e.g. one bake built every target). BuildError when
     the closure is incomplete or the test fails (``wheeltest.NeedsExtras`` when all it lacks can be
-    built as extra dependency targets: build.py's scheduler does, bake fails the target): nothing
+    built as extra dependency targets: build/scheduler.py's scheduler does, bake fails the target): nothing
     moves.
     """
     check_elf_machines(target, sources)

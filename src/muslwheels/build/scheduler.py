@@ -11,7 +11,7 @@ target from the ``BuildRequest`` that ``build_inputs`` makes:
   ``force`` also re-runs the wheel step instead of taking it from BuildKit's layer cache;
 - the dependency wheels reach the dependent's build through the ``deps`` build context;
 - pip's index settings reach the build only as BuildKit secrets (``build_inputs``);
-- the build's wheels are verified (``verify.py``) and only then moved into ``wheels/<arch>/``
+- the build's wheels are verified (``verify/fit.py``) and only then moved into ``wheels/<arch>/``
   (``wheelstore.install_wheels``: atomic, under the folder's lock);
 - a runtime requirement that neither a modules.toml module nor a fitting wheel on the index provides
   but an sdist on the index does (``wheeltest.NeedsExtras``) becomes an *extra dependency target*
@@ -19,7 +19,7 @@ target from the ``BuildRequest`` that ``build_inputs`` makes:
   target is built and tested like any other (its summary says whose runtime requirement it is),
   then the requester's closure is gathered again and it lands; a cycle among extra targets fails
   them, naming it;
-- the build mode (``cross.py`` decides it per target): ``emulate`` runs every step on the target
+- the build mode (``build/modes.py`` decides it per target): ``emulate`` runs every step on the target
   platform, ``cross`` compiles on the build machine's platform for the target (build arg
   ``MW_MODE=cross``), ``auto`` tries cross and builds again in emulation when that fails; the result
   carries the mode used (``TargetResult.mode``) and the summary shows it;

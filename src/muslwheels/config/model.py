@@ -307,7 +307,7 @@ def normalize_name(name: str) -> str:
 
 
 # --- facts from the outside world (the index, the base-image registry) -------------------------
-# Pure logic receives these through the two Protocols below; index.py and registry.py implement them
+# Pure logic receives these through the two Protocols below; sources/packageindex.py and sources/registry.py implement them
 # over HTTP, unit tests implement them with plain objects.
 
 

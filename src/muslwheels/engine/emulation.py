@@ -1,6 +1,6 @@
 """Which platforms need QEMU, and whether the registered binfmt handlers are good enough. Pure.
 
-docker.py reads ``/proc/sys/fs/binfmt_misc`` and the builder's platform list and hands them in here.
+engine/docker.py reads ``/proc/sys/fs/binfmt_misc`` and the builder's platform list and hands them in here.
 A handler is good enough for container builds when it is enabled and has the ``F`` (fix binary) flag:
 the interpreter is then opened at registration time and works inside any container, whose file system
 does not hold it.

@@ -2,8 +2,8 @@
 
 A ``BuildRequest`` is everything one ``docker buildx build`` needs; ``BuildRequest.command_line`` is
 the command ``--dry-run`` prints and ``docker.DockerEngine`` runs. The interfaces say what each caller
-needs from the engine: ``BuildEngine`` (build.py), ``ExportEngine`` (extract.py), ``ImageEngine``
-(publish.py) and ``BakeEngine`` (bake.py). ``docker.DockerEngine`` implements them all; unit tests
+needs from the engine: ``BuildEngine`` (build/scheduler.py), ``ExportEngine`` (publish/extract.py), ``ImageEngine``
+(publish/images.py) and ``BakeEngine`` (build/bake.py). ``docker.DockerEngine`` implements them all; unit tests
 use fakes of them.
 """
 
@@ -115,7 +115,7 @@ class BuildEngine(Protocol):
 
 
 class ExportEngine(Protocol):
-    """What extract.py needs."""
+    """What publish/extract.py needs."""
 
     def require_ready(self, *, builder: str | None) -> None:
         """DockerError when the daemon, buildx or the builder is missing."""
@@ -136,7 +136,7 @@ class ExportEngine(Protocol):
 
 
 class ImageEngine(ExportEngine, Protocol):
-    """What publish.py (pushing and reuse) needs."""
+    """What publish/images.py (pushing and reuse) needs."""
 
     def push_image(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         """Build the wheel image of ``request`` (its output is an ImageOutput) and push it.

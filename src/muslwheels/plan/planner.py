@@ -332,7 +332,7 @@ class _Planner:
             # inserted before its dependent, so the targets stay in build order.
             for dep_name in module.depends:
                 dep_cfg = self.config.module(dep_name)
-                assert dep_cfg is not None  # config.py rejects unknown dependencies
+                assert dep_cfg is not None  # config/modules.py rejects unknown dependencies
                 dep_ssl = (
                     ssl
                     if ssl in dep_cfg.ssl_variants

@@ -1,6 +1,6 @@
 """The runtime closure of a built wheel: every distribution ``pip install`` of it needs, for one target.
 
-Pure: the wheels to choose from arrive through the ``WheelFinder`` Protocol (build.py hands in our own
+Pure: the wheels to choose from arrive through the ``WheelFinder`` Protocol (build/scheduler.py hands in our own
 builds and the index through pip; unit tests hand in plain objects).
 
 Rules (README "Runtime closure"):

@@ -6,7 +6,7 @@ the build stage:
 
 1. ``probe``: the target interpreter's marker variables and the wheel tags it accepts (once per base
    image and platform in a run; BuildKit keeps the layer);
-2. the runtime closure (``closure.py``): our own builds of modules.toml modules from
+2. the runtime closure (``wheeltest/closure.py``): our own builds of modules.toml modules from
    ``wheels/<arch>/``, everything else from the index through pip (``IndexWheels``), only wheels whose
    tags the probe accepts; a requirement with no such wheel but an sdist on the index raises
    ``NeedsExtras``: the scheduler builds it as an extra dependency target, then runs the step again;
@@ -440,7 +440,7 @@ class VerifyStep:
     """The test step for every target of a run (threads share it: the probe memo is locked).
 
     ``run_build(stage, target, contexts, out_dir, on_line)`` runs one build of docker/test.Dockerfile
-    (build.py makes the request: secrets, network, builder).
+    (build/scheduler.py makes the request: secrets, network, builder).
     """
 
     def __init__(
