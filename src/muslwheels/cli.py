@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build.bake import BakeSettings, bake_targets, cache_kind, print_definition
-from .build.inputs import BuildOptions, VerifySettings
+from .build.inputs import BuildOptions, WheelTestSettings
 from .build.modes import build_arch
 from .build.scheduler import BuildReporter, TargetResult, build_targets
 from .config.model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
@@ -272,7 +272,7 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
         default_mode=sources.config.defaults.mode,
         build_platform=_build_platform(options.builder),
         cargo_config=options.cargo_config,
-        tests=VerifySettings(
+        tests=WheelTestSettings(
             modules=tuple(m.name for m in sources.config.modules),
             index=PipIndexWheels(sources.settings, env=options.env),
             run_tests=options.test,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.config.arches import lookup_arch
 from muslwheels.config.model import Flavour, Recipe, Target
@@ -127,7 +127,7 @@ def run_build(
     jobs: int = 2,
     force: bool = False,
     no_cache: bool = False,
-    tests: VerifySettings | None = None,
+    tests: WheelTestSettings | None = None,
 ) -> Run:
     recorder = Recorder()
     # MUSLWHEELS_TEST_NO_CACHE=1: every layer built anew, as on a machine with an empty cache

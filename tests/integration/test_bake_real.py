@@ -26,7 +26,7 @@ from support import (
 )
 
 from muslwheels.build.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, log_name
 from muslwheels.cli import _exit_for as exit_code
 from muslwheels.config.model import Recipe, Target
@@ -76,7 +76,7 @@ def bake(
     index: IndexSettings,
     engine: DockerEngine,
     builder: str | None = None,
-    tests: VerifySettings | None = None,
+    tests: WheelTestSettings | None = None,
     jobs: int = 1,
 ) -> tuple[dict[str, TargetResult], Path]:
     options = BuildOptions(
@@ -159,7 +159,7 @@ CEXT = make_target(
 def test_bake_tests_each_wheel_and_a_failing_test_fails_only_its_target(
     tmp_path_factory: pytest.TempPathFactory, index_settings: IndexSettings
 ) -> None:
-    tests = VerifySettings(
+    tests = WheelTestSettings(
         modules=(DEP.module, NEEDS.module, CEXT.module), index=PipIndexWheels(index_settings)
     )
     root = tmp_path_factory.mktemp("bake-tested")

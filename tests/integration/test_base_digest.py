@@ -19,7 +19,7 @@ from packaging.utils import parse_wheel_filename
 from support import REGISTRY, Recorder, run_command
 from test_musl import CEXT, MUSL, NO_ISOLATION, skip_without_musl_standin
 
-from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.modes import build_arch
 from muslwheels.build.scheduler import build_targets
 from muslwheels.config.arches import lookup_arch
@@ -111,7 +111,7 @@ def test_arm64_is_built_on_the_arm64_manifest_though_the_store_holds_armv7(
         force=True,
         mode=Mode.EMULATE,
         build_platform=machine.platform if machine else None,
-        tests=VerifySettings(modules=(CEXT,), index=PipIndexWheels(index_settings)),
+        tests=WheelTestSettings(modules=(CEXT,), index=PipIndexWheels(index_settings)),
     )
     (result,) = build_targets([target], options=options, engine=engine, reporter=recorder)
     assert result.status == "built", result.message

@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from support import MatrixCell, Recorder, make_target, record_cell, run_command
 from test_musl import MUSL, skip_without_musl_standin
 
-from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.config.arches import lookup_arch
 from muslwheels.config.model import Config, Flavour, Mode, ModuleConfig, Target
@@ -206,7 +206,7 @@ def run_musl(
         force=True,
         mode=mode,
         build_platform="linux/amd64",
-        tests=VerifySettings(modules=tuple(VERSIONS), index=PipIndexWheels(index)),
+        tests=WheelTestSettings(modules=tuple(VERSIONS), index=PipIndexWheels(index)),
     )
     start = time.monotonic()
     results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)

@@ -33,7 +33,7 @@ from support import (
 from test_musl_real import PLATFORMS, shipped_config
 from test_musl_real import functional_checks as musl_checks
 
-from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.config.model import Flavour, Mode, ModuleConfig, Target
 from muslwheels.config.modules import recipe_for
@@ -199,7 +199,7 @@ def run_rust(
         force=True,  # the wheel steps run (their output is asserted on); cargo's caches stay warm
         mode=mode,
         build_platform="linux/amd64",
-        tests=VerifySettings(modules=(), index=PipIndexWheels(index)),
+        tests=WheelTestSettings(modules=(), index=PipIndexWheels(index)),
         cargo_config=str(cargo_config) if cargo_config else None,
     )
     start = time.monotonic()

@@ -16,7 +16,7 @@ from fakes import Recorder, make_target
 from test_wheelinfo import make_elf
 
 from muslwheels.build.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build.inputs import BuildOptions, VerifySettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.cli import _exit_for
 from muslwheels.config.model import Flavour, Mode, Recipe, Target
@@ -28,7 +28,7 @@ from muslwheels.sources.pipdownload import download_command, downloaded_file
 from muslwheels.verify.wheelinfo import read_wheel
 from muslwheels.wheeltest.step import (
     RuntimePackages,
-    VerifiedRecord,
+    WheelTestRecord,
     closure_fields,
     parse_owners,
     parse_probe,
@@ -249,7 +249,7 @@ def options_for(tmp_path: Path, index: Index, **keys: object) -> BuildOptions:
     (tmp_path / "docker").mkdir(parents=True, exist_ok=True)
     (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "tmp").mkdir(exist_ok=True)
-    settings = VerifySettings(modules=("cffi", "mod-b"), index=index)
+    settings = WheelTestSettings(modules=("cffi", "mod-b"), index=index)
     options = BuildOptions(
         wheels_root=tmp_path / "wheels",
         log_dir=tmp_path / "logs",
@@ -419,7 +419,9 @@ def test_the_record_beside_the_wheel_gives_its_image_the_closure_and_the_label(
     folder = options.wheels_root / "amd64"
     wheel = "cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl"
     record = read_record(folder, wheel)
-    assert record == VerifiedRecord(("pycparser-2.22-py3-none-any.whl",), (), "tested: import cffi")
+    assert record == WheelTestRecord(
+        ("pycparser-2.22-py3-none-any.whl",), (), "tested: import cffi"
+    )
     assert closure_fields(target, options.wheels_root) == {
         "closure": ["pycparser-2.22-py3-none-any.whl"],
         "runtime_packages": [],

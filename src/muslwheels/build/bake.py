@@ -55,7 +55,7 @@ from ..outputs import (
 )
 from ..plan.graph import transitive_deps
 from ..verify.fit import verification_failure, verify_wheels
-from ..wheeltest.step import TestFailed, VerifyStep
+from ..wheeltest.step import TestFailed, WheelTestStep
 from .inputs import (
     BuildOptions,
     RunFiles,
@@ -65,7 +65,7 @@ from .inputs import (
     stage_workdir,
     write_run_files,
 )
-from .landing import land_wheels, verify_step
+from .landing import land_wheels, wheel_test_step
 from .lifecycle import Gate, Lifecycle, Phase, cannot_order, gate
 from .modes import decide
 from .scheduler import (
@@ -286,7 +286,7 @@ class _Bake:
         self.pip = pip_settings(options.index)
         self.fresh = uuid.uuid4().hex if options.force else ""
         self.start = time.monotonic()
-        self.test_step: VerifyStep | None = None  # made with the run's files (run())
+        self.test_step: WheelTestStep | None = None  # made with the run's files (run())
         self.report_lock = threading.Lock()
 
     def deps_of(self, target: Target) -> list[str]:
@@ -347,7 +347,7 @@ class _Bake:
             run_files = write_run_files(
                 self.pip, run_dir / "run", fresh=self.fresh, cargo_config=self.options.cargo_config
             )
-            self.test_step = verify_step(self.options, run_files, self.engine.build)
+            self.test_step = wheel_test_step(self.options, run_files, self.engine.build)
             for state in pending:
                 self.reporter.target_started(state.target)
                 state.log = (self.options.log_dir / log_name(state.target)).open(

@@ -67,7 +67,7 @@ class SdistSource(Protocol):
 
 
 @dataclass(frozen=True)
-class VerifySettings:
+class WheelTestSettings:
     """The runtime closure and the test step (wheeltest/step.py) of every built target."""
 
     modules: tuple[str, ...]  # the modules.toml module names (their wheels are our own builds)
@@ -93,7 +93,7 @@ class BuildOptions:
     mode: Mode | None = None  # the run's --mode (None: default_mode, unless a module sets its own)
     default_mode: Mode = Mode.EMULATE  # [defaults] mode
     build_platform: str | None = None  # the builder's own platform (None: every target is foreign)
-    tests: VerifySettings | None = None  # None: no closure and no test step
+    tests: WheelTestSettings | None = None  # None: no closure and no test step
     cargo_config: str | None = None  # the user's cargo config file (the ``cargoconfig`` secret)
 
 

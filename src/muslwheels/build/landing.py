@@ -1,8 +1,8 @@
 """What happens to a target's verified wheels after they were built, for ``build`` and ``bake`` alike.
 
-The one home of the tail of a target: the test step (``wheeltest.VerifyStep``: the runtime closure,
+The one home of the tail of a target: the test step (``wheeltest.WheelTestStep``: the runtime closure,
 the test in a clean container of the target's platform), the timing line the bench reads, the
-``VerifiedRecord`` beside each wheel, and the atomic move of the wheels and the closure's wheels
+``WheelTestRecord`` beside each wheel, and the atomic move of the wheels and the closure's wheels
 from the index into ``wheels/<arch>/`` (``wheelstore.install_wheels``). A failing closure or test
 raises BuildError before anything moves: nothing of the target lands. Neither does a wheel holding
 an ELF file for another machine than its tag names (``check_elf_machines``, before the test step:
@@ -21,7 +21,7 @@ from ..config.model import Target
 from ..engine.interface import BuildRequest
 from ..verify.fit import elf_machine_failure
 from ..verify.wheelinfo import elf_members
-from ..wheeltest.step import TestFailed, VerifiedRecord, VerifyStep, record_name, record_text
+from ..wheeltest.step import TestFailed, WheelTestRecord, WheelTestStep, record_name, record_text
 from .inputs import BuildOptions, RunFiles, test_request
 from .wheelstore import install_wheels
 
@@ -29,7 +29,9 @@ from .wheelstore import install_wheels
 RunRequest = Callable[[BuildRequest, Callable[[str], None]], None]
 
 
-def verify_step(options: BuildOptions, run_files: RunFiles, run: RunRequest) -> VerifyStep | None:
+def wheel_test_step(
+    options: BuildOptions, run_files: RunFiles, run: RunRequest
+) -> WheelTestStep | None:
     """The test step of a run (None when ``options.tests`` is None): its builds of
     docker/test.Dockerfile are made by ``build_inputs.test_request`` and run through ``run``."""
     tests = options.tests
@@ -54,7 +56,7 @@ def verify_step(options: BuildOptions, run_files: RunFiles, run: RunRequest) -> 
         on_line("muslwheels: " + shlex.join(request.command_line()))
         run(request, on_line)
 
-    return VerifyStep(
+    return WheelTestStep(
         run_build=run_build,
         modules=tests.modules,
         wheels_root=options.wheels_root,
@@ -98,7 +100,7 @@ def land_wheels(
     sources: Sequence[Path],
     *,
     options: BuildOptions,
-    step: VerifyStep | None,
+    step: WheelTestStep | None,
     workdir: Path,
     on_line: Callable[[str], None],
     label: str,
@@ -128,8 +130,8 @@ def land_wheels(
     built = f"build {build_seconds:.2f}s, " if build_seconds is not None else ""
     on_line(f"muslwheels: timing: {built}closure and test {took:.2f}s")
     # what the step found, beside each wheel: the wheel image carries the closure and names the
-    # runtime packages (wheeltest.VerifiedRecord)
-    record = VerifiedRecord(
+    # runtime packages (wheeltest.WheelTestRecord)
+    record = WheelTestRecord(
         tuple(p.name for p in tested.closure),
         tested.runtime_packages,
         tested.summary,

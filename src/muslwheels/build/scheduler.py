@@ -49,7 +49,7 @@ from ..errors import BuildError, ExitCode, Interrupted, MuslWheelsError, Platfor
 from ..plan.graph import find_cycle, transitive_deps
 from ..plan.planner import extra_target
 from ..verify.fit import verification_failure, verify_wheels
-from ..wheeltest.step import ExtraNeed, NeedsExtras, TestFailed, VerifyStep
+from ..wheeltest.step import ExtraNeed, NeedsExtras, TestFailed, WheelTestStep
 from .inputs import (
     BuildOptions,
     RunFiles,
@@ -61,7 +61,7 @@ from .inputs import (
     stage_workdir,
     write_run_files,
 )
-from .landing import land_wheels, present_message, verify_step
+from .landing import land_wheels, present_message, wheel_test_step
 from .lifecycle import Gate, Lifecycle, Phase, cannot_order, dependency_failure, gate
 from .modes import ModeDecision, decide
 from .wheelstore import WheelFolders
@@ -220,7 +220,7 @@ class _Run:
         self.pip = pip_settings(options.index)
         self.fresh = uuid.uuid4().hex if options.force else ""
         self.tests = options.tests
-        self.test_step: VerifyStep | None = None  # made with the run's files (run())
+        self.test_step: WheelTestStep | None = None  # made with the run's files (run())
         self.run_dir: Path | None = None  # the run's private directory (held wheels go there)
         self.extras: list[Target] = []  # extra dependency targets, in the order they were added
         self.extra_of: dict[str, Target] = {}  # extra target id -> the target that first needed it
@@ -294,7 +294,7 @@ class _Run:
                     fresh=self.fresh,
                     cargo_config=self.options.cargo_config,
                 )
-                self.test_step = verify_step(self.options, run_files, self._run_checked)
+                self.test_step = wheel_test_step(self.options, run_files, self._run_checked)
                 self.run_dir = Path(run_dir)
                 self.build_all(to_build, run_files)
         return tuple(self.results[t.id] for t in (*self.targets, *self.extras))

@@ -347,7 +347,7 @@ RECORD_SUFFIX = ".verified.json"
 
 
 @dataclass(frozen=True)
-class VerifiedRecord:
+class WheelTestRecord:
     """What the test step found for one wheel: the closure's file names (in the same folder),
     the runtime packages and what was tested. The wheel image carries the closure and names the
     runtime packages in a label."""
@@ -363,7 +363,7 @@ def record_name(wheel_name: str) -> str:
     return f".{wheel_name}{RECORD_SUFFIX}"
 
 
-def record_text(record: VerifiedRecord) -> str:
+def record_text(record: WheelTestRecord) -> str:
     data = {
         "closure": list(record.closure),
         "runtime_packages": list(record.runtime_packages),
@@ -374,7 +374,7 @@ def record_text(record: VerifiedRecord) -> str:
     return json.dumps(data, indent=1) + "\n"
 
 
-def read_record(folder: Path, wheel_name: str) -> VerifiedRecord | None:
+def read_record(folder: Path, wheel_name: str) -> WheelTestRecord | None:
     """The record of ``wheel_name`` in ``folder``; None when there is none (a wheel built before
     records existed, or taken from an image) or it cannot be read."""
     try:
@@ -383,7 +383,7 @@ def read_record(folder: Path, wheel_name: str) -> VerifiedRecord | None:
         packages = [str(x) for x in data["runtime_packages"]]
         extras = [(str(x["module"]), str(x["version"])) for x in data.get("extras", [])]
         base = data.get("base_image")
-        return VerifiedRecord(
+        return WheelTestRecord(
             tuple(closure),
             tuple(packages),
             str(data["tested"]),
@@ -394,7 +394,7 @@ def read_record(folder: Path, wheel_name: str) -> VerifiedRecord | None:
         return None
 
 
-def target_record(target: Target, wheels_root: Path) -> VerifiedRecord | None:
+def target_record(target: Target, wheels_root: Path) -> WheelTestRecord | None:
     """The record beside ``target``'s tested wheel in ``wheels_root/<arch>/``; None before."""
     folder = wheels_root / target.wheel_dir
     for name in WheelFolders(wheels_root).fitting(target):
@@ -436,7 +436,7 @@ class Tested:
 RunBuild = Callable[[str, Target, Mapping[str, Path], Path, Callable[[str], None]], None]
 
 
-class VerifyStep:
+class WheelTestStep:
     """The test step for every target of a run (threads share it: the probe memo is locked).
 
     ``run_build(stage, target, contexts, out_dir, on_line)`` runs one build of docker/test.Dockerfile
