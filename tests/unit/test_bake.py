@@ -362,7 +362,7 @@ ERROR: failed to solve: process "/bin/sh -c /mw/bin/mw-wheel" did not complete s
 
 
 def test_bake_progress_is_split_by_target_and_the_failed_one_named(tmp_path: Path) -> None:
-    from muslwheels.engine.docker import BakeTracker
+    from muslwheels.engine.buildxlog import BakeTracker
 
     options = make_options(tmp_path)
     request = BuildRequest(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.engine.docker import FailureTracker
+from muslwheels.engine.buildxlog import FailureTracker
 from muslwheels.engine.emulation import (
     BinfmtEntry,
     emulation_problems,

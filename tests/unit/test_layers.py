@@ -80,6 +80,7 @@ LAYERS: dict[str, str] = {
     "sources.registry": ADAPTERS,
     # engine/: the container engine
     "engine": LOGIC,
+    "engine.buildxlog": LOGIC,
     "engine.docker": ADAPTERS,
     "engine.emulation": LOGIC,
     "engine.interface": LOGIC,

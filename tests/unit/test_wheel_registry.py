@@ -10,7 +10,7 @@ import pytest
 from servers.registry import AuthGate, Registry
 from servers.routes import Reply, Request, RouteServer
 
-from muslwheels.engine.docker import buildx_error, registry_failure
+from muslwheels.engine.buildxlog import buildx_error, registry_failure
 from muslwheels.errors import ExitCode, RegistryError
 from muslwheels.sources.registry import RegistryClient, WheelRegistry
 
