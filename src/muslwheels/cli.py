@@ -47,7 +47,7 @@ from .sources.packageindex import IndexSdists, PackageIndex
 from .sources.pipconfig import IndexSettings, discover_index_settings
 from .sources.pipdownload import PipIndexWheels
 from .sources.registry import RegistryClient, WheelRegistry, docker_config_path
-from .wheeltest.step import closure_fields, target_record
+from .wheeltest.records import closure_fields, target_record
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"
 

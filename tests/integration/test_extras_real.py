@@ -17,7 +17,7 @@ from muslwheels.engine.docker import DockerEngine
 from muslwheels.sources.packageindex import IndexSdists, PackageIndex
 from muslwheels.sources.pipconfig import IndexSettings
 from muslwheels.sources.pipdownload import PipIndexWheels
-from muslwheels.wheeltest.step import read_record
+from muslwheels.wheeltest.records import read_record
 
 pytestmark = pytest.mark.integration
 

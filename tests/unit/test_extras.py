@@ -30,7 +30,7 @@ from muslwheels.build.inputs import BuildOptions
 from muslwheels.build.scheduler import TargetResult
 from muslwheels.console import BuildProgress, Ui
 from muslwheels.plan.planner import Plan, extra_target, with_extras
-from muslwheels.wheeltest.step import read_record, target_record
+from muslwheels.wheeltest.records import read_record, target_record
 
 MUSL = "cp311-cp311-musllinux_1_2_x86_64"
 

@@ -101,6 +101,10 @@ LAYERS: dict[str, str] = {
     # wheeltest/: the wheel run on its own platform
     "wheeltest": LOGIC,
     "wheeltest.closure": LOGIC,
+    "wheeltest.owners": LOGIC,
+    "wheeltest.probe": LOGIC,
+    "wheeltest.recipe": WORK,  # command_values of build.inputs
+    "wheeltest.records": WORK,
     "wheeltest.step": WORK,
     # publish/: wheel images, extract, the static index, the CI workflow
     "publish": LOGIC,

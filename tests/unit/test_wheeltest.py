@@ -26,16 +26,10 @@ from muslwheels.publish.images import image_labels, image_wheels
 from muslwheels.sources.pipconfig import IndexSettings
 from muslwheels.sources.pipdownload import download_command, downloaded_file
 from muslwheels.verify.wheelinfo import read_wheel
-from muslwheels.wheeltest.step import (
-    RuntimePackages,
-    WheelTestRecord,
-    closure_fields,
-    parse_owners,
-    parse_probe,
-    read_record,
-    wheel_test_command,
-    wheel_test_files,
-)
+from muslwheels.wheeltest.owners import RuntimePackages, parse_owners
+from muslwheels.wheeltest.probe import parse_probe
+from muslwheels.wheeltest.recipe import wheel_test_command, wheel_test_files
+from muslwheels.wheeltest.records import WheelTestRecord, closure_fields, read_record
 
 INDEX = IndexSettings(index_url="https://index.invalid/simple")
 TAGS = ["cp311-cp311-musllinux_1_2_x86_64", "cp311-abi3-musllinux_1_2_x86_64", "py3-none-any"]

@@ -21,7 +21,8 @@ from ..config.model import Target
 from ..engine.interface import BuildRequest
 from ..verify.fit import elf_machine_failure
 from ..verify.wheelinfo import elf_members
-from ..wheeltest.step import TestFailed, WheelTestRecord, WheelTestStep, record_name, record_text
+from ..wheeltest.records import WheelTestRecord, record_name, record_text
+from ..wheeltest.step import TestFailed, WheelTestStep
 from .inputs import BuildOptions, RunFiles, test_request
 from .wheelstore import install_wheels
 

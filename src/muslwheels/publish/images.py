@@ -43,7 +43,7 @@ from ..config.model import Target
 from ..engine.interface import BuildRequest, ImageEngine, ImageOutput
 from ..errors import DockerError, RegistryError
 from ..plan.graph import transitive_deps
-from ..wheeltest.step import read_record
+from ..wheeltest.records import read_record
 from .extract import ExtractJob, extract_one
 
 # --- seams -------------------------------------------------------------------------------------------

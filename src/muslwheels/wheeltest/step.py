@@ -16,185 +16,32 @@ the build stage:
    (``pip install --no-index``), ``test_requires`` from the index, then the module's ``test`` command
    or an import of every top-level and extension module the wheel holds.
 
-A failure anywhere is a BuildError: the target fails and nothing of it lands.
+A failure anywhere is a BuildError: the target fails and nothing of it lands. The pieces it reads
+and writes are their own modules: ``probe`` (1), ``closure`` (2), ``owners`` (3), ``recipe`` (4) and
+``records`` (what a pass leaves beside the wheel).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..build.inputs import IndexSource, SdistSource, command_values
-from ..build.wheelstore import WheelFolders, link_or_copy
+from ..build.inputs import IndexSource, SdistSource
+from ..build.wheelstore import link_or_copy
 from ..config.model import Target
-from ..config.modules import render_command
 from ..errors import BuildError
 from ..verify.fit import wheel_fits
 from ..verify.wheelinfo import WheelContents, read_wheel
 from .closure import Candidate, Closure, marker_environment, resolve_closure
-
-#: Where the closure is inside the test container ({wheel_dir} and {deps_dir} of a ``test`` command).
-CONTAINER_CLOSURE_DIR = "/mw/closure"
-
-_APK_OWNER = re.compile(r"(?P<name>.+?)-[0-9][^-]*-r[0-9]+")
-
-
-# --- what the target's interpreter accepts --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Probe:
-    markers: Mapping[str, str]
-    tags: tuple[Tag, ...]  # most preferred first
-
-    def accepts(self, filename: str) -> bool:
-        try:
-            _, _, _, tags = parse_wheel_filename(filename)
-        except (InvalidWheelFilename, InvalidVersion):
-            return False
-        return bool(tags & set(self.tags))
-
-    @property
-    def musl(self) -> bool:
-        """Whether the interpreter is a musl one (it takes musllinux wheels)."""
-        return any(t.platform.startswith("musllinux_") for t in self.tags)
-
-    def pip_target_args(self, python: str) -> tuple[str, ...]:
-        """pip's ``download`` options that make it choose among the wheels this interpreter takes."""
-        abis = dict.fromkeys(t.abi for t in self.tags)
-        platforms = dict.fromkeys(t.platform for t in self.tags if t.platform != "any")
-        args = ["--python-version", python, "--implementation", "cp"]
-        for abi in abis:
-            args += ["--abi", abi]
-        for platform in platforms:
-            args += ["--platform", platform]
-        return tuple(args)
-
-
-def parse_probe(text: str) -> Probe:
-    """The JSON ``docker/bin/mw-probe`` prints. ValueError when it is not that."""
-    data = json.loads(text)
-    markers = data.get("markers") if isinstance(data, dict) else None
-    tags = data.get("tags") if isinstance(data, dict) else None
-    if not isinstance(markers, dict) or not isinstance(tags, list) or not tags:
-        raise ValueError("the probe gave no marker variables or no tags")
-    parsed: list[Tag] = []
-    for text_tag in tags:
-        parsed.extend(parse_tag(str(text_tag)))
-    return Probe({str(k): str(v) for k, v in markers.items()}, tuple(dict.fromkeys(parsed)))
-
-
-# --- runtime packages (no-shared) -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RuntimePackages:
-    apk: tuple[str, ...] = ()
-    apt: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()  # libraries nobody could be named for
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (*self.apk, *self.apt)
-
-
-def parse_owners(text: str) -> RuntimePackages:
-    """What ``docker/bin/mw-owners`` printed -> the packages to install and the notes.
-
-    ``missing <lib>`` lines name what the clean image lacks; ``owner-apk <lib> <pkg-ver-rN>`` (apk
-    ``--who-owns``), ``owner-dpkg <lib> <pkg[:arch]>: <path>`` (``dpkg -S``) or ``unknown <lib> <why>``
-    say who holds it.
-    """
-    apk: list[str] = []
-    apt: list[str] = []
-    notes: list[str] = []
-    for line in text.splitlines():
-        kind, _, rest = line.strip().partition(" ")
-        lib, _, answer = rest.partition(" ")
-        if kind == "owner-apk" and answer:
-            found = _APK_OWNER.fullmatch(answer.strip())
-            apk.append(found.group("name") if found else answer.strip())
-        elif kind == "owner-dpkg" and answer:
-            package = answer.split(": ", 1)[0].split(",")[0].strip()
-            apt.append(package.split(":", 1)[0])
-        elif kind == "unknown":
-            notes.append(f"no package named for {lib}: {answer.strip()}")
-    return RuntimePackages(
-        tuple(dict.fromkeys(apk)), tuple(dict.fromkeys(apt)), tuple(dict.fromkeys(notes))
-    )
-
-
-def runtime_label(packages: RuntimePackages) -> str:
-    """The text of the wheel image's ``runtime packages`` label and the summary's note."""
-    return "runtime packages: " + " ".join(packages.names)
-
-
-# --- the test recipe ------------------------------------------------------------------------------
-
-
-def wheel_test_command(target: Target, contents: WheelContents) -> str:
-    """The module's ``test`` (placeholders filled in), or the default: import every top-level and
-    extension module the wheel holds (a ``.so`` exporting no ``PyInit_<name>`` is a library, not
-    one: ``wheelinfo.read_wheel``). BuildError when the command cannot be filled in safely."""
-    recipe = target.recipe
-    if recipe.test is not None:
-        values = {
-            **command_values(target),
-            "wheel_dir": CONTAINER_CLOSURE_DIR,
-            "deps_dir": CONTAINER_CLOSURE_DIR,
-        }
-        try:
-            return render_command(recipe.test, values)
-        except ValueError as err:
-            raise BuildError(f"{target.tag}: cannot fill in the test command: {err}") from None
-    names = tuple(dict.fromkeys((*contents.top_level, *contents.extensions)))
-    if not names:
-        return "true"
-    # module names are identifiers joined by dots (wheelinfo.importable_modules): safe to quote so
-    listed = ", ".join(f"'{name}'" for name in names)
-    return (
-        'python -c "import importlib; '
-        f"[print('imported', importlib.import_module(m).__name__) for m in ({listed},)]\""
-    )
-
-
-def wheel_test_files(
-    target: Target, contents: WheelContents, packages: RuntimePackages
-) -> dict[str, str]:
-    """The files of the ``testrecipe`` build context. Pure."""
-
-    def text(lines: Sequence[str]) -> str:
-        return "".join(f"{line}\n" for line in lines)
-
-    return {
-        "requirement": f"{contents.name}=={contents.version}\n",
-        "test.sh": text([wheel_test_command(target, contents)]),
-        "test_requires": text(target.recipe.test_requires),
-        "needed": text(contents.needed_from_outside()),
-        "runtime.apk": text(packages.apk),
-        "runtime.apt": text(packages.apt),
-        "packages.apk": text(target.recipe.apk),
-        "packages.apt": text(target.recipe.apt),
-    }
-
-
-def describe_test(target: Target, contents: WheelContents) -> str:
-    if target.recipe.test is not None:
-        return f"tested: {target.recipe.test}"
-    names = tuple(dict.fromkeys((*contents.top_level, *contents.extensions)))
-    return (
-        "tested: import " + ", ".join(names) if names else "tested: installed (nothing to import)"
-    )
-
+from .owners import RuntimePackages, parse_owners, runtime_label
+from .probe import Probe, parse_probe
+from .recipe import describe_test, wheel_test_files
 
 # --- wheels to choose from ------------------------------------------------------------------------
 
@@ -338,83 +185,6 @@ class NeedsExtras(BuildError):
 
 def _not_tested(reason: str | None) -> str:
     return f"test off: {reason}" if reason is not None else "not tested (--no-test)"
-
-
-# --- what the step found, kept beside the wheel in wheels/<arch>/ ----------------------------------
-
-#: ``.<wheel file name><RECORD_SUFFIX>`` beside the wheel: hidden, so folder listings skip it.
-RECORD_SUFFIX = ".verified.json"
-
-
-@dataclass(frozen=True)
-class WheelTestRecord:
-    """What the test step found for one wheel: the closure's file names (in the same folder),
-    the runtime packages and what was tested. The wheel image carries the closure and names the
-    runtime packages in a label."""
-
-    closure: tuple[str, ...]
-    runtime_packages: tuple[str, ...]
-    tested: str
-    extras: tuple[tuple[str, str], ...] = ()  # (name, version): built as extra dependency targets
-    base_image: str | None = None  # the base image built and tested on, by digest (None: its tag)
-
-
-def record_name(wheel_name: str) -> str:
-    return f".{wheel_name}{RECORD_SUFFIX}"
-
-
-def record_text(record: WheelTestRecord) -> str:
-    data = {
-        "closure": list(record.closure),
-        "runtime_packages": list(record.runtime_packages),
-        "tested": record.tested,
-        "extras": [{"module": name, "version": version} for name, version in record.extras],
-        "base_image": record.base_image,
-    }
-    return json.dumps(data, indent=1) + "\n"
-
-
-def read_record(folder: Path, wheel_name: str) -> WheelTestRecord | None:
-    """The record of ``wheel_name`` in ``folder``; None when there is none (a wheel built before
-    records existed, or taken from an image) or it cannot be read."""
-    try:
-        data = json.loads((folder / record_name(wheel_name)).read_text(encoding="utf-8"))
-        closure = [str(x) for x in data["closure"]]
-        packages = [str(x) for x in data["runtime_packages"]]
-        extras = [(str(x["module"]), str(x["version"])) for x in data.get("extras", [])]
-        base = data.get("base_image")
-        return WheelTestRecord(
-            tuple(closure),
-            tuple(packages),
-            str(data["tested"]),
-            tuple(extras),
-            base if isinstance(base, str) else None,
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def target_record(target: Target, wheels_root: Path) -> WheelTestRecord | None:
-    """The record beside ``target``'s tested wheel in ``wheels_root/<arch>/``; None before."""
-    folder = wheels_root / target.wheel_dir
-    for name in WheelFolders(wheels_root).fitting(target):
-        record = read_record(folder, name)
-        if record is not None:
-            return record
-    return None
-
-
-def closure_fields(target: Target, wheels_root: Path) -> dict[str, object]:
-    """``plan --json``'s view of a target's closure: what the record beside its wheel in
-    ``wheels_root/<arch>/`` says, or nulls while no tested wheel of it is there."""
-    record = target_record(target, wheels_root)
-    if record is None:
-        return {"closure": None, "runtime_packages": None, "tested": None}
-    return {
-        "closure": list(record.closure),
-        "runtime_packages": list(record.runtime_packages),
-        "tested": record.tested,
-    }
 
 
 # --- the step -------------------------------------------------------------------------------------
