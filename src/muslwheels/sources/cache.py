@@ -35,6 +35,7 @@ from typing import Callable, Generic, TypeVar, Union
 
 from ..errors import ResolutionError
 from .jsonfile import write_json_atomic
+from .net import Deadlines
 
 FORMAT = 2
 DEFAULT_MAX_AGE = 3600.0
@@ -223,3 +224,24 @@ class JsonCache:
         fact: Fact[Json] = Fact(ask(), self.clock())
         self.write(namespace, key, fact)
         return fact
+
+
+class CachedClient(Generic[T]):
+    """What the package index and the registry clients share: the answer cache (memory for the
+    run, disk for remote servers; a loopback server's answers only with ``cache_loopback``), the
+    run's network deadlines, the answers this run used (``facts``) and the notes of what was
+    skipped and why."""
+
+    def __init__(
+        self, *, cache: JsonCache | None, deadlines: Deadlines | None, cache_loopback: bool
+    ) -> None:
+        self.cache_loopback = cache_loopback
+        self.cache = cache if cache is not None else JsonCache(None)
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
+        self.facts: dict[str, Fact[T]] = {}
+        self.notes: list[str] = []
+
+    @property
+    def oldest_fetched_at(self) -> float | None:
+        """When the oldest answer used in this run was fetched (None: no lookup yet)."""
+        return min((f.fetched_at for f in self.facts.values()), default=None)

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Optional
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -38,7 +39,7 @@ from ..config.model import Project, ProjectLookup, normalize_name
 from ..errors import BuildError, ResolutionError
 from ..names import redact
 from ..plan.versions import loosest, newest_sdist
-from .cache import Fact, Json, JsonCache
+from .cache import CachedClient, Fact, Json, JsonCache
 from .jsonfile import loads_untrusted
 from .net import (
     Deadlines,
@@ -426,7 +427,7 @@ def _file_path(url: str) -> Path:
     return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
 
 
-class PackageIndex:
+class PackageIndex(CachedClient[Optional[Project]]):
     """:class:`~muslwheels.model.ProjectLookup` over the indexes pip is configured with.
 
     Every source's answer is memoised for the run by ``cache`` (callers that ask about a name
@@ -446,13 +447,9 @@ class PackageIndex:
         use_find_links: bool = True,
         cache_loopback: bool = False,
     ) -> None:
+        super().__init__(cache=cache, deadlines=deadlines, cache_loopback=cache_loopback)
         self.settings = settings
-        self.cache_loopback = cache_loopback
-        self.cache = cache if cache is not None else JsonCache(None)
-        self.deadlines = deadlines if deadlines is not None else Deadlines()
         self.use_find_links = use_find_links
-        self.facts: dict[str, Fact[Project | None]] = {}
-        self.notes: list[str] = []
         self._ssl: dict[bool, ssl.SSLContext] = {}
         self._openers: dict[bool, urllib.request.OpenerDirector] = {}
         self._failures: dict[str, ResolutionError] = {}  # from prefetch, raised by lookup
@@ -530,11 +527,6 @@ class PackageIndex:
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
             list(pool.map(ask, wanted))
-
-    @property
-    def oldest_fetched_at(self) -> float | None:
-        """When the oldest answer used in this run was fetched (None: no lookup yet)."""
-        return min((f.fetched_at for f in self.facts.values()), default=None)
 
     @property
     def any_cached(self) -> bool:

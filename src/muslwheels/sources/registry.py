@@ -23,7 +23,7 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from ..config.imageref import (
 )
 from ..errors import RegistryError, ResolutionError
 from ..names import escape
-from .cache import Fact, Json, JsonCache
+from .cache import CachedClient, Fact, Json, JsonCache
 from .jsonfile import loads_untrusted
 from .net import (
     Deadlines,
@@ -291,7 +291,7 @@ class _Response:
 # --- the client ---------------------------------------------------------------------------------
 
 
-class RegistryClient:
+class RegistryClient(CachedClient[Json]):
     """:class:`~muslwheels.model.ImageLookup` over the registry HTTP API v2.
 
     ``docker_config``: Docker's CLI configuration (credentials); None reads it from
@@ -318,17 +318,13 @@ class RegistryClient:
         page_size: int = 1000,
         cache_loopback: bool = False,
     ) -> None:
+        super().__init__(cache=cache, deadlines=deadlines, cache_loopback=cache_loopback)
         self.page_size = page_size
-        self.cache_loopback = cache_loopback
-        self.cache = cache if cache is not None else JsonCache(None)
-        self.deadlines = deadlines if deadlines is not None else Deadlines()
         self._docker_config = docker_config
         self._docker_config_file = docker_config_file or docker_config_path({}, Path.home())
         self.insecure = insecure
         self.certs_dir = certs_dir
         self.default = default
-        self.facts: dict[str, Fact[Json]] = {}
-        self.notes: list[str] = []
         self._tokens: dict[tuple[str, str], str] = {}
         self._credentials: dict[str, Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
@@ -348,15 +344,13 @@ class RegistryClient:
     def tags_fact(self, repository: str) -> Fact[tuple[str, ...]]:
         ref = parse_reference(repository, default=self.default)
         name = f"{ref.registry}/{ref.repository}"
-        raw = self.cache.fetch(
-            "registry",
+        raw = self._fetch(
+            ref,
             "tags " + name,
             lambda: list(self.ask_tags(ref)),
             what=f"the tags of {repository}",
             valid=lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
-            persist=self._persist(ref),
         )
-        self.facts["tags " + name] = raw
         assert isinstance(raw.value, list)
         return Fact(tuple(str(t) for t in raw.value), raw.fetched_at, raw.cached)
 
@@ -368,17 +362,15 @@ class RegistryClient:
             found = self._manifests_now(ref)
             return None if found is None else [p for p, _ in found]
 
-        raw = self.cache.fetch(
-            "registry",
+        raw = self._fetch(
+            ref,
             key,
             ask,
             what=f"the platforms of {image}",
             valid=lambda v: (
                 v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v))
             ),
-            persist=self._persist(ref),
         )
-        self.facts[key] = raw
         value = tuple(str(p) for p in raw.value) if isinstance(raw.value, list) else None
         return Fact(value, raw.fetched_at, raw.cached)
 
@@ -396,8 +388,8 @@ class RegistryClient:
                 return None
             return {p: d for p, d in found if d is not None}
 
-        raw = self.cache.fetch(
-            "registry",
+        raw = self._fetch(
+            ref,
             key,
             ask,
             what=f"the manifest digests of {image}",
@@ -408,9 +400,7 @@ class RegistryClient:
                     and all(isinstance(d, str) and DIGEST.fullmatch(d) for d in v.values())
                 )
             ),
-            persist=self._persist(ref),
         )
-        self.facts[key] = raw
         value = (
             tuple((str(p), str(d)) for p, d in raw.value.items())
             if isinstance(raw.value, dict)
@@ -418,16 +408,29 @@ class RegistryClient:
         )
         return Fact(value, raw.fetched_at, raw.cached)
 
+    def _fetch(
+        self,
+        ref: ImageReference,
+        key: str,
+        ask: Callable[[], Json],
+        *,
+        what: str,
+        valid: Callable[[Json], bool],
+    ) -> Fact[Json]:
+        """The cache's answer for ``key`` about ``ref`` (asking when it has none), kept in
+        ``facts`` for the run's oldest-answer report."""
+        raw = self.cache.fetch(
+            "registry", key, ask, what=what, valid=valid, persist=self._persist(ref)
+        )
+        self.facts[key] = raw
+        return raw
+
     def _manifests_now(self, ref: ImageReference) -> tuple[tuple[str, str | None], ...] | None:
         """:meth:`ask_manifests`, asked once per run for the platforms and digests alike."""
         key = str(ref)
         if key not in self._manifest_answers:
             self._manifest_answers[key] = self.ask_manifests(ref)
         return self._manifest_answers[key]
-
-    @property
-    def oldest_fetched_at(self) -> float | None:
-        return min((f.fetched_at for f in self.facts.values()), default=None)
 
     def _persist(self, ref: ImageReference) -> bool:
         return self.cache_loopback or not is_loopback(ref.registry)
