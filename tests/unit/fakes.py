@@ -18,8 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from muslwheels.build.scheduler import TargetResult
 from muslwheels.config.arches import lookup_arch
 from muslwheels.config.model import Flavour, Project, Recipe, Target, normalize_name
+from muslwheels.sources.pipconfig import IndexSettings
 
 REPO = "registry.test/me/wheels"
+
+#: A package index no test asks over the network.
+INDEX = IndexSettings(index_url="https://index.invalid/simple")
 
 
 def make_target(

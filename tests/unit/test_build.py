@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import Recorder, make_target, wheel_name, zip_bytes
+from fakes import INDEX, Recorder, make_target, wheel_name, zip_bytes
 
 from muslwheels.build.inputs import (
     BuildOptions,
@@ -34,8 +34,6 @@ from muslwheels.engine.interface import BuildRequest, ImageOutput, LocalOutput
 from muslwheels.errors import BuildError, DockerError, ExitCode, Interrupted, PlatformsUnsupported
 from muslwheels.sources.net import is_loopback_url
 from muslwheels.sources.pipconfig import IndexSettings
-
-INDEX = IndexSettings(index_url="https://index.invalid/simple")
 
 
 class FakeEngine:
@@ -100,21 +98,6 @@ def _target_from(request: BuildRequest) -> Target:
         arch.key,
         version=args["MW_VERSION"],
         flavour=Flavour(args["MW_FLAVOUR"]),
-    )
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> BuildOptions:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
-    return BuildOptions(
-        wheels_root=tmp_path / "wheels",
-        log_dir=tmp_path / "logs",
-        index=INDEX,
-        temp_root=temp,
-        docker_dir=tmp_path / "docker",
     )
 
 

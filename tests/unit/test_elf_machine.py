@@ -11,7 +11,7 @@ from typing import Literal
 
 import pytest
 from fakes import make_target, wheel_name, zip_bytes
-from test_build import INDEX, FakeEngine, run
+from test_build import FakeEngine, run
 
 from muslwheels.build.inputs import BuildOptions
 from muslwheels.config.arches import (
@@ -178,20 +178,6 @@ class ElfEngine(FakeEngine):
         members = self.cross if self.cross is not None and mode == "cross" else self.members
         for wheel in request.output.dest.glob("*.whl"):
             wheel.write_bytes(zip_bytes(members))
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> BuildOptions:
-    (tmp_path / "tmp").mkdir()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
-    return BuildOptions(
-        wheels_root=tmp_path / "wheels",
-        log_dir=tmp_path / "logs",
-        index=INDEX,
-        temp_root=tmp_path / "tmp",
-        docker_dir=tmp_path / "docker",
-    )
 
 
 @pytest.mark.parametrize("key", ["armv7", "armv6"])
