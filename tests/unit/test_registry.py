@@ -24,7 +24,6 @@ from muslwheels.sources.registry import (
     docker_config_path,
     manifests_in_index,
     parse_challenge,
-    platforms_in_index,
 )
 
 DEFAULT = DOCKER_DEFAULT_REGISTRY.name
@@ -126,7 +125,7 @@ def test_parse_challenge() -> None:
     assert parse_challenge("") == ("", {})
 
 
-def test_platforms_in_index() -> None:
+def test_manifests_in_index_platforms_without_attestations() -> None:
     document = {
         "manifests": [
             {"platform": {"os": "linux", "architecture": "amd64"}},
@@ -140,9 +139,9 @@ def test_platforms_in_index() -> None:
             {"digest": "sha256:00"},
         ]
     }
-    assert platforms_in_index(document) == ("linux/amd64", "linux/arm/v7")
+    assert tuple(p for p, _ in manifests_in_index(document)) == ("linux/amd64", "linux/arm/v7")
     with pytest.raises(ValueError, match="manifests"):
-        platforms_in_index({})
+        manifests_in_index({})
 
 
 # --- against the real registry -------------------------------------------------------------------

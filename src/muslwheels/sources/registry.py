@@ -243,11 +243,6 @@ def manifests_in_index(document: Mapping[str, Any]) -> tuple[tuple[str, str | No
     return tuple(found.items())
 
 
-def platforms_in_index(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """The platforms of a manifest list / OCI index, in order, without attestation entries."""
-    return tuple(platform for platform, _ in manifests_in_index(document))
-
-
 def credentials_may_go_to(realm: str, registry_base: str) -> bool:
     """Whether a token service at ``realm`` may be sent the registry's credentials: on the
     registry's own origin, over HTTPS, or on this machine (never in clear to another host)."""
