@@ -22,7 +22,7 @@ from muslwheels.sources.packageindex import (
     parse_html_page,
     parse_json_page,
 )
-from muslwheels.sources.registry import parse_challenge, platforms_in_index
+from muslwheels.sources.registry import manifests_in_index, parse_challenge
 from muslwheels.verify.wheelfile import WheelProblem, check_wheel, parse_wheel_name
 from muslwheels.verify.wheelinfo import read_wheel
 
@@ -153,7 +153,7 @@ def test_registry_manifest() -> None:
             document = loads_untrusted(data)
             if not isinstance(document, dict):
                 raise ValueError("not a JSON object")
-            platforms = platforms_in_index(document)
+            platforms = [platform for platform, _ in manifests_in_index(document)]
         except ValueError as err:
             one_line(str(err))
         else:
