@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from fakes import make_wheel
 from servers.routes import Reply, Request, RouteServer
-from test_staticindex import make_wheel
 
 from muslwheels.sources.pipconfig import IndexSettings
 from muslwheels.sources.pipdownload import PipIndexWheels, download_command, download_environment

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import X86, make_wheel, metadata_text
 
 from muslwheels import cli
 from muslwheels.console import Ui
@@ -26,50 +27,7 @@ from muslwheels.publish.staticindex import (
     check_base_url,
 )
 
-X86 = "cp311-cp311-musllinux_1_2_x86_64"
 ARM = "cp311-cp311-musllinux_1_2_aarch64"
-
-
-def metadata_text(name: str, version: str, requires_python: str | None, requires: list[str]) -> str:
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
-    if requires_python:
-        lines.append(f"Requires-Python: {requires_python}")
-    lines += [f"Requires-Dist: {r}" for r in requires]
-    return "\n".join(lines) + "\n\n"
-
-
-def make_wheel(
-    folder: Path,
-    name: str,
-    version: str = "1.0",
-    tag: str = X86,
-    *,
-    requires_python: str | None = ">=3.8",
-    requires: list[str] | None = None,
-    metadata: str | None = None,
-    module: str | None = None,
-) -> Path:
-    """A real, installable wheel: one module ``<name>_mod`` printing where it came from."""
-    folder.mkdir(parents=True, exist_ok=True)
-    escaped = name.replace("-", "_")
-    path = folder / f"{escaped}-{version}-{tag}.whl"
-    dist = f"{escaped}-{version}.dist-info"
-    meta = metadata or metadata_text(name, version, requires_python, requires or [])
-    platform = tag.rsplit("-", 1)[1]
-    files = {
-        f"{module or escaped + '_mod'}.py": f"WHERE = {tag!r}\n",
-        f"{dist}/METADATA": meta,
-        f"{dist}/WHEEL": (
-            f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: "
-            f"{'true' if platform == 'any' else 'false'}\nTag: {tag}\n"
-        ),
-    }
-    record = "".join(f"{n},," + "\n" for n in [*files, f"{dist}/RECORD"])
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for n, text in files.items():
-            archive.writestr(n, text)
-        archive.writestr(f"{dist}/RECORD", record)
-    return path
 
 
 def sha(path: Path) -> str:

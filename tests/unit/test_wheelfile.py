@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_staticindex import X86, make_wheel
+from fakes import X86, make_wheel
 
 from muslwheels.publish.staticindex import build_index
 from muslwheels.verify.wheelfile import (
