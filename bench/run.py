@@ -258,7 +258,7 @@ def case_plan(bench: Bench) -> CaseResult:
 
 
 def populate_wheels(ws: Workspace, targets: Sequence[dict[str, Any]]) -> int:
-    from muslwheels.arches import lookup_arch
+    from muslwheels.config.arches import lookup_arch
 
     count = 0
     for target in targets:
@@ -353,9 +353,9 @@ def prime_builds(bench: Bench) -> float:
 
 
 def case_overhead(bench: Bench) -> CaseResult:
-    from muslwheels.build_inputs import BuildOptions, staged_request
-    from muslwheels.pipconfig import IndexSettings
-    from muslwheels.savedplan import target_from_dict
+    from muslwheels.build.inputs import BuildOptions, staged_request
+    from muslwheels.plan.savedplan import target_from_dict
+    from muslwheels.sources.pipconfig import IndexSettings
 
     ws = bench.ws
     tag = build_tag(CEXT_A, "amd64")
@@ -670,7 +670,7 @@ def case_bake(bench: Bench) -> CaseResult:
     )
 
 
-#: The line build.py writes into a tested target's log after its test step.
+#: The line build/scheduler.py writes into a tested target's log after its test step.
 _TIMING = re.compile(r"muslwheels: timing: build ([0-9.]+)s, closure and test ([0-9.]+)s")
 
 

@@ -1,6 +1,6 @@
 # musl-wheels: the test step of one target, after its wheel was built and repaired.
 #
-# Driven by src/muslwheels/wheeltest.py; nothing of the build stage is here: every stage starts FROM the
+# Driven by src/muslwheels/wheeltest/; nothing of the build stage is here: every stage starts FROM the
 # target's base image on the target's platform (QEMU for a foreign one, in every build mode). The context
 # is this directory (docker/).
 #
@@ -10,7 +10,7 @@
 #
 # Named build contexts (--build-context NAME=DIR)
 #   closure       the target's wheel and its whole runtime closure (pip installs from here alone)
-#   testrecipe    files written by wheeltest.py: requirement (what to pip install), test.sh (the test
+#   testrecipe    files written by the test step (src/muslwheels/wheeltest/): requirement (what to pip install), test.sh (the test
 #                 command, or the default imports), test_requires (one requirement a line),
 #                 needed (the ELF NEEDED libraries the wheel does not provide itself, one a line),
 #                 runtime.apk / runtime.apt (system packages installed before the test),

@@ -16,38 +16,38 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bake import BakeSettings, bake_targets, cache_kind, print_definition
-from .build import BuildReporter, TargetResult, build_targets
-from .build_inputs import BuildOptions, VerifySettings
-from .cache import JsonCache, cache_dir_from, describe_age
-from .check import check_targets, row_to_dict
-from .config import load_config
+from .build.bake import BakeSettings, bake_targets, cache_kind, print_definition
+from .build.inputs import BuildOptions, WheelTestSettings
+from .build.modes import build_arch
+from .build.scheduler import BuildReporter, TargetResult, build_targets
+from .config.model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
+from .config.modules import load_config
 from .console import BuildProgress, ResultLike, Ui
-from .cross import build_arch
-from .docker import DockerEngine, bake_command_line
+from .engine.docker import DockerEngine, bake_command_line
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
-from .extract import ExtractJob, extract_targets, targets_for_platforms
-from .index import IndexSdists, PackageIndex
-from .indexwheels import PipIndexWheels
-from .model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
-from .net import Deadlines
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
 from .outputs import check_output_file, check_output_folder, write_output_text
-from .pipconfig import IndexSettings, discover_index_settings
-from .plan import Plan, PlanOptions, make_plan, with_extras
-from .publish import (
+from .plan.planner import Plan, PlanOptions, make_plan, with_extras
+from .plan.savedplan import discard_plan, load_plan, save_plan, target_to_dict
+from .plan.tags import TagRequest, index_names, parse_tags
+from .publish.check import check_targets, row_to_dict
+from .publish.extract import ExtractJob, extract_targets, targets_for_platforms
+from .publish.images import (
     PushOptions,
     ReuseOptions,
     ReuseReport,
     push_targets,
     reuse_published,
 )
-from .registry import RegistryClient, WheelRegistry, docker_config_path
-from .savedplan import discard_plan, load_plan, save_plan, target_to_dict
-from .tags import TagRequest, index_names, parse_tags
-from .wheelindex import IndexReport, build_index
-from .wheeltest import closure_fields, target_record
-from .workflow import DEFAULT_DEST, is_ours, matrix_lines, render_workflow
+from .publish.staticindex import IndexReport, build_index
+from .publish.workflow import DEFAULT_DEST, is_ours, matrix_lines, render_workflow
+from .sources.cache import JsonCache, cache_dir_from, describe_age
+from .sources.net import Deadlines
+from .sources.packageindex import IndexSdists, PackageIndex
+from .sources.pipconfig import IndexSettings, discover_index_settings
+from .sources.pipdownload import PipIndexWheels
+from .sources.registry import RegistryClient, WheelRegistry, docker_config_path
+from .wheeltest.records import closure_fields, target_record
 
 PLAN_FILE = Path(".musl-wheels") / "plan.json"
 
@@ -272,7 +272,7 @@ def _build_options(ws: Workspace, sources: Sources, options: RunOptions) -> Buil
         default_mode=sources.config.defaults.mode,
         build_platform=_build_platform(options.builder),
         cargo_config=options.cargo_config,
-        tests=VerifySettings(
+        tests=WheelTestSettings(
             modules=tuple(m.name for m in sources.config.modules),
             index=PipIndexWheels(sources.settings, env=options.env),
             run_tests=options.test,

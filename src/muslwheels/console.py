@@ -7,7 +7,6 @@ live status per target; elsewhere (CI logs, pipes) it prints plain, one event pe
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
@@ -20,8 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .config.model import Target
 from .errors import MuslWheelsError
-from .model import Target
 from .names import escape as escape_name
 
 
@@ -87,15 +86,6 @@ class CheckRowLike(Protocol):
     def missing(self) -> str: ...
     @property
     def held_versions(self) -> tuple[str, ...]: ...
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (escape sequences, bells, carriage returns) shown as
-    ``\\xNN`` instead of sent to the terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def one_line(text: str) -> str:

@@ -16,11 +16,11 @@ from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
-from .baseimage import template_problem
+from .config.imageref import normalize_repository, split_image_name
+from .config.model import Flavour, Mode
 from .errors import UsageError, shown
-from .imageref import normalize_repository, split_image_name
-from .model import Flavour, Mode
-from .net import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RUN_BUDGET
+from .plan.baseimage import template_problem
+from .sources.net import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RUN_BUDGET
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})

@@ -78,23 +78,19 @@ def output_file_problem(path: Path) -> str | None:
 
 def check_output_file(path: Path, *, what: str, flag: str) -> Path:
     """``path`` when it may be written as ``what``; UsageError (naming ``flag``) otherwise."""
-    problem = output_file_problem(path)
-    if problem is not None:
-        raise UsageError(
-            f"cannot write {what} to {escape(str(path))}: {problem}; nothing was written",
-            hint=f"pass {flag} with a regular file, or a new name, in a folder you can write",
-        )
-    return path
+    hint = f"pass {flag} with a regular file, or a new name, in a folder you can write"
+    return _checked(path, output_file_problem(path), f"cannot write {what} to", hint)
 
 
 def check_output_folder(path: Path, *, what: str, flag: str) -> Path:
     """``path`` when it is a folder or can be made one; UsageError (naming ``flag``) otherwise."""
-    problem = _folder_problem(path)
+    hint = f"pass {flag} with a folder you can write (or a new name in one)"
+    return _checked(path, _folder_problem(path), f"cannot write {what} into", hint)
+
+
+def _checked(path: Path, problem: str | None, cannot: str, hint: str) -> Path:
     if problem is not None:
-        raise UsageError(
-            f"cannot write {what} into {escape(str(path))}: {problem}; nothing was written",
-            hint=f"pass {flag} with a folder you can write (or a new name in one)",
-        )
+        raise UsageError(f"{cannot} {escape(str(path))}: {problem}; nothing was written", hint=hint)
     return path
 
 

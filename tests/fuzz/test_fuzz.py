@@ -11,15 +11,20 @@ from pathlib import Path
 from fuzzing import FUZZ, inputs, keep_going, texts
 from hypothesis import given
 
+from muslwheels.config.model import Config, Defaults, ModuleConfig, Project, normalize_name
 from muslwheels.errors import BuildError, ConfigError, TagError
-from muslwheels.index import _check_html, _distribution_links, parse_html_page, parse_json_page
-from muslwheels.jsonfile import loads_untrusted
-from muslwheels.model import Config, Defaults, ModuleConfig, Project, normalize_name
 from muslwheels.names import escape
-from muslwheels.registry import parse_challenge, platforms_in_index
-from muslwheels.tags import parse_tags
-from muslwheels.wheelfile import WheelProblem, check_wheel, parse_wheel_name
-from muslwheels.wheelinfo import read_wheel
+from muslwheels.plan.tags import parse_tags
+from muslwheels.sources.jsonfile import loads_untrusted
+from muslwheels.sources.packageindex import (
+    _check_html,
+    _distribution_links,
+    parse_html_page,
+    parse_json_page,
+)
+from muslwheels.sources.registry import manifests_in_index, parse_challenge
+from muslwheels.verify.wheelfile import WheelProblem, check_wheel, parse_wheel_name
+from muslwheels.verify.wheelinfo import read_wheel
 
 CONFIG = Config(
     path="modules.toml",
@@ -64,7 +69,7 @@ def test_tag_parser() -> None:
 
 
 def test_modules_toml_loader() -> None:
-    from muslwheels.config import load_config
+    from muslwheels.config.modules import load_config
 
     @FUZZ
     @given(inputs("modules_toml"))
@@ -148,7 +153,7 @@ def test_registry_manifest() -> None:
             document = loads_untrusted(data)
             if not isinstance(document, dict):
                 raise ValueError("not a JSON object")
-            platforms = platforms_in_index(document)
+            platforms = [platform for platform, _ in manifests_in_index(document)]
         except ValueError as err:
             one_line(str(err))
         else:

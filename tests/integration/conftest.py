@@ -29,8 +29,8 @@ from support import (
     run_command,
 )
 
-from muslwheels.docker import DockerEngine
-from muslwheels.pipconfig import IndexSettings, discover_index_settings
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.pipconfig import IndexSettings, discover_index_settings
 
 FIXTURE_PROJECTS = ["cext", "sysenv", "dep-a", "needs-dep", "broken", "app", "plainlib"]
 

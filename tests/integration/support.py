@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muslwheels.arches import lookup_arch
-from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.docker import DockerEngine
-from muslwheels.model import Flavour, Recipe, Target
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import TargetResult, build_targets
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Flavour, Recipe, Target
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.pipconfig import IndexSettings
 
 REGISTRY = "127.0.0.1:5000"
 STANDIN_REPO = "standin/python"
@@ -127,7 +127,7 @@ def run_build(
     jobs: int = 2,
     force: bool = False,
     no_cache: bool = False,
-    tests: VerifySettings | None = None,
+    tests: WheelTestSettings | None = None,
 ) -> Run:
     recorder = Recorder()
     # MUSLWHEELS_TEST_NO_CACHE=1: every layer built anew, as on a machine with an empty cache

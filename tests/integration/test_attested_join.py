@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from support import REGISTRY
 
-from muslwheels.arches import lookup_arch
-from muslwheels.docker import DockerEngine
-from muslwheels.extract import ExtractJob, extract_one
-from muslwheels.model import Flavour, Recipe, Target
-from muslwheels.registry import RegistryClient, WheelRegistry
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Flavour, Recipe, Target
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.publish.extract import ExtractJob, extract_one
+from muslwheels.sources.registry import RegistryClient, WheelRegistry
 
 pytestmark = pytest.mark.integration
 

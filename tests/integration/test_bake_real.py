@@ -25,17 +25,17 @@ from support import (
     run_in_standin,
 )
 
-from muslwheels.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build import TargetResult, log_name
-from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.build.bake import BakeSettings, bake_name, bake_targets
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import TargetResult, log_name
 from muslwheels.cli import _exit_for as exit_code
+from muslwheels.config.model import Recipe, Target
 from muslwheels.console import Ui
-from muslwheels.docker import DockerEngine
-from muslwheels.engine import BuildRequest
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.engine.interface import BuildRequest
 from muslwheels.errors import DockerError, ExitCode
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Recipe, Target
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def bake(
     index: IndexSettings,
     engine: DockerEngine,
     builder: str | None = None,
-    tests: VerifySettings | None = None,
+    tests: WheelTestSettings | None = None,
     jobs: int = 1,
 ) -> tuple[dict[str, TargetResult], Path]:
     options = BuildOptions(
@@ -146,7 +146,7 @@ def test_a_failing_target_fails_alone_and_the_others_land(
         assert engine.bakes[1] == [bake_name(DEP), bake_name(NEEDS)]
 
 
-# --- the test step after the bake (the code build runs: landing.py) ------------------------------------
+# --- the test step after the bake (the code build runs: build/landing.py) ------------------------------------
 
 CEXT = make_target(
     "muslwheels-fixture-cext",
@@ -159,7 +159,7 @@ CEXT = make_target(
 def test_bake_tests_each_wheel_and_a_failing_test_fails_only_its_target(
     tmp_path_factory: pytest.TempPathFactory, index_settings: IndexSettings
 ) -> None:
-    tests = VerifySettings(
+    tests = WheelTestSettings(
         modules=(DEP.module, NEEDS.module, CEXT.module), index=PipIndexWheels(index_settings)
     )
     root = tmp_path_factory.mktemp("bake-tested")

@@ -19,20 +19,20 @@ from packaging.utils import parse_wheel_filename
 from support import REGISTRY, Recorder, run_command
 from test_musl import CEXT, MUSL, NO_ISOLATION, skip_without_musl_standin
 
-from muslwheels.arches import lookup_arch
-from muslwheels.build import build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.cache import JsonCache
-from muslwheels.config import parse_config
-from muslwheels.cross import build_arch
-from muslwheels.docker import DockerEngine
-from muslwheels.index import PackageIndex
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Mode
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.plan import PlanOptions, make_plan
-from muslwheels.registry import RegistryClient
-from muslwheels.tags import parse_tags
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.modes import build_arch
+from muslwheels.build.scheduler import build_targets
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Mode
+from muslwheels.config.modules import parse_config
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.plan.planner import PlanOptions, make_plan
+from muslwheels.plan.tags import parse_tags
+from muslwheels.sources.cache import JsonCache
+from muslwheels.sources.packageindex import PackageIndex
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
+from muslwheels.sources.registry import RegistryClient
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_arm64_is_built_on_the_arm64_manifest_though_the_store_holds_armv7(
         force=True,
         mode=Mode.EMULATE,
         build_platform=machine.platform if machine else None,
-        tests=VerifySettings(modules=(CEXT,), index=PipIndexWheels(index_settings)),
+        tests=WheelTestSettings(modules=(CEXT,), index=PipIndexWheels(index_settings)),
     )
     (result,) = build_targets([target], options=options, engine=engine, reporter=recorder)
     assert result.status == "built", result.message

@@ -17,14 +17,14 @@ from support import (
     run_in_standin,
 )
 
-from muslwheels.build_inputs import VerifySettings
-from muslwheels.config import parse_config, recipe_for
-from muslwheels.docker import DockerEngine
+from muslwheels.build.inputs import WheelTestSettings
+from muslwheels.build.wheelstore import LOCK_NAME
+from muslwheels.config.model import Flavour, Recipe
+from muslwheels.config.modules import parse_config, recipe_for
+from muslwheels.engine.docker import DockerEngine
 from muslwheels.errors import DockerError
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Flavour, Recipe
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheelstore import LOCK_NAME
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,7 +134,7 @@ def test_a_plain_library_named_like_a_module_builds_and_passes_the_default_test(
     """``_native.abi3.so`` exports no ``PyInit__native`` (ctypes loads it): the default test
     imports the package only, not the library, so the wheel lands."""
     target = make_target(PLAINLIB, "amd64")
-    tests = VerifySettings(modules=(PLAINLIB,), index=PipIndexWheels(index_settings))
+    tests = WheelTestSettings(modules=(PLAINLIB,), index=PipIndexWheels(index_settings))
     run = run_build(
         [target], tmp_path, index=index_settings, engine=engine, force=True, tests=tests
     )

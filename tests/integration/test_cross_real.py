@@ -24,13 +24,13 @@ from localindex import LocalIndex, build_index, write_simple_tree
 from packaging.utils import parse_wheel_filename
 from support import REGISTRY, REQUIRED, STANDIN_REPO, Recorder, make_target, run_in_standin
 
-from muslwheels.bake import BakeSettings, bake_targets
-from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.docker import DockerEngine
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Mode, Recipe, Target
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.build.bake import BakeSettings, bake_targets
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import TargetResult, build_targets
+from muslwheels.config.model import Mode, Recipe, Target
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 pytestmark = pytest.mark.integration
 
@@ -241,7 +241,7 @@ def test_bake_auto_bakes_again_in_emulation_when_the_cross_built_wheel_fails_its
         force=True,
         mode=Mode.AUTO,
         build_platform="linux/amd64",
-        tests=VerifySettings(modules=(CEXT,), index=PipIndexWheels(cross_index)),
+        tests=WheelTestSettings(modules=(CEXT,), index=PipIndexWheels(cross_index)),
     )
     recorder = Recorder()
     (result,) = bake_targets(

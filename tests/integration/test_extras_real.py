@@ -12,12 +12,12 @@ from support import STANDIN, make_target, run_build
 from test_publish_real import Project, new_repository
 from test_verified_real import install_offline, listing, log_of
 
-from muslwheels.build_inputs import VerifySettings
-from muslwheels.docker import DockerEngine
-from muslwheels.index import IndexSdists, PackageIndex
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheeltest import read_record
+from muslwheels.build.inputs import WheelTestSettings
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.packageindex import IndexSdists, PackageIndex
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
+from muslwheels.wheeltest.records import read_record
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_an_sdist_only_runtime_requirement_is_built_as_an_extra_target(
     tmp_path_factory: pytest.TempPathFactory, index_settings: IndexSettings, engine: DockerEngine
 ) -> None:
     app = make_target(APP, "amd64")
-    tests = VerifySettings(
+    tests = WheelTestSettings(
         modules=("cffi",),  # the C extension is not a module of this run
         index=PipIndexWheels(index_settings),
         sdists=IndexSdists(PackageIndex(index_settings)),

@@ -12,7 +12,7 @@ import pytest
 from localindex import LocalIndex
 from support import REGISTRY, STANDIN_REPO
 
-from muslwheels.docker import DockerEngine
+from muslwheels.engine.docker import DockerEngine
 
 pytestmark = pytest.mark.integration
 

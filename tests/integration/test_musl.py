@@ -21,9 +21,9 @@ from support import (
     run_in_standin,
 )
 
-from muslwheels.docker import DockerEngine
-from muslwheels.model import Recipe
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.config.model import Recipe
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.pipconfig import IndexSettings
 
 pytestmark = pytest.mark.integration
 

@@ -35,16 +35,16 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from support import MatrixCell, Recorder, make_target, record_cell, run_command
 from test_musl import MUSL, skip_without_musl_standin
 
-from muslwheels.arches import lookup_arch
-from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.config import parse_config, recipe_for
-from muslwheels.docker import DockerEngine
-from muslwheels.index import PackageIndex
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Config, Flavour, Mode, ModuleConfig, Target
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.versions import newest_version
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import TargetResult, build_targets
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Config, Flavour, Mode, ModuleConfig, Target
+from muslwheels.config.modules import parse_config, recipe_for
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.plan.versions import newest_version
+from muslwheels.sources.packageindex import PackageIndex
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,7 +67,7 @@ VERSIONS = {
     "greenlet": "3.1.1",
     "msgpack": "1.1.0",
 }
-#: The architectures the musl stand-in has (their platform, machine and apk arch: muslwheels.arches).
+#: The architectures the musl stand-in has (their platform, machine and apk arch: muslwheels.config.arches).
 PLATFORMS = {
     key: (found.platform, found.wheel_machine)
     for key in ("amd64", "arm64v8", "armv7")
@@ -206,7 +206,7 @@ def run_musl(
         force=True,
         mode=mode,
         build_platform="linux/amd64",
-        tests=VerifySettings(modules=tuple(VERSIONS), index=PipIndexWheels(index)),
+        tests=WheelTestSettings(modules=tuple(VERSIONS), index=PipIndexWheels(index)),
     )
     start = time.monotonic()
     results = build_targets(targets, options=options, engine=DockerEngine(), reporter=recorder)

@@ -33,15 +33,15 @@ from support import (
 from test_musl_real import PLATFORMS, shipped_config
 from test_musl_real import functional_checks as musl_checks
 
-from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.config import recipe_for
-from muslwheels.docker import DockerEngine
-from muslwheels.index import PackageIndex
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Flavour, Mode, ModuleConfig, Target
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.versions import newest_version
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import TargetResult, build_targets
+from muslwheels.config.model import Flavour, Mode, ModuleConfig, Target
+from muslwheels.config.modules import recipe_for
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.plan.versions import newest_version
+from muslwheels.sources.packageindex import PackageIndex
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 pytestmark = pytest.mark.integration
 
@@ -207,7 +207,7 @@ def run_rust(
         force=True,  # the wheel steps run (their output is asserted on); cargo's caches stay warm
         mode=mode,
         build_platform="linux/amd64",
-        tests=VerifySettings(modules=(), index=PipIndexWheels(index)),
+        tests=WheelTestSettings(modules=(), index=PipIndexWheels(index)),
         cargo_config=str(cargo_config) if cargo_config else None,
     )
     start = time.monotonic()

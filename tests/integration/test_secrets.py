@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from support import make_target, run_command
 
-from muslwheels.build_inputs import BuildOptions, staged_request
-from muslwheels.docker import DockerEngine
-from muslwheels.engine import ImageOutput
-from muslwheels.model import Recipe
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.build.inputs import BuildOptions, staged_request
+from muslwheels.config.model import Recipe
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.engine.interface import ImageOutput
+from muslwheels.sources.pipconfig import IndexSettings
 
 pytestmark = pytest.mark.integration
 

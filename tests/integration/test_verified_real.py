@@ -19,12 +19,12 @@ from support import (
 from test_build_real import MSGPACK_VERSION, configured_recipe
 from test_cross_real import MUSL, NO_ISOLATION, cross_index  # noqa: F401 - a fixture
 
-from muslwheels.build import build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
-from muslwheels.docker import DockerEngine
-from muslwheels.indexwheels import PipIndexWheels
-from muslwheels.model import Flavour, Mode, Recipe
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import build_targets
+from muslwheels.config.model import Flavour, Mode, Recipe
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import PipIndexWheels
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,8 @@ CFFI_VERSION = "1.17.1"
 MODULES = ("cffi", CEXT, SYSENV, "msgpack")
 
 
-def verify(index: IndexSettings) -> VerifySettings:
-    return VerifySettings(modules=MODULES, index=PipIndexWheels(index))
+def verify(index: IndexSettings) -> WheelTestSettings:
+    return WheelTestSettings(modules=MODULES, index=PipIndexWheels(index))
 
 
 def listing(root: Path, arch: str) -> list[str]:

@@ -27,9 +27,9 @@ from support import REGISTRY, REQUIRED, STANDIN, STANDIN_REPO, make_target, run_
 from test_musl import MUSL, MUSL_TAG, NO_ISOLATION
 from test_publish_real import MANIFEST, Project, new_repository, registry_get, remove_local_images
 
-from muslwheels.docker import DockerEngine
-from muslwheels.model import Recipe
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.config.model import Recipe
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.sources.pipconfig import IndexSettings
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fakes import INDEX
 from servers.pypi import PypiServer
 from servers.registry import Registry, registry_available
 from servers.routes import GarbageServer, RouteServer, free_port
+
+from muslwheels.build.inputs import BuildOptions
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -94,3 +97,18 @@ def start_pypiserver() -> Iterator[Callable[[Path], PypiServer]]:
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> BuildOptions:
+    """Build options over ``tmp_path``: wheels/, logs/, tmp/ and a docker/ with a Dockerfile."""
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    return BuildOptions(
+        wheels_root=tmp_path / "wheels",
+        log_dir=tmp_path / "logs",
+        index=INDEX,
+        temp_root=tmp_path / "tmp",
+        docker_dir=tmp_path / "docker",
+    )

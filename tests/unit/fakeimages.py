@@ -11,9 +11,9 @@ from pathlib import Path
 
 from fakes import REPO, make_target, wheel_name
 
-from muslwheels.engine import BuildRequest, ImageOutput
+from muslwheels.config.model import Target
+from muslwheels.engine.interface import BuildRequest, ImageOutput
 from muslwheels.errors import DockerError, RegistryError
-from muslwheels.model import Target
 
 #: REPO, make_target and wheel_name live in fakes (the helper layer); imported from here as well
 __all__ = ["REPO", "FakeEngine", "FakeRegistry", "Image", "make_target", "put_wheel", "wheel_name"]

@@ -14,12 +14,17 @@ import io
 import threading
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
-from muslwheels.arches import lookup_arch
-from muslwheels.build import TargetResult
-from muslwheels.model import Flavour, Project, Recipe, Target, normalize_name
+from muslwheels.build.scheduler import TargetResult
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Flavour, Project, Recipe, Target, normalize_name
+from muslwheels.sources.pipconfig import IndexSettings
 
 REPO = "registry.test/me/wheels"
+
+#: A package index no test asks over the network.
+INDEX = IndexSettings(index_url="https://index.invalid/simple")
 
 
 def make_target(
@@ -123,3 +128,49 @@ class FakeIndex:
     def project(self, name: str) -> Project | None:
         self.calls.append(name)
         return self.projects.get(normalize_name(name))
+
+
+#: The wheel tag of a CPython 3.11 musl x86_64 wheel.
+X86 = "cp311-cp311-musllinux_1_2_x86_64"
+
+
+def metadata_text(name: str, version: str, requires_python: str | None, requires: list[str]) -> str:
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    if requires_python:
+        lines.append(f"Requires-Python: {requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    return "\n".join(lines) + "\n\n"
+
+
+def make_wheel(
+    folder: Path,
+    name: str,
+    version: str = "1.0",
+    tag: str = X86,
+    *,
+    requires_python: str | None = ">=3.8",
+    requires: list[str] | None = None,
+    metadata: str | None = None,
+    module: str | None = None,
+) -> Path:
+    """A real, installable wheel: one module ``<name>_mod`` printing where it came from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    escaped = name.replace("-", "_")
+    path = folder / f"{escaped}-{version}-{tag}.whl"
+    dist = f"{escaped}-{version}.dist-info"
+    meta = metadata or metadata_text(name, version, requires_python, requires or [])
+    platform = tag.rsplit("-", 1)[1]
+    files = {
+        f"{module or escaped + '_mod'}.py": f"WHERE = {tag!r}\n",
+        f"{dist}/METADATA": meta,
+        f"{dist}/WHEEL": (
+            f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: "
+            f"{'true' if platform == 'any' else 'false'}\nTag: {tag}\n"
+        ),
+    }
+    record = "".join(f"{n},," + "\n" for n in [*files, f"{dist}/RECORD"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n, text in files.items():
+            archive.writestr(n, text)
+        archive.writestr(f"{dist}/RECORD", record)
+    return path

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.arches import ARCHES, Arch, arch_for_machine, arch_for_platform, lookup_arch
-from muslwheels.cross import cross_target
-from muslwheels.emulation import handler_name
+from muslwheels.build.modes import cross_target
+from muslwheels.config.arches import ARCHES, Arch, arch_for_machine, arch_for_platform, lookup_arch
+from muslwheels.engine.emulation import handler_name
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = ROOT / "tests" / "standins"

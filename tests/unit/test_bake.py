@@ -1,4 +1,4 @@
-"""bake.py: the plan as a bake definition, and a bake run (fake engine at the BakeEngine seam).
+"""build/bake.py: the plan as a bake definition, and a bake run (fake engine at the BakeEngine seam).
 
 The round trip through the real ``docker buildx bake --print`` runs where buildx is installed."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fakes import Recorder, make_target, wheel_name, zip_bytes
 
-from muslwheels.bake import (
+from muslwheels.build.bake import (
     BakeSettings,
     bake_name,
     bake_targets,
@@ -22,13 +22,13 @@ from muslwheels.bake import (
     group_name,
     print_definition,
 )
-from muslwheels.build import TargetResult
-from muslwheels.build_inputs import BuildOptions
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.build.scheduler import TargetResult
 from muslwheels.cli import _exit_for
-from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
+from muslwheels.config.model import Mode, Target
+from muslwheels.engine.interface import BakeFailed, BuildRequest, LocalOutput
 from muslwheels.errors import DockerError, ExitCode, PlatformsUnsupported, UsageError
-from muslwheels.model import Mode, Target
-from muslwheels.pipconfig import IndexSettings
+from muslwheels.sources.pipconfig import IndexSettings
 
 SECRET = "s3cr3t-pa55word"
 INDEX = IndexSettings(index_url=f"https://user:{SECRET}@index.example/simple")
@@ -362,7 +362,7 @@ ERROR: failed to solve: process "/bin/sh -c /mw/bin/mw-wheel" did not complete s
 
 
 def test_bake_progress_is_split_by_target_and_the_failed_one_named(tmp_path: Path) -> None:
-    from muslwheels.docker import BakeTracker
+    from muslwheels.engine.buildxlog import BakeTracker
 
     options = make_options(tmp_path)
     request = BuildRequest(
@@ -411,7 +411,7 @@ def test_engine_runs_the_bake_command_and_names_the_failed_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docker.DockerEngine.bake runs bake_command_line (a stand-in docker on PATH records it)."""
-    from muslwheels.docker import DockerEngine, bake_command_line
+    from muslwheels.engine.docker import DockerEngine, bake_command_line
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -450,7 +450,7 @@ def test_engine_runs_the_bake_command_and_names_the_failed_target(
 
 
 def test_bake_command_line_on_a_builder_or_a_docker_context(tmp_path: Path) -> None:
-    from muslwheels.docker import bake_command_line
+    from muslwheels.engine.docker import bake_command_line
 
     files = [tmp_path / "bake.json"]
     assert bake_command_line(files, ["t"], builder="wheels") == (

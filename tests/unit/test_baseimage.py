@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from muslwheels.arches import Arch, lookup_arch
-from muslwheels.baseimage import (
+from muslwheels.config.arches import Arch, lookup_arch
+from muslwheels.errors import ConfigError, ResolutionError, TagError, UsageError
+from muslwheels.plan.baseimage import (
     arches_for,
     newest_python,
     parse_pythons_specifier,
@@ -12,7 +13,6 @@ from muslwheels.baseimage import (
     render_base_image,
     split_image_ref,
 )
-from muslwheels.errors import ConfigError, ResolutionError, TagError, UsageError
 
 ALPINE_TAGS = [
     "3.12-alpine3.19",

@@ -1,4 +1,4 @@
-"""build.py orchestration against a fake Engine (our own seam): no Docker."""
+"""build/scheduler.py orchestration against a fake Engine (our own seam): no Docker."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import Recorder, make_target, wheel_name, zip_bytes
+from fakes import INDEX, Recorder, make_target, wheel_name, zip_bytes
 
-from muslwheels.arches import arch_for_platform
-from muslwheels.build import TargetResult, build_targets, validate_graph
-from muslwheels.build_inputs import (
+from muslwheels.build.inputs import (
     BuildOptions,
     RunFiles,
     build_request,
@@ -23,19 +21,19 @@ from muslwheels.build_inputs import (
     pip_settings,
     recipe_files,
 )
-from muslwheels.build_inputs import (
+from muslwheels.build.inputs import (
     test_request as step_request,
 )
+from muslwheels.build.scheduler import TargetResult, build_targets, validate_graph
+from muslwheels.build.wheelstore import LOCK_NAME
 from muslwheels.cli import _exit_for
-from muslwheels.config import DEFAULT_BUILD_COMMAND
-from muslwheels.engine import BuildRequest, ImageOutput, LocalOutput
+from muslwheels.config.arches import arch_for_platform
+from muslwheels.config.model import Flavour, Mode, Recipe, Target
+from muslwheels.config.modules import DEFAULT_BUILD_COMMAND
+from muslwheels.engine.interface import BuildRequest, ImageOutput, LocalOutput
 from muslwheels.errors import BuildError, DockerError, ExitCode, Interrupted, PlatformsUnsupported
-from muslwheels.model import Flavour, Mode, Recipe, Target
-from muslwheels.net import is_loopback_url
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.wheelstore import LOCK_NAME
-
-INDEX = IndexSettings(index_url="https://index.invalid/simple")
+from muslwheels.sources.net import is_loopback_url
+from muslwheels.sources.pipconfig import IndexSettings
 
 
 class FakeEngine:
@@ -100,21 +98,6 @@ def _target_from(request: BuildRequest) -> Target:
         arch.key,
         version=args["MW_VERSION"],
         flavour=Flavour(args["MW_FLAVOUR"]),
-    )
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> BuildOptions:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
-    return BuildOptions(
-        wheels_root=tmp_path / "wheels",
-        log_dir=tmp_path / "logs",
-        index=INDEX,
-        temp_root=temp,
-        docker_dir=tmp_path / "docker",
     )
 
 
@@ -437,7 +420,7 @@ def test_broken_target_lists_are_refused() -> None:
 
 
 def test_image_output_pushes_by_name() -> None:
-    """Wheel images (publish.py) are built with an ImageOutput: pushed, or kept locally."""
+    """Wheel images (publish/images.py) are built with an ImageOutput: pushed, or kept locally."""
     request = BuildRequest(
         context=Path("ctx"),
         dockerfile=Path("ctx/Dockerfile"),
@@ -667,7 +650,7 @@ def test_a_builder_problem_no_platform_owns_stops_the_run(options: BuildOptions)
 def test_a_wheel_several_dependencies_share_is_offered_once(tmp_path: Path) -> None:
     """pycparser is in the closures of both cryptography and PyNaCl (through cffi): paramiko's
     build gets it once (a second link onto the same file failed with SameFileError)."""
-    from muslwheels.build_inputs import stage_workdir
+    from muslwheels.build.inputs import stage_workdir
 
     shared = tmp_path / "wheels" / "pycparser-3.12-py3-none-any.whl"
     shared.parent.mkdir()

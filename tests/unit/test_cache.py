@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.cache import (
+from muslwheels.errors import ResolutionError
+from muslwheels.sources.cache import (
     DEFAULT_MAX_AGE,
     Fact,
     Json,
@@ -13,7 +14,6 @@ from muslwheels.cache import (
     cache_dir_from,
     describe_age,
 )
-from muslwheels.errors import ResolutionError
 
 
 class Clock:

@@ -1,10 +1,10 @@
-"""check.py: the plan's newest releases against what the registry holds (fake registry)."""
+"""publish/check.py: the plan's newest releases against what the registry holds (fake registry)."""
 
 from __future__ import annotations
 
 from fakeimages import REPO, FakeRegistry, Image, make_target
 
-from muslwheels.check import check_targets, held_versions, row_to_dict
+from muslwheels.publish.check import check_targets, held_versions, row_to_dict
 
 
 def test_held_versions_of_the_same_module_python_and_arch() -> None:

@@ -1,4 +1,4 @@
-"""Runtime closure resolution (closure.py) at its seam: a WheelFinder of plain objects."""
+"""Runtime closure resolution (wheeltest/closure.py) at its seam: a WheelFinder of plain objects."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from muslwheels.closure import Candidate, marker_environment, resolve_closure
+from muslwheels.wheeltest.closure import Candidate, marker_environment, resolve_closure
 
 
 @dataclass

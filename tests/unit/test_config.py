@@ -12,21 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from muslwheels import config as cfg
-from muslwheels.arches import ARCHES
-from muslwheels.config import (
-    BUILD_PLACEHOLDERS,
-    DEFAULT_BUILD_COMMAND,
-    default_ssl,
-    dependency_order,
-    load_config,
-    parse_config,
-    recipe_for,
-    render_command,
-    selector_matches,
-)
-from muslwheels.errors import ConfigError, ExitCode
-from muslwheels.model import (
+from muslwheels.config import modules as cfg
+from muslwheels.config.arches import ARCHES
+from muslwheels.config.model import (
     RECIPE_FIELDS,
     Check,
     Config,
@@ -38,6 +26,18 @@ from muslwheels.model import (
     RecipeField,
     Selector,
 )
+from muslwheels.config.modules import (
+    BUILD_PLACEHOLDERS,
+    DEFAULT_BUILD_COMMAND,
+    default_ssl,
+    dependency_order,
+    load_config,
+    parse_config,
+    recipe_for,
+    render_command,
+    selector_matches,
+)
+from muslwheels.errors import ConfigError, ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "modules.toml"
@@ -918,7 +918,7 @@ def test_a_long_dependency_chain_is_fine(tmp_path: Path) -> None:
 
 def test_the_shipped_files_name_examples_are_pep_503_true() -> None:
     """modules.toml's header: PyNaCl = pynacl, and Py_NaCl = py.nacl = py-nacl (not pynacl)."""
-    from muslwheels.model import normalize_name
+    from muslwheels.config.model import normalize_name
 
     assert normalize_name("PyNaCl") == normalize_name("pynacl") == "pynacl"
     assert normalize_name("Py_NaCl") == normalize_name("py.nacl") == "py-nacl"

@@ -1,18 +1,16 @@
-"""cross.py: which mode a target gets, the fallback rules, the per-arch triples; and build.py's use
+"""build/modes.py: which mode a target gets, the fallback rules, the per-arch triples; and build/scheduler.py's use
 of them against the fake engine of test_build (our own seam)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from fakes import make_target, wheel_name
-from test_build import INDEX, FakeEngine, run
+from test_build import FakeEngine, run
 
-from muslwheels.arches import ARCHES, Arch, lookup_arch
-from muslwheels.build_inputs import BuildOptions
-from muslwheels.cross import (
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.build.modes import (
     ModeDecision,
     Strategy,
     build_arch,
@@ -22,9 +20,10 @@ from muslwheels.cross import (
     mode_label,
     requested_mode,
 )
-from muslwheels.engine import BuildRequest
+from muslwheels.config.arches import ARCHES, Arch, lookup_arch
+from muslwheels.config.model import Mode, Recipe
+from muslwheels.engine.interface import BuildRequest
 from muslwheels.errors import BuildError
-from muslwheels.model import Mode, Recipe
 
 
 def arch(name: str) -> Arch:
@@ -145,30 +144,18 @@ def test_mode_label() -> None:
     assert mode_label("emulate", "fallback: boom") == "emulate (fallback: boom)"
 
 
-# --- build.py with the modes --------------------------------------------------------------------
-
-
-@pytest.fixture
-def opts(tmp_path: Path) -> BuildOptions:
-    (tmp_path / "tmp").mkdir()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
-    return BuildOptions(
-        wheels_root=tmp_path / "wheels",
-        log_dir=tmp_path / "logs",
-        index=INDEX,
-        temp_root=tmp_path / "tmp",
-        docker_dir=tmp_path / "docker",
-    )
+# --- build/scheduler.py with the modes --------------------------------------------------------------------
 
 
 def modes(engine: FakeEngine) -> list[str]:
     return [dict(r.build_args).get("MW_MODE", "emulate") for r in engine.requests]
 
 
-def test_cross_mode_request_carries_the_cross_build_args(opts: BuildOptions) -> None:
+def test_cross_mode_request_carries_the_cross_build_args(options: BuildOptions) -> None:
     target = make_target("alpha", "arm64v8")
-    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    results, engine, _ = run(
+        [target], replace(options, mode=Mode.CROSS, build_platform="linux/amd64")
+    )
     (result,) = results
     assert result.status == "built" and result.mode == "cross" and result.message == "cross"
     args = dict(engine.requests[0].build_args)
@@ -178,14 +165,16 @@ def test_cross_mode_request_carries_the_cross_build_args(opts: BuildOptions) -> 
     assert result.wheels == (wheel_name(target),)
 
 
-def test_native_target_builds_as_today(opts: BuildOptions) -> None:
+def test_native_target_builds_as_today(options: BuildOptions) -> None:
     target = make_target("alpha", "amd64")
-    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    results, engine, _ = run(
+        [target], replace(options, mode=Mode.CROSS, build_platform="linux/amd64")
+    )
     assert results[0].mode == "native" and results[0].message == ""
     assert "MW_MODE" not in dict(engine.requests[0].build_args)
 
 
-def test_auto_falls_back_to_emulation_and_says_why(opts: BuildOptions) -> None:
+def test_auto_falls_back_to_emulation_and_says_why(options: BuildOptions) -> None:
     target = make_target("alpha", "arm64v8")
     engine = FakeEngine()
 
@@ -195,7 +184,7 @@ def test_auto_falls_back_to_emulation_and_says_why(opts: BuildOptions) -> None:
 
     engine.on_build = fail_cross
     results, engine, _ = run(
-        [target], replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"), engine
+        [target], replace(options, mode=Mode.AUTO, build_platform="linux/amd64"), engine
     )
     (result,) = results
     assert modes(engine) == ["cross", "emulate"]
@@ -206,20 +195,20 @@ def test_auto_falls_back_to_emulation_and_says_why(opts: BuildOptions) -> None:
     assert result.message == result.mode
 
 
-def test_auto_uses_cross_when_it_works(opts: BuildOptions) -> None:
+def test_auto_uses_cross_when_it_works(options: BuildOptions) -> None:
     results, engine, _ = run(
         [make_target("alpha", "arm64v8")],
-        replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"),
+        replace(options, mode=Mode.AUTO, build_platform="linux/amd64"),
     )
     assert modes(engine) == ["cross"] and results[0].mode == "cross"
 
 
-def test_cross_failure_fails_cleanly_without_emulating(opts: BuildOptions) -> None:
+def test_cross_failure_fails_cleanly_without_emulating(options: BuildOptions) -> None:
     engine = FakeEngine()
     engine.fail["alpha"] = "cross-compiling the wheel failed (exit code 1): error: boom"
     results, engine, _ = run(
         [make_target("alpha", "arm64v8")],
-        replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"),
+        replace(options, mode=Mode.CROSS, build_platform="linux/amd64"),
         engine,
     )
     assert modes(engine) == ["cross"]
@@ -229,28 +218,32 @@ def test_cross_failure_fails_cleanly_without_emulating(opts: BuildOptions) -> No
     )
 
 
-def test_auto_fallback_that_fails_too_names_both(opts: BuildOptions) -> None:
+def test_auto_fallback_that_fails_too_names_both(options: BuildOptions) -> None:
     engine = FakeEngine()
     engine.fail["alpha"] = "boom"
     results, engine, _ = run(
         [make_target("alpha", "arm64v8")],
-        replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"),
+        replace(options, mode=Mode.AUTO, build_platform="linux/amd64"),
         engine,
     )
     assert modes(engine) == ["cross", "emulate"]
     assert results[0].message == "boom (in emulation, after the cross build failed: boom)"
 
 
-def test_module_marked_emulate_under_auto(opts: BuildOptions) -> None:
+def test_module_marked_emulate_under_auto(options: BuildOptions) -> None:
     target = make_target("alpha", "arm64v8", recipe=Recipe(mode=Mode.EMULATE))
-    results, engine, _ = run([target], replace(opts, mode=Mode.AUTO, build_platform="linux/amd64"))
+    results, engine, _ = run(
+        [target], replace(options, mode=Mode.AUTO, build_platform="linux/amd64")
+    )
     assert modes(engine) == ["emulate"]
     assert results[0].message == 'emulate (the module\'s recipe says mode = "emulate")'
 
 
-def test_cross_for_a_rust_module_builds_with_the_rust_triple(opts: BuildOptions) -> None:
+def test_cross_for_a_rust_module_builds_with_the_rust_triple(options: BuildOptions) -> None:
     target = make_target("alpha", "armv7", recipe=Recipe(apk=("cargo",)))
-    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    results, engine, _ = run(
+        [target], replace(options, mode=Mode.CROSS, build_platform="linux/amd64")
+    )
     assert [dict(r.build_args)["MW_CROSS_RUST_TRIPLE"] for r in engine.requests] == [
         "armv7-unknown-linux-musleabihf"
     ]
@@ -258,29 +251,33 @@ def test_cross_for_a_rust_module_builds_with_the_rust_triple(opts: BuildOptions)
 
 
 def test_cross_for_a_rust_module_without_a_rust_target_fails_without_building(
-    opts: BuildOptions,
+    options: BuildOptions,
 ) -> None:
     target = make_target("alpha", "arm64v8", recipe=Recipe(apk=("cargo",)))
     target = replace(target, arch=replace(target.arch, rust_triple=""))
-    results, engine, _ = run([target], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    results, engine, _ = run(
+        [target], replace(options, mode=Mode.CROSS, build_platform="linux/amd64")
+    )
     assert engine.requests == []
     assert results[0].status == "failed" and "Rust has no musl target" in results[0].message
 
 
-def test_dry_run_shows_the_cross_command(opts: BuildOptions) -> None:
+def test_dry_run_shows_the_cross_command(options: BuildOptions) -> None:
     results, engine, _ = run(
         [make_target("alpha", "arm64v8")],
-        replace(opts, mode=Mode.AUTO, build_platform="linux/amd64", dry_run=True),
+        replace(options, mode=Mode.AUTO, build_platform="linux/amd64", dry_run=True),
     )
     assert engine.requests == []
     assert "MW_MODE=cross" in results[0].message
 
 
-def test_emulating_a_rust_module_names_its_triple_for_the_crates_stage(opts: BuildOptions) -> None:
+def test_emulating_a_rust_module_names_its_triple_for_the_crates_stage(
+    options: BuildOptions,
+) -> None:
     rust = make_target("alpha", "armv7", recipe=Recipe(apk=("cargo",)))
     plain = make_target("beta", "armv7")
     _, engine, _ = run(
-        [rust, plain], replace(opts, mode=Mode.EMULATE, build_platform="linux/amd64")
+        [rust, plain], replace(options, mode=Mode.EMULATE, build_platform="linux/amd64")
     )
     args = {dict(r.build_args)["MW_PROJECT"]: dict(r.build_args) for r in engine.requests}
     assert args["alpha"]["MW_RUST_TRIPLE"] == "armv7-unknown-linux-musleabihf"
@@ -288,12 +285,14 @@ def test_emulating_a_rust_module_names_its_triple_for_the_crates_stage(opts: Bui
 
 
 def test_cross_building_a_rust_module_names_its_triple_for_the_crates_stage(
-    opts: BuildOptions,
+    options: BuildOptions,
 ) -> None:
     """The crates stage fetches ahead in cross mode too (the wheel step then runs cargo offline)."""
     rust = make_target("alpha", "armv7", recipe=Recipe(apk=("cargo",)))
     plain = make_target("beta", "armv7")
-    _, engine, _ = run([rust, plain], replace(opts, mode=Mode.CROSS, build_platform="linux/amd64"))
+    _, engine, _ = run(
+        [rust, plain], replace(options, mode=Mode.CROSS, build_platform="linux/amd64")
+    )
     args = {dict(r.build_args)["MW_PROJECT"]: dict(r.build_args) for r in engine.requests}
     assert args["alpha"]["MW_MODE"] == "cross"
     assert args["alpha"]["MW_RUST_TRIPLE"] == "armv7-unknown-linux-musleabihf"

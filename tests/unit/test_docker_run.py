@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.docker import DockerEngine
-from muslwheels.engine import BuildRequest, LocalOutput
+from muslwheels.engine.docker import DockerEngine
+from muslwheels.engine.interface import BuildRequest, LocalOutput
 from muslwheels.errors import BuildError, DockerError
 
 #: Records its argv (one argument a line), then plays the build MW_PLAY names.

@@ -1,5 +1,5 @@
 """A wheel whose ELF files are for another machine than its tag never lands: verify.elf_mismatch on
-crafted ELF bytes, and build.py's landing of a crafted wheel (test_build's fake engine: our seam)."""
+crafted ELF bytes, and build/scheduler.py's landing of a crafted wheel (test_build's fake engine: our seam)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,23 @@ from typing import Literal
 
 import pytest
 from fakes import make_target, wheel_name, zip_bytes
-from test_build import INDEX, FakeEngine, run
+from test_build import FakeEngine, run
 
-from muslwheels.arches import EM_386, EM_AARCH64, EM_ARM, EM_S390, EM_X86_64, Arch, lookup_arch
-from muslwheels.build_inputs import BuildOptions
-from muslwheels.engine import BuildRequest, LocalOutput
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.config.arches import (
+    EM_386,
+    EM_AARCH64,
+    EM_ARM,
+    EM_S390,
+    EM_X86_64,
+    Arch,
+    lookup_arch,
+)
+from muslwheels.config.model import Mode
+from muslwheels.engine.interface import BuildRequest, LocalOutput
 from muslwheels.errors import BuildError
-from muslwheels.model import Mode
-from muslwheels.verify import elf_machine_failure, elf_mismatch
-from muslwheels.wheelinfo import arm_cpu_arch, elf_kind, elf_members
+from muslwheels.verify.fit import elf_machine_failure, elf_mismatch
+from muslwheels.verify.wheelinfo import arm_cpu_arch, elf_kind, elf_members
 
 _SHT_ARM_ATTRIBUTES = 0x70000003
 
@@ -170,20 +178,6 @@ class ElfEngine(FakeEngine):
         members = self.cross if self.cross is not None and mode == "cross" else self.members
         for wheel in request.output.dest.glob("*.whl"):
             wheel.write_bytes(zip_bytes(members))
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> BuildOptions:
-    (tmp_path / "tmp").mkdir()
-    (tmp_path / "docker").mkdir()
-    (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
-    return BuildOptions(
-        wheels_root=tmp_path / "wheels",
-        log_dir=tmp_path / "logs",
-        index=INDEX,
-        temp_root=tmp_path / "tmp",
-        docker_dir=tmp_path / "docker",
-    )
 
 
 @pytest.mark.parametrize("key", ["armv7", "armv6"])

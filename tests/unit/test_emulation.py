@@ -1,4 +1,4 @@
-"""emulation.py (binfmt rules) and docker.py's build-failure summary: pure, no Docker."""
+"""engine/emulation.py (binfmt rules) and engine/docker.py's build-failure summary: pure, no Docker."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.docker import FailureTracker
-from muslwheels.emulation import (
+from muslwheels.engine.buildxlog import FailureTracker
+from muslwheels.engine.emulation import (
     BinfmtEntry,
     emulation_problems,
     parse_binfmt_entry,
     registration_hint,
     unsupported_platforms,
 )
-from muslwheels.engine import BuildRequest, LocalOutput
+from muslwheels.engine.interface import BuildRequest, LocalOutput
 
 GOOD = BinfmtEntry(
     enabled=True, interpreter="/usr/libexec/qemu-binfmt/aarch64-binfmt-P", flags="PF"

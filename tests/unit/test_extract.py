@@ -1,4 +1,4 @@
-"""extract.py: what an exported image may hold, and extraction into <dest>/<arch>/ (fake engine)."""
+"""publish/extract.py: what an exported image may hold, and extraction into <dest>/<arch>/ (fake engine)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from fakeimages import FakeEngine, FakeRegistry, Image, make_target, real_wheel, wheel_name
 
+from muslwheels.build.wheelstore import LOCK_NAME
+from muslwheels.config.model import Flavour
 from muslwheels.errors import RegistryError
-from muslwheels.extract import (
+from muslwheels.publish.extract import (
     ExtractJob,
     extract_one,
     extract_targets,
     sort_image_files,
     targets_for_platforms,
 )
-from muslwheels.model import Flavour
-from muslwheels.verify import dependency_wheel_problem
-from muslwheels.wheelstore import LOCK_NAME
+from muslwheels.verify.fit import dependency_wheel_problem
 
 TARGET = make_target("alpha", "arm64v8")
 OWN = wheel_name(TARGET)  # alpha-1.0-cp311-cp311-musllinux_1_2_aarch64.whl

@@ -1,6 +1,6 @@
 """Extra dependency targets (issue #14): a runtime requirement that neither a modules.toml module nor
 a fitting wheel on the index provides, but an sdist on the index does, is built as a target of its
-own before the target that needs it lands. At our seams: build.py's scheduler with the fake engine
+own before the target that needs it lands. At our seams: build/scheduler.py's scheduler with the fake engine
 and index of test_wheeltest, and a fake of the index's sdists."""
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from test_wheeltest import (
 )
 
 from muslwheels import cli
-from muslwheels.build import TargetResult
-from muslwheels.build_inputs import BuildOptions
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.build.scheduler import TargetResult
 from muslwheels.console import BuildProgress, Ui
-from muslwheels.plan import Plan, extra_target, with_extras
-from muslwheels.wheeltest import read_record, target_record
+from muslwheels.plan.planner import Plan, extra_target, with_extras
+from muslwheels.wheeltest.records import read_record, target_record
 
 MUSL = "cp311-cp311-musllinux_1_2_x86_64"
 

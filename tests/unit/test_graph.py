@@ -1,10 +1,10 @@
-"""graph.py: build order, cycles and what a node needs, on plain dictionaries."""
+"""plan/graph.py: build order, cycles and what a node needs, on plain dictionaries."""
 
 from __future__ import annotations
 
 import pytest
 
-from muslwheels.graph import CycleFound, dependency_order, find_cycle, transitive_deps
+from muslwheels.plan.graph import CycleFound, dependency_order, find_cycle, transitive_deps
 
 GRAPH = {"top": ("mid", "side"), "mid": ("base",), "side": ("base",), "base": ()}
 

@@ -64,7 +64,7 @@ def test_it_lists_the_tasks_and_finds_its_own_docker_folder(
         [
             str(installed / "python"),
             "-c",
-            "import muslwheels, muslwheels.build_inputs as b, muslwheels.workflow as w; "
+            "import muslwheels, muslwheels.build.inputs as b, muslwheels.publish.workflow as w; "
             "assert w.render_workflow().startswith(w.MARKER); "
             "print(muslwheels.__file__); print(b.default_docker_dir())",
         ],

@@ -1,12 +1,11 @@
-"""The target lifecycle (lifecycle.py) driven without Docker: every path build and bake take."""
+"""The target lifecycle (build/lifecycle.py) driven without Docker: every path build and bake take."""
 
 from __future__ import annotations
 
 import pytest
 from fakeimages import make_target
 
-from muslwheels.cross import MUSL_ONLY, ModeDecision, Strategy, decide
-from muslwheels.lifecycle import (
+from muslwheels.build.lifecycle import (
     EmulationFallback,
     Gate,
     Lifecycle,
@@ -14,7 +13,8 @@ from muslwheels.lifecycle import (
     emulated_failure,
     gate,
 )
-from muslwheels.model import Mode, Recipe
+from muslwheels.build.modes import MUSL_ONLY, ModeDecision, Strategy, decide
+from muslwheels.config.model import Mode, Recipe
 
 AUTO = ModeDecision(Strategy.CROSS_THEN_EMULATE)
 

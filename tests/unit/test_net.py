@@ -14,16 +14,16 @@ import pytest
 from servers.faulty import DripServer, ResettingServer, SilentServer
 from servers.routes import Reply, Request, RouteServer
 
-from muslwheels.cache import FORMAT, Fact, JsonCache
+from muslwheels.config.model import Config, Defaults, RememberedProjects
 from muslwheels.errors import ExitCode, ResolutionError, TagError
-from muslwheels.index import DistFile, PackageIndex, summarize, summary_to_json
-from muslwheels.model import Config, Defaults, RememberedProjects
 from muslwheels.names import redact
-from muslwheels.net import Deadlines, NetError, fetch, is_loopback, reason
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.registry import RegistryClient, RegistryUnreachable
-from muslwheels.tags import index_names, parse_tags
-from muslwheels.versions import find_version, newest_version, python_allowed
+from muslwheels.plan.tags import index_names, parse_tags
+from muslwheels.plan.versions import find_version, newest_version, python_allowed
+from muslwheels.sources.cache import FORMAT, Fact, JsonCache
+from muslwheels.sources.net import Deadlines, NetError, fetch, is_loopback, reason
+from muslwheels.sources.packageindex import DistFile, PackageIndex, summarize, summary_to_json
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.registry import RegistryClient, RegistryUnreachable
 
 T = TypeVar("T")
 

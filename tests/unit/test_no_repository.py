@@ -16,11 +16,11 @@ import pytest
 from fakeimages import make_target
 
 from muslwheels import cli
+from muslwheels.config.model import NO_REPOSITORY, Defaults, Mode
 from muslwheels.console import Ui
-from muslwheels.model import NO_REPOSITORY, Defaults, Mode
 from muslwheels.options import Flags, make_run_options
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.plan import Plan
+from muslwheels.plan.planner import Plan
+from muslwheels.sources.pipconfig import IndexSettings
 
 
 class _Sources:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from muslwheels.config.model import Flavour, Mode
 from muslwheels.errors import UsageError
-from muslwheels.model import Flavour, Mode
 from muslwheels.options import Flags, PushMode, make_run_options, truthy
 
 

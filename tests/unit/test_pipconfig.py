@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels import pipconfig
 from muslwheels.errors import ResolutionError
-from muslwheels.pipconfig import IndexSettings, discover_index_settings, settings_from
+from muslwheels.sources import pipconfig
+from muslwheels.sources.pipconfig import IndexSettings, discover_index_settings, settings_from
 
 DEFAULT = "https://index.invalid/simple"
 

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from fakes import FakeIndex
 
-from muslwheels.arches import lookup_arch
-from muslwheels.config import parse_config
+from muslwheels.config.arches import lookup_arch
+from muslwheels.config.model import Config, Flavour
+from muslwheels.config.modules import parse_config
 from muslwheels.errors import ResolutionError, TagError, UsageError
-from muslwheels.model import Config, Flavour
-from muslwheels.plan import Plan, PlanOptions, extra_target, make_plan
-from muslwheels.tags import parse_tags
+from muslwheels.plan.planner import Plan, PlanOptions, extra_target, make_plan
+from muslwheels.plan.tags import parse_tags
 
 ALL = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "unknown/unknown")
 

@@ -1,4 +1,4 @@
-"""publish.py: wheel images pushed from wheels/, multi-arch tags, reuse of published wheels; fakes
+"""publish/images.py: wheel images pushed from wheels/, multi-arch tags, reuse of published wheels; fakes
 only at our own seams (the engine and the registry)."""
 
 from __future__ import annotations
@@ -20,11 +20,15 @@ from fakeimages import (
     wheel_name,
 )
 
+from muslwheels.config.imageref import (
+    DOCKER_DEFAULT_REGISTRY,
+    normalize_repository,
+    split_image_name,
+)
+from muslwheels.config.model import Target
 from muslwheels.errors import DockerError, ExitCode, RegistryError, UsageError
-from muslwheels.extract import ExtractJob, extract_one
-from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, normalize_repository, split_image_name
-from muslwheels.model import Target
-from muslwheels.publish import (
+from muslwheels.publish.extract import ExtractJob, extract_one
+from muslwheels.publish.images import (
     PushOptions,
     PushReport,
     ReuseOptions,

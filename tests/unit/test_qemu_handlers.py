@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.arches import ARCHES
-from muslwheels.docker import BuilderInfo, DockerEngine
-from muslwheels.emulation import remote_registration
+from muslwheels.config.arches import ARCHES
+from muslwheels.engine.docker import BuilderInfo, DockerEngine
+from muslwheels.engine.emulation import remote_registration
 from muslwheels.errors import ExitCode, PlatformsUnsupported
 
 REGISTERED = "enabled\ninterpreter /usr/libexec/qemu-binfmt/{name}-binfmt-P\nflags: PF\noffset 0\n"
@@ -44,7 +44,7 @@ def binfmt(tmp_path: Path, *handlers: str) -> Path:
 
 
 def local_engine(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setattr("muslwheels.docker.host_platform.machine", lambda: "x86_64")
+    monkeypatch.setattr("muslwheels.engine.docker.host_platform.machine", lambda: "x86_64")
     info = BuilderInfo("default", "docker", ("linux/amd64", "linux/386"), ("default",))
     return Engine(folder, info, local=True)
 

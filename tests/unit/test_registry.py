@@ -12,11 +12,11 @@ import pytest
 from servers.registry import AuthGate, Registry
 from servers.routes import Reply, Request, RouteServer
 
-from muslwheels.cache import JsonCache
+from muslwheels.config.imageref import DOCKER_DEFAULT_REGISTRY, ImageReference, parse_reference
+from muslwheels.config.model import ImageLookup
 from muslwheels.errors import ResolutionError
-from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY, ImageReference, parse_reference
-from muslwheels.model import ImageLookup
-from muslwheels.registry import (
+from muslwheels.sources.cache import JsonCache
+from muslwheels.sources.registry import (
     Credentials,
     RegistryClient,
     credentials_in_config,
@@ -24,7 +24,6 @@ from muslwheels.registry import (
     docker_config_path,
     manifests_in_index,
     parse_challenge,
-    platforms_in_index,
 )
 
 DEFAULT = DOCKER_DEFAULT_REGISTRY.name
@@ -126,7 +125,7 @@ def test_parse_challenge() -> None:
     assert parse_challenge("") == ("", {})
 
 
-def test_platforms_in_index() -> None:
+def test_manifests_in_index_platforms_without_attestations() -> None:
     document = {
         "manifests": [
             {"platform": {"os": "linux", "architecture": "amd64"}},
@@ -140,9 +139,9 @@ def test_platforms_in_index() -> None:
             {"digest": "sha256:00"},
         ]
     }
-    assert platforms_in_index(document) == ("linux/amd64", "linux/arm/v7")
+    assert tuple(p for p, _ in manifests_in_index(document)) == ("linux/amd64", "linux/arm/v7")
     with pytest.raises(ValueError, match="manifests"):
-        platforms_in_index({})
+        manifests_in_index({})
 
 
 # --- against the real registry -------------------------------------------------------------------
@@ -255,7 +254,7 @@ def test_platforms_and_digests_share_one_question(pushed: Registry, tmp_path: Pa
     finally:
         gate.close()
     assert len(gate.server.requests) == asked
-    # offline, a cache without them: the plan says the tag is used (plan.py)
+    # offline, a cache without them: the plan says the tag is used (plan/planner.py)
     with pytest.raises(ResolutionError, match=r"manifest digests of .* is not in the cache"):
         client(cache=JsonCache(tmp_path / "other", offline=True), cache_loopback=True).digests(
             image

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from muslwheels.config.imageref import DOCKER_DEFAULT_REGISTRY
 from muslwheels.errors import UsageError
-from muslwheels.imageref import DOCKER_DEFAULT_REGISTRY
 from muslwheels.options import Flags, make_run_options
 
 HUB = DOCKER_DEFAULT_REGISTRY.aliases[0]  # the host Docker Hub puts in front of DOCKER_REPO

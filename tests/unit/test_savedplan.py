@@ -16,11 +16,11 @@ import pytest
 from fakeimages import make_target
 
 from muslwheels import cli
+from muslwheels.config.model import Mode, Recipe, Shape, Target
 from muslwheels.console import Ui
 from muslwheels.errors import UsageError
-from muslwheels.model import Mode, Recipe, Shape, Target
 from muslwheels.options import Flags, make_run_options
-from muslwheels.savedplan import (
+from muslwheels.plan.savedplan import (
     discard_plan,
     load_plan,
     save_plan,

@@ -16,7 +16,7 @@ PROBE = """
 import sys
 sys.path.insert(0, {src!r})
 import muslwheels.cli
-from muslwheels.docker import DockerEngine
+from muslwheels.engine.docker import DockerEngine
 engine = DockerEngine()
 engine.cancel()  # nothing started: nothing to load
 heavy = sorted(m for m in ("python_on_whales", "pydantic") if m in sys.modules)

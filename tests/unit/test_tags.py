@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from muslwheels.arches import ARCHES, Arch, lookup_arch
+from muslwheels.config.arches import ARCHES, Arch, lookup_arch
+from muslwheels.config.model import Config, Defaults, ModuleConfig, Project, normalize_name
 from muslwheels.errors import ExitCode, ResolutionError, TagError
-from muslwheels.model import Config, Defaults, ModuleConfig, Project, normalize_name
-from muslwheels.tags import (
+from muslwheels.plan.tags import (
     MAX_TAG_LENGTH,
     TagErrors,
     TagRequest,

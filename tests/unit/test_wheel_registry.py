@@ -1,4 +1,4 @@
-"""registry.WheelRegistry against the real docker-registry and loopback servers; docker.py's pure
+"""registry.WheelRegistry against the real docker-registry and loopback servers; engine/docker.py's pure
 reading of Docker's error messages."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from servers.registry import AuthGate, Registry
 from servers.routes import Reply, Request, RouteServer
 
-from muslwheels.docker import buildx_error, registry_failure
+from muslwheels.engine.buildxlog import buildx_error, registry_failure
 from muslwheels.errors import ExitCode, RegistryError
-from muslwheels.registry import RegistryClient, WheelRegistry
+from muslwheels.sources.registry import RegistryClient, WheelRegistry
 
 
 def wheels(**config: object) -> WheelRegistry:
@@ -178,8 +178,8 @@ def test_readers_of_images_cope_with_attestation_entries(registry: Registry) -> 
     reuse see only the real platforms, the per-arch tags included."""
     from fakeimages import make_target
 
-    from muslwheels.check import check_targets
-    from muslwheels.extract import targets_for_platforms
+    from muslwheels.publish.check import check_targets
+    from muslwheels.publish.extract import targets_for_platforms
 
     repo = f"{registry.host}/me/attested"
     amd = make_target("alpha", "amd64", repository=repo)

@@ -1,4 +1,4 @@
-"""wheelfile.py: the one wheel reader. Hostile wheels give one line each (WheelProblem), never a
+"""verify/wheelfile.py: the one wheel reader. Hostile wheels give one line each (WheelProblem), never a
 traceback, a MemoryError or a wait; the index leaves them out and serves the rest."""
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_wheelindex import X86, make_wheel
+from fakes import X86, make_wheel
 
-from muslwheels.wheelfile import (
+from muslwheels.publish.staticindex import build_index
+from muslwheels.verify.wheelfile import (
     Limits,
     WheelProblem,
     check_wheel,
     open_wheel,
     parse_wheel_name,
 )
-from muslwheels.wheelindex import build_index
 
 TWO_GB = 2 << 30
 

@@ -1,4 +1,4 @@
-"""Reading wheels (wheelinfo.py): metadata, importable modules, ELF NEEDED / SONAME."""
+"""Reading wheels (verify/wheelinfo.py): metadata, importable modules, ELF NEEDED / SONAME."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from muslwheels.errors import BuildError
-from muslwheels.wheelinfo import (
+from muslwheels.verify.wheelinfo import (
     elf_dynamic,
     elf_module_inits,
     importable_modules,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakeimages import make_target, wheel_name
 
-from muslwheels.wheelstore import LOCK_NAME, WheelFolders, install_wheels, locked_dir
+from muslwheels.build.wheelstore import LOCK_NAME, WheelFolders, install_wheels, locked_dir
 
 
 def put(folder: Path, *names: str) -> None:

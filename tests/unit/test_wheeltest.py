@@ -1,5 +1,5 @@
-"""The test step (wheeltest.py) and its place in the build (build.py) and the bake (bake.py), both
-through landing.py, against fakes at our seams: an engine that answers docker/test.Dockerfile's
+"""The test step (wheeltest/step.py) and its place in the build (build/scheduler.py) and the bake (build/bake.py), both
+through build/landing.py, against fakes at our seams: an engine that answers docker/test.Dockerfile's
 stages (and bakes by running each target's build), an index source of prepared wheels."""
 
 from __future__ import annotations
@@ -15,27 +15,21 @@ import pytest
 from fakes import Recorder, make_target
 from test_wheelinfo import make_elf
 
-from muslwheels.bake import BakeSettings, bake_name, bake_targets
-from muslwheels.build import TargetResult, build_targets
-from muslwheels.build_inputs import BuildOptions, VerifySettings
+from muslwheels.build.bake import BakeSettings, bake_name, bake_targets
+from muslwheels.build.inputs import BuildOptions, WheelTestSettings
+from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.cli import _exit_for
-from muslwheels.engine import BakeFailed, BuildRequest, LocalOutput
+from muslwheels.config.model import Flavour, Mode, Recipe, Target
+from muslwheels.engine.interface import BakeFailed, BuildRequest, LocalOutput
 from muslwheels.errors import BuildError, ExitCode, RegistryError
-from muslwheels.indexwheels import download_command, downloaded_file
-from muslwheels.model import Flavour, Mode, Recipe, Target
-from muslwheels.pipconfig import IndexSettings
-from muslwheels.publish import image_labels, image_wheels
-from muslwheels.wheelinfo import read_wheel
-from muslwheels.wheeltest import (
-    RuntimePackages,
-    VerifiedRecord,
-    closure_fields,
-    parse_owners,
-    parse_probe,
-    read_record,
-    wheel_test_command,
-    wheel_test_files,
-)
+from muslwheels.publish.images import image_labels, image_wheels
+from muslwheels.sources.pipconfig import IndexSettings
+from muslwheels.sources.pipdownload import download_command, downloaded_file
+from muslwheels.verify.wheelinfo import read_wheel
+from muslwheels.wheeltest.owners import RuntimePackages, parse_owners
+from muslwheels.wheeltest.probe import parse_probe
+from muslwheels.wheeltest.recipe import wheel_test_command, wheel_test_files
+from muslwheels.wheeltest.records import WheelTestRecord, closure_fields, read_record
 
 INDEX = IndexSettings(index_url="https://index.invalid/simple")
 TAGS = ["cp311-cp311-musllinux_1_2_x86_64", "cp311-abi3-musllinux_1_2_x86_64", "py3-none-any"]
@@ -249,7 +243,7 @@ def options_for(tmp_path: Path, index: Index, **keys: object) -> BuildOptions:
     (tmp_path / "docker").mkdir(parents=True, exist_ok=True)
     (tmp_path / "docker" / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "tmp").mkdir(exist_ok=True)
-    settings = VerifySettings(modules=("cffi", "mod-b"), index=index)
+    settings = WheelTestSettings(modules=("cffi", "mod-b"), index=index)
     options = BuildOptions(
         wheels_root=tmp_path / "wheels",
         log_dir=tmp_path / "logs",
@@ -419,7 +413,9 @@ def test_the_record_beside_the_wheel_gives_its_image_the_closure_and_the_label(
     folder = options.wheels_root / "amd64"
     wheel = "cffi-1.17.1-cp311-cp311-musllinux_1_2_x86_64.whl"
     record = read_record(folder, wheel)
-    assert record == VerifiedRecord(("pycparser-2.22-py3-none-any.whl",), (), "tested: import cffi")
+    assert record == WheelTestRecord(
+        ("pycparser-2.22-py3-none-any.whl",), (), "tested: import cffi"
+    )
     assert closure_fields(target, options.wheels_root) == {
         "closure": ["pycparser-2.22-py3-none-any.whl"],
         "runtime_packages": [],
@@ -462,7 +458,7 @@ def test_no_owner_known_is_a_note_and_the_test_still_runs(tmp_path: Path, index:
     assert "report" in [s for s, _ in engine.stages]
 
 
-# --- the same step after a bake (landing.py: one home for build and bake) ---------------------------
+# --- the same step after a bake (build/landing.py: one home for build and bake) ---------------------------
 
 
 class BakingEngine(Engine):

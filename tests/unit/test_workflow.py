@@ -19,8 +19,8 @@ from fakeimages import make_target
 from muslwheels import cli
 from muslwheels.console import Ui
 from muslwheels.errors import UsageError
-from muslwheels.plan import Plan
-from muslwheels.workflow import ACTIONS, MARKER, render_workflow
+from muslwheels.plan.planner import Plan
+from muslwheels.publish.workflow import ACTIONS, MARKER, render_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
