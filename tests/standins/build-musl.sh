@@ -51,13 +51,9 @@ JOBS=$(nproc)
 # The architectures (Debian's names, armv6 ours: Debian has no port for it) of each tag: the default one and
 # --extra's. ARCHES is the one being built.
 DEFAULT_ARCHES=(amd64 arm64 armhf)
-EXTRA_ARCHES=(armv6 i386 ppc64el riscv64)
-# Named in the tables below but not built: s390x's CPython fails to link _ctypes against the libffi built
-# here ("ld.lld: error: relocation R_390_PC32DBL cannot be used against symbol 'ffi_closure_helper_SYSV';
-# recompile with -fPIC").
-UNBUILT_ARCHES=(s390x)
+EXTRA_ARCHES=(armv6 i386 ppc64el s390x riscv64)
 # shellcheck disable=SC2034  # read by tests/unit/test_arch_table.py
-ALL_ARCHES=("${DEFAULT_ARCHES[@]}" "${EXTRA_ARCHES[@]}" "${UNBUILT_ARCHES[@]}")
+ALL_ARCHES=("${DEFAULT_ARCHES[@]}" "${EXTRA_ARCHES[@]}")
 ARCHES=("${DEFAULT_ARCHES[@]}")
 # Debian source packages of the libraries built against musl (into the sysroots, the images and their apk
 # repositories).
@@ -392,7 +388,12 @@ toolchain() {
     done
     write_tool "$bin/ar" "$zig" ar
     write_tool "$bin/ranlib" "$zig" ranlib
+    if host_ld_lld "$arch"; then write_tool "$bin/ld" "$zig" ld.lld; fi
 }
+# The architectures whose libtool checks need a linker that knows their emulation: libtool asks the ld on
+# PATH about `-m elf64_s390`, the host's GNU ld (amd64 binutils) does not know it, and libffi then builds
+# no shared library (and CPython's _ctypes fails to link its static one: R_390_PC32DBL). zig's ld.lld does.
+host_ld_lld() { [ "$1" = s390x ]; }
 
 # ----------------------------------------------------------------------------------------------- sysroot
 
@@ -600,6 +601,7 @@ lib_build() {
         # The key holds the library's own branch of lib_recipe (its build options).
         local cppflags
         cppflags=$(lib_cppflags "$arch" "$name")
+        if host_ld_lld "$arch"; then cppflags="$cppflags ld.lld"; fi
         key=$(key_of lib-1 "$name" "$(basename "$(src_tarball "$name")")" "$(cat "$W/stamps/musl-$arch")" \
             "$(file_hash "$ZIGCC_IN")" "$(declare -f lib_recipe | awk -v n="$name)" '$1 == n, /;;/')" \
             ${cppflags:+"$cppflags"})
@@ -1150,6 +1152,14 @@ images() {
     registry_up
     : >"$logf"
     for arch in "${ARCHES[@]}"; do sources+=("$IMAGE-candidate-$arch"); done
+    # The extra tag holds the default tag's amd64 image too, as python:<X.Y>-alpine holds every platform:
+    # cross mode runs its tools on the build machine's platform of the same image.
+    if [ "$TAG" != "$PYVER-musl" ]; then
+        local amd64
+        amd64=$(platform_digest "$PYVER-musl" linux/amd64)
+        [ -n "$amd64" ] || die "$REGISTRY/$REPO:$PYVER-musl has no linux/amd64 image (build the default tag first)"
+        sources+=("$REGISTRY/$REPO@$amd64")
+    fi
     docker buildx imagetools create --tag "$IMAGE-candidate" "${sources[@]}" >>"$logf" 2>&1 || {
         tail -n 30 "$logf" >&2
         die "joining ${sources[*]} as $IMAGE-candidate failed (log: $logf)"

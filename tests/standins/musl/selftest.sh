@@ -37,6 +37,7 @@ done
 case $machine in
     armv6l | armv7l) multiarch=arm-linux-musleabihf ;;
     i686) multiarch=i386-linux-musl ;;
+    ppc64le) multiarch=powerpc64le-linux-musl ;;
     *) multiarch=$machine-linux-musl ;;
 esac
 soabi=$(python3 -c 'import sysconfig; print(sysconfig.get_config_var("SOABI"))')
