@@ -488,8 +488,8 @@ def case_emulation(bench: Bench) -> CaseResult:
 
 EXTRA_BASE_IMAGE = f"{fixtures.REGISTRY}/standin/python:{{python}}-musl-extra"
 MUSL_STANDIN_SCRIPT = fixtures.REPO / "tests" / "standins" / "build-musl.sh"
-#: The other platforms of python:<X.Y>-alpine the stand-in's extra tag has (not s390x: see the script).
-EXTRA_ARCHES = ("armv6", "i386", "ppc64le", "riscv64")
+#: The other platforms of python:<X.Y>-alpine (the stand-in's extra tag).
+EXTRA_ARCHES = ("armv6", "i386", "ppc64le", "s390x", "riscv64")
 
 
 def case_cross(bench: Bench) -> CaseResult:

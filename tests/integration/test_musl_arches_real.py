@@ -1,13 +1,12 @@
-"""The other platforms of python:<X.Y>-alpine (armv6, i386, ppc64le, riscv64), matrix tier only:
+"""The other platforms of python:<X.Y>-alpine (armv6, i386, ppc64le, s390x, riscv64), matrix tier only:
 msgpack (C), cffi (libffi from the target's sysroot) and PyNaCl (libsodium) from the real index,
 cross-compiled on amd64 and emulated, into musllinux_1_2_<machine> wheels, each tested by the
 product's test step in a container of its platform and then checked there once more.
 
 The base image is the musl stand-in's other tag, 127.0.0.1:5000/standin/python:3.11-musl-extra,
 built on demand by the fixture below (tests/standins/build-musl.sh --extra: the script skips in a
-second when the tag was made from its recipe). s390x is not built there (see the script): its cells
-are not in this tier. armv6's containers run on QEMU's arm1176 (the table's qemu_cpu): an ARMv7
-instruction in a wheel fails there.
+second when the tag was made from its recipe). armv6's containers run on QEMU's arm1176 (the table's
+qemu_cpu): an ARMv7 instruction in a wheel fails there.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.matrix]
 
 EXTRA = f"{REGISTRY}/{STANDIN_REPO}:3.11-musl-extra"
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "standins" / "build-musl.sh"
-ARCHES = ("armv6", "i386", "ppc64le", "riscv64")
+ARCHES = ("armv6", "i386", "ppc64le", "s390x", "riscv64")
 MODULES = ("msgpack", "cffi", "PyNaCl")
 
 
