@@ -12,11 +12,10 @@ qemu_cpu): an ARMv7 instruction in a wheel fails there.
 from __future__ import annotations
 
 import functools
-import subprocess
 from pathlib import Path
 
 import pytest
-from support import REGISTRY, REQUIRED, STANDIN_REPO
+from support import REGISTRY, STANDIN_REPO, build_standin_on_demand
 from test_musl_real import MuslRun, assert_built_and_tested, assert_cross_sysroot, run_musl
 
 from muslwheels.model import Mode
@@ -33,18 +32,7 @@ MODULES = ("msgpack", "cffi", "PyNaCl")
 @functools.cache
 def extra_standin() -> str:
     """The stand-in's tag of the other platforms in the registry, built on demand."""
-    done = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), "--extra"],
-        capture_output=True,
-        text=True,
-        timeout=5400,
-        check=False,
-    )
-    if done.returncode != 0:
-        reason = f"{BUILD_SCRIPT.name} --extra failed: {done.stderr[-2000:]}"
-        if REQUIRED:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    build_standin_on_demand(BUILD_SCRIPT, "--extra", timeout=5400)
     return EXTRA
 
 
