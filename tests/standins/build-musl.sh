@@ -975,8 +975,10 @@ rootfs() {
     tmp=$W/build/$arch-busybox
     rm -rf "$tmp"
     dpkg-deb -x "$(deb_file busybox-static "$arch")" "$tmp"
+    # bin/busybox in Debian 12's package, usr/bin/busybox in Debian 13's (merged /usr).
     bb=$tmp/bin/busybox
-    [ -f "$bb" ] || die "no bin/busybox in $(deb_file busybox-static "$arch")"
+    [ -f "$bb" ] || bb=$tmp/usr/bin/busybox
+    [ -f "$bb" ] || die "no bin/busybox or usr/bin/busybox in $(deb_file busybox-static "$arch")"
     install -m 0755 "$bb" "$R/bin/busybox"
     rm -rf "$tmp"
     # Runs the <arch> binary (arm64 through the QEMU binfmt handler) to list its applets.

@@ -25,7 +25,14 @@ fail() {
 t0=$(date +%s)
 elapsed() { echo "[$(($(date +%s) - t0))s] $*"; }
 
-[ "$($on_cpu uname -m)" = "$machine" ] || fail "uname -m says $($on_cpu uname -m)"
+# A 32-bit x86 container on a 64-bit x86 kernel says x86_64 (Docker sets no linux32 personality): there
+# the interpreter must be a 32-bit one (Python's tag logic then says i686, as pip's check below proves).
+uname_m=$($on_cpu uname -m)
+if [ "$machine:$uname_m" = i686:x86_64 ]; then
+    python3 -c 'import struct, sys; sys.exit(struct.calcsize("P") != 4)' || fail "uname -m says x86_64 and Python is not 32-bit"
+    uname_m=i686
+fi
+[ "$uname_m" = "$machine" ] || fail "uname -m says $uname_m"
 for tool in sh python python3 pip pip3 cc gcc c++ ar zig auditwheel patchelf apk pkg-config pkgconf; do
     command -v "$tool" >/dev/null || fail "$tool is not on PATH"
 done
@@ -46,7 +53,8 @@ $on_cpu python3 - "$machine" "$multiarch" <<'PY' || fail "interpreter checks"
 import importlib, os, sys, sysconfig
 machine, multiarch = sys.argv[1:3]
 assert sys.version_info[:2] == (3, 11), sys.version
-assert os.uname().machine == machine
+import struct
+assert os.uname().machine == machine or (machine, os.uname().machine, struct.calcsize("P")) == ("i686", "x86_64", 4)
 # pip's own tag list must lead with musllinux tags for this machine.
 from pip._internal.utils.compatibility_tags import get_supported
 tags = [str(t) for t in get_supported()]
