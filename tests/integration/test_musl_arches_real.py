@@ -36,7 +36,11 @@ def extra_standin() -> str:
     return EXTRA
 
 
-@pytest.fixture(scope="module", params=[(a, m) for a in ARCHES for m in (Mode.CROSS, Mode.EMULATE)])
+@pytest.fixture(
+    scope="module",
+    params=[(a, m) for a in ARCHES for m in (Mode.CROSS, Mode.EMULATE)],
+    ids=lambda p: f"{p[0]}-{p[1].value}",
+)
 def arch_run(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
