@@ -486,18 +486,30 @@ def case_emulation(bench: Bench) -> CaseResult:
     )
 
 
+EXTRA_BASE_IMAGE = f"{fixtures.REGISTRY}/standin/python:{{python}}-musl-extra"
+MUSL_STANDIN_SCRIPT = fixtures.REPO / "tests" / "standins" / "build-musl.sh"
+#: The other platforms of python:<X.Y>-alpine (the stand-in's extra tag).
+EXTRA_ARCHES = ("armv6", "i386", "ppc64le", "s390x", "riscv64")
+
+
 def case_cross(bench: Bench) -> CaseResult:
     """The C-extension target for arm64 and armv7 on the musl stand-in: cross-compiled on this
     machine (zig, crossenv, auditwheel against the target's files) vs emulated under QEMU vs built
-    for amd64; the goal is arm64 cross vs amd64 native, armv7's figures are reported."""
+    for amd64; the goal is arm64 cross vs amd64 native, armv7's figures are reported, and so are
+    those of the extra tag's platforms (EXTRA_ARCHES: cross vs amd64 native, emulate vs cross)."""
     ws = bench.ws
     image = fixtures.MUSL_BASE_IMAGE
+    done = subprocess.run(  # the extra tag, built on demand (skipped in a second when present)
+        ["bash", str(MUSL_STANDIN_SCRIPT), "--extra"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"{MUSL_STANDIN_SCRIPT.name} --extra failed:\n{_tail(done.stderr)}")
     arm, amd = build_tag(CEXT_A, "arm64v8"), build_tag(CEXT_A, "amd64")
     armv7 = build_tag(CEXT_A, "armv7")
 
-    def build(tag: str, mode: str) -> list[str]:
+    def build(tag: str, mode: str, base: str = image) -> list[str]:
         return bench.invoke_cmd(
-            "build", "--force", "--mode", mode, "--base-image", image, *build_args(ws, tag)
+            "build", "--force", "--mode", mode, "--base-image", base, *build_args(ws, tag)
         )
 
     variants = [
@@ -507,6 +519,12 @@ def case_cross(bench: Bench) -> CaseResult:
         ("armv7 cross", build(armv7, "cross")),
         ("armv7 emulate", build(armv7, "emulate")),
     ]
+    for extra in EXTRA_ARCHES:
+        tag = build_tag(CEXT_A, extra)
+        variants += [
+            (f"{extra} cross", build(tag, "cross", EXTRA_BASE_IMAGE)),
+            (f"{extra} emulate", build(tag, "emulate", EXTRA_BASE_IMAGE)),
+        ]
     prime = 0.0
     for (
         label,
@@ -514,7 +532,19 @@ def case_cross(bench: Bench) -> CaseResult:
     ) in variants:  # the musl stand-in's layers, once (prime_builds uses the glibc one)
         prime += bench.checked(cmd, f"priming build ({label}, musl stand-in)").seconds
     series = bench.compare_all(bench.build_runs, variants, steps=True)
-    cross, native, emulate, cross_v7, emulate_v7 = (series[label] for label, _ in variants)
+    cross, native, emulate, cross_v7, emulate_v7 = (series[label] for label, _ in variants[:5])
+    extra_notes: list[str] = []
+    extra_json: dict[str, object] = {}
+    for extra in EXTRA_ARCHES:
+        x_cross, x_emulate = series[f"{extra} cross"], series[f"{extra} emulate"]
+        extra_notes.append(
+            f"{extra}: cross {format_seconds(x_cross.median)} = "
+            f"{x_cross.median / native.median:.2f}x amd64 native; emulate "
+            f"{format_seconds(x_emulate.median)}: emulate / cross = "
+            f"{x_emulate.median / x_cross.median:.2f}x"
+        )
+        extra_json[f"{extra}_cross"] = series_json(x_cross)
+        extra_json[f"{extra}_emulate"] = series_json(x_emulate)
     ratio = emulate.median / cross.median
     ratio_v7 = emulate_v7.median / cross_v7.median
     native_v7 = cross_v7.median / native.median
@@ -531,6 +561,7 @@ def case_cross(bench: Bench) -> CaseResult:
             f"slowest BuildKit steps of arm64 emulate (medians): {slowest_steps(emulate)}",
             f"armv7: cross {format_seconds(cross_v7.median)} = {native_v7:.2f}x amd64 native; "
             f"emulate {format_seconds(emulate_v7.median)}: emulate / cross = {ratio_v7:.2f}x",
+            *extra_notes,
         ],
         {
             "emulate": series_json(emulate),
@@ -539,6 +570,7 @@ def case_cross(bench: Bench) -> CaseResult:
             "armv7_emulate": series_json(emulate_v7),
             "armv7_cross_over_native": native_v7,
             "armv7_emulate_over_cross": ratio_v7,
+            **extra_json,
             "prime_seconds": prime,
         },
     )

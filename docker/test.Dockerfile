@@ -7,6 +7,9 @@
 # Build args
 #   BASE_IMAGE    the target's Python base image (required)
 #   MW_FRESH      any new value runs the test again instead of taking it from the layer cache (--force)
+#   MW_QEMU_CPU   the CPU QEMU emulates for the platform (QEMU_CPU; from the architecture table, empty for
+#                 QEMU's default): armv6's arm1176, so the probe and the test run on an ARMv6 CPU, which
+#                 says armv6l, and ARMv7 code in the wheel fails there
 #
 # Named build contexts (--build-context NAME=DIR)
 #   closure       the target's wheel and its whole runtime closure (pip installs from here alone)
@@ -33,8 +36,9 @@ COPY bin/mw-lib.sh /mw/bin/
 
 # ---- probe --------------------------------------------------------------------------------------
 FROM clean AS probe-run
+ARG MW_QEMU_CPU=
 COPY bin/mw-probe /mw/bin/
-RUN /mw/bin/mw-probe >/mw/probe.json
+RUN ${MW_QEMU_CPU:+env QEMU_CPU=$MW_QEMU_CPU} /mw/bin/mw-probe >/mw/probe.json
 
 FROM scratch AS probe
 COPY --from=probe-run /mw/probe.json /
@@ -56,6 +60,7 @@ COPY --from=owners-run /mw/owners.txt /
 # ---- the test -----------------------------------------------------------------------------------
 FROM clean AS tested
 ARG TARGETPLATFORM
+ARG MW_QEMU_CPU=
 ARG MW_FRESH=
 COPY bin/mw-test /mw/bin/
 RUN --mount=type=secret,id=pipconf --mount=type=secret,id=pipcert --mount=type=secret,id=pipclientcert \
@@ -64,7 +69,7 @@ RUN --mount=type=secret,id=pipconf --mount=type=secret,id=pipcert --mount=type=s
     --mount=type=cache,id=muslwheels-aptlists-${TARGETPLATFORM},target=/var/lib/apt/lists,sharing=locked \
     --mount=type=bind,from=closure,target=/mw/closure \
     --mount=type=bind,from=testrecipe,target=/mw/test \
-    /mw/bin/mw-test
+    ${MW_QEMU_CPU:+env QEMU_CPU=$MW_QEMU_CPU} /mw/bin/mw-test
 
 FROM scratch AS report
 COPY --from=tested /mw/report.txt /

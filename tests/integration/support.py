@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.config.arches import lookup_arch
@@ -179,3 +181,17 @@ def run_in_standin(
     )
     assert done.returncode == 0, f"container failed ({done.returncode}): {done.stderr[-3000:]}"
     return done.stdout.strip()
+
+
+def build_standin_on_demand(script: Path, *args: str, timeout: float = 3600) -> None:
+    """Run a stand-in's build script (it skips in a second when the registry holds its tag made
+    from its recipe); a failure fails the test under MUSLWHEELS_REQUIRE_INTEGRATION, else skips it
+    with the script's reason."""
+    done = subprocess.run(
+        ["bash", str(script), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        reason = f"{' '.join((script.name, *args))} failed: {done.stderr[-2000:]}"
+        if REQUIRED:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)

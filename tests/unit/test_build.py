@@ -147,6 +147,7 @@ def test_request_carries_the_target(options: BuildOptions) -> None:
         "MW_VERSION": "2.5",
         "MW_PYTHON": "3.11",
         "MW_FLAVOUR": "no-shared",
+        "MW_MACHINE": "aarch64",
     }
     assert request.platform == "linux/arm64"
     assert request.builder == "remote"
@@ -684,3 +685,19 @@ def test_the_users_cargo_config_reaches_the_build_only_as_a_secret(options: Buil
     _, engine, _ = run([rust], replace(options, force=True))
     (request,) = engine.requests
     assert "cargoconfig" not in dict(request.secrets)
+
+
+@pytest.mark.parametrize(("arch", "cpu"), [("armv6", "arm1176"), ("armv7", None), ("amd64", None)])
+def test_the_test_step_runs_on_the_platforms_own_cpu(
+    options: BuildOptions, tmp_path: Path, arch: str, cpu: str | None
+) -> None:
+    """armv6 shares qemu-arm with armv7, whose default CPU runs ARMv7 code and says armv7l: the test
+    step's build gets the table's QEMU CPU (an ARMv6 one); the others keep QEMU's default."""
+    target = make_target("Beta", arch)
+    files = RunFiles(pipconf=tmp_path / "pip.conf", cert=None, client_cert=None, host_network=False)
+    test = step_request(
+        target, stage="report", options=options, run_files=files, contexts=(), out_dir=tmp_path
+    )
+    assert dict(test.build_args).get("MW_QEMU_CPU") == cpu
+    build = build_request(target, options=options, run_files=files, workdir=tmp_path)
+    assert dict(build.build_args)["MW_MACHINE"] == target.arch.wheel_machine

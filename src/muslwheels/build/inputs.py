@@ -280,6 +280,7 @@ def build_request(
             ("MW_VERSION", target.version),
             ("MW_PYTHON", target.python),
             ("MW_FLAVOUR", target.flavour.value),
+            ("MW_MACHINE", target.arch.wheel_machine),
             *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
             *cross_args,
         ),
@@ -310,6 +311,7 @@ def test_request(
         platform=target.platform,
         build_args=(
             ("BASE_IMAGE", target.pinned_base_image),
+            *((("MW_QEMU_CPU", target.arch.qemu_cpu),) if target.arch.qemu_cpu else ()),
             *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
         ),
         build_contexts=tuple((name, str(path)) for name, path in contexts),

@@ -20,6 +20,9 @@ One row per architecture:
 - ``multiarch``: the triplet CPython reports on musl (sysconfig ``MULTIARCH``);
 - ``qemu``: QEMU's name for it (the binfmt handler ``qemu-<name>``, the binary
   ``qemu-<name>-static``), needed wherever the build machine's CPU does not run it;
+- ``qemu_cpu``: the CPU QEMU must emulate (``QEMU_CPU``) for a container of the platform to run only
+  what the platform's CPUs run and report its machine in ``uname -m`` ("" when QEMU's default
+  does: armv6 shares ``qemu-arm`` with armv7, whose default CPU runs ARMv7 code and says armv7l);
 - ``elf``: (ELF class: 32 or 64 bits, byte order: "little" or "big", ``e_machine``) of its programs;
 - ``arm_cpu_arches``: for 32-bit ARM, where ``e_machine`` is one for v6 and v7 alike: the
   ``Tag_CPU_arch`` values (of an ELF file's ``.ARM.attributes``) its CPUs run (empty: not checked);
@@ -63,6 +66,7 @@ class Arch:
     rust_triple: str = ""
     multiarch: str = ""
     qemu: str = ""
+    qemu_cpu: str = ""
     elf: ElfKind | None = None
     arm_cpu_arches: tuple[int, ...] = ()
     also_runs: tuple[str, ...] = ()
@@ -121,6 +125,7 @@ ARCHES: tuple[Arch, ...] = (
         rust_triple="arm-unknown-linux-musleabihf",
         multiarch="arm-linux-musleabihf",
         qemu="arm",
+        qemu_cpu="arm1176",
         elf=(32, "little", EM_ARM),
         arm_cpu_arches=(*ARM_UP_TO_V6KZ, ARM_V6K),  # ARM1176JZF-S: ARMv6KZ, no Thumb-2
     ),

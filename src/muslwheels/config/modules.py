@@ -946,7 +946,7 @@ def recipe_for(
 ) -> Recipe:
     """The module's recipe for one target: matching overrides applied in order, ``{ssl}`` filled.
 
-    Each field combines as its :class:`~muslwheels.model.FieldRule` says: lists an override sets
+    Each field combines as its :class:`~muslwheels.config.model.FieldRule` says: lists an override sets
     replace the list so far; ``env`` merges key by key (the override wins); ``build`` and ``mode``
     replace; ``test`` and ``no_test`` reset each other. ``{ssl}`` is substituted in apk/apt
     package names only;

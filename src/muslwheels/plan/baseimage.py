@@ -1,7 +1,7 @@
 """Pure resolution rules: which Python, which Alpine release, which architectures.
 
 Every function takes its facts (tag lists, platform lists) as arguments; the questions to the
-outside world are asked by :mod:`muslwheels.registry` and :mod:`muslwheels.index`.
+outside world are asked by :mod:`muslwheels.sources.registry` and :mod:`muslwheels.sources.packageindex`.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def _digests(data: Any) -> tuple[tuple[str, str], ...]:
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
-    """Every recipe field, in the JSON shape its :class:`~muslwheels.model.Check` gives it."""
+    """Every recipe field, in the JSON shape its :class:`~muslwheels.config.model.Check` gives it."""
     return {f.name: _to_json(f.check.shape, getattr(recipe, f.name)) for f in RECIPE_FIELDS}
 
 

@@ -1,4 +1,4 @@
-"""Which version pip would take: the pure version rules over a :class:`~muslwheels.model.Project`.
+"""Which version pip would take: the pure version rules over a :class:`~muslwheels.config.model.Project`.
 
 Versions compare as PEP 440 versions; Requires-Python values that are not valid specifier sets
 admit every Python, as pip ignores them. Nothing here asks the index: the facts arrive as

@@ -98,7 +98,7 @@ def _file_name(key: str) -> str:
 
 
 class JsonCache:
-    """The memo + disk cache shared by :class:`~muslwheels.index.PackageIndex` and
+    """The memo + disk cache shared by :class:`~muslwheels.sources.packageindex.PackageIndex` and
     :class:`~muslwheels.registry.RegistryClient`.
 
     ``root`` None keeps answers in memory only (and ``offline`` then always fails).

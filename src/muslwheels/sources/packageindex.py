@@ -6,7 +6,7 @@ The primary index, the extra indexes and the find-links locations are merged as 
 distribution file names (sdists and wheels; unparsable names are skipped, as pip skips them);
 a version is yanked (PEP 592) when every one of its files is. Each version's Requires-Python
 (PEP 503 ``data-requires-python``, PEP 691 ``requires-python``) is kept by the rule documented on
-:attr:`~muslwheels.model.Project.requires_python`: its sdist's value, else the loosest of its files.
+:attr:`~muslwheels.config.model.Project.requires_python`: its sdist's value, else the loosest of its files.
 
 The pure rules (:func:`project_from_files`, :func:`merge_pages`, the page parsers; the version
 rules live in :mod:`muslwheels.versions`) take their facts as arguments; :class:`PackageIndex` is
@@ -428,10 +428,10 @@ def _file_path(url: str) -> Path:
 
 
 class PackageIndex(CachedClient[Optional[Project]]):
-    """:class:`~muslwheels.model.ProjectLookup` over the indexes pip is configured with.
+    """:class:`~muslwheels.config.model.ProjectLookup` over the indexes pip is configured with.
 
     Every source's answer is memoised for the run by ``cache`` (callers that ask about a name
-    often wrap this in a :class:`~muslwheels.model.RememberedProjects`); answers of remote
+    often wrap this in a :class:`~muslwheels.config.model.RememberedProjects`); answers of remote
     indexes are also cached on disk (per index and project). Local sources (``file://``, directories, and loopback
     servers unless ``cache_loopback``) are read afresh each run, even ``--offline``: they change
     under the user's hands and cost nothing to ask. ``facts`` holds what each lookup used and

@@ -287,7 +287,7 @@ class _Response:
 
 
 class RegistryClient(CachedClient[Json]):
-    """:class:`~muslwheels.model.ImageLookup` over the registry HTTP API v2.
+    """:class:`~muslwheels.config.model.ImageLookup` over the registry HTTP API v2.
 
     ``docker_config``: Docker's CLI configuration (credentials); None reads it from
     ``docker_config_file`` (default ``~/.docker/config.json``; see :func:`docker_config_path`). ``insecure``: further registry hosts spoken to in plain
