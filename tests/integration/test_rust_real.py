@@ -12,9 +12,11 @@ CI (tier 1) keeps cryptography for armv7, cross; the rest is the matrix tier's.
 from __future__ import annotations
 
 import functools
+import socket
+import threading
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,8 +263,9 @@ def test_cryptography_cross_for_armv7_builds_and_works(cryptography_armv7: RustR
     assert checks["cryptography"] == CHECKS["cryptography"][1]
 
 
-#: A cargo config that sends crate fetches to a registry nobody answers for (the build container's own
-#: loopback, where nothing listens), with a private registry's token that must never be seen.
+#: A cargo config that sends crate fetches to a registry nobody answers for (a loopback port where
+#: nothing listens: the build gets the host's network for it), with a private registry's token that
+#: must never be seen.
 UNREACHABLE_CARGO_CONFIG = """\
 [source.crates-io]
 replace-with = "mw-unreachable"
@@ -311,6 +314,67 @@ def test_an_unreachable_crate_registry_fails_in_one_line_naming_the_fetch(
     )
     assert "mw-token-that-must-not-leak" not in seen
     print(f"\nunreachable crate registry: failed in {time.monotonic() - start:.0f}s")
+
+
+@pytest.fixture
+def stalling_registry() -> Iterator[str]:
+    """A crate registry on the loopback that accepts every connection and never answers a byte:
+    cargo's fetch stalls on it. Its URL (sparse protocol)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.5)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # read nothing, answer nothing, close nothing until the test ends
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield f"sparse+http://127.0.0.1:{server.getsockname()[1]}/index/"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+    assert held, "cargo never reached the stalling registry: the test proved nothing"
+
+
+def test_a_stalling_crate_registry_fails_in_one_line_naming_the_fetch(
+    tmp_path: Path, host_index: IndexSettings, stalling_registry: str
+) -> None:
+    """bcrypt for amd64 (the crates stage is the same in every mode, on the build machine's
+    platform), with crate fetches sent by the user's cargo config to a registry on the loopback
+    that accepts and then never answers: the fetch gives up after cargo's timeout and retries, and
+    the build fails with one line naming the fetch and exit code 6, never a hang."""
+    config = tmp_path / "cargo-config.toml"
+    config.write_text(
+        f'[source.crates-io]\nreplace-with = "mw-stall"\n\n'
+        f'[source.mw-stall]\nregistry = "{stalling_registry}"\n'
+    )
+    start = time.monotonic()
+    run = run_rust(
+        tmp_path / "run", host_index, Mode.CROSS, "amd64", ["bcrypt"], cargo_config=config
+    )
+    result = run.results["bcrypt"]
+    assert result.status == "failed", result
+    assert result.exit_code == 6, result.exit_code
+    assert not list((run.wheels_root / "amd64").glob("*.whl"))
+    assert "cargo could not fetch the crates of bcrypt" in result.message, result.message
+    assert "fetching the Rust crates failed" in result.message, result.message
+    # cargo's own words for the stall (curl's timeout), not a generic failure
+    assert "imeout" in result.message or "[28]" in result.message, result.message
+    print(f"\nstalling crate registry: failed in {time.monotonic() - start:.0f}s")
 
 
 # --- the matrix tier (nox -s matrix) ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from muslwheels.build.inputs import (
     BuildOptions,
     RunFiles,
     build_request,
+    cargo_loopback_urls,
     default_docker_dir,
     pip_settings,
     recipe_files,
@@ -685,6 +686,47 @@ def test_the_users_cargo_config_reaches_the_build_only_as_a_secret(options: Buil
     _, engine, _ = run([rust], replace(options, force=True))
     (request,) = engine.requests
     assert "cargoconfig" not in dict(request.secrets)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[source.crates-io]\nreplace-with = "m"\n[source.m]\nregistry = "sparse+http://127.0.0.1:8/i/"\n',
+            ("sparse+http://127.0.0.1:8/i/",),
+        ),
+        (
+            '[registries.own]\nindex = "registry+http://localhost:9/git"\n',
+            ("registry+http://localhost:9/git",),
+        ),
+        ('[source.m]\ngit = "git+http://[::1]:7/r.git"\n', ("git+http://[::1]:7/r.git",)),
+        ('[source.m]\nregistry = "sparse+https://crates.example.test/i/"\n', ()),
+        ('[http]\ntimeout = 5\nproxy = "127.0.0.1"\n', ()),  # no URL: not a registry
+        ("[source.m\nregistry = 'sparse+http://127.0.0.1:8/'", ()),  # not TOML: cargo says so
+    ],
+)
+def test_a_cargo_config_on_the_loopback_is_found(text: str, expected: tuple[str, ...]) -> None:
+    assert cargo_loopback_urls(text) == expected
+
+
+def test_a_crate_mirror_on_the_loopback_gives_the_build_the_hosts_network(
+    options: BuildOptions,
+) -> None:
+    """A local crate mirror (127.0.0.1) is reached as a loopback index is: with the host's
+    network; a remote one keeps the build's own network."""
+    config = options.wheels_root.parent / "config.toml"
+    rust = make_target("alpha", recipe=Recipe(apk=("cargo",)))
+    for url, network in (
+        ("sparse+http://127.0.0.1:9/index/", "host"),
+        ("sparse+https://m.test/", None),
+    ):
+        config.write_text(
+            f'[source.crates-io]\nreplace-with = "m"\n[source.m]\nregistry = "{url}"\n'
+        )
+        _, engine, _ = run([rust], replace(options, cargo_config=str(config), force=True))
+        (request,) = engine.requests
+        assert request.network == network
+        assert request.allow == (("network.host",) if network else ())
 
 
 @pytest.mark.parametrize(("arch", "cpu"), [("armv6", "arm1176"), ("armv7", None), ("amd64", None)])

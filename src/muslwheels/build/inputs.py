@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,11 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from ..config.model import Mode, Target
 from ..config.modules import DEFAULT_BUILD_COMMAND, render_command
@@ -268,12 +274,12 @@ def build_request(
     if rust_packages(target.recipe) and target.arch.rust_triple:
         # every mode: the crates stage fetches for this triple on the build machine's platform
         cross_args = (*cross_args, ("MW_RUST_TRIPLE", target.arch.rust_triple))
-    return BuildRequest(
-        context=options.docker_dir,
-        dockerfile=options.docker_dir / "Dockerfile",
-        platform=target.platform,
+    return _request(
+        target,
+        "Dockerfile",
+        options=options,
+        run_files=run_files,
         build_args=(
-            ("BASE_IMAGE", target.pinned_base_image),
             # the stages that run on the build machine's platform: its own manifest of the image
             ("BUILD_BASE_IMAGE", target.base_image_on(options.build_platform) or target.base_image),
             ("MW_PROJECT", target.module),
@@ -281,16 +287,10 @@ def build_request(
             ("MW_PYTHON", target.python),
             ("MW_FLAVOUR", target.flavour.value),
             ("MW_MACHINE", target.arch.wheel_machine),
-            *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
             *cross_args,
         ),
-        build_contexts=(("recipe", str(workdir / "recipe")), ("deps", str(workdir / "deps"))),
-        secrets=run_files.secrets(),
+        contexts=(("recipe", workdir / "recipe"), ("deps", workdir / "deps")),
         output=output or LocalOutput(workdir / "out"),
-        network="host" if run_files.host_network else None,
-        allow=("network.host",) if run_files.host_network else (),
-        builder=options.builder,
-        no_cache=options.no_cache,
     )
 
 
@@ -305,18 +305,43 @@ def test_request(
 ) -> BuildRequest:
     """A build of docker/test.Dockerfile's ``stage`` for ``target``: FROM its base image on its
     platform, whatever the build mode; the output (a report file) goes to ``out_dir``."""
+    return _request(
+        target,
+        "test.Dockerfile",
+        options=options,
+        run_files=run_files,
+        build_args=tuple((("MW_QEMU_CPU", target.arch.qemu_cpu),) if target.arch.qemu_cpu else ()),
+        contexts=contexts,
+        output=LocalOutput(out_dir),
+        stage=stage,
+    )
+
+
+def _request(
+    target: Target,
+    dockerfile: str,
+    *,
+    options: BuildOptions,
+    run_files: RunFiles,
+    build_args: tuple[tuple[str, str], ...],
+    contexts: Sequence[tuple[str, Path]],
+    output: Output,
+    stage: str | None = None,
+) -> BuildRequest:
+    """A build of docker/``dockerfile`` for ``target``'s platform, FROM its planned base image,
+    with the run's secrets and network rule."""
     return BuildRequest(
         context=options.docker_dir,
-        dockerfile=options.docker_dir / "test.Dockerfile",
+        dockerfile=options.docker_dir / dockerfile,
         platform=target.platform,
         build_args=(
             ("BASE_IMAGE", target.pinned_base_image),
-            *((("MW_QEMU_CPU", target.arch.qemu_cpu),) if target.arch.qemu_cpu else ()),
+            *build_args,
             *((("MW_FRESH", run_files.fresh),) if run_files.fresh else ()),
         ),
         build_contexts=tuple((name, str(path)) for name, path in contexts),
         secrets=run_files.secrets(),
-        output=LocalOutput(out_dir),
+        output=output,
         network="host" if run_files.host_network else None,
         allow=("network.host",) if run_files.host_network else (),
         builder=options.builder,
@@ -326,6 +351,44 @@ def test_request(
 
 
 # --- the files of a run and of a target ----------------------------------------------------------
+
+
+def cargo_loopback_urls(config_text: str) -> tuple[str, ...]:
+    """The URLs on this machine's loopback that a cargo config names (a local crate mirror or
+    registry: ``sparse+http://127.0.0.1:8080/index/``, ``registry+...``, ``git+...``). Pure; a text
+    that is not TOML names none (cargo itself says what is wrong with it)."""
+    try:
+        data = tomllib.loads(config_text)
+    except tomllib.TOMLDecodeError:
+        return ()
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            url = re.sub(r"^(sparse|registry|git)\+", "", value)
+            if "://" in url and is_loopback_url(url):
+                found.append(value)
+
+    walk(data)
+    return tuple(found)
+
+
+def _cargo_on_loopback(cargo_config: str | None) -> bool:
+    """Whether the user's cargo config names a registry on the loopback: its fetch must run with
+    the host's network, as pip's does for a loopback index."""
+    if cargo_config is None:
+        return False
+    try:
+        text = Path(cargo_config).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(cargo_loopback_urls(text))
 
 
 def write_run_files(
@@ -344,7 +407,7 @@ def write_run_files(
         pipconf=pipconf,
         cert=_secret_file(pip.cert, run_dir / "cert.pem"),
         client_cert=_secret_file(pip.client_cert, run_dir / "client-cert.pem"),
-        host_network=pip.host_network,
+        host_network=pip.host_network or _cargo_on_loopback(cargo_config),
         fresh=fresh,
         cargo_config=_secret_file(cargo_config, run_dir / "cargo-config.toml", what="cargo"),
     )
@@ -420,7 +483,7 @@ def placeholder_run_files(
         pipconf=Path("<tmp>") / "pip.conf",
         cert=Path(pip.cert) if pip.cert else None,
         client_cert=Path(pip.client_cert) if pip.client_cert else None,
-        host_network=pip.host_network,
+        host_network=pip.host_network or _cargo_on_loopback(cargo_config),
         fresh=fresh,
         cargo_config=Path(cargo_config) if cargo_config else None,
     )
