@@ -101,6 +101,15 @@ class TargetResult:
 
 
 @dataclass(frozen=True)
+class _Built:
+    """How a target's wheels were built: the mode used, its label, and how long it took."""
+
+    used: str
+    label: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class _Suspended:
     """A built target whose runtime closure waits for extra dependency targets."""
 
@@ -109,9 +118,7 @@ class _Suspended:
     needs: tuple[ExtraNeed, ...]
     waits: tuple[str, ...]  # the ids of the extra targets it waits for (set by the scheduler)
     asked: frozenset[str]  # every extra target id it waited for so far (a second ask fails)
-    used: str  # the build mode used, and its label
-    label: str
-    build_seconds: float
+    built: _Built
     log_path: Path
 
 
@@ -481,7 +488,7 @@ class _Run:
         with held.log_path.open("a", encoding="utf-8", errors="replace") as log:
             log.write(f"muslwheels: failed: {message}\n")
         return TargetResult(
-            held.target, "failed", held.build_seconds, (), held.log_path, message, held.label
+            held.target, "failed", held.built.seconds, (), held.log_path, message, held.built.label
         )
 
     def hold(
@@ -489,10 +496,8 @@ class _Run:
         target: Target,
         need: NeedsExtras,
         on_line: Callable[[str], None],
+        built: _Built,
         *,
-        used: str,
-        label: str,
-        build_seconds: float,
         asked: frozenset[str] = frozenset(),
     ) -> _Suspended:
         """Keep ``need.wheels`` in the run's directory while the extra targets are built."""
@@ -508,9 +513,7 @@ class _Run:
                 "sdist); the wheel waits for it"
             )
         log_path = self.options.log_dir / log_name(target)
-        return _Suspended(
-            target, kept, need.extras, (), asked, used, label, build_seconds, log_path
-        )
+        return _Suspended(target, kept, need.extras, (), asked, built, log_path)
 
     # -- one target in a worker thread --
 
@@ -533,27 +536,12 @@ class _Run:
             on_line("muslwheels: its extra dependency targets are built: the closure again")
             try:
                 return self._land(
-                    held.target,
-                    list(held.wheels),
-                    workdir,
-                    on_line,
-                    result,
-                    used=held.used,
-                    label=held.label,
-                    build_seconds=held.build_seconds,
+                    held.target, list(held.wheels), workdir, on_line, result, built=held.built
                 )
             except NeedsExtras as need:
-                return self.hold(
-                    held.target,
-                    need,
-                    on_line,
-                    used=held.used,
-                    label=held.label,
-                    build_seconds=held.build_seconds,
-                    asked=held.asked,
-                )
+                return self.hold(held.target, need, on_line, held.built, asked=held.asked)
 
-        return self._logged(held.target, "a", held.build_seconds, body)
+        return self._logged(held.target, "a", held.built.seconds, body)
 
     def _logged(
         self,
@@ -636,7 +624,7 @@ class _Run:
         produced = self._attempts(life, run_files, workdir, on_line)
         while True:
             life.testing()
-            build_seconds = time.monotonic() - started
+            built = _Built(life.used, life.label, time.monotonic() - started)
             try:
                 landed = self._land(
                     target,
@@ -644,20 +632,11 @@ class _Run:
                     workdir,
                     on_line,
                     result,
-                    used=life.used,
-                    label=life.label,
-                    build_seconds=build_seconds,
+                    built=built,
                 )
             except NeedsExtras as need:
                 life.waiting()
-                return self.hold(
-                    target,
-                    need,
-                    on_line,
-                    used=life.used,
-                    label=life.label,
-                    build_seconds=build_seconds,
-                )
+                return self.hold(target, need, on_line, built)
             except TestFailed as err:
                 fallback = life.test_failed(err)
                 if fallback is None:
@@ -701,9 +680,7 @@ class _Run:
         on_line: Callable[[str], None],
         result: Callable[..., TargetResult],
         *,
-        used: str,
-        label: str,
-        build_seconds: float,
+        built: _Built,
     ) -> TargetResult:
         """The test step and the landing (landing.land_wheels) of verified wheels; NeedsExtras
         when their closure waits for extra dependency targets."""
@@ -714,12 +691,16 @@ class _Run:
             step=self.test_step,
             workdir=workdir,
             on_line=on_line,
-            label=label,
-            build_seconds=build_seconds,
+            label=built.label,
+            build_seconds=built.seconds,
         )
+        label = built.label
         return replace(
             result(
-                "built", landed.message("" if used == "native" else label), landed.wheels, label
+                "built",
+                landed.message("" if built.used == "native" else label),
+                landed.wheels,
+                label,
             ),
             tested=landed.tested,
             runtime_packages=landed.runtime_packages,
