@@ -36,6 +36,7 @@ from test_musl_real import functional_checks as musl_checks
 
 from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
+from muslwheels.config.arches import lookup_arch
 from muslwheels.config.model import Flavour, Mode, ModuleConfig, Target
 from muslwheels.config.modules import recipe_for
 from muslwheels.engine.docker import DockerEngine
@@ -127,10 +128,15 @@ def newest(module: str, index_url: str, cert: str | None) -> str:
 
 
 def targets_for(
-    arch: str, modules: Sequence[str], index: IndexSettings, flavour: Flavour = Flavour.SHARED
+    arch: str,
+    modules: Sequence[str],
+    index: IndexSettings,
+    flavour: Flavour = Flavour.SHARED,
+    image: str | None = None,
 ) -> list[Target]:
     """The modules' targets for ``arch`` with modules.toml's recipes, each at its newest release,
-    dependencies first (a module modules.toml lists as a dependency is a target of its own)."""
+    dependencies first (a module modules.toml lists as a dependency is a target of its own), on
+    ``image`` (default: the stand-in with Rust)."""
     config = shipped_config()
     made: dict[str, Target] = {}
 
@@ -147,7 +153,7 @@ def targets_for(
                 recipe=recipe,
                 depends=deps,
                 flavour=flavour,
-                base_image=rust_standin(),
+                base_image=image or rust_standin(),
             )
         return made[module]
 
@@ -190,8 +196,9 @@ def run_rust(
     *,
     flavour: Flavour = Flavour.SHARED,
     cargo_config: Path | None = None,
+    image: str | None = None,
 ) -> RustRun:
-    targets = targets_for(arch, modules, index, flavour)
+    targets = targets_for(arch, modules, index, flavour, image)
     recorder = Recorder()
     options = BuildOptions(
         wheels_root=root / "wheels",
@@ -222,9 +229,11 @@ def run_rust(
     return RustRun(arch, {r.target.module: r for r in results}, options.wheels_root, recorder)
 
 
-def functional_checks(arch: str, folder: Path, modules: Sequence[str]) -> dict[str, str]:
+def functional_checks(
+    arch: str, folder: Path, modules: Sequence[str], image: str = MUSL_RUST
+) -> dict[str, str]:
     """test_musl_real's checks run in the Rust stand-in with this module's CHECKS."""
-    return musl_checks(arch, folder, modules, checks=CHECKS, image=MUSL_RUST, timeout=900)
+    return musl_checks(arch, folder, modules, checks=CHECKS, image=image, timeout=900)
 
 
 def assert_rust_wheel(run: RustRun, module: str, mode: str) -> Path:
@@ -475,3 +484,48 @@ def test_maturin_cross_for_arm64_builds_and_runs(
     assert_rust_wheel(run, "maturin", "cross")
     checks = functional_checks("arm64v8", run.wheels_root / "arm64v8", ["maturin"])
     assert checks["maturin"] == CHECKS["maturin"][1]
+
+
+#: The five other platforms of python:<X.Y>-alpine, each with a Rust musl target; the stand-in's tag
+#: joins the Rust stand-in's amd64 (cross mode's build platform) with their images
+#: (build-musl-rust.sh --extra, on demand; the five come from build-musl.sh --extra).
+EXTRA_ARCHES = ("armv6", "i386", "ppc64le", "s390x", "riscv64")
+MUSL_EXTRA_RUST = f"{REGISTRY}/{STANDIN_REPO}:3.11-musl-extra-rust"
+
+
+@functools.cache
+def extra_rust_standin() -> str:
+    build_standin_on_demand(BUILD_SCRIPT.with_name("build-musl.sh"), "--extra", timeout=5400)
+    build_standin_on_demand(BUILD_SCRIPT, "--extra")
+    return MUSL_EXTRA_RUST
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("arch", EXTRA_ARCHES)
+def test_bcrypt_cross_for_the_other_platforms_builds_and_works(
+    tmp_path_factory: pytest.TempPathFactory, host_index: IndexSettings, arch: str
+) -> None:
+    """bcrypt cross-compiled for each of the five (cargo of amd64 for the target's musl triple, its
+    std built from rust-src), tested by the product's test step on its platform and checked there
+    once more: hashpw/checkpw."""
+    image = extra_rust_standin()
+    run = run_rust(
+        tmp_path_factory.mktemp(f"bcrypt-{arch}"),
+        host_index,
+        Mode.CROSS,
+        arch,
+        ["bcrypt"],
+        image=image,
+    )
+    result = run.result("bcrypt")
+    assert result.mode == "cross", result.mode
+    found = lookup_arch(arch)
+    assert found is not None and found.rust_triple
+    log = run.log("bcrypt")
+    assert f"for {found.rust_triple}, std: " in log, log[-3000:]
+    wheel = run.wheel("bcrypt")
+    tags = parse_wheel_filename(wheel.name)[3]
+    assert {t.platform for t in tags} == {f"musllinux_1_2_{found.wheel_machine}"}, wheel.name
+    assert f"muslwheels: test passed on {found.platform}" in log, log[-3000:]
+    checks = functional_checks(arch, run.wheels_root / arch, ["bcrypt"], image=image)
+    assert checks["bcrypt"] == CHECKS["bcrypt"][1]

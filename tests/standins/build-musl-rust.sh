@@ -4,12 +4,15 @@
 # names), made from Debian 13's packages (rustc 1.85). Built on demand by the tests that build Rust; the
 # default stand-in stays as it is.
 #
-#   tests/standins/build-musl-rust.sh [--force] [--arches amd64[,arm64][,armhf]]
+#   tests/standins/build-musl-rust.sh [--force] [--arches amd64[,arm64][,armhf]] [--extra]
 #
 #   --force    rebuild and push even when the registry holds the tag made from this recipe
 #   --arches   the platforms whose repository gets the packages (default all three: amd64 is the build
 #              platform of cross mode and native builds, arm64 and armhf are for emulate mode). Every
 #              platform of the musl stand-in is in the tag either way.
+#   --extra    also join 3.11-musl-extra-rust: this tag's amd64 (Rust for cross mode's build platform)
+#              with the five other platforms of 3.11-musl-extra (build-musl.sh --extra), by digest;
+#              nothing is built for them (cross mode builds their std from rust-src on amd64)
 #
 # Nothing is compiled: Debian's packages are downloaded, unpacked and patched (about a minute a platform).
 # The self-test compiles and runs a program on amd64, and checks rustc and cargo under QEMU on the others.
@@ -304,7 +307,7 @@ selftest_arch() {
 }
 
 main() {
-    local force=0 arch sources=() start
+    local force=0 extra=0 arch sources=() start
     start=$(date +%s)
     while [ $# -gt 0 ]; do
         case $1 in
@@ -315,8 +318,9 @@ main() {
                 shift
                 ;;
             --arches=*) IFS=, read -r -a ARCHES <<<"${1#--arches=}" ;;
-            -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-            *) die "unknown argument '$1' (accepted: --force, --arches LIST)" ;;
+            --extra) extra=1 ;;
+            -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            *) die "unknown argument '$1' (accepted: --force, --arches LIST, --extra)" ;;
         esac
         shift
     done
@@ -328,6 +332,7 @@ main() {
     recipe=$(recipe_tag)
     if [ "$force" = 0 ] && [ -n "$(manifest "$recipe")" ] && [ -n "$(manifest "$TAG")" ]; then
         log "$REGISTRY/$REPO:$TAG is up to date (rust for ${ARCHES[*]}); --force rebuilds"
+        [ "$extra" = 0 ] || extra_join
         return 0
     fi
     PATCHELF=$(command -v patchelf 2>/dev/null || true)
@@ -352,6 +357,33 @@ main() {
     docker buildx imagetools create --tag "$REGISTRY/$REPO:$TAG" --tag "$REGISTRY/$REPO:$recipe" "${sources[@]}" \
         >"$W/logs/join.log" 2>&1 || { cat "$W/logs/join.log" >&2; die "joining the platform images as $TAG failed"; }
     log "pushed $REGISTRY/$REPO:$TAG (rust for ${ARCHES[*]}) in $(($(date +%s) - start))s"
+    [ "$extra" = 0 ] || extra_join
+}
+
+# 3.11-musl-extra-rust: amd64 of $TAG and the five platforms of 3.11-musl-extra, joined by digest (a
+# second, when the tag already holds exactly those).
+EXTRA_TAG=$PYVER-musl-extra
+EXTRA_PLATFORMS=(linux/arm/v6 linux/386 linux/ppc64le linux/s390x linux/riscv64)
+extra_join() {
+    local p d sources=() want have
+    d=$(platform_digest "$TAG" linux/amd64)
+    [ -n "$d" ] || die "$REGISTRY/$REPO:$TAG has no linux/amd64 image"
+    sources+=("$REGISTRY/$REPO@$d")
+    want=$d
+    for p in "${EXTRA_PLATFORMS[@]}"; do
+        d=$(platform_digest "$EXTRA_TAG" "$p")
+        [ -n "$d" ] || die "$REGISTRY/$REPO:$EXTRA_TAG has no $p image (tests/standins/build-musl.sh --extra makes it)"
+        sources+=("$REGISTRY/$REPO@$d")
+        want="$want $d"
+    done
+    have=$(for p in linux/amd64 "${EXTRA_PLATFORMS[@]}"; do platform_digest "$EXTRA_TAG-rust" "$p"; done | xargs)
+    if [ "$have" = "$want" ]; then
+        log "$REGISTRY/$REPO:$EXTRA_TAG-rust is up to date (amd64 of $TAG, the five of $EXTRA_TAG)"
+        return 0
+    fi
+    docker buildx imagetools create --tag "$REGISTRY/$REPO:$EXTRA_TAG-rust" "${sources[@]}" \
+        >"$W/logs/join-extra.log" 2>&1 || { cat "$W/logs/join-extra.log" >&2; die "joining $EXTRA_TAG-rust failed"; }
+    log "pushed $REGISTRY/$REPO:$EXTRA_TAG-rust (amd64 of $TAG with Rust, the five of $EXTRA_TAG)"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
