@@ -1,7 +1,11 @@
 """The matrix tier's record: a pytest plugin (registered by conftest.py when the session is given
 ``--matrix-record PATH``, as ``nox -s matrix`` does) that collects each test's outcome and time and
 the targets the session's runs built (support.MATRIX_CELLS), and writes them to PATH at the end:
-the date, the commit, the selection, then per cell: built, tested, time."""
+the date, the commit, the selection, then per cell: built, tested, time.
+
+The whole matrix takes hours, so a session often runs a part of it (`-k`): the newest session comes
+first and the earlier ones stay below it (up to KEEP), so each part's latest result is in the file
+with its own date and commit."""
 
 from __future__ import annotations
 
@@ -17,6 +21,20 @@ import pytest
 from support import MatrixCell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Each session's part of the file starts with this line.
+SESSION_MARK = "<!-- matrix session -->"
+#: How many earlier sessions stay below the newest.
+KEEP = 5
+HEADER = [
+    "# Matrix (tier 2): the latest results",
+    "",
+    "Written by the matrix session itself (`nox -s matrix`: pytest's `--matrix-record`, "
+    "tests/integration/matrixrecord.py) at its end; not edited by hand. The newest session comes "
+    f"first; up to {KEEP} earlier ones (often other parts of the matrix, selected with `-k`) stay "
+    "below it, each with its own date, commit and selection. What the tiers hold and how to run "
+    "them: [.ci/README.md](.ci/README.md).",
+    "",
+]
 
 
 @dataclass
@@ -66,22 +84,19 @@ def render(
     for line in tests.values():
         counts[line.outcome] = counts.get(line.outcome, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no tests"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(finished))
     out = [
-        "# Matrix (tier 2): the latest result",
+        SESSION_MARK,
+        f"## Session of {when} at {commit}",
         "",
-        "Written by the matrix session itself (`nox -s matrix`: pytest's `--matrix-record`, "
-        "tests/integration/matrixrecord.py) at its end; not edited by hand. What the tiers "
-        "hold and how to run them: [.ci/README.md](.ci/README.md).",
-        "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(finished))} "
-        f"(the session took {finished - started:.0f} s)",
+        f"- date: {when} (the session took {finished - started:.0f} s)",
         f"- commit: {commit} {subject}" + (" (with uncommitted changes)" if dirty else ""),
         f"- selection: `pytest {shlex.join(args)}`",
         f"- result: {summary} of {len(tests)} tests (pytest exit status {exitstatus})",
         f"- machine: {os.cpu_count()} cores; load average at the start {loads[0]}, "
         f"at the end {loads[1]}",
         "",
-        "## Targets built (one row a target of the session's real-module runs)",
+        "### Targets built (one row a target of the session's real-module runs)",
         "",
         "| module | arch | mode | built | tested | time |",
         "|---|---|---|---|---|---|",
@@ -93,7 +108,7 @@ def render(
     ] or ["| (none in this selection) | | | | | |"]
     out += [
         "",
-        "## Tests (time: setup, call and teardown; a run's build counts in its first test)",
+        "### Tests (time: setup, call and teardown; a run's build counts in its first test)",
         "",
         "| test | outcome | time | reason |",
         "|---|---|---|---|",
@@ -103,6 +118,25 @@ def render(
         for nodeid, line in tests.items()
     ]
     return "\n".join(out) + "\n"
+
+
+def earlier_sessions(previous: str) -> list[str]:
+    """The sessions of an earlier record, newest first. A record written before sessions were
+    kept (one session, its headings one level up) becomes one session."""
+    if SESSION_MARK in previous:
+        parts = previous.split(SESSION_MARK + "\n")[1:]
+        return [SESSION_MARK + "\n" + part.rstrip("\n") + "\n" for part in parts]
+    start = previous.find("- date: ")
+    if start < 0:
+        return []
+    body = previous[start:].replace("\n## ", "\n### ")
+    date = body.split("\n", 1)[0].removeprefix("- date: ").split(" (", 1)[0]
+    return [f"{SESSION_MARK}\n## Session of {date}\n\n{body.rstrip()}\n"]
+
+
+def merged(session: str, previous: str) -> str:
+    """The whole file: the header, ``session``, then up to KEEP sessions of ``previous``."""
+    return "\n".join(["\n".join(HEADER), session, *earlier_sessions(previous)[:KEEP]])
 
 
 def _load() -> str:
@@ -142,6 +176,10 @@ class MatrixRecorder:
             loads=(self.load_at_start, _load()),
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            previous = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            previous = ""
         partial = self.path.with_name(f".{self.path.name}.part")
-        partial.write_text(text, encoding="utf-8")
+        partial.write_text(merged(text, previous), encoding="utf-8")
         partial.replace(self.path)
