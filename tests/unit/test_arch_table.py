@@ -108,6 +108,32 @@ def test_the_standin_scripts_agree_with_the_table(
         assert keys == {"amd64", "arm64v8", "armv7"}
 
 
+def test_the_rust_standins_extra_tag_holds_the_other_five_platforms() -> None:
+    """build-musl-rust.sh --extra joins its amd64 with the platforms of EXTRA_PLATFORMS: with the
+    default tag's three, they are the table's eight."""
+    bash = shutil.which("bash")
+    assert bash is not None
+    done = subprocess.run(
+        [
+            bash,
+            "-c",
+            'source "$1" >/dev/null && printf "%s\\n" "${EXTRA_PLATFORMS[@]}"',
+            "bash",
+            str(STANDINS / "build-musl-rust.sh"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=STANDINS,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    extra = done.stdout.split()
+    assert len(extra) == len(set(extra)) == 5, extra
+    default = {"linux/amd64", "linux/arm64", "linux/arm/v7"}
+    assert set(extra) | default == {a.platform for a in ARCHES}
+
+
 def test_a_disagreeing_script_is_caught(tmp_path: Path) -> None:
     script = tmp_path / "fake.sh"
     script.write_text(
