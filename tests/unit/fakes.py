@@ -3,22 +3,30 @@
 - ``make_target``, ``wheel_name``: a planned target and the wheel file name its build writes;
 - ``zip_bytes``: what a fake build writes as that wheel (landing reads the ELF files in it);
 - ``Recorder``: a ``build.BuildReporter`` that keeps every call;
-- ``FakeIndex``: a ``model.ProjectLookup`` over plain data that records every name asked about.
+- ``FakeIndex``: a ``model.ProjectLookup`` over plain data that records every name asked about;
+- ``FakeEngine``, ``run``: a build engine that writes a wheel named after the target (can fail, block
+  or misname), and ``build_targets`` over it with a ``Recorder``;
+- ``make_elf``: a minimal ELF shared object with the given NEEDED, SONAME and exported symbols.
 
-(The wheel-image fakes, an in-memory registry and an image engine, are in ``fakeimages``.)
+(The wheel-image fakes, an in-memory registry and an image engine, are in ``fakeimages``; the test
+step's engine and index, in ``fakewheeltest``.)
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from muslwheels.build.scheduler import TargetResult
-from muslwheels.config.arches import lookup_arch
+from muslwheels.build.inputs import BuildOptions
+from muslwheels.build.scheduler import TargetResult, build_targets
+from muslwheels.config.arches import arch_for_platform, lookup_arch
 from muslwheels.config.model import Flavour, Project, Recipe, Target, normalize_name
+from muslwheels.engine.interface import BuildRequest, LocalOutput
+from muslwheels.errors import BuildError
 from muslwheels.sources.pipconfig import IndexSettings
 
 REPO = "registry.test/me/wheels"
@@ -174,3 +182,139 @@ def make_wheel(
             archive.writestr(n, text)
         archive.writestr(f"{dist}/RECORD", record)
     return path
+
+
+class FakeEngine:
+    """Writes a wheel named after the target into the local output; can fail, block or misname."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.prepared: list[tuple[tuple[str, ...], str | None]] = []
+        self.requests: list[BuildRequest] = []
+        self.fail: dict[str, str] = {}  # MW_PROJECT -> error message
+        self.produce: dict[str, list[str]] = {}  # MW_PROJECT -> file names to write instead
+        self.deps_seen: dict[str, list[str]] = {}  # MW_PROJECT -> files in the deps context
+        self.gate: threading.Barrier | None = None  # builds wait here (proves parallelism)
+        self.running = 0
+        self.max_running = 0
+        self.on_build: Callable[[BuildRequest], None] | None = None
+        self.cancelled = threading.Event()
+
+    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
+        self.prepared.append((tuple(platforms), builder))
+
+    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
+        args = dict(request.build_args)
+        project = args["MW_PROJECT"]
+        with self.lock:
+            self.requests.append(request)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            deps = Path(dict(request.build_contexts)["deps"])
+            self.deps_seen[project] = sorted(p.name for p in deps.iterdir())
+            on_line(f"#1 building {project}")
+            if self.on_build is not None:
+                self.on_build(request)
+            if self.gate is not None:
+                self.gate.wait(timeout=10)
+            if project in self.fail:
+                raise BuildError(self.fail[project])
+            if isinstance(request.output, LocalOutput):
+                names = self.produce.get(project)
+                if names is None:
+                    target = _target_from(request)
+                    names = [wheel_name(target)]
+                for name in names:
+                    (request.output.dest / name).write_bytes(
+                        zip_bytes({"built.txt": b"wheel " + name.encode()})
+                    )
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+def _target_from(request: BuildRequest) -> Target:
+    args = dict(request.build_args)
+    arch = arch_for_platform(request.platform)
+    assert arch is not None, request.platform
+    return make_target(
+        args["MW_PROJECT"],
+        arch.key,
+        version=args["MW_VERSION"],
+        flavour=Flavour(args["MW_FLAVOUR"]),
+    )
+
+
+def run(
+    targets: Sequence[Target], options: BuildOptions, engine: FakeEngine | None = None
+) -> tuple[tuple[TargetResult, ...], FakeEngine, Recorder]:
+    engine = engine or FakeEngine()
+    recorder = Recorder()
+    results = build_targets(targets, options=options, engine=engine, reporter=recorder)
+    return results, engine, recorder
+
+
+def make_elf(
+    needed: list[str],
+    soname: str | None = None,
+    *,
+    bits: int = 64,
+    big: bool = False,
+    exports: list[str] | None = None,
+    imports: tuple[str, ...] = (),
+) -> bytes:
+    """A minimal ELF shared object: a header, .dynstr, .dynamic and their section headers, and
+    with ``exports`` a .dynsym of those defined symbols and the undefined ``imports``."""
+    end = ">" if big else "<"
+    strtab = b"\0"
+    offsets = {}
+    for name in [*needed, *([soname] if soname else []), *(exports or []), *imports]:
+        offsets[name] = len(strtab)
+        strtab += name.encode() + b"\0"
+    entry = end + ("qQ" if bits == 64 else "iI")
+    entries = [(1, offsets[name]) for name in needed]
+    if soname:
+        entries.append((14, offsets[soname]))
+    entries.append((0, 0))
+    dynamic = b"".join(struct.pack(entry, tag, value) for tag, value in entries)
+    symbol = end + ("IBBHQQ" if bits == 64 else "IIIBBH")
+    symbols = [(0, 0, 0)] + [(offsets[n], 7, 0x12) for n in exports or []]
+    symbols += [(offsets[n], 0, 0x12) for n in imports]  # section 0: undefined
+    if bits == 64:
+        dynsym = b"".join(struct.pack(symbol, o, i, 0, x, 0, 0) for o, x, i in symbols)
+    else:
+        dynsym = b"".join(struct.pack(symbol, o, 0, 0, i, 0, x) for o, x, i in symbols)
+    header_size = 64 if bits == 64 else 52
+    strtab_off = header_size
+    dynamic_off = strtab_off + len(strtab)
+    dynsym_off = dynamic_off + len(dynamic)
+    shoff = dynsym_off + (len(dynsym) if exports is not None else 0)
+    word = 8 if bits == 64 else 4
+    sections = [
+        (0,) * 10,
+        (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
+        (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, word, 2 * word),
+    ]
+    if exports is not None:
+        sections.append(
+            (0, 11, 0, 0, dynsym_off, len(dynsym), 1, 1, word, len(dynsym) // len(symbols))
+        )
+    if bits == 64:
+        shfmt = end + "IIQQQQIIQQ"
+        ident = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + b"\0" * 9
+        header = ident + struct.pack(
+            end + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, len(sections), 0
+        )
+    else:
+        shfmt = end + "IIIIIIIIII"
+        ident = b"\x7fELF" + bytes([1, 2 if big else 1, 1]) + b"\0" * 9
+        header = ident + struct.pack(
+            end + "HHIIIIIHHHHHH", 3, 40, 1, 0, 0, shoff, 0, 52, 0, 0, 40, len(sections), 0
+        )
+    assert len(header) == header_size
+    body = strtab + dynamic + (dynsym if exports is not None else b"")
+    return header + body + b"".join(struct.pack(shfmt, *s) for s in sections)

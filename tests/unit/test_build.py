@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes import INDEX, Recorder, make_target, wheel_name, zip_bytes
+from fakes import INDEX, FakeEngine, Recorder, make_target, run, wheel_name
 
 from muslwheels.build.inputs import (
     BuildOptions,
@@ -28,87 +28,12 @@ from muslwheels.build.inputs import (
 from muslwheels.build.scheduler import TargetResult, build_targets, validate_graph
 from muslwheels.build.wheelstore import LOCK_NAME
 from muslwheels.cli import _exit_for
-from muslwheels.config.arches import arch_for_platform
-from muslwheels.config.model import Flavour, Mode, Recipe, Target
+from muslwheels.config.model import Flavour, Mode, Recipe
 from muslwheels.config.modules import DEFAULT_BUILD_COMMAND
-from muslwheels.engine.interface import BuildRequest, ImageOutput, LocalOutput
+from muslwheels.engine.interface import BuildRequest, ImageOutput
 from muslwheels.errors import BuildError, DockerError, ExitCode, Interrupted, PlatformsUnsupported
 from muslwheels.sources.net import is_loopback_url
 from muslwheels.sources.pipconfig import IndexSettings
-
-
-class FakeEngine:
-    """Writes a wheel named after the target into the local output; can fail, block or misname."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.prepared: list[tuple[tuple[str, ...], str | None]] = []
-        self.requests: list[BuildRequest] = []
-        self.fail: dict[str, str] = {}  # MW_PROJECT -> error message
-        self.produce: dict[str, list[str]] = {}  # MW_PROJECT -> file names to write instead
-        self.deps_seen: dict[str, list[str]] = {}  # MW_PROJECT -> files in the deps context
-        self.gate: threading.Barrier | None = None  # builds wait here (proves parallelism)
-        self.running = 0
-        self.max_running = 0
-        self.on_build: Callable[[BuildRequest], None] | None = None
-        self.cancelled = threading.Event()
-
-    def prepare(self, platforms: Sequence[str], *, builder: str | None) -> None:
-        self.prepared.append((tuple(platforms), builder))
-
-    def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
-        args = dict(request.build_args)
-        project = args["MW_PROJECT"]
-        with self.lock:
-            self.requests.append(request)
-            self.running += 1
-            self.max_running = max(self.max_running, self.running)
-        try:
-            deps = Path(dict(request.build_contexts)["deps"])
-            self.deps_seen[project] = sorted(p.name for p in deps.iterdir())
-            on_line(f"#1 building {project}")
-            if self.on_build is not None:
-                self.on_build(request)
-            if self.gate is not None:
-                self.gate.wait(timeout=10)
-            if project in self.fail:
-                raise BuildError(self.fail[project])
-            if isinstance(request.output, LocalOutput):
-                names = self.produce.get(project)
-                if names is None:
-                    target = _target_from(request)
-                    names = [wheel_name(target)]
-                for name in names:
-                    (request.output.dest / name).write_bytes(
-                        zip_bytes({"built.txt": b"wheel " + name.encode()})
-                    )
-        finally:
-            with self.lock:
-                self.running -= 1
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-
-def _target_from(request: BuildRequest) -> Target:
-    args = dict(request.build_args)
-    arch = arch_for_platform(request.platform)
-    assert arch is not None, request.platform
-    return make_target(
-        args["MW_PROJECT"],
-        arch.key,
-        version=args["MW_VERSION"],
-        flavour=Flavour(args["MW_FLAVOUR"]),
-    )
-
-
-def run(
-    targets: Sequence[Target], options: BuildOptions, engine: FakeEngine | None = None
-) -> tuple[tuple[TargetResult, ...], FakeEngine, Recorder]:
-    engine = engine or FakeEngine()
-    recorder = Recorder()
-    results = build_targets(targets, options=options, engine=engine, reporter=recorder)
-    return results, engine, recorder
 
 
 def wheel_files(root: Path) -> list[str]:

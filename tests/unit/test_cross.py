@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from fakes import make_target, wheel_name
-from test_build import FakeEngine, run
+from fakes import FakeEngine, make_target, run, wheel_name
 
 from muslwheels.build.inputs import BuildOptions
 from muslwheels.build.modes import (

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from fakes import make_target, wheel_name, zip_bytes
-from test_build import FakeEngine, run
+from fakes import FakeEngine, make_target, run, wheel_name, zip_bytes
 
 from muslwheels.build.inputs import BuildOptions
 from muslwheels.config.arches import (

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 from fakeimages import make_target
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from rich.console import Console
-from test_wheeltest import (
+from fakewheeltest import (
     BakingEngine,
     Engine,
     Index,
@@ -24,6 +21,9 @@ from test_wheeltest import (
     make_wheel,
     options_for,
 )
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from rich.console import Console
 
 from muslwheels import cli
 from muslwheels.build.inputs import BuildOptions

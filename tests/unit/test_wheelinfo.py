@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import struct
 import zipfile
 from pathlib import Path
 
 import pytest
+from fakes import make_elf
 
 from muslwheels.errors import BuildError
 from muslwheels.verify.wheelinfo import (
@@ -16,68 +16,6 @@ from muslwheels.verify.wheelinfo import (
     parse_metadata,
     read_wheel,
 )
-
-
-def make_elf(
-    needed: list[str],
-    soname: str | None = None,
-    *,
-    bits: int = 64,
-    big: bool = False,
-    exports: list[str] | None = None,
-    imports: tuple[str, ...] = (),
-) -> bytes:
-    """A minimal ELF shared object: a header, .dynstr, .dynamic and their section headers, and
-    with ``exports`` a .dynsym of those defined symbols and the undefined ``imports``."""
-    end = ">" if big else "<"
-    strtab = b"\0"
-    offsets = {}
-    for name in [*needed, *([soname] if soname else []), *(exports or []), *imports]:
-        offsets[name] = len(strtab)
-        strtab += name.encode() + b"\0"
-    entry = end + ("qQ" if bits == 64 else "iI")
-    entries = [(1, offsets[name]) for name in needed]
-    if soname:
-        entries.append((14, offsets[soname]))
-    entries.append((0, 0))
-    dynamic = b"".join(struct.pack(entry, tag, value) for tag, value in entries)
-    symbol = end + ("IBBHQQ" if bits == 64 else "IIIBBH")
-    symbols = [(0, 0, 0)] + [(offsets[n], 7, 0x12) for n in exports or []]
-    symbols += [(offsets[n], 0, 0x12) for n in imports]  # section 0: undefined
-    if bits == 64:
-        dynsym = b"".join(struct.pack(symbol, o, i, 0, x, 0, 0) for o, x, i in symbols)
-    else:
-        dynsym = b"".join(struct.pack(symbol, o, 0, 0, i, 0, x) for o, x, i in symbols)
-    header_size = 64 if bits == 64 else 52
-    strtab_off = header_size
-    dynamic_off = strtab_off + len(strtab)
-    dynsym_off = dynamic_off + len(dynamic)
-    shoff = dynsym_off + (len(dynsym) if exports is not None else 0)
-    word = 8 if bits == 64 else 4
-    sections = [
-        (0,) * 10,
-        (0, 3, 0, 0, strtab_off, len(strtab), 0, 0, 1, 0),
-        (0, 6, 0, 0, dynamic_off, len(dynamic), 1, 0, word, 2 * word),
-    ]
-    if exports is not None:
-        sections.append(
-            (0, 11, 0, 0, dynsym_off, len(dynsym), 1, 1, word, len(dynsym) // len(symbols))
-        )
-    if bits == 64:
-        shfmt = end + "IIQQQQIIQQ"
-        ident = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + b"\0" * 9
-        header = ident + struct.pack(
-            end + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, len(sections), 0
-        )
-    else:
-        shfmt = end + "IIIIIIIIII"
-        ident = b"\x7fELF" + bytes([1, 2 if big else 1, 1]) + b"\0" * 9
-        header = ident + struct.pack(
-            end + "HHIIIIIHHHHHH", 3, 40, 1, 0, 0, shoff, 0, 52, 0, 0, 40, len(sections), 0
-        )
-    assert len(header) == header_size
-    body = strtab + dynamic + (dynsym if exports is not None else b"")
-    return header + body + b"".join(struct.pack(shfmt, *s) for s in sections)
 
 
 @pytest.mark.parametrize(("bits", "big"), [(64, False), (64, True), (32, False), (32, True)])
