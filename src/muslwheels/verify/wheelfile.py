@@ -235,7 +235,8 @@ def open_wheel(
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as err:
         raise WheelProblem(f"not a valid wheel: not a readable zip file ({err})") from None
     except (OSError, ValueError, RuntimeError, NotImplementedError, KeyError) as err:
-        # a damaged member (CRC), an encrypted or unsupported compression, a read error
+        # a damaged member (CRC: BadZipFile above; RuntimeError for an encrypted one), a
+        # compression method zipfile lacks (it raises NotImplementedError), a read error
         raise WheelProblem(f"not a valid wheel: {escape(str(err)) or type(err).__name__}") from None
     except MemoryError:
         raise WheelProblem("not a valid wheel: it needs more memory than there is") from None
