@@ -23,19 +23,25 @@ from muslwheels.verify.wheelfile import (
 TWO_GB = 2 << 30
 
 
-def declare_size(path: Path, member: str, size: int) -> None:
-    """Make ``member``'s headers (local and central) declare ``size`` uncompressed bytes: a
-    METADATA that says it inflates to ``size``, at the cost of a few bytes on disk."""
+def patch_headers(path: Path, member: str, offsets: tuple[int, int], fmt: str, value: int) -> None:
+    """Write ``value`` (struct ``fmt``) at ``offsets`` (local header, central header) of ``member``'s
+    two zip headers."""
     raw = bytearray(path.read_bytes())
     encoded = member.encode()
-    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+    for signature, offset in zip((b"PK\x03\x04", b"PK\x01\x02"), offsets, strict=True):
         start = 0
         while (start := raw.find(signature, start)) != -1:
             name_at = start + (30 if signature == b"PK\x03\x04" else 46)
             if raw[name_at : name_at + len(encoded)] == encoded:
-                struct.pack_into("<I", raw, start + offset, size)
+                struct.pack_into(fmt, raw, start + offset, value)
             start += 4
     path.write_bytes(bytes(raw))
+
+
+def declare_size(path: Path, member: str, size: int) -> None:
+    """Make ``member``'s headers declare ``size`` uncompressed bytes: a METADATA that says it
+    inflates to ``size``, at the cost of a few bytes on disk."""
+    patch_headers(path, member, (22, 24), "<I", size)
 
 
 def zip_with(path: Path, members: dict[str, bytes], *, symlink: str | None = None) -> Path:
@@ -72,6 +78,19 @@ def test_a_member_that_inflates_past_its_declared_size_is_damaged(tmp_path: Path
     wheel = make_wheel(tmp_path, "liar")
     declare_size(wheel, "liar-1.0.dist-info/METADATA", 5)
     with pytest.raises(WheelProblem, match=r"METADATA is damaged \(CRC mismatch\)"):
+        check_wheel(wheel)
+
+
+def set_method(path: Path, member: str, method: int) -> None:
+    """Make ``member``'s headers name compression ``method``."""
+    patch_headers(path, member, (8, 10), "<H", method)
+
+
+def test_a_compression_method_zipfile_lacks_is_one_line(tmp_path: Path) -> None:
+    """zipfile raises NotImplementedError for a method it cannot decompress (98: PPMd)."""
+    wheel = make_wheel(tmp_path, "odd")
+    set_method(wheel, "odd-1.0.dist-info/METADATA", 98)
+    with pytest.raises(WheelProblem, match=r"^not a valid wheel: .*compression"):
         check_wheel(wheel)
 
 
