@@ -121,17 +121,9 @@ def render(
 
 
 def earlier_sessions(previous: str) -> list[str]:
-    """The sessions of an earlier record, newest first. A record written before sessions were
-    kept (one session, its headings one level up) becomes one session."""
-    if SESSION_MARK in previous:
-        parts = previous.split(SESSION_MARK + "\n")[1:]
-        return [SESSION_MARK + "\n" + part.rstrip("\n") + "\n" for part in parts]
-    start = previous.find("- date: ")
-    if start < 0:
-        return []
-    body = previous[start:].replace("\n## ", "\n### ")
-    date = body.split("\n", 1)[0].removeprefix("- date: ").split(" (", 1)[0]
-    return [f"{SESSION_MARK}\n## Session of {date}\n\n{body.rstrip()}\n"]
+    """The sessions of an earlier record, newest first."""
+    parts = previous.split(SESSION_MARK + "\n")[1:]
+    return [SESSION_MARK + "\n" + part.rstrip("\n") + "\n" for part in parts]
 
 
 def merged(session: str, previous: str) -> str:

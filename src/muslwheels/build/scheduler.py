@@ -694,13 +694,12 @@ class _Run:
             label=built.label,
             build_seconds=built.seconds,
         )
-        label = built.label
         return replace(
             result(
                 "built",
-                landed.message("" if built.used == "native" else label),
+                landed.message("" if built.used == "native" else built.label),
                 landed.wheels,
-                label,
+                built.label,
             ),
             tested=landed.tested,
             runtime_packages=landed.runtime_packages,
