@@ -1,7 +1,7 @@
 """The architecture table (arches.ARCHES) is the one source of per-arch facts: the stand-in's build
 scripts (tests/standins), which keep their own `case` tables, must agree with it for every
 architecture they build, and the Dockerfile's scripts (docker/) must keep no table at all (they get
-what they need as build args, cross.CrossTarget.build_args)."""
+what they need as build args, build.modes.cross_build_args)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from muslwheels.build.modes import cross_target
+from muslwheels.build.modes import cross_build_args
 from muslwheels.config.arches import ARCHES, Arch, arch_for_machine, arch_for_platform, lookup_arch
 from muslwheels.engine.emulation import handler_name
 
@@ -223,9 +223,9 @@ def test_what_the_table_hands_to_docker(
 ) -> None:
     arch = lookup_arch(key)
     assert arch is not None
-    settings = cross_target(arch)
+    settings = cross_build_args(arch)
     assert settings is not None
-    built = dict(settings.build_args())
+    built = dict(settings)
     assert (built["MW_CROSS_TRIPLE"], built["MW_CROSS_CPU"]) == args
     assert built["MW_CROSS_MACHINE"] == machine and built["MW_CROSS_APK_ARCH"] == apk
     assert handler_name(arch) == handler

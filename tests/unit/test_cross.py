@@ -14,7 +14,7 @@ from muslwheels.build.modes import (
     Strategy,
     build_arch,
     cross_blocker,
-    cross_target,
+    cross_build_args,
     decide,
     mode_label,
     requested_mode,
@@ -37,15 +37,13 @@ def arch(name: str) -> Arch:
 def test_every_arch_has_a_triple_an_apk_arch_and_a_multiarch() -> None:
     for a in ARCHES:
         assert a.zig_triple and a.apk_arch and a.multiarch and a.rust_triple and a.wheel_machine
-        assert cross_target(a) is not None
+        assert cross_build_args(a) is not None
 
 
-def test_cross_target_for_arm64() -> None:
-    settings = cross_target(arch("arm64"))
+def test_cross_build_args_for_arm64() -> None:
+    settings = cross_build_args(arch("arm64"))
     assert settings is not None
-    assert settings.triple == "aarch64-linux-musl"
-    assert settings.apk_arch == "aarch64"
-    assert dict(settings.build_args()) == {
+    assert dict(settings) == {
         "MW_CROSS_TRIPLE": "aarch64-linux-musl",
         "MW_CROSS_CPU": "",
         "MW_CROSS_APK_ARCH": "aarch64",
@@ -53,8 +51,8 @@ def test_cross_target_for_arm64() -> None:
         "MW_CROSS_MACHINE": "aarch64",
         "MW_CROSS_RUST_TRIPLE": "aarch64-unknown-linux-musl",
     }
-    armv7 = cross_target(arch("armv7"))
-    assert armv7 is not None and armv7.triple == "arm-linux-musleabihf" and armv7.cpu
+    armv7 = dict(cross_build_args(arch("armv7")) or ())
+    assert armv7["MW_CROSS_TRIPLE"] == "arm-linux-musleabihf" and armv7["MW_CROSS_CPU"]
 
 
 @pytest.mark.parametrize(
@@ -80,9 +78,18 @@ def test_rust_cross_compiles_where_rust_has_a_musl_target() -> None:
     assert cross_blocker(Recipe(apk=("gcc", "cargo")), arch("arm64")) is None
     assert cross_blocker(Recipe(apt=("rustc=1.70",)), arch("armv7")) is None
     assert cross_blocker(Recipe(apk=("gcc", "musl-dev")), arch("arm64")) is None
-    assert cross_target(arch("armv7")).rust_triple == "armv7-unknown-linux-musleabihf"  # type: ignore[union-attr]
-    assert cross_target(arch("armv6")).rust_triple == "arm-unknown-linux-musleabihf"  # type: ignore[union-attr]
-    assert cross_target(arch("arm64")).rust_triple == "aarch64-unknown-linux-musl"  # type: ignore[union-attr]
+    assert (
+        dict(cross_build_args(arch("armv7")) or ())["MW_CROSS_RUST_TRIPLE"]
+        == "armv7-unknown-linux-musleabihf"
+    )
+    assert (
+        dict(cross_build_args(arch("armv6")) or ())["MW_CROSS_RUST_TRIPLE"]
+        == "arm-unknown-linux-musleabihf"
+    )
+    assert (
+        dict(cross_build_args(arch("arm64")) or ())["MW_CROSS_RUST_TRIPLE"]
+        == "aarch64-unknown-linux-musl"
+    )
 
 
 def test_rust_without_a_musl_target_blocks_cross() -> None:

@@ -38,7 +38,7 @@ from ..errors import BuildError
 from ..names import redact
 from ..sources.net import is_loopback_url
 from ..sources.pipconfig import IndexSettings
-from .modes import cross_target, rust_packages
+from .modes import cross_build_args, rust_packages
 from .wheelstore import link_or_copy
 
 #: Where things are inside the build (docker/bin/mw-lib.sh uses the same paths).
@@ -265,12 +265,12 @@ def build_request(
     the target platform)."""
     cross_args: tuple[tuple[str, str], ...] = ()
     if mode is Mode.CROSS:
-        settings = cross_target(target.arch)
+        settings = cross_build_args(target.arch)
         if settings is None:
             raise BuildError(
                 f"{target.tag}: no cross compiler target is known for {target.arch.key}"
             )
-        cross_args = (("MW_MODE", "cross"), *settings.build_args())
+        cross_args = (("MW_MODE", "cross"), *settings)
     if rust_packages(target.recipe) and target.arch.rust_triple:
         # every mode: the crates stage fetches for this triple on the build machine's platform
         cross_args = (*cross_args, ("MW_RUST_TRIPLE", target.arch.rust_triple))

@@ -58,39 +58,19 @@ def build_arch(machine: str) -> Arch | None:
     return arch_for_machine(machine)
 
 
-@dataclass(frozen=True)
-class CrossTarget:
-    """What the Dockerfile's cross stages need to know about the target architecture."""
-
-    triple: str  # zig -target
-    cpu: str  # zig -mcpu ("" for the triple's default)
-    apk_arch: str  # apk --arch
-    multiarch: str  # the target Python's MULTIARCH
-    machine: str  # the target's platform.machine(): crossenv --machine, the wheels' platform tags
-    rust_triple: str = ""  # cargo --target ("" when Rust has no musl target for the arch)
-
-    def build_args(self) -> tuple[tuple[str, str], ...]:
-        return (
-            ("MW_CROSS_TRIPLE", self.triple),
-            ("MW_CROSS_CPU", self.cpu),
-            ("MW_CROSS_APK_ARCH", self.apk_arch),
-            ("MW_CROSS_MULTIARCH", self.multiarch),
-            ("MW_CROSS_MACHINE", self.machine),
-            ("MW_CROSS_RUST_TRIPLE", self.rust_triple),
-        )
-
-
-def cross_target(arch: Arch) -> CrossTarget | None:
-    """The cross-compilation settings of ``arch``, or None when there are none."""
+def cross_build_args(arch: Arch) -> tuple[tuple[str, str], ...] | None:
+    """What the Dockerfile's cross stages need to know about ``arch``, as build args; None when
+    there is no cross compiler target for it. ``MW_CROSS_CPU`` is "" for the triple's default,
+    ``MW_CROSS_RUST_TRIPLE`` "" when Rust has no musl target for it."""
     if not arch.zig_triple:
         return None
-    return CrossTarget(
-        triple=arch.zig_triple,
-        cpu=arch.zig_cpu,
-        apk_arch=arch.apk_arch,
-        multiarch=arch.multiarch,
-        machine=arch.wheel_machine,
-        rust_triple=arch.rust_triple,
+    return (
+        ("MW_CROSS_TRIPLE", arch.zig_triple),  # zig -target
+        ("MW_CROSS_CPU", arch.zig_cpu),  # zig -mcpu
+        ("MW_CROSS_APK_ARCH", arch.apk_arch),  # apk --arch
+        ("MW_CROSS_MULTIARCH", arch.multiarch),  # the target Python's MULTIARCH
+        ("MW_CROSS_MACHINE", arch.wheel_machine),  # crossenv --machine, the wheels' tags
+        ("MW_CROSS_RUST_TRIPLE", arch.rust_triple),  # cargo --target
     )
 
 
@@ -107,11 +87,10 @@ def requested_mode(recipe: Recipe, run_mode: Mode | None, default: Mode) -> Mode
 def cross_blocker(recipe: Recipe, arch: Arch) -> str | None:
     """Why ``recipe`` cannot be cross-compiled for ``arch`` at all (decided before building),
     or None."""
-    target = cross_target(arch)
-    if target is None:
+    if cross_build_args(arch) is None:
         return f"no cross compiler target is known for {arch.key}"
     rust = rust_packages(recipe)
-    if rust and not target.rust_triple:
+    if rust and not arch.rust_triple:
         return (
             f"the module needs Rust ({', '.join(rust)}), and Rust has no musl target for {arch.key}"
         )

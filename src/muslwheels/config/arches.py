@@ -1,7 +1,7 @@
 """The architecture table (README "Target tags"): every per-architecture fact, written once.
 
 Python reads the table directly; the Dockerfile's scripts (docker/bin) receive what they need of it
-as build args (``cross.CrossTarget.build_args``), and keep no table of their own.
+as build args (``build.modes.cross_build_args``), and keep no table of their own.
 tests/unit/test_arch_table.py holds the stand-in's build scripts (tests/standins) to it.
 
 One row per architecture:
