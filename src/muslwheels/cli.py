@@ -31,7 +31,7 @@ from .plan.planner import Plan, PlanOptions, make_plan, with_extras
 from .plan.savedplan import discard_plan, load_plan, save_plan, target_to_dict
 from .plan.tags import TagRequest, index_names, parse_tags
 from .publish.check import check_targets, row_to_dict
-from .publish.extract import ExtractJob, extract_targets, targets_for_platforms
+from .publish.extract import ExtractJob, ExtractOptions, extract_targets, targets_for_platforms
 from .publish.images import (
     PushOptions,
     ReuseOptions,
@@ -689,10 +689,8 @@ def cmd_extract(
     ws.ui.notes([*notes, *sources.age_notes()])
     results = extract_targets(
         jobs,
-        dest_root=dest or ws.wheels,
+        ExtractOptions(dest or ws.wheels, options.force_pull, options.builder),
         engine=DockerEngine(docker_host=options.docker_host),
-        pull=options.force_pull,
-        builder=options.builder,
         dry_run=options.dry_run,
     )
     ws.ui.summary(results, title="extract")

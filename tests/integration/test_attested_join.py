@@ -24,7 +24,7 @@ from support import REGISTRY
 from muslwheels.config.arches import lookup_arch
 from muslwheels.config.model import Flavour, Recipe, Target
 from muslwheels.engine.docker import DockerEngine
-from muslwheels.publish.extract import ExtractJob, extract_one
+from muslwheels.publish.extract import ExtractJob, ExtractOptions, extract_one
 from muslwheels.sources.registry import RegistryClient, WheelRegistry
 
 pytestmark = pytest.mark.integration
@@ -187,7 +187,7 @@ def test_join_and_extract_past_attestation_entries(tmp_path: Path, engine: Docke
     dest = tmp_path / "wheels"
     for target in targets:
         names = extract_one(
-            ExtractJob(target, multi), dest_root=dest, engine=engine, pull=True, builder=None
+            ExtractJob(target, multi), ExtractOptions(dest, pull=True), engine=engine
         )
         assert names == (wheels[target.arch.key],)
         assert (dest / target.wheel_dir / names[0]).read_bytes() == _wheel(names[0])

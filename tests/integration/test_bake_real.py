@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ from muslwheels.cli import _exit_for as exit_code
 from muslwheels.config.model import Recipe, Target
 from muslwheels.console import Ui
 from muslwheels.engine.docker import DockerEngine
-from muslwheels.engine.interface import BuildRequest
+from muslwheels.engine.interface import BakeRequest
 from muslwheels.errors import DockerError, ExitCode
 from muslwheels.sources.pipconfig import IndexSettings
 from muslwheels.sources.pipdownload import PipIndexWheels
@@ -56,17 +56,9 @@ class CountingEngine(DockerEngine):
         super().__init__()
         self.bakes: list[list[str]] = []
 
-    def bake(
-        self,
-        files: Sequence[Path],
-        targets: Sequence[str],
-        *,
-        builder: str | None,
-        requests: Mapping[str, BuildRequest],
-        on_line: Callable[[str | None, str], None],
-    ) -> None:
-        self.bakes.append(list(targets))
-        super().bake(files, targets, builder=builder, requests=requests, on_line=on_line)
+    def bake(self, request: BakeRequest, on_line: Callable[[str | None, str], None]) -> None:
+        self.bakes.append(list(request.targets))
+        super().bake(request, on_line)
 
 
 def bake(

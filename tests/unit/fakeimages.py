@@ -12,7 +12,7 @@ from pathlib import Path
 from fakes import REPO, make_target, wheel_name
 
 from muslwheels.config.model import Target
-from muslwheels.engine.interface import BuildRequest, ImageOutput
+from muslwheels.engine.interface import BuildRequest, ExportRequest, ImageOutput
 from muslwheels.errors import DockerError, RegistryError
 
 #: REPO, make_target and wheel_name live in fakes (the helper layer); imported from here as well
@@ -175,16 +175,8 @@ class FakeEngine:
         if self.no_attestations is not None:
             raise self.no_attestations
 
-    def export_image(
-        self,
-        ref: str,
-        platform: str,
-        dest: Path,
-        *,
-        pull: bool,
-        builder: str | None,
-        on_line: Callable[[str], None],
-    ) -> None:
+    def export_image(self, request: ExportRequest, on_line: Callable[[str], None]) -> None:
+        ref, platform, dest, pull = request.ref, request.platform, request.dest, request.pull
         self.exports.append((ref, platform, pull))
         image = None
         local = self.local.get(ref)

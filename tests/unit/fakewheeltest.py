@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from muslwheels.build.bake import BakeSettings, bake_targets
 from muslwheels.build.inputs import BuildOptions, WheelTestSettings
 from muslwheels.build.scheduler import TargetResult, build_targets
 from muslwheels.config.model import Target
-from muslwheels.engine.interface import BakeFailed, BuildRequest, LocalOutput
+from muslwheels.engine.interface import BakeFailed, BakeRequest, BuildRequest, LocalOutput
 from muslwheels.errors import BuildError
 from muslwheels.sources.pipconfig import IndexSettings
 
@@ -174,23 +174,15 @@ class BakingEngine(Engine):
     ) -> None:
         pass
 
-    def bake(
-        self,
-        files: Sequence[Path],
-        targets: Sequence[str],
-        *,
-        builder: str | None,
-        requests: Mapping[str, BuildRequest],
-        on_line: Callable[[str | None, str], None],
-    ) -> None:
-        self.bakes.append(list(targets))
-        for name in targets:
+    def bake(self, request: BakeRequest, on_line: Callable[[str | None, str], None]) -> None:
+        self.bakes.append(list(request.targets))
+        for name in request.targets:
 
             def line_of(line: str, name: str = name) -> None:
                 on_line(name, line)
 
             try:
-                self.build(requests[name], line_of)
+                self.build(request.requests[name], line_of)
             except BuildError as err:
                 raise BakeFailed(str(err), {name: str(err)}) from None
 

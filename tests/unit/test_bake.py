@@ -26,7 +26,7 @@ from muslwheels.build.inputs import BuildOptions
 from muslwheels.build.scheduler import TargetResult
 from muslwheels.cli import _exit_for
 from muslwheels.config.model import Mode, Target
-from muslwheels.engine.interface import BakeFailed, BuildRequest, LocalOutput
+from muslwheels.engine.interface import BakeFailed, BakeRequest, BuildRequest, LocalOutput
 from muslwheels.errors import DockerError, ExitCode, PlatformsUnsupported, UsageError
 from muslwheels.sources.pipconfig import IndexSettings
 
@@ -197,17 +197,10 @@ class FakeBake:
     ) -> None:
         self.prepared.append((list(platforms), builder, cache_export))
 
-    def bake(
-        self,
-        files: Sequence[Path],
-        targets: Sequence[str],
-        *,
-        builder: str | None,
-        requests: Mapping[str, BuildRequest],
-        on_line: Callable[[str | None, str], None],
-    ) -> None:
+    def bake(self, request: BakeRequest, on_line: Callable[[str | None, str], None]) -> None:
+        targets = request.targets
         self.calls.append(list(targets))
-        data = json.loads(files[0].read_text())
+        data = json.loads(request.files[0].read_text())
         self.definitions.append(data)
         for name, entry in data["target"].items():
             deps = entry.get("contexts", {}).get("deps", "")
@@ -435,11 +428,10 @@ def test_engine_runs_the_bake_command_and_names_the_failed_target(
     seen: list[tuple[str | None, str]] = []
     with pytest.raises(BakeFailed) as caught:
         DockerEngine().bake(
-            files,
-            ["bad", "ok1", "top"],
-            builder=None,
-            requests={"bad": request, "ok1": request, "top": request},
-            on_line=lambda name, line: seen.append((name, line)),
+            BakeRequest(
+                files, ("bad", "ok1", "top"), {"bad": request, "ok1": request, "top": request}
+            ),
+            lambda name, line: seen.append((name, line)),
         )
     argv = (tmp_path / "argv").read_text().splitlines()
     assert ["docker", *argv] == list(bake_command_line(files, ["bad", "ok1", "top"], builder=None))

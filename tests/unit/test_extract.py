@@ -12,6 +12,7 @@ from muslwheels.config.model import Flavour
 from muslwheels.errors import RegistryError
 from muslwheels.publish.extract import (
     ExtractJob,
+    ExtractOptions,
     extract_one,
     extract_targets,
     sort_image_files,
@@ -96,7 +97,7 @@ def setup() -> tuple[FakeRegistry, FakeEngine]:
 
 def test_extract_writes_verified_wheels(tmp_path: Path) -> None:
     _registry, engine = setup()
-    names = extract_one(ExtractJob(TARGET, TARGET.image), dest_root=tmp_path, engine=engine)
+    names = extract_one(ExtractJob(TARGET, TARGET.image), ExtractOptions(tmp_path), engine=engine)
     assert names == (OWN, DEP, PURE)
     folder = tmp_path / "arm64v8"
     assert sorted(p.name for p in folder.iterdir()) == sorted([LOCK_NAME, OWN, DEP, PURE])
@@ -108,7 +109,7 @@ def test_junk_image_writes_nothing(tmp_path: Path) -> None:
     registry, engine = setup()
     registry.put(TARGET.image, Image("linux/arm64", {OWN: b"own", "notes.txt": b"junk"}))
     with pytest.raises(RegistryError, match=r"notes\.txt"):
-        extract_one(ExtractJob(TARGET, TARGET.image), dest_root=tmp_path, engine=engine)
+        extract_one(ExtractJob(TARGET, TARGET.image), ExtractOptions(tmp_path), engine=engine)
     assert not (tmp_path / "arm64v8").exists()
 
 
@@ -117,9 +118,8 @@ def test_one_failure_stops_nothing_else(tmp_path: Path) -> None:
     missing = make_target("beta", "arm64v8")
     results = extract_targets(
         [ExtractJob(missing, missing.image), ExtractJob(TARGET, TARGET.image)],
-        dest_root=tmp_path,
+        ExtractOptions(tmp_path, pull=True),
         engine=engine,
-        pull=True,
     )
     assert [r.status for r in results] == ["failed", "extracted"]
     assert results[0].message == f"image {missing.image} does not exist"
@@ -133,7 +133,7 @@ def test_dry_run_touches_nothing(tmp_path: Path) -> None:
     _registry, engine = setup()
     results = extract_targets(
         [ExtractJob(TARGET, TARGET.multiarch_image)],
-        dest_root=tmp_path,
+        ExtractOptions(tmp_path),
         engine=engine,
         dry_run=True,
     )
@@ -148,7 +148,7 @@ def test_multi_arch_tag_read_for_one_platform(tmp_path: Path) -> None:
     registry, engine = setup()
     registry.put(TARGET.multiarch_image, Image(None, members=(TARGET.image,)))
     (result,) = extract_targets(
-        [ExtractJob(TARGET, TARGET.multiarch_image)], dest_root=tmp_path, engine=engine
+        [ExtractJob(TARGET, TARGET.multiarch_image)], ExtractOptions(tmp_path), engine=engine
     )
     assert result.status == "extracted"
     assert engine.exports == [(TARGET.multiarch_image, "linux/arm64", False)]
@@ -159,5 +159,5 @@ def test_a_wheel_that_is_not_valid_inside_is_refused_and_nothing_written(tmp_pat
     files = {OWN: real_wheel(OWN), DEP: b"PK\x03\x04 not a zip at all"}
     registry.put(TARGET.image, Image("linux/arm64", files))
     with pytest.raises(RegistryError, match=f"holds a wheel that is not valid: {DEP}: not a valid"):
-        extract_one(ExtractJob(TARGET, TARGET.image), dest_root=tmp_path, engine=engine)
+        extract_one(ExtractJob(TARGET, TARGET.image), ExtractOptions(tmp_path), engine=engine)
     assert not (tmp_path / "arm64v8").exists()

@@ -27,7 +27,7 @@ from muslwheels.config.imageref import (
 )
 from muslwheels.config.model import Target
 from muslwheels.errors import DockerError, ExitCode, RegistryError, UsageError
-from muslwheels.publish.extract import ExtractJob, extract_one
+from muslwheels.publish.extract import ExtractJob, ExtractOptions, extract_one
 from muslwheels.publish.images import (
     PushOptions,
     PushReport,
@@ -237,11 +237,8 @@ def test_attested_per_arch_images_join_into_the_multi_arch_tag(tmp_path: Path) -
         engine.local.clear()
         extract_one(
             ExtractJob(target, target.multiarch_image),
-            dest_root=dest,
+            ExtractOptions(dest, pull=True),
             engine=engine,
-            pull=True,
-            builder=None,
-            temp_root=None,
             on_line=lambda _line: None,
         )
     assert (dest / "amd64" / wheel_name(amd)).read_bytes() == (

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config.model import Target
-from ..engine.interface import BakeEngine, BakeFailed, BuildRequest, LocalOutput
+from ..engine.interface import BakeEngine, BakeFailed, BakeRequest, BuildRequest, LocalOutput
 from ..errors import BuildError, Interrupted, MuslWheelsError, UsageError
 from ..outputs import (
     check_output_file,
@@ -502,11 +502,10 @@ class _Bake:
 
         try:
             self.engine.bake(
-                files,
-                [s.name for s in pending],
-                builder=self.options.builder,
-                requests=requests,
-                on_line=on_line,
+                BakeRequest(
+                    tuple(files), tuple(s.name for s in pending), requests, self.options.builder
+                ),
+                on_line,
             )
         except BakeFailed as err:
             bake_log.flush()

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,7 +50,14 @@ from .emulation import (
     remote_registration,
     unsupported_platforms,
 )
-from .interface import BakeFailed, BuildRequest, ImageOutput, LocalOutput
+from .interface import (
+    BakeFailed,
+    BakeRequest,
+    BuildRequest,
+    ExportRequest,
+    ImageOutput,
+    LocalOutput,
+)
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient, DockerException
@@ -336,22 +343,15 @@ class DockerEngine:
                     "(docker buildx create --driver docker-container --use), or leave --cache out",
                 )
 
-    def bake(
-        self,
-        files: Sequence[Path],
-        targets: Sequence[str],
-        *,
-        builder: str | None,
-        requests: Mapping[str, BuildRequest],
-        on_line: Callable[[str | None, str], None],
-    ) -> None:
+    def bake(self, request: BakeRequest, on_line: Callable[[str | None, str], None]) -> None:
         """Run ``bake_command_line(...)`` as builds run (own process group, ``cancel`` stops it)."""
-        tracker = BakeTracker(requests)
+        tracker = BakeTracker(request.requests)
+        builder = request.builder
         context = self.docker_context(builder)
         if context:  # a docker-driver builder is a Docker context: buildx refuses it as --builder
             builder = None
         if self._run_argv(
-            bake_command_line(files, targets, builder=builder, context=context),
+            bake_command_line(request.files, request.targets, builder=builder, context=context),
             lambda line: on_line(tracker.feed(line), line),
         ):
             raise BakeFailed(tracker.summary(), tracker.reasons())
@@ -428,38 +428,29 @@ class DockerEngine:
         ):
             return bool(self.client.image.exists(ref))
 
-    def export_image(
-        self,
-        ref: str,
-        platform: str,
-        dest: Path,
-        *,
-        pull: bool,
-        builder: str | None,
-        on_line: Callable[[str], None],
-    ) -> None:
-        """Write the files of image ``ref`` (its ``platform`` variant) into ``dest`` without
-        running anything from it. A local image of that platform is used when there is one,
-        unless ``pull``. RegistryError when the image cannot be had."""
+    def export_image(self, request: ExportRequest, on_line: Callable[[str], None]) -> None:
+        """Write the files of the image (its platform's variant) into ``request.dest`` by a
+        build whose only stage is the image. A local image of that platform is used when there
+        is one, unless ``request.pull``. RegistryError when the image cannot be had."""
         with tempfile.TemporaryDirectory(prefix="muslwheels-export-") as tmp:
             context = Path(tmp) / "context"
             context.mkdir()
             dockerfile = Path(tmp) / "Dockerfile"
             dockerfile.write_text(EXPORT_DOCKERFILE, encoding="utf-8")
-            request = BuildRequest(
+            build = BuildRequest(
                 context=context,
                 dockerfile=dockerfile,
-                platform=platform,
-                build_args=(("MW_IMAGE", ref),),
+                platform=request.platform,
+                build_args=(("MW_IMAGE", request.ref),),
                 build_contexts=(),
                 secrets=(),
-                output=LocalOutput(dest),
-                builder=builder,
-                pull=pull,
+                output=LocalOutput(request.dest),
+                builder=request.builder,
+                pull=request.pull,
             )
-            reason = self._stream(request, on_line)
+            reason = self._stream(build, on_line)
             if reason is not None:
-                raise registry_failure(reason, ref, action="read")
+                raise registry_failure(reason, request.ref, action="read")
 
     def _stream(self, request: BuildRequest, on_line: Callable[[str], None]) -> str | None:
         """Run one small build with its lines streamed; None, or why it failed."""

@@ -34,6 +34,18 @@ Output = Union[LocalOutput, ImageOutput]
 
 
 @dataclass(frozen=True)
+class ExportRequest:
+    """One image whose files are to be written into ``dest`` (created), for one platform,
+    without running anything from it."""
+
+    ref: str
+    platform: str
+    dest: Path
+    pull: bool = False  # ask the registry even when the engine's image store has the image
+    builder: str | None = None
+
+
+@dataclass(frozen=True)
 class BuildRequest:
     """Everything one ``docker buildx build`` needs."""
 
@@ -120,19 +132,10 @@ class ExportEngine(Protocol):
     def require_ready(self, *, builder: str | None) -> None:
         """DockerError when the daemon, buildx or the builder is missing."""
 
-    def export_image(
-        self,
-        ref: str,
-        platform: str,
-        dest: Path,
-        *,
-        pull: bool,
-        builder: str | None,
-        on_line: Callable[[str], None],
-    ) -> None:
-        """Write the files of ``ref`` for ``platform`` into ``dest`` (created) without running
-        anything from it; a local image first unless ``pull``. RegistryError when the image
-        cannot be had (missing, registry unreachable or refusing)."""
+    def export_image(self, request: ExportRequest, on_line: Callable[[str], None]) -> None:
+        """Write the files of the image into ``request.dest``; a local image first unless
+        ``request.pull``. RegistryError when the image cannot be had (missing, registry
+        unreachable or refusing)."""
 
 
 class ImageEngine(ExportEngine, Protocol):
@@ -163,6 +166,17 @@ class BakeFailed(BuildError):
         self.reasons = dict(reasons)
 
 
+@dataclass(frozen=True)
+class BakeRequest:
+    """One ``docker buildx bake -f FILES TARGETS``, and the single-build request of each target
+    (bake name -> request), by which a failure is explained as a single build's is."""
+
+    files: tuple[Path, ...]
+    targets: tuple[str, ...]
+    requests: Mapping[str, BuildRequest]
+    builder: str | None = None
+
+
 class BakeEngine(Protocol):
     """What bake.bake_targets needs: the bake, and single builds for the test step."""
 
@@ -172,19 +186,10 @@ class BakeEngine(Protocol):
         """As ``BuildEngine.prepare``; with ``cache_export``, also that the builder can export a
         build cache. DockerError otherwise."""
 
-    def bake(
-        self,
-        files: Sequence[Path],
-        targets: Sequence[str],
-        *,
-        builder: str | None,
-        requests: Mapping[str, BuildRequest],
-        on_line: Callable[[str | None, str], None],
-    ) -> None:
-        """Run ``docker buildx bake -f FILES TARGETS``; every output line goes to ``on_line`` with
-        the bake target it belongs to (None: the bake as a whole). ``requests`` (bake name ->
-        request) lets a failure be explained as a single build's is. BakeFailed when the bake
-        fails, DockerError when the engine itself is unusable."""
+    def bake(self, request: BakeRequest, on_line: Callable[[str | None, str], None]) -> None:
+        """Run the bake; every output line goes to ``on_line`` with the bake target it belongs
+        to (None: the bake as a whole). BakeFailed when the bake fails, DockerError when the
+        engine itself is unusable."""
 
     def build(self, request: BuildRequest, on_line: Callable[[str], None]) -> None:
         """As ``BuildEngine.build``: one build of docker/test.Dockerfile for the test step."""

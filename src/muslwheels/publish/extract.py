@@ -26,7 +26,7 @@ from pathlib import Path
 from ..build.wheelstore import install_wheels
 from ..config.arches import Arch, arch_for_platform
 from ..config.model import Target
-from ..engine.interface import ExportEngine
+from ..engine.interface import ExportEngine, ExportRequest
 from ..errors import RegistryError
 from ..names import escape
 from ..verify.fit import dependency_wheel_problem, expected_tags, wheel_fits
@@ -43,6 +43,16 @@ class ExtractJob:
 
     target: Target
     ref: str
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Where the wheels go (``dest_root/<arch>/``) and how the images are read."""
+
+    dest_root: Path
+    pull: bool = False  # WHEELS_FORCE_PULL: ask the registry even for a local image
+    builder: str | None = None
+    temp_root: Path | None = None  # where the exported files wait for their checks
 
 
 @dataclass(frozen=True)
@@ -134,22 +144,19 @@ def _entries(root: Path) -> list[str]:
 
 def extract_one(
     job: ExtractJob,
+    options: ExtractOptions,
     *,
-    dest_root: Path,
     engine: ExportEngine,
-    pull: bool = False,
-    builder: str | None = None,
-    temp_root: Path | None = None,
     on_line: Callable[[str], None] = lambda _line: None,
 ) -> tuple[str, ...]:
     """Export ``job.ref`` for the target's platform, check it, move its wheels into
     ``dest_root/<arch>/``; the file names moved in. RegistryError when the image cannot be had
     or holds anything else (then nothing is moved)."""
     target = job.target
-    with tempfile.TemporaryDirectory(prefix="muslwheels-extract-", dir=temp_root) as tmp:
+    with tempfile.TemporaryDirectory(prefix="muslwheels-extract-", dir=options.temp_root) as tmp:
         out = Path(tmp) / "image"
         engine.export_image(
-            job.ref, target.platform, out, pull=pull, builder=builder, on_line=on_line
+            ExportRequest(job.ref, target.platform, out, options.pull, options.builder), on_line
         )
         entries = _entries(out) if out.exists() else []
         names = sort_image_files(entries, target, job.ref)
@@ -162,18 +169,15 @@ def extract_one(
                     hint="the image was not written by musl-wheels, or it is damaged; "
                     "nothing was written",
                 ) from None
-        return install_wheels([out / n for n in names], dest_root / target.wheel_dir)
+        return install_wheels([out / n for n in names], options.dest_root / target.wheel_dir)
 
 
 def extract_targets(
     jobs: Sequence[ExtractJob],
+    options: ExtractOptions,
     *,
-    dest_root: Path,
     engine: ExportEngine,
-    pull: bool = False,
-    builder: str | None = None,
     dry_run: bool = False,
-    temp_root: Path | None = None,
 ) -> tuple[ExtractResult, ...]:
     """Extract every job (one result each, in order); a failing one stops nothing else."""
     if dry_run:
@@ -181,25 +185,19 @@ def extract_targets(
             ExtractResult(
                 job.target,
                 "would-extract",
-                message=f"{job.ref} ({job.target.platform}) -> {dest_root / job.target.wheel_dir}",
+                message=f"{job.ref} ({job.target.platform}) -> "
+                f"{options.dest_root / job.target.wheel_dir}",
                 ref=job.ref,
             )
             for job in jobs
         )
     if jobs:
-        engine.require_ready(builder=builder)
+        engine.require_ready(builder=options.builder)
     results: list[ExtractResult] = []
     for job in jobs:
         start = time.monotonic()
         try:
-            names = extract_one(
-                job,
-                dest_root=dest_root,
-                engine=engine,
-                pull=pull,
-                builder=builder,
-                temp_root=temp_root,
-            )
+            names = extract_one(job, options, engine=engine)
         except RegistryError as err:
             results.append(
                 ExtractResult(

@@ -44,7 +44,7 @@ from ..engine.interface import BuildRequest, ImageEngine, ImageOutput
 from ..errors import DockerError, RegistryError
 from ..plan.graph import transitive_deps
 from ..wheeltest.records import read_record
-from .extract import ExtractJob, extract_one
+from .extract import ExtractJob, ExtractOptions, extract_one
 
 # --- seams -------------------------------------------------------------------------------------------
 
@@ -456,6 +456,11 @@ class ReuseOptions:
     builder: str | None = None
     temp_root: Path | None = None
 
+    @property
+    def extract(self) -> ExtractOptions:
+        """How a published image's wheels are brought into wheels/."""
+        return ExtractOptions(self.wheels_root, self.force_pull, self.builder, self.temp_root)
+
 
 @dataclass(frozen=True)
 class ReuseReport:
@@ -521,13 +526,7 @@ def reuse_published(
         start = time.monotonic()
         try:
             names = extract_one(
-                ExtractJob(target, target.image),
-                dest_root=options.wheels_root,
-                engine=engine,
-                pull=options.force_pull,
-                builder=options.builder,
-                temp_root=options.temp_root,
-                on_line=on_line,
+                ExtractJob(target, target.image), options.extract, engine=engine, on_line=on_line
             )
         except RegistryError as err:
             notes.append(f"{target.tag}: could not reuse {target.image} ({err}); building it")
