@@ -76,6 +76,18 @@ def with_extras(plan: Plan, recorded: Mapping[str, Sequence[tuple[str, str]]]) -
     return replace(plan, targets=(*plan.targets, *extras), extra_for=tuple(extra_for.items()))
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """Where a target stands in the build matrix (its module aside), and the tag that asked for
+    it (``raw``, for messages); a module's dependencies share its cell but for their SSL."""
+
+    python: str
+    arch: Arch
+    ssl: str | None
+    image: str
+    raw: str
+
+
 class _Planner:
     def __init__(
         self, config: Config, projects: ProjectLookup, images: ImageLookup, options: PlanOptions
@@ -291,30 +303,23 @@ class _Planner:
 
     # -- targets ------------------------------------------------------------------------------------
 
-    def add(
-        self,
-        name: str,
-        *,
-        version: str | None,
-        python: str,
-        arch: Arch,
-        ssl: str | None,
-        image: str,
-        raw: str,
-    ) -> Target:
+    def add(self, name: str, version: str | None, cell: _Cell) -> Target:
+        """The target of module ``name`` (its newest release for the cell's Python when
+        ``version`` is None) in ``cell``, after the targets of its dependencies."""
         module = self.config.module(name)
-        project = self.project(name, raw)
+        project = self.project(name, cell.raw)
+        python, arch, ssl, image = cell.python, cell.arch, cell.ssl, cell.image
         if version is None:
-            version = self.newest(project, python, raw)
+            version = self.newest(project, python, cell.raw)
         else:
             found = find_version(project, version)
             if found is None:
-                raise TagError(f"{raw}: {project.name} has no version {version} on the index")
+                raise TagError(f"{cell.raw}: {project.name} has no version {version} on the index")
             version = found
             if not python_allowed(project, version, python):
                 supported = newest_version(project, python=python)
                 raise TagError(
-                    f"{raw}: {project.name} {version} requires Python "
+                    f"{cell.raw}: {project.name} {version} requires Python "
                     f"{requires_python_of(project, version)}, not {python}",
                     hint=(
                         f"{project.name} {supported} is the newest release that supports "
@@ -338,15 +343,7 @@ class _Planner:
                     if ssl in dep_cfg.ssl_variants
                     else default_ssl(dep_cfg, self.config.defaults)
                 )
-                dep = self.add(
-                    dep_cfg.name,
-                    version=None,
-                    python=python,
-                    arch=arch,
-                    ssl=dep_ssl,
-                    image=image,
-                    raw=raw,
-                )
+                dep = self.add(dep_cfg.name, None, replace(cell, ssl=dep_ssl))
                 if dep.id not in depends:
                     depends.append(dep.id)
         flavour = self.options.flavour
@@ -378,13 +375,7 @@ class _Planner:
             for python, image in self.pythons_for(req, module):
                 for arch in self.arches_for(req, module, image):
                     target = self.add(
-                        req.module,
-                        version=req.version,
-                        python=python,
-                        arch=arch,
-                        ssl=ssl,
-                        image=image,
-                        raw=req.raw,
+                        req.module, req.version, _Cell(python, arch, ssl, image, req.raw)
                     )
                     if target.id not in requested:
                         requested.append(target.id)
@@ -398,18 +389,7 @@ def extra_target(of: Target, module: str, version: str) -> Target:
     ``of`` that the index has only as an sdist, never a modules.toml module): the same Python,
     arch, flavour, base image and repository as ``of``, the default recipe (as for any tag whose
     project is not in modules.toml), no SSL variant, no build dependencies."""
-    return Target(
-        module=module,
-        version=version,
-        python=of.python,
-        arch=of.arch,
-        ssl=None,
-        flavour=of.flavour,
-        base_image=of.base_image,
-        repository=of.repository,
-        recipe=Recipe(),
-        base_digests=of.base_digests,
-    )
+    return replace(of, module=module, version=version, ssl=None, recipe=Recipe(), depends=())
 
 
 def make_plan(
