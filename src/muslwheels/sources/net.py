@@ -2,8 +2,8 @@
 
 ``is_loopback`` decides which hosts are this machine (spoken to in plain HTTP, not cached on
 disk, reached from a build through the host's network); ``reason`` turns a urllib or socket
-failure into the few words a message needs; ``LazyHTTPSHandler`` makes a TLS context only when
-a request needs one.
+failure into the few words a message needs; :class:`Openers` keeps a client's openers, which
+make a TLS context only when a request needs one.
 
 :func:`fetch` is the one way a request is made: it has a total deadline (connecting, name
 resolution and a server that sends one byte every few seconds included), retries connection
@@ -25,7 +25,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+_Key = TypeVar("_Key")
 
 #: One request (its retries included) may take this long, in seconds ...
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -143,6 +145,12 @@ class NetError(Exception):
         self.reason = reason
         self.certificate = certificate
 
+    def about(self, subject: str) -> str:
+        """The one-line message of a client that asked ``subject`` (``registry <host>``...)."""
+        if self.certificate is not None:
+            return f"TLS verification failed for {subject}: {self.reason}"
+        return f"{subject} is unreachable: {self.reason}"
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -201,6 +209,22 @@ class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
                 for key in [k for k in store if k.lower() == name.lower()]:
                     del store[key]
         return new
+
+
+class Openers(Generic[_Key]):
+    """A client's urllib openers for the run, one per key (a TLS setting, a host): each follows
+    redirects with :class:`SameOriginRedirects` and makes the key's TLS context
+    (``context_for(key)``) only at its first https request."""
+
+    def __init__(self, context_for: Callable[[_Key], ssl.SSLContext]) -> None:
+        self._context_for = context_for
+        self._made: dict[_Key, urllib.request.OpenerDirector] = {}
+
+    def __getitem__(self, key: _Key) -> urllib.request.OpenerDirector:
+        if key not in self._made:
+            https = LazyHTTPSHandler(functools.partial(self._context_for, key))
+            self._made[key] = urllib.request.build_opener(https, SameOriginRedirects())
+        return self._made[key]
 
 
 def _answer_of_error(exc: urllib.error.HTTPError) -> Answer:

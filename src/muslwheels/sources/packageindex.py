@@ -43,9 +43,8 @@ from .cache import CachedClient, Fact, Json, JsonCache
 from .jsonfile import loads_untrusted
 from .net import (
     Deadlines,
-    LazyHTTPSHandler,
     NetError,
-    SameOriginRedirects,
+    Openers,
     fetch,
     is_loopback,
     reason,
@@ -451,7 +450,9 @@ class PackageIndex(CachedClient[Optional[Project]]):
         self.settings = settings
         self.use_find_links = use_find_links
         self._ssl: dict[bool, ssl.SSLContext] = {}
-        self._openers: dict[bool, urllib.request.OpenerDirector] = {}
+        # one opener per TLS setting for the run: the TLS context (loading the CA bundle costs
+        # more than asking a loopback index for every project) only at the first https request
+        self._openers: Openers[bool] = Openers(self._context)
         self._failures: dict[str, ResolutionError] = {}  # from prefetch, raised by lookup
         self._lock = threading.Lock()
         self._sources: tuple[str, ...] | None = None
@@ -716,14 +717,6 @@ class PackageIndex(CachedClient[Optional[Project]]):
         self._ssl[verify] = context
         return context
 
-    def _opener(self, verify: bool) -> urllib.request.OpenerDirector:
-        """One opener per TLS setting for the run. The TLS context (loading the CA bundle costs
-        more than asking a loopback index for every project) is made at the first https request."""
-        if verify not in self._openers:
-            handler = LazyHTTPSHandler(functools.partial(self._context, verify))
-            self._openers[verify] = urllib.request.build_opener(handler, SameOriginRedirects())
-        return self._openers[verify]
-
     def _get(self, url: str) -> tuple[int, str, bytes, str]:
         """GET ``url``: (status, content type, body, final URL); raises for anything but 2xx/404/410."""
         shown = redact(url)
@@ -737,22 +730,18 @@ class PackageIndex(CachedClient[Optional[Project]]):
             host = parts.hostname or ""
             netloc = f"{host}:{parts.port}" if parts.port is not None else host
             url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-        opener = self._opener(not self._trusted(parts))
+        opener = self._openers[not self._trusted(parts)]
         request = urllib.request.Request(url, headers=headers)
         try:
             answer = fetch(opener, request, self.deadlines)
         except NetError as exc:
             if exc.certificate is not None:
-                raise ResolutionError(
-                    f"TLS verification failed for package index {shown}: {exc.reason}",
-                    hint="point PIP_CERT (or cert in pip's config) at the CA bundle that signs "
-                    "this index",
-                ) from None
-            timed_out = "timed out" in exc.reason or "budget" in exc.reason
-            raise ResolutionError(
-                f"package index {shown} is unreachable: {exc.reason}",
-                hint=_HINT_TIMEOUT if timed_out else _HINT_UNREACHABLE,
-            ) from None
+                hint = "point PIP_CERT (or cert in pip's config) at the CA bundle that signs this index"
+            elif "timed out" in exc.reason or "budget" in exc.reason:
+                hint = _HINT_TIMEOUT
+            else:
+                hint = _HINT_UNREACHABLE
+            raise ResolutionError(exc.about(f"package index {shown}"), hint=hint) from None
         if answer.status in (404, 410):
             return answer.status, "", b"", url
         if answer.status in (401, 403):

@@ -14,7 +14,6 @@ and a single-component name there is an official image under ``library/``.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import re
@@ -41,9 +40,8 @@ from .cache import CachedClient, Fact, Json, JsonCache
 from .jsonfile import loads_untrusted
 from .net import (
     Deadlines,
-    LazyHTTPSHandler,
     NetError,
-    SameOriginRedirects,
+    Openers,
     fetch,
     is_loopback,
     is_loopback_url,
@@ -323,7 +321,7 @@ class RegistryClient(CachedClient[Json]):
         self._tokens: dict[tuple[str, str], str] = {}
         self._credentials: dict[str, Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
-        self._openers: dict[str, urllib.request.OpenerDirector] = {}
+        self._openers: Openers[str] = Openers(self._context)  # one per host and run
         self._manifest_answers: dict[str, tuple[tuple[str, str | None], ...] | None] = {}
 
     # -- ImageLookup --------------------------------------------------------------------------
@@ -604,10 +602,6 @@ class RegistryClient(CachedClient[Json]):
         what: str | None = None,
     ) -> _Response:
         host = urllib.parse.urlsplit(url).netloc
-        if host not in self._openers:
-            # one opener per host and run; the TLS context only when https needs it
-            https = LazyHTTPSHandler(functools.partial(self._context, host))
-            self._openers[host] = urllib.request.build_opener(https, SameOriginRedirects())
         opener = self._openers[host]
         request = urllib.request.Request(
             url, headers={"User-Agent": "muslwheels", **headers}, method="GET"
@@ -616,15 +610,13 @@ class RegistryClient(CachedClient[Json]):
         try:
             answer = fetch(opener, request, self.deadlines)
         except NetError as exc:
-            if exc.certificate is not None:
-                raise RegistryUnreachable(
-                    f"TLS verification failed for {subject}: {exc.reason}",
-                    hint=f"put the registry's CA certificate into "
-                    f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt",
-                ) from None
-            raise RegistryUnreachable(
-                f"{subject} is unreachable: {exc.reason}", hint=self._hint_unreachable(ref)
-            ) from None
+            hint = (
+                "put the registry's CA certificate into "
+                f"{self.certs_dir or '/etc/docker/certs.d'}/{host}/ca.crt"
+                if exc.certificate is not None
+                else self._hint_unreachable(ref)
+            )
+            raise RegistryUnreachable(exc.about(subject), hint=hint) from None
         return _Response(answer.status, _header_map(answer.headers), answer.body, answer.url)
 
     def _hint_unreachable(self, ref: ImageReference) -> str:
