@@ -22,6 +22,8 @@ from rich.text import Text
 from .config.model import Target
 from .errors import MuslWheelsError
 from .names import escape as escape_name
+from .publish.check import CheckRow
+from .publish.images import ManifestResult
 
 
 class ResultLike(Protocol):
@@ -60,32 +62,6 @@ _STATUS_STYLE = {
 
 #: Statuses whose message is a command line (printed on stdout, not in the summary).
 _COMMAND_STATUSES = ("would-build", "would-push")
-
-
-class ManifestLike(Protocol):
-    """A multi-arch tag made (or not) by a push (publish.ManifestResult satisfies it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def arches(self) -> tuple[str, ...]: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
-class CheckRowLike(Protocol):
-    """One target of ``invoke check`` (check.CheckRow satisfies it)."""
-
-    @property
-    def target(self) -> Target: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def missing(self) -> str: ...
-    @property
-    def held_versions(self) -> tuple[str, ...]: ...
 
 
 def one_line(text: str) -> str:
@@ -216,7 +192,7 @@ class Ui:
             self.err.print(table)
         self.err.print(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to do")
 
-    def manifest_lists(self, manifests: Sequence[ManifestLike]) -> None:
+    def manifest_lists(self, manifests: Sequence[ManifestResult]) -> None:
         """One line per multi-arch tag: what it joins now, or why it was not made."""
         for m in manifests:
             text = Text(f"{m.status:<12} ", style=_STATUS_STYLE.get(m.status, "")) + Text(
@@ -226,7 +202,7 @@ class Ui:
                 text += Text(one_line(f" - {m.message}"))
             self.err.print(text)
 
-    def check_table(self, rows: Sequence[CheckRowLike]) -> None:
+    def check_table(self, rows: Sequence[CheckRow]) -> None:
         """What ``invoke check`` found: a table (plain lines off a terminal) and a count."""
         pending = [r for r in rows if r.status != "done"]
         if self.plain:
