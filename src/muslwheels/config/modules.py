@@ -793,34 +793,44 @@ def _parse_module(path: str, name: str, raw: object) -> _ModuleDraft:
         )
     recipe, _ = _recipe(where, table, ssl_variants)
     if "depends" in table:
-        depends = _string_list(where, "depends", table["depends"])
-        for dep in depends:
-            if not _PROJECT_NAME.fullmatch(dep):
-                where.fail("depends", f"has {dep!r}, which is not a valid project name")
-        _no_duplicates(where, "depends", [normalize_name(d) for d in depends], depends)
-        draft.depends = depends
-    exclude: tuple[str, ...] = ()
-    if "exclude_arches" in table:
-        exclude = _arch_keys(where, "exclude_arches", table["exclude_arches"], allow_empty=True)
-        if len(exclude) == len(ARCHES):
-            where.fail(
-                "exclude_arches",
-                "excludes every architecture, so the module could never be built",
-                hint="remove the module, or keep the architectures it can be built for",
-            )
-    pythons = _specifier(where, "pythons", table["pythons"]) if "pythons" in table else None
-    overrides = (
-        _overrides(path, section, table["overrides"], ssl_variants) if "overrides" in table else ()
-    )
+        draft.depends = _depends_list(where, table["depends"])
     draft.module = ModuleConfig(
         name=name,
         recipe=recipe,
         ssl_variants=ssl_variants,
-        exclude_arches=exclude,
-        pythons=pythons,
-        overrides=overrides,
+        exclude_arches=(
+            _excluded(where, table["exclude_arches"]) if "exclude_arches" in table else ()
+        ),
+        pythons=_specifier(where, "pythons", table["pythons"]) if "pythons" in table else None,
+        overrides=(
+            _overrides(path, section, table["overrides"], ssl_variants)
+            if "overrides" in table
+            else ()
+        ),
     )
     return draft
+
+
+def _depends_list(where: _Where, raw: object) -> list[str]:
+    """A module's ``depends``: project names, each once."""
+    depends = _string_list(where, "depends", raw)
+    for dep in depends:
+        if not _PROJECT_NAME.fullmatch(dep):
+            where.fail("depends", f"has {dep!r}, which is not a valid project name")
+    _no_duplicates(where, "depends", [normalize_name(d) for d in depends], depends)
+    return depends
+
+
+def _excluded(where: _Where, raw: object) -> tuple[str, ...]:
+    """A module's ``exclude_arches``: canonical arch keys, never all of them."""
+    exclude = _arch_keys(where, "exclude_arches", raw, allow_empty=True)
+    if len(exclude) == len(ARCHES):
+        where.fail(
+            "exclude_arches",
+            "excludes every architecture, so the module could never be built",
+            hint="remove the module, or keep the architectures it can be built for",
+        )
+    return exclude
 
 
 def parse_config(data: Mapping[str, object], path: str) -> Config:
