@@ -12,17 +12,17 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build.bake import BakeSettings, bake_targets, cache_kind, print_definition
 from .build.inputs import BuildOptions, WheelTestSettings
 from .build.modes import build_arch
-from .build.scheduler import BuildReporter, TargetResult, build_targets
+from .build.scheduler import TargetResult, build_targets
 from .config.model import NO_REPOSITORY, NO_REPOSITORY_HINT, Config, RememberedProjects, Target
 from .config.modules import load_config
-from .console import BuildProgress, ResultLike, Ui
+from .console import ResultLike, Ui
 from .engine.docker import DockerEngine, bake_command_line
 from .errors import ExitCode, MuslWheelsError, RegistryError, TagError, UsageError
 from .options import Flags, PushMode, RunOptions, make_run_options, process_environment
@@ -290,23 +290,6 @@ def _build_platform(builder: str | None) -> str | None:
     return arch.platform if arch else None
 
 
-class _ReuseAware:
-    """A BuildReporter that reports a reused target as reused (the build only sees it present)."""
-
-    def __init__(self, inner: BuildProgress, instead: Mapping[str, ResultLike]) -> None:
-        self.inner = inner
-        self.instead = instead
-
-    def target_started(self, target: Target) -> None:
-        self.inner.target_started(target)
-
-    def target_log(self, target: Target, line: str) -> None:
-        self.inner.target_log(target, line)
-
-    def target_finished(self, result: TargetResult) -> None:
-        self.inner.target_finished(self.instead.get(result.target.id, result))
-
-
 def _run_builds(
     ws: Workspace,
     targets: Sequence[Target],
@@ -319,8 +302,7 @@ def _run_builds(
     """Build (with ``bake``: bake) ``targets``, showing the progress and the summary."""
     # a target reused from a published image is "skipped" by the build: say where it came from
     instead = {r.target.id: r for r in (reused.results if reused else ())}
-    with ws.ui.build_reporter(len(targets)) as progress:
-        reporter: BuildReporter = _ReuseAware(progress, instead)
+    with ws.ui.build_reporter(len(targets), instead) as reporter:
         if bake is None:
             results = build_targets(
                 targets, options=build_options, engine=engine, reporter=reporter

@@ -235,16 +235,21 @@ class Ui:
 
     # -- build progress (implements build.BuildReporter) -----------------------------------------
 
-    def build_reporter(self, total: int) -> BuildProgress:
-        return BuildProgress(self, total)
+    def build_reporter(
+        self, total: int, instead: Mapping[str, ResultLike] | None = None
+    ) -> BuildProgress:
+        """The build's progress; a target of ``instead`` (by id) is shown with that result
+        (a target reused from a published image, which the build only sees present)."""
+        return BuildProgress(self, total, instead)
 
 
 class BuildProgress:
     """Live status on a terminal; plain event lines otherwise. Thread-safe (jobs run in threads)."""
 
-    def __init__(self, ui: Ui, total: int) -> None:
+    def __init__(self, ui: Ui, total: int, instead: Mapping[str, ResultLike] | None = None) -> None:
         self.ui = ui
         self.total = total
+        self.instead = instead or {}
         self.lock = threading.Lock()
         self.running: dict[str, tuple[float, str]] = {}  # id -> (start, last log line)
         self.done = 0
@@ -296,6 +301,7 @@ class BuildProgress:
                 self._refresh()
 
     def target_finished(self, result: ResultLike) -> None:
+        result = self.instead.get(result.target.id, result)
         with self.lock:
             self.running.pop(result.target.id, None)
             self.done += 1

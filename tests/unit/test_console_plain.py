@@ -6,8 +6,10 @@ import io
 
 from fakeimages import make_target
 
+from muslwheels.build.scheduler import TargetResult
 from muslwheels.console import Ui
 from muslwheels.errors import UsageError
+from muslwheels.publish.images import ReuseResult
 
 
 def test_plan_piped_prints_every_value_whole() -> None:
@@ -48,3 +50,15 @@ def test_no_message_can_forge_a_line() -> None:
     assert len(lines) == 4
     assert not any(line.startswith("FORGED") for line in lines)
     assert "x\\x0aFORGED LINE" in lines[0]
+
+
+def test_a_reused_target_finishes_as_reused_not_as_skipped() -> None:
+    err = io.StringIO()
+    ui = Ui(err=err, plain=True)
+    reused, built = make_target("alpha"), make_target("beta")
+    instead = {reused.id: ReuseResult(reused, "reused", message="wheels:alpha (registry)")}
+    with ui.build_reporter(2, instead) as progress:
+        progress.target_finished(TargetResult(reused, "skipped", message="present"))
+        progress.target_finished(TargetResult(built, "built", 1.5))
+    lines = err.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines] == [["reused", reused.tag], ["built", built.tag]]
