@@ -69,58 +69,54 @@ class PushMode(Enum):
 
 
 @dataclass(frozen=True)
-class Flags:
+class _Common:
+    """The fields a flag and the run description share by name, type and default: as given
+    (:class:`Flags`), or as decided (:class:`RunOptions`: the flag, else the environment)."""
+
+    dry_run: bool = False  # also NOOP, NO_BUILD
+    force_pull: bool = False  # also WHEELS_FORCE_PULL
+    force: bool = False
+    jobs: int = 1
+    builder: str | None = None  # also BUILDX_BUILDER
+    base_image: str | None = None  # also BASE_IMAGE (checked); None: modules.toml decides
+    repository: str | None = None  # also DOCKER_REPO, IMAGE_NAME (normalised)
+    refresh: bool = False
+    offline: bool = False
+    no_cache: bool = False
+    attest: bool = False  # provenance and SBOM attestations on the pushed wheel images
+
+
+@dataclass(frozen=True)
+class Flags(_Common):
     """A task's flags as the user gave them: False / None / () means "not given", so the
     environment decides. Tasks fill it by keyword; :func:`make_run_options` reads it once."""
 
     tags: Sequence[str] = ()
     no_shared: bool = False
-    dry_run: bool = False
     push: bool = False
     no_self_pull: bool = False
-    force_pull: bool = False
-    force: bool = False
-    jobs: int = 1
-    builder: str | None = None
-    base_image: str | None = None
-    repository: str | None = None
     mode: str | None = None
-    refresh: bool = False
-    offline: bool = False
-    no_cache: bool = False
     timeout: str | None = None  # --timeout SECONDS[,BUDGET]
     no_test: bool = False
-    attest: bool = False
     #: the command itself pushes (``invoke push``): DO_PUSH is implied, NO_PUSH still makes it dry
     pushing: bool = False
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class RunOptions(_Common):
     """Everything a command needs to know about how to run, decided once."""
 
     tags: tuple[str, ...] = ()
     flavour: Flavour = Flavour.SHARED
-    dry_run: bool = False
     push: PushMode = PushMode.OFF
     self_pull: bool = True
-    force_pull: bool = False
-    force: bool = False
-    jobs: int = 1
-    builder: str | None = None
-    base_image: str | None = None
-    repository: str | None = None
     mode: Mode | None = None
-    refresh: bool = False
-    offline: bool = False
-    no_cache: bool = False
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for one HTTP request, retries in
     network_budget: float = DEFAULT_RUN_BUDGET  # seconds for all of them together
     revision: str | None = None  # SOURCE_COMMIT: the wheel images' revision label
     docker_host: str = ""  # DOCKER_HOST, to tell a local daemon from a remote one
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for pip and Docker's config
     test: bool = True  # each built target's test step (--no-test / NO_TEST: off)
-    attest: bool = False  # provenance and SBOM attestations on the pushed wheel images
     #: MUSLWHEELS_CARGO_CONFIG: a cargo config file (a crate mirror, private registries and their
     #: tokens) that the builds' cargo reads as a BuildKit secret; None: cargo gets none of the user's
     cargo_config: str | None = None
