@@ -3,6 +3,7 @@ failures are tried again, a dead index is asked once, and nothing ends in a trac
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import urllib.request
@@ -20,7 +21,7 @@ from muslwheels.names import redact
 from muslwheels.plan.tags import index_names, parse_tags
 from muslwheels.plan.versions import find_version, newest_version, python_allowed
 from muslwheels.sources.cache import FORMAT, Fact, JsonCache
-from muslwheels.sources.net import Deadlines, NetError, fetch, is_loopback, reason
+from muslwheels.sources.net import Deadlines, NetError, Openers, fetch, is_loopback, reason
 from muslwheels.sources.packageindex import DistFile, PackageIndex, summarize, summary_to_json
 from muslwheels.sources.pipconfig import IndexSettings
 from muslwheels.sources.registry import RegistryClient, RegistryUnreachable
@@ -208,6 +209,21 @@ def test_fetch_returns_the_last_5xx_when_the_retries_are_spent(web: RouteServer)
     answer = fetch(opener, urllib.request.Request(web.url + "/x"), Deadlines(backoff=(0.01,)))
     assert answer.status == 500 and answer.body == b"down"
     assert len(web.requests) == 2
+
+
+def test_openers_are_one_per_key_and_make_no_tls_context_for_plain_http(web: RouteServer) -> None:
+    web.routes["/x"] = Reply(200, b"plain")
+    asked: list[str] = []
+
+    def context_for(host: str) -> ssl.SSLContext:
+        asked.append(host)
+        return ssl.create_default_context()
+
+    openers: Openers[str] = Openers(context_for)
+    assert openers["a"] is openers["a"] and openers["a"] is not openers["b"]
+    answer = fetch(openers["a"], urllib.request.Request(web.url + "/x"), Deadlines())
+    assert answer.body == b"plain"
+    assert asked == []  # the CA bundle is loaded only when an https request needs it
 
 
 @pytest.mark.parametrize("url", ["gopher://127.0.0.1/", "http:///nohost"])
