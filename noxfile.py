@@ -14,6 +14,7 @@ answers, and fail instead when MUSLWHEELS_REQUIRE_INTEGRATION=1 (CI).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -95,7 +96,7 @@ def matrix(session: nox.Session) -> None:
     """Tier 2 (hours; never in .ci/run): every real-module combination, every bench case once.
     Its result goes to MATRIX.md (date, commit, per cell: built, tested, time). The fuzz session
     follows it."""
-    session.notify("fuzz")
+    session.notify("fuzz", posargs=[])  # the matrix's pytest arguments are not the fuzz run's
     session.install("-e", ".[test]")
     session.run(
         "pytest",
@@ -115,7 +116,8 @@ def fuzz(session: nox.Session) -> None:
     """Fuzz targets (tests/fuzz), each for MUSLWHEELS_FUZZ_SECONDS (default 60 here) from the
     corpus in tests/fuzz/corpus/; for the matrix tier. A crash becomes a regression test."""
     session.install("-e", ".[test]")
-    seconds = session.env.get("MUSLWHEELS_FUZZ_SECONDS") or "60"
+    # session.env holds only what nox sets: the caller's value is in the process environment
+    seconds = os.environ.get("MUSLWHEELS_FUZZ_SECONDS") or "60"
     session.run(
         "pytest", "tests/fuzz", "-q", *session.posargs, env={"MUSLWHEELS_FUZZ_SECONDS": seconds}
     )
