@@ -224,6 +224,11 @@ def test_openers_are_one_per_key_and_make_no_tls_context_for_plain_http(web: Rou
     answer = fetch(openers["a"], urllib.request.Request(web.url + "/x"), Deadlines())
     assert answer.body == b"plain"
     assert asked == []  # the CA bundle is loaded only when an https request needs it
+    https = web.url.replace("http://", "https://", 1) + "/x"  # a plain server: the handshake fails
+    for _ in range(2):
+        with pytest.raises(NetError):
+            fetch(openers["a"], urllib.request.Request(https), Deadlines(backoff=FAST_BACKOFF))
+    assert asked == ["a"]  # made once for the key, then kept
 
 
 @pytest.mark.parametrize("url", ["gopher://127.0.0.1/", "http:///nohost"])

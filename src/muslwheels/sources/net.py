@@ -81,15 +81,18 @@ def reason(exc: BaseException) -> str:
 
 
 class LazyHTTPSHandler(urllib.request.HTTPSHandler):
-    """An HTTPS handler whose TLS context is made when the first https request needs it (loading
-    a CA bundle costs ~30 ms, more than a plain-HTTP request to a loopback server)."""
+    """An HTTPS handler whose TLS context is made once, when the first https request needs it
+    (loading a CA bundle costs ~30 ms, more than a plain-HTTP request to a loopback server)."""
 
     def __init__(self, make_context: Callable[[], ssl.SSLContext]) -> None:
         super().__init__()
         self._make_context = make_context
+        self._made: ssl.SSLContext | None = None
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        self._context = self._make_context()
+        if self._made is None:
+            self._made = self._make_context()
+        self._context = self._made
         return super().https_open(req)
 
 

@@ -449,7 +449,6 @@ class PackageIndex(CachedClient[Optional[Project]]):
         super().__init__(cache=cache, deadlines=deadlines, cache_loopback=cache_loopback)
         self.settings = settings
         self.use_find_links = use_find_links
-        self._ssl: dict[bool, ssl.SSLContext] = {}
         # one opener per TLS setting for the run: the TLS context (loading the CA bundle costs
         # more than asking a loopback index for every project) only at the first https request
         self._openers: Openers[bool] = Openers(self._context)
@@ -695,8 +694,7 @@ class PackageIndex(CachedClient[Optional[Project]]):
             return []
 
     def _context(self, verify: bool) -> ssl.SSLContext:
-        if verify in self._ssl:
-            return self._ssl[verify]
+        """The TLS context of pip's cert settings (made once per setting by its opener)."""
         cert = self.settings.cert
         try:
             if cert and Path(cert).is_dir():
@@ -714,7 +712,6 @@ class PackageIndex(CachedClient[Optional[Project]]):
         if not verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        self._ssl[verify] = context
         return context
 
     def _get(self, url: str) -> tuple[int, str, bytes, str]:

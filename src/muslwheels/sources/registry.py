@@ -320,7 +320,6 @@ class RegistryClient(CachedClient[Json]):
         self.default = default
         self._tokens: dict[tuple[str, str], str] = {}
         self._credentials: dict[str, Credentials | None] = {}
-        self._contexts: dict[str, ssl.SSLContext] = {}
         self._openers: Openers[str] = Openers(self._context)  # one per host and run
         self._manifest_answers: dict[str, tuple[tuple[str, str | None], ...] | None] = {}
 
@@ -625,8 +624,8 @@ class RegistryClient(CachedClient[Json]):
         return "check the network and base_image in modules.toml; --offline answers from the cache"
 
     def _context(self, host: str) -> ssl.SSLContext:
-        if host in self._contexts:
-            return self._contexts[host]
+        """The TLS context for ``host``, with Docker's CA certificates for it (made once per host
+        by its opener)."""
         context = ssl.create_default_context()
         if self.certs_dir is not None:
             directory = self.certs_dir / host
@@ -638,7 +637,6 @@ class RegistryClient(CachedClient[Json]):
                     f"cannot load the CA certificates in {directory}: {exc}",
                     hint="fix or remove the broken certificate file",
                 ) from exc
-        self._contexts[host] = context
         return context
 
     def _credentials_for(self, registry: str) -> Credentials | None:
